@@ -1,0 +1,31 @@
+# gatehouse: `make run` (demo on localhost:8080) and `make test` (everything).
+BUILD ?= build
+PY := /usr/bin/python3
+JOBS ?= $(shell nproc)
+
+.PHONY: all deps build run test unit e2e clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/build.ninja:
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+
+build: deps $(BUILD)/build.ninja
+	@cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	@scripts/run-demo.sh $(BUILD)
+
+unit: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 120
+
+e2e: build
+	GATEHOUSE_BUILD=$(abspath $(BUILD)) $(PY) -m pytest -q -p no:cacheprovider tests/e2e $(PYTEST_ARGS)
+
+test: unit e2e
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,151 @@
+// Plain structs for a loaded, validated configuration. No YAML types leak
+// out of src/config: everything downstream sees only these values.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/cidr.h"
+
+namespace gh::config {
+
+using Duration = std::chrono::milliseconds;
+using namespace std::chrono_literals;
+
+// Where a value came from in the YAML file (1-based), for later diagnostics.
+struct Mark {
+  int line = 0;
+  int col = 0;
+};
+
+struct Timeouts {
+  Duration client_header = 10s;
+  Duration client_body = 60s;
+  Duration keepalive = 75s;
+  Duration connect = 5s;
+  Duration upstream_response = 60s;
+  Duration tunnel_idle = 1h;
+  Duration shutdown_drain = 30s;
+};
+
+struct Limits {
+  uint64_t max_header_bytes = 32 * 1024;
+  uint64_t max_body_bytes = 0;  // 0 = unlimited
+  uint64_t max_connections = 20000;
+};
+
+enum class Forwarded { x_forwarded, rfc7239, both, none };
+enum class Balance { round_robin, least_conn, ip_hash, random };
+enum class AccessLogFormat { json, combined };
+enum class Redirect { none, https };
+
+struct BackendConf {
+  std::string host;        // name or IP literal (IPv6 without brackets)
+  uint16_t port = 80;
+  unsigned weight = 1;     // 1..1000
+  bool backup = false;
+  Mark mark;
+};
+
+struct HealthCheck {
+  bool enabled = false;    // true when the route has a health_check block
+  std::string path = "/";
+  Duration interval = 5s;
+  Duration timeout = 2s;
+  unsigned healthy = 2;
+  unsigned unhealthy = 3;
+  unsigned expect_min = 200;  // expected status range, inclusive
+  unsigned expect_max = 399;
+};
+
+struct UpstreamTls {
+  bool verify = true;
+  std::string ca_file;     // empty: system store
+  std::string sni;         // empty: backend host (when it is a name)
+  std::string cert_file;   // client certificate (mTLS)
+  std::string key_file;
+};
+
+struct Route {
+  std::string path = "/";           // normalized: starts with '/', no trailing '/' unless "/"
+  std::vector<std::string> domains; // lower-case; "*.example.com" wildcards; empty = any
+  bool ssl = false;                 // TLS to the backends
+  bool websocket = false;           // legacy PyServe key, no effect
+  bool strip_prefix = false;
+  bool preserve_host = true;
+  std::vector<BackendConf> backends; // never empty after loading (host/port folded in)
+  Balance balance = Balance::round_robin;
+  unsigned retries = 1;
+  HealthCheck health_check;
+  UpstreamTls tls;
+  Redirect redirect = Redirect::none;
+  bool cache = false;
+  Mark mark;
+};
+
+struct Server {
+  std::string host = "0.0.0.0";
+  uint16_t port = 8080;
+  unsigned workers = 0;             // 0 = auto (one per CPU)
+  std::vector<core::Cidr> trusted_proxies;
+  Forwarded forwarded = Forwarded::x_forwarded;
+  Timeouts timeouts;
+  Limits limits;
+  std::string access_log = "stdout"; // stdout | stderr | off | a file path
+  AccessLogFormat access_log_format = AccessLogFormat::json;
+  std::vector<Route> reverse_proxy;
+};
+
+struct CertPair {
+  std::string cert_file;
+  std::string key_file;
+  Mark mark;
+};
+
+struct Ssl {
+  bool enabled = false;
+  std::optional<uint16_t> port;     // set: separate TLS listener; unset: server.port speaks TLS
+  std::string cert_file;            // resolved relative to the config file's directory
+  std::string key_file;
+  std::vector<CertPair> certificates;
+  bool redirect_http = false;
+  Duration hsts = 0s;
+  Mark mark;
+};
+
+struct Admin {
+  bool enabled = false;
+  std::string host = "127.0.0.1";
+  uint16_t port = 9901;
+};
+
+struct Config {
+  std::string file;                 // path it was loaded from
+  Server server;
+  Ssl ssl;
+  Admin admin;
+};
+
+struct Error {
+  std::string file;
+  int line = 0;
+  int col = 0;
+  std::string message;
+  // "FILE:LINE:COL: message"
+  std::string str() const;
+};
+
+struct LoadResult {
+  std::optional<Config> config;     // set only when errors is empty
+  std::vector<Error> errors;
+};
+
+// Loads and validates a config file. Never throws; every problem becomes an Error.
+LoadResult load_file(const std::string& path);
+// Same, from text; `name` is used as FILE in errors and as base for relative paths.
+LoadResult load_string(const std::string& text, const std::string& name);
+
+}  // namespace gh::config

@@ -1,0 +1,106 @@
+// Strict, zero-copy HTTP/1.1 head parsers (RFC 9112). Sans-I/O: they look at
+// bytes and fill a head whose string_views point into those bytes; the caller
+// keeps the bytes alive and unmoved while it uses the head.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace gh::http1 {
+
+struct Header {
+  std::string_view name;   // as sent (case kept)
+  std::string_view value;  // leading/trailing OWS removed
+};
+
+enum class ParseStatus { complete, incomplete, error };
+
+struct ParseError {
+  int status = 400;               // 400, 414, 431, 501, 505 (requests); 502 (responses)
+  const char* detail = "";        // short, static, lower-case: "duplicate content-length"
+};
+
+// Which framing a message body has.
+enum class BodyKind {
+  none,            // no body (no CL/TE on a request; HEAD/1xx/204/304 responses)
+  content_length,  // exactly content_length bytes
+  chunked,         // chunked transfer coding (the only coding we accept on requests)
+  until_close,     // response without CL/TE: body ends when the connection closes
+};
+
+struct RequestHead {
+  std::string_view method;
+  std::string_view target;        // as sent
+  int version_minor = 1;          // HTTP/1.0 -> 0, HTTP/1.1 -> 1
+  std::vector<Header> headers;    // in arrival order
+  size_t head_size = 0;           // bytes up to and including the final CRLF CRLF
+
+  // Derived while parsing.
+  std::string_view path;          // origin-form "/p?q" (absolute-form: its path part, "/" if empty)
+  std::string_view authority;     // absolute-form authority, empty otherwise
+  std::string_view host;          // authority when absolute-form, else the Host header
+  BodyKind body = BodyKind::none; // none, content_length or chunked
+  uint64_t content_length = 0;
+  // Connection flags gathered from every Connection header (it is a list).
+  bool conn_close = false;        // Connection: close
+  bool conn_keep_alive = false;   // Connection: keep-alive
+  bool conn_upgrade = false;      // Connection: upgrade
+  std::string_view upgrade;       // Upgrade header value
+  bool expect_continue = false;   // Expect: 100-continue
+
+  bool keep_alive() const {
+    return version_minor >= 1 ? !conn_close : conn_keep_alive && !conn_close;
+  }
+  void clear();
+};
+
+struct ResponseHead {
+  int version_minor = 1;
+  int status = 0;
+  std::string_view reason;
+  std::vector<Header> headers;
+  size_t head_size = 0;
+
+  BodyKind body = BodyKind::until_close;  // see parse_response
+  uint64_t content_length = 0;
+  bool conn_close = false;
+  bool conn_keep_alive = false;
+  bool conn_upgrade = false;
+  std::string_view upgrade;
+
+  void clear();
+};
+
+struct Limits {
+  size_t max_head = 32 * 1024;    // whole head, request/status line included
+  size_t max_headers = 256;       // header field count
+};
+
+// Parses a request head at the start of `buf`.
+// Accepts: origin-form, absolute-form (http/https), asterisk-form (OPTIONS),
+// authority-form (CONNECT only); HTTP/1.0 and 1.1; lines ending in CRLF.
+// Refuses (error, connection must close): bare LF or CR, obs-fold, NUL/CTL in
+// fields, spaces around header names, invalid tokens, missing/duplicate/bad
+// Host on 1.1, CL+TE, duplicate or non-digit Content-Length, any
+// Transfer-Encoding other than exactly "chunked", TE on HTTP/1.0 (400);
+// request line longer than max_head (414); head longer than max_head or too
+// many headers (431); HTTP versions other than 1.x (505).
+// `incomplete` means: no full head yet and nothing wrong so far.
+ParseStatus parse_request(std::string_view buf, RequestHead& out, const Limits& lim,
+                          ParseError& err);
+
+// Parses a response head. `request_method_head` and the status decide body
+// framing: HEAD, 1xx, 204 and 304 have no body; otherwise TE chunked, CL, or
+// until_close. Refuses (status 502): malformed status line, bad fields, CL+TE,
+// bad or conflicting Content-Length, oversized head.
+ParseStatus parse_response(std::string_view buf, ResponseHead& out, bool request_method_head,
+                           const Limits& lim, ParseError& err);
+
+// Case-insensitive ASCII comparison for header names and tokens.
+bool iequals(std::string_view a, std::string_view b);
+// True if the comma-separated list `list` contains `token` (case-insensitive, OWS trimmed).
+bool list_contains(std::string_view list, std::string_view token);
+
+}  // namespace gh::http1
