@@ -1,14 +1,129 @@
 // argv -> config -> server; nothing else.
+#include <openssl/opensslv.h>
+#include <signal.h>
+#include <yaml-cpp/yaml.h>
+
+#include <boost/version.hpp>
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <thread>
+
+#include "config/config.h"
+#include "core/log.h"
+#include "net/server.h"
+#include "proxy/serve.h"
+
+namespace {
+
+int usage() {
+  std::fprintf(stderr,
+               "usage: gatehouse [run] [-c FILE]   serve (default config: gatehouse.yaml)\n"
+               "       gatehouse check [-c FILE]   validate the config only\n"
+               "       gatehouse version           print versions\n");
+  return 2;
+}
+
+void print_errors(const std::vector<gh::config::Error>& errors) {
+  for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.str().c_str());
+}
+
+int cmd_version() {
+  std::printf("gatehouse %s\n", GH_VERSION);
+  std::printf("  %s\n", OPENSSL_VERSION_TEXT);
+  std::printf("  Boost.Asio %d.%d.%d\n", BOOST_VERSION / 100000, BOOST_VERSION / 100 % 1000,
+              BOOST_VERSION % 100);
+  std::printf("  yaml-cpp 0.7\n");
+  return 0;
+}
+
+int cmd_check(const std::string& file) {
+  auto res = gh::config::load_file(file);
+  if (!res.errors.empty()) {
+    print_errors(res.errors);
+    return 1;
+  }
+  std::printf("%s: ok (%zu routes)\n", file.c_str(), res.config->server.reverse_proxy.size());
+  return 0;
+}
+
+int cmd_run(const std::string& file) {
+  auto res = gh::config::load_file(file);
+  if (!res.errors.empty()) {
+    print_errors(res.errors);
+    return 1;
+  }
+  gh::config::Config cfg = std::move(*res.config);
+
+  // Signals are taken synchronously by one thread (sigwait); every other
+  // thread inherits the blocked mask.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  gh::proxy::Shared shared;
+  std::string err;
+  if (!shared.access_log.open(cfg.server.access_log, cfg.server.access_log_format, err)) {
+    GH_ERROR("%s", err.c_str());
+    return 1;
+  }
+  gh::net::Server server(cfg.server.workers, cfg.server.limits.max_connections);
+  const auto drain = cfg.server.timeouts.shutdown_drain;
+  gh::net::ListenerSpec plain{cfg.server.host, cfg.server.port, "http"};
+  if (!server.listen(plain, err)) {
+    GH_ERROR("%s", err.c_str());
+    return 1;
+  }
+  shared.runtime.publish(gh::proxy::build_runtime(std::move(cfg)));
+  gh::proxy::Proxy proxy(server, shared);
+
+  std::thread signals([&] {
+    for (;;) {
+      int sig = 0;
+      if (sigwait(&sigs, &sig) != 0) continue;
+      if (sig == SIGHUP) {
+        auto r = gh::config::load_file(file);
+        if (!r.errors.empty()) {
+          for (const auto& e : r.errors) GH_ERROR("reload rejected: %s", e.str().c_str());
+          continue;
+        }
+        shared.runtime.publish(gh::proxy::build_runtime(std::move(*r.config)));
+        GH_INFO("configuration reloaded from %s", file.c_str());
+        continue;
+      }
+      GH_INFO("%s: draining (up to %lld ms)", sig == SIGINT ? "SIGINT" : "SIGTERM",
+              static_cast<long long>(drain.count()));
+      server.shutdown(drain);
+      return;
+    }
+  });
+  signals.detach();
+  server.run(proxy.handler());
+  shared.access_log.stop();
+  GH_INFO("stopped");
+  return 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
-  std::string cmd = argc > 1 ? argv[1] : "run";
-  if (cmd == "version") {
-    std::printf("gatehouse %s\n", GH_VERSION);
-    return 0;
+  std::string cmd = "run";
+  std::string file = "gatehouse.yaml";
+  int i = 1;
+  if (i < argc && argv[i][0] != '-') cmd = argv[i++];
+  for (; i < argc; ++i) {
+    std::string a = argv[i];
+    if ((a == "-c" || a == "--config") && i + 1 < argc) file = argv[++i];
+    else if (a.rfind("--config=", 0) == 0) file = a.substr(9);
+    else if (a == "-h" || a == "--help") return usage(), 0;
+    else return usage();
   }
-  std::fprintf(stderr, "gatehouse: not yet\n");
-  return 1;
+  if (cmd == "version" || cmd == "--version") return cmd_version();
+  if (cmd == "check") return cmd_check(file);
+  if (cmd == "run") return cmd_run(file);
+  return usage();
 }

@@ -23,7 +23,8 @@ struct Cidr {
   unsigned prefix = 128;  // in IPv6 bits (IPv4 /24 is stored as 96+24)
 
   // Accepts "10.0.0.0/8", "::1/128", or a bare address (full-length prefix).
-  // Refuses host bits set beyond the prefix, out-of-range prefixes, junk.
+  // Host bits set beyond the prefix are cleared, like nginx ("10.1.2.3/8" is
+  // 10.0.0.0/8). Refuses out-of-range prefixes, leading zeros, junk.
   static std::optional<Cidr> parse(std::string_view text);
   bool contains(const Ip16& ip) const;
 };

@@ -26,7 +26,11 @@ class ChunkedDecoder {
   // and no overflow), chunk extensions (";name[=value]", validated and
   // dropped), CRLF line ends, trailer fields (validated, kept in trailers()).
   // Refuses: bare LF/CR, missing CRLF after data, bad hex, overflow, oversized
-  // size/extension lines (> 4 KiB) or trailer section (> max_trailer_bytes).
+  // size/extension lines (> 4 KiB) or trailer section (> max_trailer_bytes),
+  // whitespace anywhere in a size line, obs-fold in trailers, and framing or
+  // routing fields sent as trailers (Content-Length, Transfer-Encoding, Host,
+  // Connection). After an error every call returns the error again; after
+  // done every call returns done with consumed == 0.
   Step next(std::string_view in);
 
   // Trailer field lines ("Name: value\r\n" each, re-serialized, CRLF ends),
@@ -37,7 +41,7 @@ class ChunkedDecoder {
   explicit ChunkedDecoder(size_t max_trailer_bytes = 16 * 1024) : max_trailer_(max_trailer_bytes) {}
 
  private:
-  enum class State { size_line, data, data_crlf, trailer, done };
+  enum class State { size_line, data, data_crlf, trailer, done, failed };
   State state_ = State::size_line;
   uint64_t remaining_ = 0;
   std::string trailers_;

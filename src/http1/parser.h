@@ -40,7 +40,7 @@ struct RequestHead {
   // Derived while parsing.
   std::string_view path;          // origin-form "/p?q" (absolute-form: its path part, "/" if empty)
   std::string_view authority;     // absolute-form authority, empty otherwise
-  std::string_view host;          // authority when absolute-form, else the Host header
+  std::string_view host;          // authority when absolute- or authority-form (CONNECT), else the Host header
   BodyKind body = BodyKind::none; // none, content_length or chunked
   uint64_t content_length = 0;
   // Connection flags gathered from every Connection header (it is a list).
@@ -49,6 +49,7 @@ struct RequestHead {
   bool conn_upgrade = false;      // Connection: upgrade
   std::string_view upgrade;       // Upgrade header value
   bool expect_continue = false;   // Expect: 100-continue
+  bool expect_other = false;      // an Expect value other than 100-continue: answer 417
 
   bool keep_alive() const {
     return version_minor >= 1 ? !conn_close : conn_keep_alive && !conn_close;
@@ -69,6 +70,7 @@ struct ResponseHead {
   bool conn_keep_alive = false;
   bool conn_upgrade = false;
   std::string_view upgrade;
+  bool te_other_codings = false;  // Transfer-Encoding listed codings besides chunked (e.g. gzip)
 
   void clear();
 };

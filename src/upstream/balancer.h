@@ -27,7 +27,15 @@ class Balancer {
   virtual Backend* pick(const PickContext& ctx) = 0;
 };
 
-// `backends` outlive the balancer. Accepts every config::Balance value.
+// `backends` outlive the balancer. Accepts every config::Balance value and any
+// list, empty included (pick then always returns nullptr). Weight 0 counts as 1
+// (config refuses it anyway); a null entry is not allowed.
 std::unique_ptr<Balancer> make_balancer(config::Balance kind, std::vector<Backend*> backends);
+
+// A fast, well-mixed 64-bit hash of a client address for PickContext::client_hash.
+// Accepts any bytes (pass the 4 or 16 raw address bytes, never the text form, so
+// that one client always hashes the same); the result is the same in every
+// process on every machine. Not keyed: not for hash tables facing attackers.
+uint64_t hash_client_address(std::span<const uint8_t> bytes);
 
 }  // namespace gh::upstream

@@ -1,0 +1,53 @@
+// Every key the config file knows, per section. One table, so unknown-key
+// errors can say where a misplaced key belongs.
+#pragma once
+
+#include <span>
+#include <string_view>
+
+namespace gh::config::keys {
+
+inline constexpr std::string_view kTop[] = {"server", "ssl", "admin"};
+inline constexpr std::string_view kServer[] = {
+    "host",     "port",       "workers",           "trusted_proxies", "forwarded",
+    "timeouts", "limits",     "access_log",        "access_log_format", "reverse_proxy"};
+inline constexpr std::string_view kTimeouts[] = {
+    "client_header",     "client_body", "keepalive",     "connect",
+    "upstream_response", "tunnel_idle", "shutdown_drain"};
+inline constexpr std::string_view kLimits[] = {"max_header_bytes", "max_body_bytes",
+                                               "max_connections"};
+inline constexpr std::string_view kRoute[] = {
+    "path",      "host",    "port",         "ssl",    "websocket", "domains",
+    "strip_prefix", "preserve_host", "backends", "balance", "retries", "health_check",
+    "tls",       "redirect", "cache"};
+inline constexpr std::string_view kBackend[] = {"address", "weight", "backup"};
+inline constexpr std::string_view kHealthCheck[] = {"path",    "interval",  "timeout",
+                                                    "healthy", "unhealthy", "expect_status"};
+inline constexpr std::string_view kUpstreamTls[] = {"verify", "ca_file", "sni", "cert_file",
+                                                    "key_file"};
+inline constexpr std::string_view kSsl[] = {"enabled",      "port",          "cert_file", "key_file",
+                                            "certificates", "redirect_http", "hsts"};
+inline constexpr std::string_view kCertPair[] = {"cert_file", "key_file"};
+inline constexpr std::string_view kAdmin[] = {"enabled", "host", "port"};
+
+// A section as error messages name it ("server.timeouts", "route").
+struct Section {
+  std::string_view name;
+  std::span<const std::string_view> keys;
+};
+
+inline constexpr Section kSections[] = {
+    {"top level", kTop},
+    {"server", kServer},
+    {"server.timeouts", kTimeouts},
+    {"server.limits", kLimits},
+    {"route", kRoute},
+    {"backend", kBackend},
+    {"health_check", kHealthCheck},
+    {"tls", kUpstreamTls},
+    {"ssl", kSsl},
+    {"ssl.certificates entry", kCertPair},
+    {"admin", kAdmin},
+};
+
+}  // namespace gh::config::keys

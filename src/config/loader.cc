@@ -1,0 +1,130 @@
+// Entry points of src/config: read the file, parse YAML, walk the sections,
+// sort the errors. yaml-cpp reports syntax errors by exception; they stop
+// here and become ordinary errors.
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "config/config.h"
+#include "config/keys.h"
+#include "config/sections.h"
+#include "config/yaml_walk.h"
+
+namespace gh::config {
+namespace {
+
+// Far beyond any real config; keeps a mistaken `-c /dev/zero` or a huge
+// file from eating memory.
+constexpr size_t kMaxFileBytes = 1 << 20;
+
+LoadResult single_error(const std::string& file, std::string message) {
+  LoadResult r;
+  r.errors.push_back(Error{file, 1, 1, std::move(message)});
+  return r;
+}
+
+std::filesystem::path base_dir_of(const std::string& name) {
+  std::error_code ec;
+  std::filesystem::path dir = std::filesystem::path(name).parent_path();
+  if (dir.empty()) dir = ".";
+  std::filesystem::path abs = std::filesystem::absolute(dir, ec);
+  if (ec) return dir;
+  abs = abs.lexically_normal();
+  // "/etc/gh/." normalizes to "/etc/gh/"; drop the slash for tidy messages.
+  if (!abs.has_filename() && abs.has_parent_path() && abs != abs.root_path()) abs = abs.parent_path();
+  return abs;
+}
+
+void walk(detail::Ctx& ctx, const YAML::Node& root, Config& cfg) {
+  using namespace detail;
+  Value top{root, root.Mark(), "the file"};
+  std::vector<Entry> entries = map_entries(ctx, top, "top level", keys::kTop);
+  // ssl and admin are checked against server's ports, so server goes first
+  // whatever the order in the file.
+  for (const char* section : {"server", "ssl", "admin"}) {
+    for (const Entry& e : entries) {
+      if (e.key != section) continue;
+      if (e.key == "server") load_server(ctx, e.value, cfg.server);
+      else if (e.key == "ssl") load_ssl(ctx, e.value, cfg.server, cfg.ssl);
+      else load_admin(ctx, e.value, cfg.server, cfg.ssl, cfg.admin);
+    }
+  }
+}
+
+LoadResult load_text(const std::string& text, const std::string& name) {
+  detail::Ctx ctx;
+  ctx.file = name;
+  ctx.base_dir = base_dir_of(name);
+  if (text.size() > kMaxFileBytes) {
+    return single_error(name, "file is larger than " + std::to_string(kMaxFileBytes >> 20) + " MiB");
+  }
+  std::vector<YAML::Node> docs;
+  try {
+    docs = YAML::LoadAll(text);
+  } catch (const YAML::ParserException& e) {
+    ctx.error(e.mark, "YAML syntax error: " + e.msg);
+    return LoadResult{std::nullopt, std::move(ctx.errors)};
+  }
+  Config cfg;
+  cfg.file = name;
+  if (docs.size() > 1) {
+    ctx.error(docs[1].Mark(), "only one YAML document is allowed (remove the second '---')");
+  }
+  if (!docs.empty()) walk(ctx, docs[0], cfg);
+
+  std::stable_sort(ctx.errors.begin(), ctx.errors.end(), [](const Error& a, const Error& b) {
+    return a.line != b.line ? a.line < b.line : a.col < b.col;
+  });
+  if (ctx.too_many) {
+    ctx.errors.push_back(Error{name, ctx.errors.back().line, ctx.errors.back().col,
+                               "too many errors; only the first " +
+                                   std::to_string(detail::Ctx::kMaxErrors) + " are shown"});
+  }
+  LoadResult r;
+  if (ctx.errors.empty()) r.config = std::move(cfg);
+  r.errors = std::move(ctx.errors);
+  return r;
+}
+
+}  // namespace
+
+std::string Error::str() const {
+  return file + ":" + std::to_string(line) + ":" + std::to_string(col) + ": " + message;
+}
+
+LoadResult load_string(const std::string& text, const std::string& name) {
+  try {
+    return load_text(text, name);
+  } catch (const std::exception& e) {
+    // yaml-cpp may throw from node access on input we did not foresee; a
+    // config error is still the right answer, never a crash.
+    return single_error(name, std::string("cannot load config: ") + e.what());
+  } catch (...) {
+    return single_error(name, "cannot load config: unknown error");
+  }
+}
+
+LoadResult load_file(const std::string& path) {
+  try {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) return single_error(path, "cannot read file: is a directory");
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return single_error(path, std::string("cannot read file: ") + std::strerror(errno));
+    std::string text;
+    char buf[16384];
+    while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+      text.append(buf, static_cast<size_t>(in.gcount()));
+      if (text.size() > kMaxFileBytes) {
+        return single_error(path, "file is larger than " + std::to_string(kMaxFileBytes >> 20) + " MiB");
+      }
+    }
+    if (in.bad()) return single_error(path, std::string("cannot read file: ") + std::strerror(errno));
+    return load_string(text, path);
+  } catch (const std::exception& e) {
+    return single_error(path, std::string("cannot load config: ") + e.what());
+  }
+}
+
+}  // namespace gh::config

@@ -1,0 +1,25 @@
+// Loaders for each part of the config file. Internal to src/config; each
+// reads one YAML subtree into its struct, reporting problems through Ctx and
+// keeping defaults where a value is bad so that later errors are still found.
+#pragma once
+
+#include "config/config.h"
+#include "config/yaml_walk.h"
+
+namespace gh::config::detail {
+
+// server: listener, limits, timeouts and the reverse_proxy routes (duplicate
+// routes are reported here).
+void load_server(Ctx& ctx, const Value& v, Server& out);
+
+// One reverse_proxy entry. `dup_mark` is set to where a duplicate of this
+// route should be reported (its path, or the entry itself).
+Route load_route(Ctx& ctx, const Value& v, YAML::Mark& dup_mark);
+
+// The front TLS block; checks its ports against the already loaded `server`.
+void load_ssl(Ctx& ctx, const Value& v, const Server& server, Ssl& out);
+
+// The admin listener; checks its port against the plain and TLS listeners.
+void load_admin(Ctx& ctx, const Value& v, const Server& server, const Ssl& ssl, Admin& out);
+
+}  // namespace gh::config::detail

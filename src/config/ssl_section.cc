@@ -1,0 +1,91 @@
+#include "config/keys.h"
+#include "config/sections.h"
+
+namespace gh::config::detail {
+namespace {
+
+// One certificates entry: both files, always required and readable when TLS is on.
+std::optional<CertPair> load_cert_pair(Ctx& ctx, const Value& v, bool check_files) {
+  if (!v.node.IsMap()) {
+    ctx.error(v.mark, v.name + " must be a map with cert_file and key_file, got " + kind_of(v.node));
+    return std::nullopt;
+  }
+  CertPair pair;
+  pair.mark = to_mark(v.mark);
+  bool have_cert = false, have_key = false, ok = true;
+  for (const Entry& e : map_entries(ctx, v, "ssl.certificates entry", keys::kCertPair)) {
+    auto p = read_file_path(ctx, e.value, check_files);
+    ok = ok && p.has_value();
+    if (e.key == "cert_file") {
+      have_cert = true;
+      if (p) pair.cert_file = *p;
+    } else {
+      have_key = true;
+      if (p) pair.key_file = *p;
+    }
+  }
+  if (!have_cert) ctx.error(v.mark, "a certificates entry needs 'cert_file'");
+  if (!have_key) ctx.error(v.mark, "a certificates entry needs 'key_file'");
+  if (!ok || !have_cert || !have_key) return std::nullopt;
+  return pair;
+}
+
+}  // namespace
+
+void load_ssl(Ctx& ctx, const Value& v, const Server& server, Ssl& out) {
+  out.mark = to_mark(v.mark);
+  std::vector<Entry> entries = map_entries(ctx, v, "ssl", keys::kSsl);
+  // `enabled` decides whether the files must exist, so read it first.
+  for (const Entry& e : entries) {
+    if (e.key == "enabled") {
+      if (auto f = read_bool(ctx, e.value)) out.enabled = *f;
+    }
+  }
+  bool port_given = false;
+  for (const Entry& e : entries) port_given = port_given || e.key == "port";
+  const Entry* cert = nullptr;
+  const Entry* key = nullptr;
+  for (const Entry& e : entries) {
+    const Value& val = e.value;
+    if (e.key == "port") {
+      auto p = read_port(ctx, val);
+      if (!p) continue;
+      out.port = *p;
+      if (out.enabled && *p == server.port) {
+        ctx.error(val.mark, "ssl 'port' " + std::to_string(*p) +
+                                " is the same as server 'port'; leave ssl 'port' out to speak TLS "
+                                "on server.port, or choose another");
+      }
+    } else if (e.key == "cert_file") {
+      cert = &e;
+      if (auto p = read_file_path(ctx, val, out.enabled)) out.cert_file = *p;
+    } else if (e.key == "key_file") {
+      key = &e;
+      if (auto p = read_file_path(ctx, val, out.enabled)) out.key_file = *p;
+    } else if (e.key == "certificates") {
+      for (const Value& item : list_items(ctx, val)) {
+        Value iv = item;
+        iv.name = "an ssl.certificates entry";
+        if (auto pair = load_cert_pair(ctx, iv, out.enabled)) out.certificates.push_back(*pair);
+      }
+    } else if (e.key == "redirect_http") {
+      auto f = read_bool(ctx, val);
+      if (!f) continue;
+      out.redirect_http = *f;
+      if (*f && !out.enabled) {
+        ctx.error(val.mark, "'redirect_http' needs 'enabled: true'");
+      } else if (*f && !port_given) {
+        ctx.error(val.mark, "'redirect_http' needs a separate ssl 'port' (server.port then "
+                            "answers with redirects)");
+      }
+    } else if (e.key == "hsts") {
+      if (auto d = read_duration(ctx, val, Duration(0))) out.hsts = *d;
+    }
+  }
+  if (out.enabled) {
+    if (!cert) ctx.error(v.mark, "ssl is enabled but 'cert_file' is missing");
+    if (!key) ctx.error(v.mark, "ssl is enabled but 'key_file' is missing");
+  }
+}
+
+}  // namespace gh::config::detail

@@ -1,0 +1,28 @@
+// The Asio names every layer above uses, in one place.
+#pragma once
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/connect.hpp>
+
+namespace gh::net {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using error_code = boost::system::error_code;
+template <class T = void>
+using awaitable = asio::awaitable<T>;
+
+// Completion token that never throws: `auto [ec, n] = co_await op(..., nothrow);`
+inline constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+
+}  // namespace gh::net

@@ -1,0 +1,62 @@
+// A byte stream to a peer: plain TCP or TLS over TCP. Everything that moves
+// bytes (the HTTP session, the upstream pool, tunnels) uses this, so TLS on
+// either side plugs in without the protocol code knowing.
+#pragma once
+
+#include <boost/asio/ssl/stream.hpp>
+#include <memory>
+#include <optional>
+
+#include "net/asio.h"
+
+namespace gh::net {
+
+class Stream {
+ public:
+  using TlsStream = asio::ssl::stream<tcp::socket>;
+
+  explicit Stream(tcp::socket s) : plain_(std::move(s)) {}
+  explicit Stream(std::unique_ptr<TlsStream> t) : tls_(std::move(t)) {}
+  Stream(Stream&&) = default;
+  Stream& operator=(Stream&&) = default;
+
+  bool is_tls() const { return tls_ != nullptr; }
+  TlsStream* tls() { return tls_.get(); }
+  tcp::socket& socket() { return tls_ ? tls_->next_layer() : *plain_; }
+  const tcp::socket& socket() const { return tls_ ? tls_->next_layer() : *plain_; }
+  bool is_open() const { return socket().is_open(); }
+
+  template <class MutableBuffers>
+  auto read_some(const MutableBuffers& b) {
+    if (tls_) return tls_->async_read_some(b, nothrow);
+    return plain_->async_read_some(b, nothrow);
+  }
+  template <class ConstBuffers>
+  auto write_all(const ConstBuffers& b) {
+    if (tls_) return asio::async_write(*tls_, b, nothrow);
+    return asio::async_write(*plain_, b, nothrow);
+  }
+
+  // Aborts pending operations (they complete with operation_aborted); the
+  // connection stays open so a final response can still be written.
+  void cancel() {
+    error_code ec;
+    socket().cancel(ec);
+  }
+  void close() {
+    error_code ec;
+    socket().shutdown(tcp::socket::shutdown_both, ec);
+    socket().close(ec);
+  }
+  // Half-close (FIN) after the last byte, for tunnels and read-until-close bodies.
+  void shutdown_send() {
+    error_code ec;
+    socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
+
+ private:
+  std::optional<tcp::socket> plain_;
+  std::unique_ptr<TlsStream> tls_;
+};
+
+}  // namespace gh::net

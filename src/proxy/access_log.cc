@@ -1,0 +1,203 @@
+#include "proxy/access_log.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+namespace gh::proxy {
+
+bool AccessLogSink::open(const std::string& dest, config::AccessLogFormat fmt, std::string& err) {
+  fmt_ = fmt;
+  if (dest == "off") return true;
+  if (dest == "stdout") {
+    fd_ = 1;
+  } else if (dest == "stderr") {
+    fd_ = 2;
+  } else {
+    fd_ = ::open(dest.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd_ < 0) {
+      err = "cannot open access log '" + dest + "': " + std::strerror(errno);
+      return false;
+    }
+    own_fd_ = true;
+  }
+  thread_ = std::thread([this] { writer(); });
+  return true;
+}
+
+AccessLogSink::~AccessLogSink() { stop(); }
+
+void AccessLogSink::stop() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+  if (own_fd_) ::close(fd_);
+}
+
+void AccessLogSink::submit(std::string&& chunk) {
+  if (fd_ < 0 || chunk.empty()) return;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    // Bounded: a stuck destination drops lines instead of growing memory.
+    if (queue_.size() < 4096) queue_.push_back(std::move(chunk));
+  }
+  cv_.notify_one();
+}
+
+void AccessLogSink::writer() {
+  std::unique_lock<std::mutex> lk(mu_);
+  for (;;) {
+    cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
+    while (!queue_.empty()) {
+      std::string s = std::move(queue_.front());
+      queue_.pop_front();
+      lk.unlock();
+      size_t off = 0;
+      while (off < s.size()) {
+        ssize_t n = ::write(fd_, s.data() + off, s.size() - off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        off += n;
+      }
+      lk.lock();
+    }
+    if (stopping_) return;
+  }
+}
+
+static void json_str(std::string& o, std::string_view s) {
+  o += '"';
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': o += "\\\""; break;
+      case '\\': o += "\\\\"; break;
+      case '\n': o += "\\n"; break;
+      case '\r': o += "\\r"; break;
+      case '\t': o += "\\t"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          char b[8];
+          std::snprintf(b, sizeof b, "\\u%04x", c);
+          o += b;
+        } else {
+          o += static_cast<char>(c);
+        }
+    }
+  }
+  o += '"';
+}
+
+// Combined format quotes fields; keep them on one line and unambiguous.
+static void clf_str(std::string& o, std::string_view s) {
+  if (s.empty()) {
+    o += '-';
+    return;
+  }
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      o += '\\';
+      o += static_cast<char>(c);
+    } else if (c < 0x20 || c == 0x7f) {
+      char b[8];
+      std::snprintf(b, sizeof b, "\\x%02x", c);
+      o += b;
+    } else {
+      o += static_cast<char>(c);
+    }
+  }
+}
+
+void AccessLogBuffer::add(const LogRecord& r) {
+  if (!sink_.enabled()) return;
+  char tbuf[64];
+  time_t secs = r.start_unix_ms / 1000;
+  tm t;
+  gmtime_r(&secs, &t);
+  char num[64];
+  if (sink_.format() == config::AccessLogFormat::json) {
+    std::snprintf(tbuf, sizeof tbuf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", t.tm_year + 1900,
+                  t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec,
+                  static_cast<int>(r.start_unix_ms % 1000));
+    buf_ += "{\"time\":\"";
+    buf_ += tbuf;
+    buf_ += "\",\"client\":";
+    json_str(buf_, r.client);
+    buf_ += ",\"method\":";
+    json_str(buf_, r.method);
+    buf_ += ",\"path\":";
+    json_str(buf_, r.path);
+    buf_ += ",\"host\":";
+    json_str(buf_, r.host);
+    buf_ += ",\"protocol\":\"HTTP/1.";
+    buf_ += r.version_minor ? '1' : '0';
+    std::snprintf(num, sizeof num, "\",\"status\":%d,\"bytes_sent\":%llu,\"bytes_received\":%llu",
+                  r.status, static_cast<unsigned long long>(r.bytes_sent),
+                  static_cast<unsigned long long>(r.bytes_received));
+    buf_ += num;
+    std::snprintf(num, sizeof num, ",\"duration_ms\":%.3f,\"upstream_ms\":", r.duration_ms);
+    buf_ += num;
+    if (r.upstream_ms >= 0) {
+      std::snprintf(num, sizeof num, "%.3f", r.upstream_ms);
+      buf_ += num;
+    } else {
+      buf_ += "null";
+    }
+    buf_ += ",\"route\":";
+    json_str(buf_, r.route);
+    buf_ += ",\"backend\":";
+    json_str(buf_, r.backend);
+    buf_ += ",\"proxy_status\":";
+    json_str(buf_, r.proxy_status);
+    buf_ += ",\"request_id\":";
+    json_str(buf_, r.request_id);
+    buf_ += ",\"user_agent\":";
+    json_str(buf_, r.user_agent);
+    buf_ += ",\"referer\":";
+    json_str(buf_, r.referer);
+    buf_ += "}\n";
+  } else {
+    static const char* mon[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    std::snprintf(tbuf, sizeof tbuf, "[%02d/%s/%04d:%02d:%02d:%02d +0000]", t.tm_mday,
+                  mon[t.tm_mon], t.tm_year + 1900, t.tm_hour, t.tm_min, t.tm_sec);
+    buf_.append(r.client.empty() ? "-" : r.client);
+    buf_ += " - - ";
+    buf_ += tbuf;
+    buf_ += " \"";
+    clf_str(buf_, r.method);
+    buf_ += ' ';
+    clf_str(buf_, r.path);
+    buf_ += r.version_minor ? " HTTP/1.1\" " : " HTTP/1.0\" ";
+    std::snprintf(num, sizeof num, "%d %llu \"", r.status,
+                  static_cast<unsigned long long>(r.bytes_sent));
+    buf_ += num;
+    clf_str(buf_, r.referer);
+    buf_ += "\" \"";
+    clf_str(buf_, r.user_agent);
+    std::snprintf(num, sizeof num, "\" %.3f ", r.duration_ms / 1000.0);
+    buf_ += num;
+    buf_ += '"';
+    clf_str(buf_, r.backend);
+    buf_ += "\" \"";
+    clf_str(buf_, r.proxy_status);
+    buf_ += "\"\n";
+  }
+  if (buf_.size() >= 32 * 1024) flush();
+}
+
+void AccessLogBuffer::flush() {
+  if (buf_.empty()) return;
+  std::string chunk;
+  chunk.reserve(buf_.capacity());
+  chunk.swap(buf_);
+  sink_.submit(std::move(chunk));
+}
+
+}  // namespace gh::proxy

@@ -1,0 +1,75 @@
+// Access log: one line per request, json or combined. Workers format lines
+// into their own buffer (no lock per request) and hand full buffers, or every
+// 100 ms whatever they have, to one writer thread, so a slow disk or a
+// blocked stdout never stalls a worker.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "config/config.h"
+
+namespace gh::proxy {
+
+struct LogRecord {
+  int64_t start_unix_ms = 0;
+  std::string_view client;        // client IP
+  std::string_view method;
+  std::string_view path;          // as the client sent it
+  std::string_view host;
+  std::string_view user_agent;
+  std::string_view referer;
+  std::string_view request_id;
+  std::string_view route;         // route path prefix, empty when none matched
+  std::string_view backend;       // "host:port", empty when none was used
+  std::string_view proxy_status;  // RFC 9209 error name, empty on success
+  int status = 0;
+  int version_minor = 1;
+  uint64_t bytes_sent = 0;        // response body bytes sent to the client
+  uint64_t bytes_received = 0;    // request body bytes received from the client
+  double duration_ms = 0;
+  double upstream_ms = -1;        // <0: no upstream exchange
+};
+
+class AccessLogSink {
+ public:
+  // Opens the destination ("stdout", "stderr", "off", or a file path, appended).
+  // Returns false with `err` set when a file cannot be opened.
+  bool open(const std::string& dest, config::AccessLogFormat fmt, std::string& err);
+  ~AccessLogSink();
+  bool enabled() const { return fd_ >= 0; }
+  config::AccessLogFormat format() const { return fmt_; }
+  // Takes ownership of a filled buffer; thread-safe.
+  void submit(std::string&& chunk);
+  void stop();
+
+ private:
+  void writer();
+  int fd_ = -1;
+  bool own_fd_ = false;
+  config::AccessLogFormat fmt_ = config::AccessLogFormat::json;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::string> queue_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+// A worker's side of the log: formats into a local buffer.
+class AccessLogBuffer {
+ public:
+  explicit AccessLogBuffer(AccessLogSink& sink) : sink_(sink) {}
+  void add(const LogRecord& r);
+  void flush();
+
+ private:
+  AccessLogSink& sink_;
+  std::string buf_;
+};
+
+}  // namespace gh::proxy

@@ -1,0 +1,55 @@
+// Streams one message body from a source stream to a destination stream with
+// backpressure: read a batch, write it, read the next. Memory is the source
+// buffer (bounded), whatever the body size. Used for request bodies (client
+// to backend) and response bodies (backend to client).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string_view>
+
+#include "core/buffer.h"
+#include "http1/chunked.h"
+#include "http1/parser.h"
+#include "net/deadlines.h"
+#include "net/stream.h"
+
+namespace gh::proxy {
+
+struct RelayEnds {
+  net::Stream& src;
+  core::Buffer& buf;                 // source bytes already read (body data at its front)
+  net::Deadline& src_deadline;
+  std::chrono::milliseconds src_timeout;
+  net::Stream& dst;
+  net::Deadline& dst_deadline;
+  std::chrono::milliseconds dst_timeout;
+};
+
+enum class RelayStatus {
+  done,           // whole body relayed; bytes after it stay in buf
+  src_closed,     // source ended before the body was complete
+  src_error,      // read failed (reset, cancelled)
+  src_timeout,    // source deadline fired
+  dst_error,      // write failed (or its deadline fired)
+  framing_error,  // malformed chunked coding
+  too_large,      // more than max_bytes of body
+};
+
+struct RelayOutcome {
+  RelayStatus status = RelayStatus::done;
+  uint64_t bytes = 0;                // body bytes written (payload, without chunk framing)
+  const char* detail = "";
+};
+
+// Relays a body framed as `kind` (content_length: `length` bytes; chunked:
+// decoded with `dec`, which must be reset; until_close: until EOF). With
+// `chunk_out` the destination gets it chunk-coded (trailers kept when the
+// source was chunked); otherwise it gets the payload as is. `prefix` (a head)
+// is written in the same write as the first body bytes. `max_bytes` 0 means
+// no limit; over it, nothing more is written and too_large is returned.
+net::awaitable<RelayOutcome> relay_body(RelayEnds ends, http1::BodyKind kind, uint64_t length,
+                                        bool chunk_out, http1::ChunkedDecoder& dec,
+                                        uint64_t max_bytes, std::string_view prefix);
+
+}  // namespace gh::proxy

@@ -1,0 +1,49 @@
+#include "proxy/runtime.h"
+
+namespace gh::proxy {
+
+std::string format_authority(const std::string& host, uint16_t port) {
+  bool v6 = host.find(':') != std::string::npos;
+  std::string s;
+  s.reserve(host.size() + 8);
+  if (v6) s += '[';
+  s += host;
+  if (v6) s += ']';
+  s += ':';
+  s += std::to_string(port);
+  return s;
+}
+
+// The Router keeps a reference to cfg.server.reverse_proxy, so cfg is
+// initialised first and never moved afterwards (Runtime is not movable).
+Runtime::Runtime(config::Config c) : cfg(std::move(c)), router(cfg.server.reverse_proxy) {}
+
+std::shared_ptr<const Runtime> build_runtime(config::Config cfg) {
+  auto rt = std::make_shared<Runtime>(std::move(cfg));
+  for (const auto& r : rt->cfg.server.reverse_proxy) {
+    RouteRuntime rr;
+    rr.conf = &r;
+    rr.backend_scheme = r.ssl ? "https" : "http";
+    for (const auto& b : r.backends) {
+      auto be = std::make_unique<upstream::Backend>();
+      be->host = b.host;
+      be->port = b.port;
+      be->weight = b.weight;
+      be->backup = b.backup;
+      be->name = format_authority(b.host, b.port);
+      rr.backends.push_back(be.get());
+      rt->backend_store.push_back(std::move(be));
+    }
+    rt->routes.push_back(std::move(rr));
+  }
+  return rt;
+}
+
+void RuntimeHolder::publish(std::shared_ptr<const Runtime> rt) {
+  uint64_t g = generation_.load() + 1;
+  const_cast<Runtime&>(*rt).generation = g;
+  current_.store(std::move(rt));
+  generation_.store(g, std::memory_order_release);
+}
+
+}  // namespace gh::proxy

@@ -1,0 +1,50 @@
+// The immutable snapshot a request runs against: the loaded config, the
+// router built from it and the backends. Swapped atomically on reload; each
+// request keeps the snapshot it started with.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "proxy/router.h"
+#include "upstream/backend.h"
+
+namespace gh::proxy {
+
+struct RouteRuntime {
+  const config::Route* conf = nullptr;
+  std::vector<upstream::Backend*> backends;
+  std::string backend_scheme;      // "http" or "https"
+};
+
+struct Runtime {
+  explicit Runtime(config::Config c);
+  config::Config cfg;
+  Router router;
+  std::vector<RouteRuntime> routes;
+  std::vector<std::unique_ptr<upstream::Backend>> backend_store;
+  uint64_t generation = 0;
+};
+
+// Builds a snapshot from a validated config.
+std::shared_ptr<const Runtime> build_runtime(config::Config cfg);
+
+// The process-wide current snapshot.
+class RuntimeHolder {
+ public:
+  void publish(std::shared_ptr<const Runtime> rt);
+  std::shared_ptr<const Runtime> load() const { return current_.load(); }
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+
+ private:
+  std::atomic<std::shared_ptr<const Runtime>> current_;
+  std::atomic<uint64_t> generation_{0};
+};
+
+// "host:port", with brackets around IPv6 literals.
+std::string format_authority(const std::string& host, uint16_t port);
+
+}  // namespace gh::proxy

@@ -1,0 +1,55 @@
+#include "proxy/serve.h"
+
+#include "proxy/session.h"
+
+namespace gh::proxy {
+
+using namespace gh::net;
+
+Proxy::Proxy(Server& server, Shared& shared) {
+  for (auto& w : server.workers()) {
+    auto st = std::make_unique<WorkerState>(*w, shared);
+    WorkerState* sp = st.get();
+    w->on_drain = [sp] {
+      for (Session* s = sp->sessions; s; s = s->next_session) s->on_drain();
+    };
+    w->on_tick = [sp] { sp->log.flush(); };
+    states_.push_back(std::move(st));
+  }
+}
+
+Server::Handler Proxy::handler() {
+  return [this](Worker& w, tcp::socket s, const ListenerSpec& spec) {
+    return serve(w, std::move(s), spec);
+  };
+}
+
+static ClientInfo client_info(const tcp::socket& s) {
+  ClientInfo ci;
+  error_code ec;
+  auto remote = s.remote_endpoint(ec);
+  auto local = s.local_endpoint(ec);
+  ci.local_port = local.port();
+  ci.port = remote.port();
+  auto a = remote.address();
+  if (a.is_v4()) {
+    auto b = a.to_v4().to_bytes();
+    ci.ip.fill(0);
+    ci.ip[10] = ci.ip[11] = 0xff;
+    std::copy(b.begin(), b.end(), ci.ip.begin() + 12);
+  } else {
+    auto b = a.to_v6().to_bytes();
+    std::copy(b.begin(), b.end(), ci.ip.begin());
+  }
+  ci.ip_str = core::format_ip(ci.ip);
+  return ci;
+}
+
+awaitable<void> Proxy::serve(Worker& w, tcp::socket s, const ListenerSpec& spec) {
+  WorkerState& ws = *states_[w.index];
+  ClientInfo ci = client_info(s);
+  Session session(ws, Stream(std::move(s)), std::move(ci));
+  co_await session.run();
+}
+
+}  // namespace gh::proxy

@@ -1,0 +1,329 @@
+// The request loop of one client connection: read a head, decide, forward,
+// repeat while keep-alive lasts. Forwarding itself is in session_forward.cc,
+// head serialization in session_heads.cc.
+#include "proxy/session.h"
+
+#include <sys/time.h>
+
+#include "core/log.h"
+#include "http/status.h"
+#include "proxy/router.h"
+
+namespace gh::proxy {
+
+using namespace gh::net;
+
+static int64_t unix_ms() {
+  timeval tv;
+  gettimeofday(&tv, nullptr);
+  return int64_t(tv.tv_sec) * 1000 + tv.tv_usec / 1000;
+}
+
+Session::Session(WorkerState& ws, Stream s, ClientInfo info)
+    : ws_(ws),
+      down_(std::move(s)),
+      client_(std::move(info)),
+      down_dl_(ws.worker.deadlines, &Session::on_down_deadline, this),
+      up_dl_(ws.worker.deadlines, &Session::on_up_deadline, this) {
+  client_hash_ = core::is_v4_mapped(client_.ip)
+                     ? upstream::hash_client_address(std::span(client_.ip).subspan(12))
+                     : upstream::hash_client_address(client_.ip);
+  next_session = ws_.sessions;
+  if (next_session) next_session->prev_session = this;
+  ws_.sessions = this;
+}
+
+Session::~Session() {
+  if (prev_session) prev_session->next_session = next_session;
+  else ws_.sessions = next_session;
+  if (next_session) next_session->prev_session = prev_session;
+}
+
+void Session::on_down_deadline(void* self) { static_cast<Session*>(self)->down_.cancel(); }
+
+void Session::on_up_deadline(void* self) {
+  auto* s = static_cast<Session*>(self);
+  if (s->up_) s->up_->stream.cancel();
+}
+
+void Session::on_drain() {
+  closing_ = true;
+  if (idle_) down_.cancel();
+}
+
+awaitable<void> Session::run() {
+  for (;;) {
+    HeadResult hr = co_await read_request_head();
+    if (hr == HeadResult::closed) break;
+    if (hr == HeadResult::answered) {
+      finish_log();
+      break;
+    }
+    bool keep = co_await handle_request();
+    finish_log();
+    if (!keep || closing_ || ws_.worker.draining.load(std::memory_order_relaxed)) break;
+  }
+  release_upstream(false);
+  down_.close();
+}
+
+awaitable<Session::HeadResult> Session::read_request_head() {
+  rt_ = ws_.runtime();
+  const auto& srv = rt_->cfg.server;
+  http1::Limits lim;
+  lim.max_head = srv.limits.max_header_bytes;
+  bool first = rec_.status == 0 && start_ms_ == 0;
+  down_dl_.clear_fired();
+  if (in_.empty()) {
+    idle_ = true;
+    down_dl_.expire_in(first ? srv.timeouts.client_header : srv.timeouts.keepalive);
+  } else {
+    down_dl_.expire_in(srv.timeouts.client_header);
+  }
+  for (;;) {
+    if (!in_.empty()) {
+      auto st = http1::parse_request(in_.view(), req_, lim, perr_);
+      if (st == http1::ParseStatus::complete) {
+        idle_ = false;
+        co_return HeadResult::ok;
+      }
+      if (st == http1::ParseStatus::error) {
+        idle_ = false;
+        rec_ = LogRecord{};
+        start_ms_ = now_ms();
+        rec_.start_unix_ms = unix_ms();
+        rec_.client = client_.ip_str;
+        request_id_.clear();
+        closing_ = true;
+        co_await send_error(perr_.status, "http_request_error", perr_.detail);
+        co_return HeadResult::answered;
+      }
+    }
+    if (closing_ && in_.empty()) co_return HeadResult::closed;
+    if (in_.tail_room() < 2048) in_.reserve_tail(in_.size() < 8192 ? 8192 : in_.size());
+    auto [ec, n] = co_await down_.read_some(asio::buffer(in_.tail(), in_.tail_room()));
+    if (ec || n == 0) {
+      if (down_dl_.fired() && !in_.empty()) {
+        rec_ = LogRecord{};
+        start_ms_ = now_ms();
+        rec_.start_unix_ms = unix_ms();
+        rec_.client = client_.ip_str;
+        request_id_.clear();
+        closing_ = true;
+        co_await send_error(408, "http_request_error", "request head not received in time");
+        co_return HeadResult::answered;
+      }
+      co_return HeadResult::closed;
+    }
+    if (in_.empty()) {
+      // First byte of a new request: the head timeout starts now.
+      idle_ = false;
+      down_dl_.expire_in(srv.timeouts.client_header);
+    }
+    in_.commit(n);
+  }
+}
+
+// Request ids from clients are kept when they are short and plain; anything
+// else is replaced, so logs and backends never see injected junk.
+static bool plausible_request_id(std::string_view v) {
+  if (v.empty() || v.size() > 200) return false;
+  for (unsigned char c : v)
+    if (!(isalnum(c) || c == '-' || c == '_' || c == '.' || c == ':' || c == '+' || c == '/' ||
+          c == '='))
+      return false;
+  return true;
+}
+
+awaitable<bool> Session::handle_request() {
+  start_ms_ = now_ms();
+  rec_ = LogRecord{};
+  rec_.start_unix_ms = unix_ms();
+  rec_.client = client_.ip_str;
+  rec_.version_minor = req_.version_minor;
+  route_ = nullptr;
+  backend_ = nullptr;
+  body_in_ = 0;
+  response_started_ = false;
+
+  // Copies for the log and the response side: the head's bytes are consumed
+  // (and the buffer reused) before the response is written.
+  m_method_.assign(req_.method);
+  m_path_.assign(req_.target);
+  m_host_.assign(req_.host);
+  m_ua_.clear();
+  m_referer_.clear();
+  request_id_.clear();
+  m_ws_key_.clear();
+  for (const auto& h : req_.headers) {
+    if (h.name.size() == 10 && http1::iequals(h.name, "user-agent")) m_ua_.assign(h.value);
+    else if (h.name.size() == 7 && http1::iequals(h.name, "referer")) m_referer_.assign(h.value);
+    else if (h.name.size() == 12 && http1::iequals(h.name, "x-request-id") &&
+             plausible_request_id(h.value))
+      request_id_.assign(h.value);
+    else if (h.name.size() == 17 && http1::iequals(h.name, "sec-websocket-key"))
+      m_ws_key_.assign(h.value);
+  }
+  if (request_id_.empty()) {
+    static const char hex[] = "0123456789abcdef";
+    uint64_t a = ws_.rng(), b = ws_.rng();
+    request_id_.resize(32);
+    for (int i = 0; i < 16; ++i) {
+      request_id_[i] = hex[(a >> (i * 4)) & 15];
+      request_id_[16 + i] = hex[(b >> (i * 4)) & 15];
+    }
+  }
+  rec_.method = m_method_;
+  rec_.path = m_path_;
+  rec_.host = m_host_;
+  rec_.user_agent = m_ua_;
+  rec_.referer = m_referer_;
+  rec_.request_id = request_id_;
+  is_head_ = req_.method == "HEAD";
+  client_minor_ = req_.version_minor;
+  client_keep_alive_ = req_.keep_alive();
+
+  const auto& cfg = rt_->cfg;
+  if (req_.method == "CONNECT") {
+    closing_ = true;
+    co_await send_error(405, "http_request_denied", "CONNECT is not supported by a reverse proxy");
+    co_return false;
+  }
+  if (req_.expect_other) {
+    closing_ = true;
+    co_await send_error(417, "http_request_error", "unsupported expectation");
+    co_return false;
+  }
+  bool asterisk = req_.target == "*";
+  if (!asterisk && !path_is_safe(req_.path)) {
+    closing_ = true;
+    co_await send_error(400, "http_request_error", "unsafe request path");
+    co_return false;
+  }
+  int idx = rt_->router.match(req_.host, asterisk ? std::string_view("/") : req_.path);
+  if (idx < 0) {
+    closing_ = !skip_request_body();
+    co_await send_error(404, "destination_not_found", "no route matches this host and path");
+    co_return !closing_;
+  }
+  const RouteRuntime& rr = rt_->routes[idx];
+  route_ = rr.conf;
+  rec_.route = route_->path;
+  if (route_->redirect == config::Redirect::https) {
+    std::string loc = "https://";
+    std::string_view host = req_.host;
+    // Drop the port: the TLS port is the default one unless ssl.port says otherwise.
+    size_t colon = host.rfind(':');
+    if (colon != std::string_view::npos && host.find(']', colon) == std::string_view::npos)
+      host = host.substr(0, colon);
+    loc += host;
+    if (cfg.ssl.port && *cfg.ssl.port != 443) loc += ":" + std::to_string(*cfg.ssl.port);
+    loc += asterisk ? std::string_view("/") : req_.path;
+    closing_ = !skip_request_body();
+    co_await send_redirect(loc);
+    co_return !closing_;
+  }
+  uint64_t max_body = cfg.server.limits.max_body_bytes;
+  if (max_body && req_.body == http1::BodyKind::content_length && req_.content_length > max_body) {
+    closing_ = true;
+    co_await send_error(413, "http_request_error", "request body larger than limits.max_body_bytes");
+    co_return false;
+  }
+  co_return co_await forward(static_cast<size_t>(idx));
+}
+
+// After answering without forwarding, the request's body must be skipped to
+// reach the next request. Only a body already fully buffered is skipped;
+// otherwise the connection closes. Consumes the head too.
+bool Session::skip_request_body() {
+  size_t head = req_.head_size;
+  if (req_.body == http1::BodyKind::none) {
+    in_.consume(head);
+    return true;
+  }
+  if (req_.body == http1::BodyKind::content_length &&
+      in_.size() - head >= req_.content_length) {
+    in_.consume(head + req_.content_length);
+    return true;
+  }
+  return false;
+}
+
+void Session::finish_log() {
+  if (rec_.status == 0) return;
+  rec_.duration_ms = double(now_ms() - start_ms_);
+  rec_.bytes_received = body_in_;
+  if (backend_) rec_.backend = backend_->name;
+  ws_.log.add(rec_);
+  rec_.status = 0;
+}
+
+awaitable<bool> Session::write_down(std::string_view a, std::string_view b) {
+  std::array<asio::const_buffer, 2> bufs{asio::buffer(a.data(), a.size()),
+                                         asio::buffer(b.data(), b.size())};
+  down_dl_.expire_in(rt_->cfg.server.timeouts.client_body);
+  auto [ec, n] = co_await down_.write_all(bufs);
+  co_return !ec;
+}
+
+awaitable<void> Session::send_error(int status, const char* error, std::string_view details,
+                                    std::string_view next_hop) {
+  rec_.status = status;
+  rec_.proxy_status = error;
+  if (response_started_) {
+    // A response is already on its way: the only honest signal left is to
+    // cut the connection so the client sees an incomplete message.
+    closing_ = true;
+    co_return;
+  }
+  std::string body = std::to_string(status) + " " + http::reason_phrase(status) + ": " + error;
+  if (!details.empty()) {
+    body += " (";
+    body += details;
+    body += ")";
+  }
+  body += "\n";
+  out_.clear();
+  out_ += "HTTP/1.1 ";
+  out_ += std::to_string(status);
+  out_ += ' ';
+  out_ += http::reason_phrase(status);
+  out_ += "\r\nDate: ";
+  out_ += http::http_date();
+  out_ += "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ";
+  out_ += std::to_string(body.size());
+  out_ += "\r\nProxy-Status: ";
+  http::append_proxy_status(out_, error, next_hop, details);
+  if (!request_id_.empty()) {
+    out_ += "\r\nX-Request-ID: ";
+    out_ += request_id_;
+  }
+  if (closing_) out_ += "\r\nConnection: close";
+  else if (client_minor_ == 0) out_ += "\r\nConnection: keep-alive";
+  out_ += "\r\n\r\n";
+  rec_.bytes_sent = body.size();
+  response_started_ = true;
+  co_await write_down(out_, is_head_ ? std::string_view() : std::string_view(body));
+}
+
+awaitable<void> Session::send_redirect(std::string_view location) {
+  rec_.status = 301;
+  static constexpr std::string_view body = "301 Moved Permanently\n";
+  out_.clear();
+  out_ += "HTTP/1.1 301 Moved Permanently\r\nDate: ";
+  out_ += http::http_date();
+  out_ += "\r\nLocation: ";
+  out_ += location;
+  out_ += "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ";
+  out_ += std::to_string(body.size());
+  out_ += "\r\nX-Request-ID: ";
+  out_ += request_id_;
+  if (closing_) out_ += "\r\nConnection: close";
+  else if (client_minor_ == 0) out_ += "\r\nConnection: keep-alive";
+  out_ += "\r\n\r\n";
+  rec_.bytes_sent = body.size();
+  response_started_ = true;
+  co_await write_down(out_, is_head_ ? std::string_view() : body);
+}
+
+}  // namespace gh::proxy

@@ -1,0 +1,118 @@
+// One client connection: reads requests, routes them, forwards them upstream
+// and relays the responses, until the client or a limit ends it. All of a
+// connection's state lives here; nothing is shared with other connections.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "core/buffer.h"
+#include "core/cidr.h"
+#include "http1/chunked.h"
+#include "http1/parser.h"
+#include "net/deadlines.h"
+#include "net/stream.h"
+#include "proxy/access_log.h"
+#include "proxy/worker_state.h"
+#include "upstream/pool.h"
+
+namespace gh::proxy {
+
+struct ClientInfo {
+  core::Ip16 ip{};
+  std::string ip_str;        // "127.0.0.1" / "::1"
+  uint16_t port = 0;
+  uint16_t local_port = 0;   // the listener's port (X-Forwarded-Port)
+  bool tls = false;          // the client reached us over TLS
+};
+
+// How one upstream exchange ended, RFC 9209 names.
+struct Failure {
+  int status = 0;            // 0: no failure
+  const char* error = "";    // "connection_refused", ...
+  std::string details;
+};
+
+class Session {
+ public:
+  Session(WorkerState& ws, net::Stream s, ClientInfo info);
+  ~Session();
+  net::awaitable<void> run();
+
+  // Draining: idle sessions close now, busy ones after the current response.
+  void on_drain();
+  Session* next_session = nullptr;
+  Session* prev_session = nullptr;
+
+ private:
+  enum class HeadResult { ok, closed, answered };
+  net::awaitable<HeadResult> read_request_head();
+  net::awaitable<bool> handle_request();           // false: close the connection
+  net::awaitable<bool> forward(size_t route_index);
+  net::awaitable<Failure> connect_upstream(upstream::Backend* b);
+  net::awaitable<bool> read_response_head(Failure& f);
+  net::awaitable<bool> relay_response(const RouteRuntime& rr, upstream::Backend& b);
+  net::awaitable<void> pump_request_body(http1::BodyKind kind, uint64_t remaining);
+  net::awaitable<void> stop_pump();
+  net::awaitable<void> tunnel();
+  net::awaitable<void> pipe(net::Stream& src, core::Buffer& buf, net::Stream& dst);
+  net::awaitable<void> send_error(int status, const char* error, std::string_view details,
+                                  std::string_view next_hop = {});
+  net::awaitable<void> send_redirect(std::string_view location);
+  net::awaitable<bool> write_down(std::string_view a, std::string_view b = {});
+  void build_upstream_head(const RouteRuntime& route, const upstream::Backend& b);
+  void build_downstream_head(const RouteRuntime& route, const upstream::Backend& b,
+                             bool chunk_out, bool close);
+  bool skip_request_body();
+  void finish_log();
+  void release_upstream(bool reusable);
+
+  static void on_down_deadline(void* self);
+  static void on_up_deadline(void* self);
+
+  WorkerState& ws_;
+  net::Stream down_;
+  ClientInfo client_;
+  std::shared_ptr<const Runtime> rt_;      // snapshot of the current request
+  core::Buffer in_;                        // bytes from the client
+  core::Buffer up_in_;                     // bytes from the backend
+  http1::RequestHead req_;
+  http1::ResponseHead resp_;
+  http1::ParseError perr_;
+  std::string out_;                        // serialized heads
+  std::string scratch_;                    // paths, rewritten values
+  std::unique_ptr<upstream::UpConn> up_;
+  net::Deadline down_dl_;
+  net::Deadline up_dl_;
+  bool idle_ = false;
+  bool closing_ = false;                   // close after the current response
+
+  // Per request. Copies of head fields that outlive the head's bytes.
+  std::string request_id_;
+  std::string m_method_, m_path_, m_host_, m_ua_, m_referer_, m_ws_key_;
+  bool is_head_ = false;
+  int client_minor_ = 1;
+  bool client_keep_alive_ = true;
+  bool upgrade_requested_ = false;
+  std::string m_upgrade_;
+  std::vector<net::tcp::endpoint> endpoints_;
+  net::asio::steady_timer* pump_waiter_ = nullptr;
+  uint64_t client_hash_ = 0;
+  const config::Route* route_ = nullptr;
+  upstream::Backend* backend_ = nullptr;
+  http1::ChunkedDecoder req_chunks_;
+  http1::ChunkedDecoder resp_chunks_;
+  bool pump_running_ = false;
+  bool pump_failed_ = false;               // client or upstream broke while sending the body
+  bool pump_client_gone_ = false;          // the client vanished mid-body
+  bool tunnel_broken_ = false;
+  int pump_status_ = 0;                    // 413/408/400 when the client was at fault
+  const char* pump_detail_ = "";
+  bool response_started_ = false;          // some response bytes reached the client
+  uint64_t body_in_ = 0;
+  LogRecord rec_;
+  int64_t start_ms_ = 0;
+  int64_t upstream_start_ms_ = 0;
+};
+
+}  // namespace gh::proxy

@@ -1,0 +1,412 @@
+// One request's trip upstream: pick a backend, get a connection, send the
+// head and body, read the response head, relay the response. Failures before
+// anything reached the client become a named 5xx (Proxy-Status) or a retry.
+#include <array>
+
+#include "core/log.h"
+#include "http/status.h"
+#include "proxy/body_relay.h"
+#include "proxy/session.h"
+#include "proxy/websocket_accept.h"
+#include "upstream/passive_health.h"
+
+namespace gh::proxy {
+
+using namespace gh::net;
+using http1::BodyKind;
+
+static bool idempotent(std::string_view m) {
+  return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE" || m == "PUT" ||
+         m == "DELETE";
+}
+
+// Connection-level failures count against the backend; a bad response does not
+// say the backend is down.
+static bool is_connection_failure(const Failure& f) {
+  std::string_view e = f.error;
+  return e == "connection_refused" || e == "connection_timeout" || e == "connection_terminated" ||
+         e == "destination_ip_unroutable" || e == "dns_error" || e == "dns_timeout" ||
+         e == "http_response_timeout";
+}
+
+void Session::release_upstream(bool reusable) {
+  if (!up_) return;
+  if (reusable && !up_->stream.socket().is_open()) reusable = false;
+  up_in_.clear();
+  if (reusable) {
+    up_->uses++;
+    ws_.pool.put(std::move(up_));
+  } else {
+    up_->stream.close();
+    up_.reset();
+  }
+}
+
+awaitable<Failure> Session::connect_upstream(upstream::Backend* b) {
+  const auto& t = rt_->cfg.server.timeouts;
+  Failure f;
+  up_dl_.clear_fired();
+  up_dl_.expire_in(t.connect);
+  error_code ec = co_await ws_.resolver.resolve(b->host, b->port, endpoints_);
+  if (ec) {
+    if (up_dl_.fired()) f = {504, "dns_timeout", "name resolution took longer than timeouts.connect"};
+    else f = {502, "dns_error", "cannot resolve " + b->host + ": " + ec.message()};
+    co_return f;
+  }
+  f = {504, "connection_timeout", "connect took longer than timeouts.connect"};
+  for (const auto& ep : endpoints_) {
+    if (up_dl_.fired()) break;
+    up_ = std::make_unique<upstream::UpConn>(Stream(tcp::socket(down_.socket().get_executor())), b);
+    auto [cec] = co_await up_->stream.socket().async_connect(ep, nothrow);
+    if (!cec) {
+      error_code ignored;
+      up_->stream.socket().set_option(tcp::no_delay(true), ignored);
+      co_return Failure{};
+    }
+    up_.reset();
+    if (up_dl_.fired() || cec == asio::error::timed_out) {
+      f = {504, "connection_timeout", "connect took longer than timeouts.connect"};
+      break;
+    }
+    if (cec == asio::error::connection_refused) f = {502, "connection_refused", ""};
+    else if (cec == asio::error::host_unreachable || cec == asio::error::network_unreachable)
+      f = {502, "destination_ip_unroutable", cec.message()};
+    else f = {502, "connection_refused", cec.message()};
+  }
+  if (f.status == 504) ws_.resolver.invalidate(b->host);
+  co_return f;
+}
+
+awaitable<bool> Session::read_response_head(Failure& f) {
+  const auto& srv = rt_->cfg.server;
+  http1::Limits lim;
+  lim.max_head = std::max<size_t>(srv.limits.max_header_bytes, 64 * 1024);
+  up_dl_.clear_fired();
+  up_dl_.expire_in(srv.timeouts.upstream_response);
+  bool got_bytes = !up_in_.empty();
+  for (;;) {
+    if (!up_in_.empty()) {
+      auto st = http1::parse_response(up_in_.view(), resp_, is_head_, lim, perr_);
+      if (st == http1::ParseStatus::complete) {
+        if (resp_.status < 200 && resp_.status != 101) {
+          // Interim responses (100 Continue, 103 Early Hints) go on to HTTP/1.1 clients.
+          if (client_minor_ >= 1) {
+            scratch_.clear();
+            scratch_ += "HTTP/1.1 ";
+            scratch_ += std::to_string(resp_.status);
+            scratch_ += ' ';
+            scratch_ += http::reason_phrase(resp_.status);
+            scratch_ += "\r\n";
+            for (const auto& h : resp_.headers) {
+              if (http1::iequals(h.name, "connection") || http1::iequals(h.name, "keep-alive"))
+                continue;
+              scratch_ += h.name;
+              scratch_ += ": ";
+              scratch_ += h.value;
+              scratch_ += "\r\n";
+            }
+            scratch_ += "\r\n";
+            if (!co_await write_down(scratch_)) {
+              f = {0, "", ""};
+              co_return false;
+            }
+          }
+          up_in_.consume(resp_.head_size);
+          up_dl_.expire_in(srv.timeouts.upstream_response);
+          continue;
+        }
+        co_return true;
+      }
+      if (st == http1::ParseStatus::error) {
+        f = {502, perr_.status == 431 ? "http_response_header_section_size" : "http_protocol_error",
+             perr_.detail};
+        co_return false;
+      }
+    }
+    if (up_in_.tail_room() < 2048) up_in_.reserve_tail(up_in_.size() < 16384 ? 16384 : up_in_.size());
+    auto [ec, n] = co_await up_->stream.read_some(asio::buffer(up_in_.tail(), up_in_.tail_room()));
+    if (ec || n == 0) {
+      if (up_dl_.fired()) f = {504, "http_response_timeout", "no response within timeouts.upstream_response"};
+      else if (!got_bytes) f = {502, "connection_terminated", "backend closed the connection before responding"};
+      else f = {502, "http_response_incomplete", "backend closed the connection in the response head"};
+      co_return false;
+    }
+    got_bytes = true;
+    up_in_.commit(n);
+  }
+}
+
+awaitable<void> Session::pump_request_body(BodyKind kind, uint64_t remaining) {
+  const auto& srv = rt_->cfg.server;
+  req_chunks_.reset();
+  uint64_t max = srv.limits.max_body_bytes;
+  uint64_t allowed = 0;
+  if (max) allowed = body_in_ >= max ? 1 : max - body_in_;
+  RelayOutcome o = co_await relay_body(
+      RelayEnds{down_, in_, down_dl_, srv.timeouts.client_body, up_->stream, up_dl_,
+                srv.timeouts.upstream_response},
+      kind, remaining, kind == BodyKind::chunked, req_chunks_, allowed, {});
+  body_in_ += o.bytes;
+  switch (o.status) {
+    case RelayStatus::done:
+      break;
+    case RelayStatus::too_large:
+      pump_status_ = 413;
+      pump_detail_ = "request body larger than limits.max_body_bytes";
+      break;
+    case RelayStatus::src_timeout:
+      pump_status_ = 408;
+      pump_detail_ = "request body not received in time";
+      break;
+    case RelayStatus::framing_error:
+      pump_status_ = 400;
+      pump_detail_ = o.detail;
+      break;
+    case RelayStatus::src_closed:
+    case RelayStatus::src_error:
+      pump_client_gone_ = true;
+      break;
+    case RelayStatus::dst_error:
+      break;  // the backend stopped reading: its response (if any) is still readable
+  }
+  if (o.status != RelayStatus::done) {
+    pump_failed_ = true;
+    closing_ = true;
+    // The client broke the request: stop waiting for the backend's answer.
+    if ((pump_status_ || pump_client_gone_) && up_) up_->stream.cancel();
+  }
+}
+
+awaitable<void> Session::stop_pump() {
+  if (!pump_running_) co_return;
+  asio::steady_timer t(down_.socket().get_executor());
+  t.expires_at(asio::steady_timer::time_point::max());
+  pump_waiter_ = &t;
+  down_.cancel();
+  if (up_) up_->stream.cancel();
+  co_await t.async_wait(nothrow);
+  pump_waiter_ = nullptr;
+}
+
+awaitable<bool> Session::forward(size_t idx) {
+  const RouteRuntime& rr = rt_->routes[idx];
+  const config::Route& route = *rr.conf;
+  const auto& srv = rt_->cfg.server;
+  upstream::Balancer* bal = ws_.balancer(idx);
+
+  upgrade_requested_ = req_.conn_upgrade && !req_.upgrade.empty() &&
+                       !http1::iequals(req_.upgrade, "h2c");  // h2c upgrades are a smuggling vector
+  m_upgrade_.assign(upgrade_requested_ ? req_.upgrade : std::string_view());
+
+  const size_t head = req_.head_size;
+  const BodyKind kind = req_.body;
+  const uint64_t cl = kind == BodyKind::content_length ? req_.content_length : 0;
+  size_t buffered = static_cast<size_t>(std::min<uint64_t>(in_.size() - head, cl));
+  // Bodies already here are sent with the head and kept until the response
+  // arrives, so a stale pooled connection or a dead backend can be retried.
+  const bool body_here = kind == BodyKind::none || (kind == BodyKind::content_length && buffered == cl);
+  const bool may_retry_after_send = body_here && idempotent(req_.method);
+
+  std::array<upstream::Backend*, 8> tried{};
+  size_t ntried = 0;
+  Failure last{503, "destination_unavailable", "no healthy backend for this route"};
+  upstream::Backend* last_backend = nullptr;
+  bool head_consumed = false;
+  pump_running_ = pump_failed_ = pump_client_gone_ = false;
+  pump_status_ = 0;
+  pump_detail_ = "";
+
+  for (unsigned attempt = 0; attempt <= route.retries; ++attempt) {
+    upstream::PickContext pc;
+    pc.client_hash = client_hash_;
+    pc.exclude = std::span<upstream::Backend* const>(tried.data(), ntried);
+    pc.now_ms = now_ms();
+    upstream::Backend* b = bal->pick(pc);
+    if (!b) break;
+    if (ntried < tried.size()) tried[ntried++] = b;
+    backend_ = last_backend = b;
+    const bool may_eject = rr.backends.size() > 1;
+
+    bool stale_retry_used = false;
+    bool next_backend = false;
+    while (!next_backend) {
+      up_ = ws_.pool.take(b);
+      const bool reused = up_ != nullptr;
+      if (!up_) {
+        Failure f = co_await connect_upstream(b);
+        if (f.status) {
+          last = f;
+          upstream::record_failure(*b, may_eject, now_ms());
+          GH_WARN("backend %s: %s%s%s", b->name.c_str(), f.error, f.details.empty() ? "" : ": ",
+                  f.details.c_str());
+          break;
+        }
+      }
+      build_upstream_head(rr, *b);
+      upstream_start_ms_ = now_ms();
+      b->requests.fetch_add(1, std::memory_order_relaxed);
+      b->in_flight.fetch_add(1, std::memory_order_relaxed);
+      struct InFlight {
+        upstream::Backend* b;
+        ~InFlight() { b->in_flight.fetch_sub(1, std::memory_order_relaxed); }
+      } in_flight_guard{b};
+
+      up_dl_.clear_fired();
+      up_dl_.expire_in(srv.timeouts.upstream_response);
+      std::string_view body = in_.view().substr(head, buffered);
+      std::array<asio::const_buffer, 2> bufs{asio::buffer(out_.data(), out_.size()),
+                                             asio::buffer(body.data(), body.size())};
+      auto [wec, wn] = co_await up_->stream.write_all(bufs);
+      bool pumping = false;
+      if (!wec && !body_here) {
+        // The rest of the body streams while we wait for the response, so a
+        // backend that answers early (or sends 100 Continue) is heard.
+        in_.consume(head + buffered);
+        head_consumed = true;
+        body_in_ = buffered;
+        pumping = true;
+        pump_running_ = true;
+        asio::co_spawn(down_.socket().get_executor(),
+                       pump_request_body(kind, kind == BodyKind::content_length ? cl - buffered : 0),
+                       [this](std::exception_ptr) {
+                         pump_running_ = false;
+                         if (pump_waiter_) pump_waiter_->cancel();
+                       });
+      }
+      Failure f;
+      bool ok = !wec && co_await read_response_head(f);
+      if (wec) f = {502, "connection_terminated", "backend closed the connection"};
+      if (!ok) {
+        if (pump_running_) co_await stop_pump();
+        release_upstream(false);
+        if (pump_status_) {
+          closing_ = true;
+          co_await send_error(pump_status_, "http_request_error", pump_detail_);
+          co_return false;
+        }
+        if (pump_client_gone_ || f.status == 0) {
+          rec_.status = 499;
+          co_return false;
+        }
+        if (!pumping && reused && !stale_retry_used && std::string_view(f.error) == "connection_terminated") {
+          stale_retry_used = true;   // a kept-alive connection the backend had closed: try a fresh one
+          continue;
+        }
+        last = f;
+        if (is_connection_failure(f)) upstream::record_failure(*b, may_eject, now_ms());
+        GH_WARN("backend %s: %s%s%s", b->name.c_str(), f.error, f.details.empty() ? "" : ": ",
+                f.details.c_str());
+        // Once sent, only a replayable request (idempotent, body still here) goes to another backend.
+        if (!may_retry_after_send) attempt = route.retries;
+        next_backend = true;
+        continue;
+      }
+      upstream::record_success(*b);
+      if (!head_consumed) {
+        in_.consume(head + buffered);
+        head_consumed = true;
+        body_in_ = buffered;
+      }
+      rec_.upstream_ms = double(now_ms() - upstream_start_ms_);
+      co_return co_await relay_response(rr, *b);
+    }
+  }
+  if (!head_consumed) closing_ = !skip_request_body() || closing_;
+  else closing_ = true;
+  co_await send_error(last.status, last.error, last.details,
+                      last_backend ? std::string_view(last_backend->name) : std::string_view());
+  co_return !closing_;
+}
+
+awaitable<bool> Session::relay_response(const RouteRuntime& rr, upstream::Backend& b) {
+  const auto& srv = rt_->cfg.server;
+  if (resp_.status == 101) {
+    bool valid = upgrade_requested_;
+    const char* why = "backend switched protocols without an upgrade request";
+    if (valid && http1::list_contains(m_upgrade_, "websocket") && !m_ws_key_.empty()) {
+      std::string_view accept;
+      for (const auto& h : resp_.headers)
+        if (http1::iequals(h.name, "sec-websocket-accept")) accept = h.value;
+      if (accept != websocket_accept(m_ws_key_)) {
+        valid = false;
+        why = "backend sent a wrong Sec-WebSocket-Accept";
+      }
+    }
+    if (!valid) {
+      if (pump_running_) co_await stop_pump();
+      release_upstream(false);
+      closing_ = true;
+      co_await send_error(502, "http_upgrade_failed", why, b.name);
+      co_return false;
+    }
+    build_downstream_head(rr, b, false, false);
+    up_in_.consume(resp_.head_size);
+    rec_.status = 101;
+    response_started_ = true;
+    if (!co_await write_down(out_)) co_return false;
+    finish_log();   // the request is done; the tunnel may last hours
+    co_await tunnel();
+    co_return false;
+  }
+
+  bool client_keep = client_keep_alive_ && !closing_ && !pump_running_ &&
+                     !ws_.worker.draining.load(std::memory_order_relaxed);
+  BodyKind kind = resp_.body;
+  bool chunk_out = false;
+  if (kind == BodyKind::until_close) {
+    if (client_minor_ >= 1) chunk_out = true;
+    else client_keep = false;
+  }
+  // A chunked response to an HTTP/1.0 client: de-chunk and close to delimit.
+  if (kind == BodyKind::chunked && client_minor_ == 0) client_keep = false;
+  else if (kind == BodyKind::chunked) chunk_out = true;
+  build_downstream_head(rr, b, chunk_out, !client_keep);
+  up_in_.consume(resp_.head_size);
+  rec_.status = resp_.status;
+  response_started_ = true;
+  resp_chunks_.reset();
+  const int64_t resp_len = kind == BodyKind::content_length ? resp_.content_length : 0;
+  const bool upstream_keep_hint = resp_.version_minor >= 1 ? !resp_.conn_close : resp_.conn_keep_alive;
+  RelayOutcome o = co_await relay_body(
+      RelayEnds{up_->stream, up_in_, up_dl_, srv.timeouts.upstream_response, down_, down_dl_,
+                srv.timeouts.client_body},
+      kind, resp_len, chunk_out, resp_chunks_, 0, out_);
+  rec_.bytes_sent = o.bytes;
+  bool upstream_keep = false;
+  switch (o.status) {
+    case RelayStatus::done:
+      upstream_keep = upstream_keep_hint && kind != BodyKind::until_close && up_in_.empty();
+      break;
+    case RelayStatus::src_timeout:
+      rec_.proxy_status = "http_response_timeout";
+      client_keep = false;
+      break;
+    case RelayStatus::src_closed:
+    case RelayStatus::src_error:
+      rec_.proxy_status = "http_response_incomplete";
+      client_keep = false;
+      break;
+    case RelayStatus::framing_error:
+      rec_.proxy_status = "http_response_transfer_coding";
+      client_keep = false;
+      break;
+    case RelayStatus::dst_error:
+    case RelayStatus::too_large:
+      client_keep = false;
+      break;
+  }
+  if (pump_running_) {
+    co_await stop_pump();
+    client_keep = false;
+    upstream_keep = false;
+  }
+  if (pump_failed_) {
+    client_keep = false;
+    upstream_keep = false;
+  }
+  release_upstream(upstream_keep);
+  if (!client_keep) closing_ = true;
+  co_return client_keep;
+}
+
+}  // namespace gh::proxy

@@ -1,0 +1,386 @@
+// Serializing the heads we send: the upstream request (hop-by-hop headers
+// out, forwarding headers in, framing re-stated) and the downstream response
+// (hop-by-hop out, Via and request id in, redirects and cookies mapped back).
+// Both are always rebuilt from parsed fields, never copied as raw bytes.
+#include <array>
+
+#include "http/status.h"
+#include "proxy/rewrite.h"
+#include "proxy/router.h"
+#include "proxy/session.h"
+
+namespace gh::proxy {
+
+namespace {
+
+using http1::iequals;
+
+// Up to 16 header names listed in Connection headers; more are ignored
+// (those headers then pass, which is harmless: we re-frame the message).
+struct ConnTokens {
+  std::array<std::string_view, 16> names;
+  size_t n = 0;
+  void add_list(std::string_view v) {
+    while (!v.empty() && n < names.size()) {
+      size_t c = v.find(',');
+      std::string_view t = v.substr(0, c);
+      while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
+      while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+      if (!t.empty()) names[n++] = t;
+      if (c == std::string_view::npos) break;
+      v.remove_prefix(c + 1);
+    }
+  }
+  bool has(std::string_view name) const {
+    for (size_t i = 0; i < n; ++i)
+      if (iequals(names[i], name)) return true;
+    return false;
+  }
+};
+
+enum class H {
+  other, connection, keep_alive, proxy_connection, te, transfer_encoding, upgrade, host,
+  content_length, x_request_id, via, xff, xf_proto, xf_host, xf_port, x_real_ip, forwarded,
+  location, content_location, refresh, set_cookie, trailer,
+};
+
+// Dispatch on length first: most header names are rejected by one compare.
+H classify(std::string_view n) {
+  switch (n.size()) {
+    case 2: return iequals(n, "te") ? H::te : H::other;
+    case 3: return iequals(n, "via") ? H::via : H::other;
+    case 4: return iequals(n, "host") ? H::host : H::other;
+    case 7:
+      if (iequals(n, "upgrade")) return H::upgrade;
+      if (iequals(n, "refresh")) return H::refresh;
+      if (iequals(n, "trailer")) return H::trailer;
+      return H::other;
+    case 8: return iequals(n, "location") ? H::location : H::other;
+    case 9:
+      if (iequals(n, "forwarded")) return H::forwarded;
+      if (iequals(n, "x-real-ip")) return H::x_real_ip;
+      return H::other;
+    case 10:
+      if (iequals(n, "connection")) return H::connection;
+      if (iequals(n, "keep-alive")) return H::keep_alive;
+      if (iequals(n, "set-cookie")) return H::set_cookie;
+      return H::other;
+    case 12: return iequals(n, "x-request-id") ? H::x_request_id : H::other;
+    case 14: return iequals(n, "content-length") ? H::content_length : H::other;
+    case 15:
+      if (iequals(n, "x-forwarded-for")) return H::xff;
+      return H::other;
+    case 16:
+      if (iequals(n, "proxy-connection")) return H::proxy_connection;
+      if (iequals(n, "x-forwarded-host")) return H::xf_host;
+      if (iequals(n, "x-forwarded-port")) return H::xf_port;
+      if (iequals(n, "content-location")) return H::content_location;
+      return H::other;
+    case 17:
+      if (iequals(n, "transfer-encoding")) return H::transfer_encoding;
+      if (iequals(n, "x-forwarded-proto")) return H::xf_proto;
+      return H::other;
+    default: return H::other;
+  }
+}
+
+void add_header(std::string& out, std::string_view name, std::string_view value) {
+  out += name;
+  out += ": ";
+  out += value;
+  out += "\r\n";
+}
+
+// Appends `v` to a list header value collected from several fields.
+void join(std::string& acc, std::string_view v) {
+  if (!acc.empty()) acc += ", ";
+  acc += v;
+}
+
+bool is_token_char(unsigned char c) {
+  return isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+// RFC 7239 values: token, or quoted-string when they hold other characters.
+void append_fwd_value(std::string& out, std::string_view v, bool force_quote) {
+  bool quote = force_quote;
+  for (unsigned char c : v)
+    if (!is_token_char(c)) quote = true;
+  if (!quote) {
+    out += v;
+    return;
+  }
+  out += '"';
+  for (char c : v) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  out += '"';
+}
+
+// The left-most address of the chain that is not one of our trusted proxies,
+// walking from the right (the nearest hop) like nginx's real_ip_recursive.
+std::string_view real_client(std::string_view xff, std::string_view fallback,
+                             const std::vector<core::Cidr>& trusted) {
+  std::string_view last = fallback;
+  while (!xff.empty()) {
+    size_t c = xff.rfind(',');
+    std::string_view item = c == std::string_view::npos ? xff : xff.substr(c + 1);
+    xff = c == std::string_view::npos ? std::string_view() : xff.substr(0, c);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    auto ip = core::parse_ip(item);
+    if (!ip) return last;   // junk: stop trusting the chain here
+    last = item;
+    bool is_trusted = false;
+    for (const auto& t : trusted)
+      if (t.contains(*ip)) is_trusted = true;
+    if (!is_trusted) return item;
+  }
+  return last;
+}
+
+std::string_view authority_for(const upstream::Backend& b, bool tls, std::string& tmp) {
+  bool v6 = b.host.find(':') != std::string::npos;
+  tmp.clear();
+  if (v6) tmp += '[';
+  tmp += b.host;
+  if (v6) tmp += ']';
+  if (b.port != (tls ? 443 : 80)) {
+    tmp += ':';
+    tmp += std::to_string(b.port);
+  }
+  return tmp;
+}
+
+}  // namespace
+
+void Session::build_upstream_head(const RouteRuntime& rr, const upstream::Backend& b) {
+  const auto& srv = rt_->cfg.server;
+  const config::Route& route = *rr.conf;
+  out_.clear();
+  out_ += req_.method;
+  out_ += ' ';
+  if (req_.target == "*") out_ += '*';
+  else if (route.strip_prefix) strip_route_prefix(req_.path, route.path, out_);
+  else out_ += req_.path;
+  out_ += " HTTP/1.1\r\nHost: ";
+  std::string authority;
+  if (route.preserve_host && !req_.host.empty()) out_ += req_.host;
+  else out_ += authority_for(b, route.ssl, authority);
+  out_ += "\r\n";
+
+  ConnTokens conn;
+  for (const auto& h : req_.headers)
+    if (h.name.size() == 10 && iequals(h.name, "connection")) conn.add_list(h.value);
+
+  const config::Forwarded fm = srv.forwarded;
+  const bool managed = fm != config::Forwarded::none;
+  const bool xf = fm == config::Forwarded::x_forwarded || fm == config::Forwarded::both;
+  const bool rf = fm == config::Forwarded::rfc7239 || fm == config::Forwarded::both;
+  bool trusted = false;
+  for (const auto& c : srv.trusted_proxies)
+    if (c.contains(client_.ip)) trusted = true;
+
+  std::string prev_xff, prev_fwd, prev_via;
+  std::string_view prev_proto, prev_xhost, prev_xport, prev_real;
+  for (const auto& h : req_.headers) {
+    H k = classify(h.name);
+    switch (k) {
+      case H::connection: case H::keep_alive: case H::proxy_connection: case H::te:
+      case H::transfer_encoding: case H::upgrade: case H::host: case H::content_length:
+      case H::x_request_id:
+        continue;
+      case H::via:
+        join(prev_via, h.value);
+        continue;
+      case H::xff: case H::xf_proto: case H::xf_host: case H::xf_port: case H::x_real_ip:
+        if (!managed) break;
+        if (!trusted) continue;  // spoofable: only trusted proxies may tell us
+        if (!xf) break;          // rfc7239 mode: a trusted proxy's headers pass as they are
+        if (k == H::xff) join(prev_xff, h.value);
+        else if (k == H::xf_proto) prev_proto = h.value;
+        else if (k == H::xf_host) prev_xhost = h.value;
+        else if (k == H::xf_port) prev_xport = h.value;
+        else prev_real = h.value;
+        continue;
+      case H::forwarded:
+        if (!managed) break;
+        if (!trusted) continue;
+        if (!rf) break;
+        join(prev_fwd, h.value);
+        continue;
+      default:
+        break;
+    }
+    if (conn.n && conn.has(h.name)) continue;
+    add_header(out_, h.name, h.value);
+  }
+
+  const std::string_view scheme = client_.tls ? "https" : "http";
+  if (xf) {
+    out_ += "X-Forwarded-For: ";
+    if (!prev_xff.empty()) {
+      out_ += prev_xff;
+      out_ += ", ";
+    }
+    out_ += client_.ip_str;
+    out_ += "\r\nX-Forwarded-Proto: ";
+    out_ += prev_proto.empty() ? scheme : prev_proto;
+    out_ += "\r\n";
+    if (!prev_xhost.empty()) add_header(out_, "X-Forwarded-Host", prev_xhost);
+    else if (!req_.host.empty()) add_header(out_, "X-Forwarded-Host", req_.host);
+    if (!prev_xport.empty()) {
+      add_header(out_, "X-Forwarded-Port", prev_xport);
+    } else {
+      out_ += "X-Forwarded-Port: ";
+      out_ += std::to_string(client_.local_port);
+      out_ += "\r\n";
+    }
+    out_ += "X-Real-IP: ";
+    if (!prev_real.empty()) out_ += prev_real;
+    else if (trusted && !prev_xff.empty())
+      out_ += real_client(prev_xff, client_.ip_str, srv.trusted_proxies);
+    else out_ += client_.ip_str;
+    out_ += "\r\n";
+  }
+  if (rf) {
+    out_ += "Forwarded: ";
+    if (!prev_fwd.empty()) {
+      out_ += prev_fwd;
+      out_ += ", ";
+    }
+    out_ += "for=";
+    if (core::is_v4_mapped(client_.ip)) {
+      out_ += client_.ip_str;
+    } else {
+      out_ += "\"[";
+      out_ += client_.ip_str;
+      out_ += "]\"";
+    }
+    out_ += ";proto=";
+    out_ += scheme;
+    if (!req_.host.empty()) {
+      out_ += ";host=";
+      append_fwd_value(out_, req_.host, false);
+    }
+    out_ += "\r\n";
+  }
+  out_ += "Via: ";
+  if (!prev_via.empty()) {
+    out_ += prev_via;
+    out_ += ", ";
+  }
+  out_ += "1.1 gatehouse\r\nX-Request-ID: ";
+  out_ += request_id_;
+  out_ += "\r\n";
+  if (req_.body == http1::BodyKind::content_length) {
+    out_ += "Content-Length: ";
+    out_ += std::to_string(req_.content_length);
+    out_ += "\r\n";
+  } else if (req_.body == http1::BodyKind::chunked) {
+    out_ += "Transfer-Encoding: chunked\r\n";
+  }
+  if (upgrade_requested_) {
+    out_ += "Connection: upgrade\r\nUpgrade: ";
+    out_ += m_upgrade_;
+    out_ += "\r\n";
+  }
+  out_ += "\r\n";
+}
+
+void Session::build_downstream_head(const RouteRuntime& rr, const upstream::Backend& b,
+                                    bool chunk_out, bool close) {
+  const config::Route& route = *rr.conf;
+  out_.clear();
+  out_ += "HTTP/1.1 ";
+  out_ += std::to_string(resp_.status);
+  out_ += ' ';
+  out_ += resp_.reason.empty() ? std::string_view(http::reason_phrase(resp_.status)) : resp_.reason;
+  out_ += "\r\n";
+
+  ConnTokens conn;
+  for (const auto& h : resp_.headers)
+    if (h.name.size() == 10 && iequals(h.name, "connection")) conn.add_list(h.value);
+
+  std::string authority;
+  RewriteContext ctx;
+  ctx.client_scheme = client_.tls ? "https" : "http";
+  ctx.client_host = m_host_;
+  ctx.route_prefix = route.path;
+  ctx.strip_prefix = route.strip_prefix;
+  ctx.preserve_host = route.preserve_host;
+  ctx.backend_scheme = rr.backend_scheme;
+  ctx.backend_authority = authority_for(b, route.ssl, authority);
+  ctx.backend_host = b.host;
+  const bool rewrite = ctx.active();
+  const bool switching = resp_.status == 101;
+
+  std::string prev_via;
+  std::string_view te_value;
+  bool have_rid = false;
+  for (const auto& h : resp_.headers) {
+    H k = classify(h.name);
+    switch (k) {
+      case H::connection: case H::keep_alive: case H::proxy_connection: case H::te:
+        continue;
+      case H::transfer_encoding:
+        te_value = h.value;
+        continue;
+      case H::upgrade:
+        continue;  // re-stated below for 101
+      case H::content_length:
+        if (chunk_out) continue;
+        break;
+      case H::via:
+        join(prev_via, h.value);
+        continue;
+      case H::x_request_id:
+        have_rid = true;
+        break;
+      case H::location: case H::content_location: case H::refresh: case H::set_cookie:
+        if (rewrite) {
+          std::optional<std::string> v = k == H::set_cookie ? rewrite_set_cookie(h.value, ctx)
+                                         : k == H::refresh  ? rewrite_refresh(h.value, ctx)
+                                                            : rewrite_location(h.value, ctx);
+          if (v) {
+            add_header(out_, h.name, *v);
+            continue;
+          }
+        }
+        break;
+      default:
+        break;
+    }
+    if (conn.n && conn.has(h.name)) continue;
+    add_header(out_, h.name, h.value);
+  }
+  out_ += "Via: ";
+  if (!prev_via.empty()) {
+    out_ += prev_via;
+    out_ += ", ";
+  }
+  out_ += "1.1 gatehouse\r\n";
+  if (!have_rid) {
+    out_ += "X-Request-ID: ";
+    out_ += request_id_;
+    out_ += "\r\n";
+  }
+  if (chunk_out) {
+    // Other codings the backend applied stay applied; only the framing is ours.
+    if (resp_.te_other_codings && !te_value.empty()) add_header(out_, "Transfer-Encoding", te_value);
+    else out_ += "Transfer-Encoding: chunked\r\n";
+  }
+  if (switching) {
+    out_ += "Connection: upgrade\r\nUpgrade: ";
+    out_ += resp_.upgrade;
+    out_ += "\r\n";
+  } else if (close) {
+    out_ += "Connection: close\r\n";
+  } else if (client_minor_ == 0) {
+    out_ += "Connection: keep-alive\r\n";
+  }
+  out_ += "\r\n";
+}
+
+}  // namespace gh::proxy

@@ -1,0 +1,55 @@
+// What one worker thread keeps for proxying: its view of the current
+// snapshot, per-route balancers, the upstream pool, the DNS cache, the
+// access log buffer and the list of open sessions. Touched only by that
+// worker's thread.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "net/server.h"
+#include "proxy/access_log.h"
+#include "proxy/runtime.h"
+#include "upstream/balancer.h"
+#include "upstream/pool.h"
+#include "upstream/resolver.h"
+
+namespace gh::proxy {
+
+class Session;
+
+struct Shared {
+  RuntimeHolder runtime;
+  AccessLogSink access_log;
+};
+
+class WorkerState {
+ public:
+  WorkerState(net::Worker& w, Shared& shared);
+
+  // The snapshot for a new request; picks up a newly published one.
+  const std::shared_ptr<const Runtime>& runtime() {
+    if (shared_.runtime.generation() != generation_) refresh();
+    return rt_;
+  }
+  upstream::Balancer* balancer(size_t route_index) { return balancers_[route_index].get(); }
+
+  net::Worker& worker;
+  upstream::Pool pool;
+  upstream::Resolver resolver;
+  AccessLogBuffer log;
+  uint64_t rng();                 // fast per-worker random numbers (request ids)
+
+  // Sessions register themselves so draining can close the idle ones.
+  Session* sessions = nullptr;
+
+ private:
+  void refresh();
+  Shared& shared_;
+  std::shared_ptr<const Runtime> rt_;
+  uint64_t generation_ = ~0ull;
+  std::vector<std::unique_ptr<upstream::Balancer>> balancers_;
+  uint64_t rng_state_;
+};
+
+}  // namespace gh::proxy

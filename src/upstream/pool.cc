@@ -1,0 +1,52 @@
+#include "upstream/pool.h"
+
+#include <sys/socket.h>
+
+#include "net/deadlines.h"
+
+namespace gh::upstream {
+
+// A closed or chatty idle connection is useless: the peek costs one cheap
+// syscall and saves a failed request plus a retry.
+static bool looks_alive(net::Stream& s) {
+  char c;
+  ssize_t r = ::recv(s.socket().native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+std::unique_ptr<UpConn> Pool::take(Backend* b) {
+  auto it = idle_.find(b);
+  if (it == idle_.end()) return nullptr;
+  auto& v = it->second;
+  int64_t now = net::now_ms();
+  while (!v.empty()) {
+    std::unique_ptr<UpConn> c = std::move(v.back());
+    v.pop_back();
+    if (now - c->idle_since_ms < idle_timeout_ms && looks_alive(c->stream)) return c;
+    c->stream.close();
+  }
+  return nullptr;
+}
+
+void Pool::put(std::unique_ptr<UpConn> c) {
+  auto& v = idle_[c->backend];
+  int64_t now = net::now_ms();
+  // Age out the oldest first (they sit at the front).
+  size_t drop = 0;
+  while (drop < v.size() && now - v[drop]->idle_since_ms >= idle_timeout_ms) ++drop;
+  if (v.size() - drop >= max_idle_per_backend) ++drop;
+  if (drop > 0) {
+    for (size_t i = 0; i < drop && i < v.size(); ++i) v[i]->stream.close();
+    v.erase(v.begin(), v.begin() + std::min(drop, v.size()));
+  }
+  c->idle_since_ms = now;
+  v.push_back(std::move(c));
+}
+
+void Pool::clear() {
+  for (auto& [b, v] : idle_)
+    for (auto& c : v) c->stream.close();
+  idle_.clear();
+}
+
+}  // namespace gh::upstream

@@ -1,0 +1,39 @@
+// Idle keep-alive connections to backends, one pool per worker (no locks).
+// Connections are reused last-in-first-out so a few stay warm and the rest
+// age out; a connection the backend has closed is dropped when taken.
+#pragma once
+
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "net/stream.h"
+#include "upstream/backend.h"
+
+namespace gh::upstream {
+
+struct UpConn {
+  explicit UpConn(net::Stream s, Backend* b) : stream(std::move(s)), backend(b) {}
+  net::Stream stream;
+  Backend* backend;
+  int64_t idle_since_ms = 0;
+  uint32_t uses = 0;        // requests already carried; >0 means "reused"
+};
+
+class Pool {
+ public:
+  // Returns an idle connection to `b` that still looks alive, or nullptr.
+  std::unique_ptr<UpConn> take(Backend* b);
+  // Keeps `c` for reuse (it must be at a message boundary with nothing unread).
+  void put(std::unique_ptr<UpConn> c);
+  // Drops every idle connection (shutdown, reload).
+  void clear();
+
+  size_t max_idle_per_backend = 256;
+  int64_t idle_timeout_ms = 60000;
+
+ private:
+  std::unordered_map<const Backend*, std::vector<std::unique_ptr<UpConn>>> idle_;
+};
+
+}  // namespace gh::upstream
