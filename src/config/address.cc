@@ -86,7 +86,8 @@ std::optional<std::string> parse_host(std::string_view text, std::string& why) {
     return std::nullopt;
   }
   if (text.front() == '[') {
-    if (text.size() < 3 || text.back() != ']' || !core::parse_ip(text.substr(1, text.size() - 2))) {
+    std::string_view inner = text.size() >= 2 ? text.substr(1, text.size() - 2) : std::string_view();
+    if (text.back() != ']' || inner.find(':') == std::string_view::npos || !core::parse_ip(inner)) {
       why = "not a valid bracketed IPv6 address";
       return std::nullopt;
     }

@@ -64,7 +64,8 @@ std::optional<std::string> normalize_route_path(std::string_view text, std::stri
   }
   if (!check_chars(text, false, why)) return std::nullopt;
   std::string_view p = text;
-  if (p.size() > 1 && p.back() == '/') p.remove_suffix(1);
+  // One trailing '/' goes; "//" at the end stays to be refused below.
+  if (p.size() > 1 && p.back() == '/' && p[p.size() - 2] != '/') p.remove_suffix(1);
   // Segments after the leading '/'; "/" alone has none to check.
   if (p.size() > 1) {
     size_t start = 1;

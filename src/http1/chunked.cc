@@ -203,6 +203,7 @@ ChunkedDecoder::Step ChunkedDecoder::next(std::string_view in) {
         }
         const size_t lf = static_cast<size_t>(static_cast<const char*>(q) - rest.data());
         if (lf == 0 || rest[lf - 1] != '\r') return fail("bare lf");
+        if (rest[0] == '\r' && lf != 1) return fail("bare cr");
         if (lf == 1) {  // empty line: end of the trailer section
           pos += 2;
           state_ = State::done;

@@ -38,8 +38,9 @@ struct RequestHead {
   size_t head_size = 0;           // bytes up to and including the final CRLF CRLF
 
   // Derived while parsing.
-  std::string_view path;          // origin-form "/p?q" (absolute-form: its path part, "/" if empty)
-  std::string_view authority;     // absolute-form authority, empty otherwise
+  std::string_view path;          // origin-form "/p?q" (absolute-form: its path part, "/" if empty;
+                                  // "*" for asterisk-form; empty for CONNECT)
+  std::string_view authority;     // absolute-form or authority-form (CONNECT) authority, empty otherwise
   std::string_view host;          // authority when absolute- or authority-form (CONNECT), else the Host header
   BodyKind body = BodyKind::none; // none, content_length or chunked
   uint64_t content_length = 0;
@@ -81,22 +82,36 @@ struct Limits {
 };
 
 // Parses a request head at the start of `buf`.
-// Accepts: origin-form, absolute-form (http/https), asterisk-form (OPTIONS),
-// authority-form (CONNECT only); HTTP/1.0 and 1.1; lines ending in CRLF.
+// Accepts: origin-form, absolute-form (http/https, no userinfo), asterisk-form
+// (OPTIONS), authority-form host:port (CONNECT only); HTTP/1.0 and 1.1; lines
+// ending in CRLF; one empty line (CRLF) before the request-line, which is
+// skipped and counted in head_size (RFC 9112 2.2).
 // Refuses (error, connection must close): bare LF or CR, obs-fold, NUL/CTL in
-// fields, spaces around header names, invalid tokens, missing/duplicate/bad
-// Host on 1.1, CL+TE, duplicate or non-digit Content-Length, any
-// Transfer-Encoding other than exactly "chunked", TE on HTTP/1.0 (400);
-// request line longer than max_head (414); head longer than max_head or too
-// many headers (431); HTTP versions other than 1.x (505).
-// `incomplete` means: no full head yet and nothing wrong so far.
+// fields, spaces around header names, invalid tokens, a request-target with
+// CTL/SP/'#'/bytes >= 0x80, absolute-form with a query but no path,
+// missing/duplicate/bad Host on 1.1 (duplicate on 1.0 too), CL+TE, duplicate,
+// non-digit or > 2^62 Content-Length, any Transfer-Encoding other than
+// exactly "chunked" (once), TE on HTTP/1.0, a second Upgrade, the names
+// Content_Length / Transfer_Encoding (400); request line longer than max_head
+// (414); head longer than max_head or more than max_headers fields (431);
+// HTTP/x.y other than 1.0 and 1.1 (505).
+// `incomplete` means: no full head yet and nothing wrong so far. Until the
+// head is complete only the request-line, bare LFs and the size are checked,
+// so re-running on a growing buffer costs a 16-byte-stride scan.
 ParseStatus parse_request(std::string_view buf, RequestHead& out, const Limits& lim,
                           ParseError& err);
 
 // Parses a response head. `request_method_head` and the status decide body
-// framing: HEAD, 1xx, 204 and 304 have no body; otherwise TE chunked, CL, or
-// until_close. Refuses (status 502): malformed status line, bad fields, CL+TE,
-// bad or conflicting Content-Length, oversized head.
+// framing (RFC 9112 6.3): HEAD, 1xx, 204 and 304 have no body; otherwise TE
+// whose final coding is chunked -> chunked (other codings such as gzip are
+// allowed and flagged in te_other_codings), TE not ending in chunked ->
+// until_close, CL -> content_length, else until_close. A 2xx to CONNECT is
+// the caller's business. Accepts "HTTP/1.0" / "HTTP/1.1", status 100-599, an
+// empty reason with or without its SP.
+// Refuses (status 502): malformed status line or reason, bad fields (same
+// rules as requests), CL+TE (even on HEAD/1xx/204/304), any duplicate or
+// malformed Content-Length, chunked listed twice, non-token codings, TE on
+// HTTP/1.0, a second Upgrade, oversized head or too many fields.
 ParseStatus parse_response(std::string_view buf, ResponseHead& out, bool request_method_head,
                            const Limits& lim, ParseError& err);
 

@@ -174,8 +174,9 @@ ParseStatus parse_request(std::string_view buf, RequestHead& out, const Limits& 
         break;
       case 6:
         if (iequals(h.name, "expect")) {
+          // RFC 9110 10.1.1: a 100-continue from an HTTP/1.0 client is ignored.
           if (iequals(h.value, "100-continue"))
-            out.expect_continue = true;
+            out.expect_continue = out.version_minor >= 1;
           else
             out.expect_other = true;
         }

@@ -35,6 +35,22 @@ static bool resolve_bind_address(const std::string& host, uint16_t port, tcp::en
 bool Server::listen(const ListenerSpec& spec, std::string& err) {
   tcp::endpoint ep;
   if (!resolve_bind_address(spec.host, spec.port, ep, err)) return false;
+  {
+    // SO_REUSEPORT would let us silently share a port with another process
+    // (a second gatehouse, say): probe with a plain bind first.
+    asio::io_context probe_ctx;
+    tcp::acceptor probe(probe_ctx);
+    error_code ec;
+    probe.open(ep.protocol(), ec);
+    if (!ec) probe.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec && ep.address().is_v6()) probe.set_option(asio::ip::v6_only(true), ec);
+    if (!ec) probe.bind(ep, ec);
+    if (ec) {
+      err = "cannot listen on " + spec.host + ":" + std::to_string(spec.port) + " (" + spec.kind +
+            "): " + ec.message();
+      return false;
+    }
+  }
   for (auto& w : workers_) {
     auto acc = std::make_unique<tcp::acceptor>(w->ctx);
     error_code ec;

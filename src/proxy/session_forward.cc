@@ -85,6 +85,10 @@ awaitable<bool> Session::read_response_head(Failure& f) {
   up_dl_.expire_in(srv.timeouts.upstream_response);
   bool got_bytes = !up_in_.empty();
   for (;;) {
+    if (pump_status_ || pump_client_gone_) {
+      f = {0, "", ""};   // the request broke on the client side; the caller answers
+      co_return false;
+    }
     if (!up_in_.empty()) {
       auto st = http1::parse_response(up_in_.view(), resp_, is_head_, lim, perr_);
       if (st == http1::ParseStatus::complete) {

@@ -496,11 +496,13 @@ class Gatehouse:
         return f"{scheme}://{HOST}:{port}{path}"
 
     def stdout(self):
-        self._out.flush()
+        if not self._out.closed:
+            self._out.flush()
         return self.stdout_path.read_bytes().decode("utf-8", "replace")
 
     def stderr(self):
-        self._err.flush()
+        if not self._err.closed:
+            self._err.flush()
         return self.stderr_path.read_bytes().decode("utf-8", "replace")
 
     def logs(self):
@@ -581,12 +583,14 @@ class Gatehouse:
         code = self.proc.poll()
         if code is None:
             self.proc.send_signal(signal.SIGTERM)
-            code = self.wait_exit(10.0)
+            timeout = min(self.drain_seconds(), 20.0) + 5.0
+            code = self.wait_exit(timeout)
             if code is None:
                 self.proc.kill()
                 self.proc.wait()
                 self._close_files()
-                return f"gatehouse ignored SIGTERM for 10s:\n{self.logs()[-4000:]}"
+                return (f"gatehouse did not exit within {timeout}s of SIGTERM:\n"
+                        f"{self.logs()[-4000:]}")
         self._close_files()
         if code < 0:
             return (f"gatehouse crashed with signal {-code}:\n{self.logs()[-4000:]}")
@@ -622,6 +626,7 @@ class CaptureBackend:
       "respond"  parse each request (head + CL/chunked body) and answer with
                  `response` (bytes, or a callable(Request) -> bytes); keeps the
                  connection unless the request or response says close.
+      "respond_close"  the same, but close after each answer (for partial answers).
       "close"    read a request head, then close without answering.
       "hang"     read requests, never answer (until stopped).
       "eof"      accept and close at once.
@@ -712,6 +717,8 @@ class CaptureBackend:
                 if resp is None:
                     return
                 sock.sendall(resp)
+                if self.mode == "respond_close":
+                    return
                 req_close = "close" in (req.header("connection") or "").lower()
                 head = resp.split(b"\r\n\r\n", 1)[0].lower()
                 if req_close or b"connection: close" in head:

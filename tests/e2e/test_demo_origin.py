@@ -296,3 +296,28 @@ def test_to_yaml_round_trip():
                                          "strip_prefix": True}, {"path": "/"}]},
            "ssl": {"enabled": False}, "empty": [], "e2": {}}
     assert yaml.safe_load(helpers.to_yaml(cfg)) == cfg
+
+
+def test_survives_garbage(origin):
+    import random
+    o = origin()
+    rnd = random.Random(1234)
+    seeds = [b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+             b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+             b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+             b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n\x81\x05hello\x88\x00"]
+    for _ in range(150):
+        data = bytearray(rnd.choice(seeds))
+        for _ in range(rnd.randint(1, 8)):
+            i = rnd.randrange(len(data))
+            data[i] = rnd.randrange(256)
+        with connect(o.port, timeout=2) as s:
+            s.sendall(bytes(data))
+            s.shutdown(socket.SHUT_WR)  # EOF lets the origin finish at once
+            try:
+                while s.recv(65536):
+                    pass
+            except OSError:
+                pass
+    assert o.proc.poll() is None
+    assert requests.get(o.url("/small"), timeout=5).text == "hello, world\n"

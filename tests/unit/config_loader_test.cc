@@ -75,7 +75,7 @@ const BadCase kBadCases[] = {
     // Top level.
     {"sever:\n  port: 1\n", 1, 1, "unknown key 'sever' at top level; did you mean 'server'?"},
     {"reverse_proxy: []\n", 1, 1, "unknown key 'reverse_proxy' at top level; it belongs in server"},
-    {"timeouts: {}\n", 1, 1, "it belongs in server.timeouts"},
+    {"timeouts: {}\n", 1, 1, "unknown key 'timeouts' at top level; it belongs in server"},
     {"listen: 80\n", 1, 1, "unknown key 'listen' at top level"},
     {"- a\n- b\n", 1, 1, "the file must be a map of settings, got a list"},
     {"just words\n", 1, 1, "the file must be a map of settings, got a single value"},
@@ -86,8 +86,9 @@ const BadCase kBadCases[] = {
     {"server: {}\n---\nserver: {}\n", 3, 1, "only one YAML document is allowed"},
     // YAML syntax: yaml-cpp's own message, at its mark.
     {"server:\n  port: [1,\n", 3, 1, "YAML syntax error: end of sequence flow not found"},
-    {"server:\n\t port: 1\n", 2, 1, "YAML syntax error"},
-    {"server: \"unterminated\n", 2, 1, "YAML syntax error"},
+    {"server:\n\t port: 1\n", 2, 7, "YAML syntax error: illegal map value"},
+    // yaml-cpp ends an unterminated quoted scalar at the end of the file.
+    {"server: \"unterminated\n", 1, 9, "'server' must be a map of settings, got a single value"},
     {"a: *nothing\n", 1, 4, "YAML syntax error"},
 
     // server
@@ -215,20 +216,20 @@ const BadCase kBadCases[] = {
     {"server:\n  reverse_proxy:\n    - backends:\n        - weight: 2\n", 4, 11, "a backend needs an 'address' (host:port)"},
     {"server:\n  reverse_proxy:\n    - backends:\n        - a:1\n", 4, 11, "a backends entry must be a map with an 'address', got a single value"},
     {"server:\n  reverse_proxy:\n    - backends:\n        - adress: a:1\n", 4, 11, "did you mean 'address'?", 2},
-    {"server:\n  reverse_proxy:\n    - backends: [{address: \"http://a:80\"}]\n", 3, 29, "write host:port without a scheme"},
-    {"server:\n  reverse_proxy:\n    - backends: [{address: \"a:80/x\"}]\n", 3, 29, "without a path"},
-    {"server:\n  reverse_proxy:\n    - backends: [{address: \"::1:80\"}]\n", 3, 29, "an IPv6 address needs brackets"},
-    {"server:\n  reverse_proxy:\n    - backends: [{address: \"[::1\"}]\n", 3, 29, "missing ']'"},
-    {"server:\n  reverse_proxy:\n    - backends: [{address: \"[::1]80\"}]\n", 3, 29, "expected ':port' after ']'"},
-    {"server:\n  reverse_proxy:\n    - backends: [{address: \"[1.2.3.4]:80\"}]\n", 3, 29, "not a valid bracketed IPv6"},
-    {"server:\n  reverse_proxy:\n    - backends: [{address: \"a:0\"}]\n", 3, 29, "the port must be a number from 1 to 65535"},
-    {"server:\n  reverse_proxy:\n    - backends: [{address: \"a:\"}]\n", 3, 29, "the port must be"},
-    {"server:\n  reverse_proxy:\n    - backends: [{address: \":80\"}]\n", 3, 29, "empty host"},
-    {"server:\n  reverse_proxy:\n    - backends: [{address: \"a:65536\"}]\n", 3, 29, "the port must be"},
-    {"server:\n  reverse_proxy:\n    - backends: [{address: a:1, weight: 0}]\n", 3, 45, "'weight' must be an integer from 1 to 1000"},
-    {"server:\n  reverse_proxy:\n    - backends: [{address: a:1, weight: 1001}]\n", 3, 45, "got '1001'"},
-    {"server:\n  reverse_proxy:\n    - backends: [{address: a:1, backup: maybe}]\n", 3, 45, "'backup' must be true or false"},
-    {"server:\n  reverse_proxy:\n    - backends: [{address: a:1}, {address: a:1}]\n", 3, 37,
+    {"server:\n  reverse_proxy:\n    - backends: [{address: \"http://a:80\"}]\n", 3, 28, "write host:port without a scheme"},
+    {"server:\n  reverse_proxy:\n    - backends: [{address: \"a:80/x\"}]\n", 3, 28, "without a path"},
+    {"server:\n  reverse_proxy:\n    - backends: [{address: \"::1:80\"}]\n", 3, 28, "an IPv6 address needs brackets"},
+    {"server:\n  reverse_proxy:\n    - backends: [{address: \"[::1\"}]\n", 3, 28, "missing ']'"},
+    {"server:\n  reverse_proxy:\n    - backends: [{address: \"[::1]80\"}]\n", 3, 28, "expected ':port' after ']'"},
+    {"server:\n  reverse_proxy:\n    - backends: [{address: \"[1.2.3.4]:80\"}]\n", 3, 28, "not a valid bracketed IPv6"},
+    {"server:\n  reverse_proxy:\n    - backends: [{address: \"a:0\"}]\n", 3, 28, "the port must be a number from 1 to 65535"},
+    {"server:\n  reverse_proxy:\n    - backends: [{address: \"a:\"}]\n", 3, 28, "the port must be"},
+    {"server:\n  reverse_proxy:\n    - backends: [{address: \":80\"}]\n", 3, 28, "empty host"},
+    {"server:\n  reverse_proxy:\n    - backends: [{address: \"a:65536\"}]\n", 3, 28, "the port must be"},
+    {"server:\n  reverse_proxy:\n    - backends: [{address: a:1, weight: 0}]\n", 3, 41, "'weight' must be an integer from 1 to 1000"},
+    {"server:\n  reverse_proxy:\n    - backends: [{address: a:1, weight: 1001}]\n", 3, 41, "got '1001'"},
+    {"server:\n  reverse_proxy:\n    - backends: [{address: a:1, backup: maybe}]\n", 3, 41, "'backup' must be true or false"},
+    {"server:\n  reverse_proxy:\n    - backends: [{address: a:1}, {address: a:1}]\n", 3, 34,
      "backend 'a:1' is listed twice in this route"},
 
     // health_check
@@ -246,20 +247,20 @@ const BadCase kBadCases[] = {
     {"server:\n  reverse_proxy:\n    - health_check: {expect_status: 200-}\n", 3, 37, "got '200-'"},
     {"server:\n  reverse_proxy:\n    - health_check: {path: health}\n", 3, 28, "health_check 'path' 'health': must start with '/'"},
     {"server:\n  reverse_proxy:\n    - health_check: {path: \"/h#x\"}\n", 3, 28, "'#' is not allowed"},
-    {"server:\n  reverse_proxy:\n    - health_check: {pth: /}\n", 3, 23, "unknown key 'pth' in health_check; did you mean 'path'?"},
+    {"server:\n  reverse_proxy:\n    - health_check: {pth: /}\n", 3, 22, "unknown key 'pth' in health_check; did you mean 'path'?"},
 
     // Upstream tls
     {"server:\n  reverse_proxy:\n    - tls: {verify: false}\n", 3, 7,
      "'tls' is set but 'ssl' is false; add 'ssl: true' for TLS to the backend"},
     {"server:\n  reverse_proxy:\n    - ssl: true\n      tls: {verify: no}\n      tls: {}\n", 5, 7,
      "duplicate key 'tls' in route (first at line 4)"},
-    {"server:\n  reverse_proxy:\n    - ssl: true\n      tls: {verify: maybe}\n", 4, 20, "'verify' must be true or false"},
-    {"server:\n  reverse_proxy:\n    - ssl: true\n      tls: {sni: 10.0.0.1}\n", 4, 19, "'sni' must be a host name, got '10.0.0.1'"},
-    {"server:\n  reverse_proxy:\n    - ssl: true\n      tls: {ca_file: /nonexistent/ca.pem}\n", 4, 23,
+    {"server:\n  reverse_proxy:\n    - ssl: true\n      tls: {verify: maybe}\n", 4, 21, "'verify' must be true or false"},
+    {"server:\n  reverse_proxy:\n    - ssl: true\n      tls: {sni: 10.0.0.1}\n", 4, 18, "'sni' must be a host name, got '10.0.0.1'"},
+    {"server:\n  reverse_proxy:\n    - ssl: true\n      tls: {ca_file: /nonexistent/ca.pem}\n", 4, 22,
      "'ca_file' '/nonexistent/ca.pem': No such file or directory"},
-    {"server:\n  reverse_proxy:\n    - ssl: true\n      tls: {ca_file: missing-ca.pem}\n", 4, 23,
+    {"server:\n  reverse_proxy:\n    - ssl: true\n      tls: {ca_file: missing-ca.pem}\n", 4, 22,
      "(looked in "},
-    {"server:\n  reverse_proxy:\n    - ssl: true\n      tls: {ca_file: /}\n", 4, 23, "'ca_file' '/' is not a regular file"},
+    {"server:\n  reverse_proxy:\n    - ssl: true\n      tls: {ca_file: /}\n", 4, 22, "'ca_file' '/' is not a regular file"},
     {"server:\n  reverse_proxy:\n    - ssl: true\n      tls: {verfy: true}\n", 4, 13, "did you mean 'verify'?"},
 
     // Duplicate routes: reported at the second one's path.
@@ -282,7 +283,7 @@ const BadCase kBadCases[] = {
     {"ssl:\n  certs: []\n", 2, 3, "unknown key 'certs' in ssl"},
     {"ssl:\n  certificates: [{cert_file: a.pem}]\n", 2, 18, "a certificates entry needs 'key_file'"},
     {"ssl:\n  certificates: [a.pem]\n", 2, 18, "an ssl.certificates entry must be a map with cert_file and key_file"},
-    {"ssl:\n  certificates: [{cert_file: a, key_file: b, chain: c}]\n", 2, 45,
+    {"ssl:\n  certificates: [{cert_file: a, key_file: b, chain: c}]\n", 2, 46,
      "unknown key 'chain' in ssl.certificates entry"},
 
     // admin
@@ -335,7 +336,7 @@ TEST(LoaderErrors, CollectsAllErrorsSortedByPosition) {
   std::vector<std::pair<int, int>> where;
   for (const Error& e : r.errors) where.emplace_back(e.line, e.col);
   std::vector<std::pair<int, int>> want = {{2, 12}, {4, 3},  {5, 12},  {7, 14}, {9, 13},
-                                           {10, 16}, {12, 29}, {14, 3}, {14, 3}, {15, 1}};
+                                           {10, 16}, {12, 28}, {14, 3}, {14, 3}, {15, 1}};
   EXPECT_EQ(where, want) << all_errors(r);
   EXPECT_EQ(r.errors[1].str(), "conf.yaml:4:3: unknown key 'prot' in server; did you mean 'port'?");
 }

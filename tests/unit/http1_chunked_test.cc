@@ -116,6 +116,7 @@ std::vector<Row> rows() {
   r.push_back(bad("trailer_bare_lf_end", "0\r\nX: a\r\n\n", "bare lf"));
   r.push_back(bad("last_chunk_bare_lf_end", "0\r\n\n", "bare lf"));
   r.push_back(bad("last_chunk_bare_cr_end", "0\r\n\rX", "bare cr"));
+  r.push_back(bad("trailer_line_starts_with_cr", "0\r\n\rX: y\r\n\r\n", "bare cr"));
   r.push_back(bad("trailer_bare_cr", "0\r\nX: a\rb\r\n\r\n", "bare cr"));
   r.push_back(bad("trailer_nul", "0\r\nX: a\0\r\n\r\n"s, "invalid character in header value"));
   r.push_back(bad("trailer_space_before_colon", "0\r\nX : a\r\n\r\n", "whitespace before colon"));

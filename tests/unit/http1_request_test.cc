@@ -347,6 +347,11 @@ std::vector<Row> rows() {
                    EXPECT_TRUE(h.expect_continue);
                    EXPECT_FALSE(h.expect_other);
                  }));
+  r.push_back(ok("expect_100_continue_ignored_on_http10", "POST / HTTP/1.0\r\nContent-Length: 1\r\nExpect: 100-continue\r\n\r\n",
+                 [](const RequestHead& h) {
+                   EXPECT_FALSE(h.expect_continue);
+                   EXPECT_FALSE(h.expect_other);
+                 }));
   r.push_back(ok("expect_other", kPost + "Content-Length: 1\r\nExpect: 200-ok\r\n\r\n", [](const RequestHead& h) {
     EXPECT_FALSE(h.expect_continue);
     EXPECT_TRUE(h.expect_other);
@@ -563,7 +568,7 @@ TEST(Request, MutatedHeadsNeverCrash) {
   }
 }
 
-TEST(Helpers, Iequals) {
+TEST(Http1Helpers, Iequals) {
   using gh::http1::iequals;
   EXPECT_TRUE(iequals("Content-Length", "content-length"));
   EXPECT_TRUE(iequals("", ""));
@@ -573,7 +578,7 @@ TEST(Helpers, Iequals) {
   EXPECT_FALSE(iequals("@", "`"));
 }
 
-TEST(Helpers, ListContains) {
+TEST(Http1Helpers, ListContains) {
   using gh::http1::list_contains;
   EXPECT_TRUE(list_contains("keep-alive, Upgrade", "upgrade"));
   EXPECT_TRUE(list_contains(" ,\tclose\t, ", "close"));
