@@ -1,4 +1,6 @@
 # gatehouse: `make run` (demo on localhost:8080) and `make test` (everything).
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 BUILD ?= build
 PY := /usr/bin/python3
 JOBS ?= $(shell nproc)
@@ -20,7 +22,8 @@ run: build
 	@scripts/run-demo.sh $(BUILD)
 
 unit: build
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 120
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 120 \
+	  | grep -vE '^ *(Start +[0-9]+:|[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed)'
 
 e2e: build
 	GATEHOUSE_BUILD=$(abspath $(BUILD)) $(PY) -m pytest -q -p no:cacheprovider tests/e2e $(PYTEST_ARGS)

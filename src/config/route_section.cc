@@ -135,10 +135,11 @@ void load_upstream_tls(Ctx& ctx, const Value& v, UpstreamTls& tls) {
 
 }  // namespace
 
-Route load_route(Ctx& ctx, const Value& v, YAML::Mark& dup_mark) {
+Route load_route(Ctx& ctx, const Value& v, std::optional<YAML::Mark>& dup_mark) {
   Route r;
   r.mark = to_mark(v.mark);
-  dup_mark = v.mark;
+  dup_mark.reset();
+  if (v.node.IsMap()) dup_mark = v.mark;
   if (!v.node.IsMap()) {
     ctx.error(v.mark, v.name + " must be a map of settings, got " + kind_of(v.node));
   }
@@ -153,12 +154,16 @@ Route load_route(Ctx& ctx, const Value& v, YAML::Mark& dup_mark) {
   for (const Entry& e : entries) {
     const Value& val = e.value;
     if (e.key == "path") {
-      dup_mark = val.mark;
+      dup_mark.reset();
       auto s = read_string(ctx, val);
       if (!s) continue;
       std::string why;
-      if (auto p = normalize_route_path(*s, why)) r.path = *p;
-      else ctx.error(val.mark, "'path' " + shown(*s) + ": " + why);
+      if (auto p = normalize_route_path(*s, why)) {
+        r.path = *p;
+        dup_mark = val.mark;
+      } else {
+        ctx.error(val.mark, "'path' " + shown(*s) + ": " + why);
+      }
     } else if (e.key == "host") {
       host_mark = e.key_mark;
       auto s = read_string(ctx, val);

@@ -13,8 +13,9 @@ namespace gh::config::detail {
 void load_server(Ctx& ctx, const Value& v, Server& out);
 
 // One reverse_proxy entry. `dup_mark` is set to where a duplicate of this
-// route should be reported (its path, or the entry itself).
-Route load_route(Ctx& ctx, const Value& v, YAML::Mark& dup_mark);
+// route should be reported (its path, or the entry itself), and left empty
+// when the entry or its path was broken: its path is then only a stand-in.
+Route load_route(Ctx& ctx, const Value& v, std::optional<YAML::Mark>& dup_mark);
 
 // The front TLS block; checks its ports against the already loaded `server`.
 void load_ssl(Ctx& ctx, const Value& v, const Server& server, Ssl& out);

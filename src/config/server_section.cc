@@ -112,12 +112,16 @@ void load_server(Ctx& ctx, const Value& v, Server& out) {
       for (const Value& item : list_items(ctx, val)) {
         Value route_v = item;
         route_v.name = "a reverse_proxy entry";
-        YAML::Mark dup_mark;
+        std::optional<YAML::Mark> dup_mark;
         Route r = load_route(ctx, route_v, dup_mark);
+        if (!dup_mark) {
+          out.reverse_proxy.push_back(std::move(r));
+          continue;
+        }
         std::set<std::string> domains(r.domains.begin(), r.domains.end());
-        auto [it, fresh] = seen.emplace(std::make_pair(r.path, domains), to_mark(dup_mark));
+        auto [it, fresh] = seen.emplace(std::make_pair(r.path, domains), to_mark(*dup_mark));
         if (!fresh) {
-          ctx.error(dup_mark, "duplicate route: path '" + r.path +
+          ctx.error(*dup_mark, "duplicate route: path '" + r.path +
                                   "' with the same domains is already defined at line " +
                                   std::to_string(it->second.line));
         }

@@ -16,7 +16,10 @@ class Buffer {
   Buffer() = default;
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
-  ~Buffer() { std::free(data_); }
+  ~Buffer() {
+    begin_ = end_ = 0;
+    release_if_empty();
+  }
 
   std::string_view view() const { return {data_ + begin_, end_ - begin_}; }
   const char* data() const { return data_ + begin_; }
@@ -30,10 +33,19 @@ class Buffer {
   }
   void clear() { begin_ = end_ = 0; }
 
+  // Standard block size: buffers of this size are recycled through a small
+  // per-thread cache, so connections can drop them when idle at little cost.
+  static constexpr size_t kBlock = 16 * 1024;
+
   // Makes at least `n` bytes writable at the tail: compacts first, grows only
   // if compaction is not enough. Invalidates views into the buffer.
   void reserve_tail(size_t n) {
     if (cap_ - end_ >= n) return;
+    if (cap_ == 0 && n <= kBlock) {
+      data_ = take_block();
+      cap_ = kBlock;
+      return;
+    }
     if (begin_ > 0) {
       std::memmove(data_, data_ + begin_, end_ - begin_);
       end_ -= begin_;
@@ -42,6 +54,7 @@ class Buffer {
     }
     size_t want = cap_ ? cap_ : 4096;
     while (want - end_ < n) want *= 2;
+    if (want < kBlock) want = kBlock;
     char* p = static_cast<char*>(std::realloc(data_, want));
     if (!p) std::abort();  // out of memory: nothing sensible left to do
     data_ = p;
@@ -54,13 +67,39 @@ class Buffer {
   // Frees the memory when no bytes are held: idle connections cost little.
   void release_if_empty() {
     if (begin_ == end_ && data_) {
-      std::free(data_);
+      if (cap_ == kBlock) give_block(data_);
+      else std::free(data_);
       data_ = nullptr;
       cap_ = begin_ = end_ = 0;
     }
   }
 
  private:
+  struct BlockCache {
+    static constexpr size_t kMax = 64;  // 1 MiB per thread at most
+    char* blocks[kMax];
+    size_t n = 0;
+    ~BlockCache() {
+      while (n) std::free(blocks[--n]);
+    }
+  };
+  static BlockCache& cache() {
+    thread_local BlockCache c;
+    return c;
+  }
+  static char* take_block() {
+    BlockCache& c = cache();
+    if (c.n) return c.blocks[--c.n];
+    char* p = static_cast<char*>(std::malloc(kBlock));
+    if (!p) std::abort();
+    return p;
+  }
+  static void give_block(char* p) {
+    BlockCache& c = cache();
+    if (c.n < BlockCache::kMax) c.blocks[c.n++] = p;
+    else std::free(p);
+  }
+
   char* data_ = nullptr;
   size_t cap_ = 0;
   size_t begin_ = 0;

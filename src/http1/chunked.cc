@@ -26,7 +26,7 @@ enum class Line { ok, need_more, error };
 Line parse_size_line(std::string_view s, uint64_t& size, size_t& len, const char*& detail) {
   const size_t n = s.size();
   auto more = [&]() {
-    if (n > kMaxLine) {
+    if (n > kMaxLine + 1) {  // room for the longest line and its CR
       detail = "chunk size line too long";
       return Line::error;
     }

@@ -5,6 +5,8 @@
 
 #include <sys/time.h>
 
+#include <tuple>
+
 #include "core/log.h"
 #include "http/status.h"
 #include "proxy/router.h"
@@ -39,7 +41,15 @@ Session::~Session() {
   if (next_session) next_session->prev_session = prev_session;
 }
 
-void Session::on_down_deadline(void* self) { static_cast<Session*>(self)->down_.cancel(); }
+void Session::on_down_deadline(void* self) {
+  auto* s = static_cast<Session*>(self);
+  if (s->idle_ && !s->parked_ && now_ms() < s->idle_until_ms_) {
+    // Idle for a while but not timed out: park (see read_request_head).
+    s->parking_ = true;
+    s->down_dl_.clear_fired();
+  }
+  s->down_.cancel();
+}
 
 void Session::on_up_deadline(void* self) {
   auto* s = static_cast<Session*>(self);
@@ -76,7 +86,17 @@ awaitable<Session::HeadResult> Session::read_request_head() {
   down_dl_.clear_fired();
   if (in_.empty()) {
     idle_ = true;
-    down_dl_.expire_in(first ? srv.timeouts.client_header : srv.timeouts.keepalive);
+    parked_ = false;
+    idle_until_ms_ = now_ms() + (first ? srv.timeouts.client_header : srv.timeouts.keepalive).count();
+    // Wake up after a short idle time to park the connection without
+    // buffers; with many connections open, park at once (memory matters
+    // more than the one epoll_ctl a park costs).
+    if (ws_.worker.connections > kParkAtOnceAbove) {
+      parking_ = true;
+      down_dl_.expire_at(idle_until_ms_);
+    } else {
+      down_dl_.expire_at(std::min(idle_until_ms_, now_ms() + kParkAfterMs));
+    }
   } else {
     down_dl_.expire_in(srv.timeouts.client_header);
   }
@@ -100,8 +120,34 @@ awaitable<Session::HeadResult> Session::read_request_head() {
       }
     }
     if (closing_ && in_.empty()) co_return HeadResult::closed;
-    if (in_.tail_room() < 2048) in_.reserve_tail(in_.size() < 8192 ? 8192 : in_.size());
-    auto [ec, n] = co_await down_.read_some(asio::buffer(in_.tail(), in_.tail_room()));
+    error_code ec;
+    size_t n = 0;
+    if (!parking_) {
+      if (in_.tail_room() < 2048) in_.reserve_tail(in_.size() < 8192 ? 8192 : in_.size());
+      std::tie(ec, n) = co_await down_.read_some(asio::buffer(in_.tail(), in_.tail_room()));
+    }
+    if (parking_) {
+      // A long-idle keep-alive connection gives its buffers back and waits
+      // for readability alone, so 10,000 idle clients cost little memory.
+      // Busy connections never get here: they read with a buffer directly.
+      parking_ = false;
+      if (!ec && n > 0) {
+        in_.commit(n);
+        idle_ = false;
+        down_dl_.expire_in(srv.timeouts.client_header);
+        continue;
+      }
+      if (in_.empty() && !closing_) {
+        parked_ = true;
+        in_.release_if_empty();
+        up_in_.clear();
+        up_in_.release_if_empty();
+        down_dl_.expire_at(idle_until_ms_);
+        auto [wec] = co_await down_.socket().async_wait(tcp::socket::wait_read, nothrow);
+        if (wec) co_return HeadResult::closed;
+        continue;
+      }
+    }
     if (ec || n == 0) {
       if (down_dl_.fired() && !in_.empty()) {
         rec_ = LogRecord{};

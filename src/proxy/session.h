@@ -84,7 +84,12 @@ class Session {
   std::unique_ptr<upstream::UpConn> up_;
   net::Deadline down_dl_;
   net::Deadline up_dl_;
-  bool idle_ = false;
+  bool idle_ = false;                      // waiting for a request head's first byte
+  bool parking_ = false;                   // the idle read was cancelled to park
+  bool parked_ = false;                    // buffers released, waiting for readability
+  int64_t idle_until_ms_ = 0;              // keep-alive (or first head) deadline while idle
+  static constexpr int64_t kParkAfterMs = 2000;
+  static constexpr size_t kParkAtOnceAbove = 256;   // open connections on this worker
   bool closing_ = false;                   // close after the current response
 
   // Per request. Copies of head fields that outlive the head's bytes.

@@ -33,6 +33,7 @@ void Session::release_upstream(bool reusable) {
   if (!up_) return;
   if (reusable && !up_->stream.socket().is_open()) reusable = false;
   up_in_.clear();
+  up_in_.release_if_empty();
   if (reusable) {
     up_->uses++;
     ws_.pool.put(std::move(up_));

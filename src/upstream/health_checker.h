@@ -5,6 +5,7 @@
 // mutex guards it).
 #pragma once
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>

@@ -3,6 +3,7 @@
 #include <cctype>
 #include <exception>
 #include <memory>
+#include <tuple>
 #include <vector>
 
 #include "http1/parser.h"
@@ -168,7 +169,10 @@ awaitable<ProbeResult> run_probe(Resolver& resolver, ProbeSpec spec) {
   auto a = std::make_shared<Attempt>(ex);
   a->deadline.expires_after(timeout);
   asio::co_spawn(ex, run_steps(a, resolver, std::move(spec)), asio::detached);
-  auto [ec] = co_await a->deadline.async_wait(nothrow);
+  // co_spawn may run the steps inline up to their first wait, or to the end
+  // when they fail before any I/O: then there is nothing to wait for.
+  error_code ec;
+  if (!a->finished) std::tie(ec) = co_await a->deadline.async_wait(nothrow);
 
   ProbeResult r;
   if (a->finished) {

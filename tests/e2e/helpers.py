@@ -309,6 +309,16 @@ class ProcessError(AssertionError):
     pass
 
 
+def _die_with_parent():
+    """preexec_fn: the child gets SIGTERM when the test process dies, so an
+    interrupted run leaves no servers behind (Linux only; harmless elsewhere)."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
 class Origin:
     """A demo-origin process on a port it picked itself (--port 0)."""
 
@@ -317,7 +327,8 @@ class Origin:
         if name:
             args += ["--name", name]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, text=True)
+                                     stdin=subprocess.DEVNULL, text=True,
+                                     preexec_fn=_die_with_parent)
         line = self._ready_line(10.0)
         m = re.match(r"demo-origin (\S+) listening on (\S+):(\d+)$", line.strip())
         if not m:
@@ -459,7 +470,7 @@ class Gatehouse:
         self.proc = subprocess.Popen(
             [str(GATEHOUSE), "run", "-c", str(self.config_path), *extra_args],
             stdout=self._out, stderr=self._err, stdin=subprocess.DEVNULL,
-            cwd=str(cwd or self.workdir))
+            cwd=str(cwd or self.workdir), preexec_fn=_die_with_parent)
         self.pid = self.proc.pid
         self.stopped = False
         self.listeners = {}

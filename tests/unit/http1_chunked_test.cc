@@ -95,6 +95,13 @@ std::vector<Row> rows() {
   r.push_back(bad("ext_ctl_in_quote", "5;a=\"b\x01\"\r\nhello\r\n0\r\n\r\n", "invalid chunk extension"));
   r.push_back(bad("ext_cr_in_quote", "5;a=\"b\r\n\"\r\nhello\r\n0\r\n\r\n", "invalid chunk extension"));
   r.push_back(bad("ext_junk_after_quote", "5;a=\"b\"c\r\nhello\r\n0\r\n\r\n", "invalid chunk extension"));
+  r.push_back(done("size_line_at_limit", "5;a=" + std::string(4092, 'b') + "\r\nhello\r\n0\r\n\r\n", "hello"));
+  r.push_back(bad("size_line_one_over_limit", "5;a=" + std::string(4093, 'b') + "\r\nhello\r\n0\r\n\r\n",
+                  "chunk size line too long"));
+  r.push_back(done("trailer_line_at_limit", "0\r\nX: " + std::string(4093, 'v') + "\r\n\r\n", "",
+                   "X: " + std::string(4093, 'v') + "\r\n"));
+  r.push_back(bad("trailer_line_one_over_limit", "0\r\nX: " + std::string(4094, 'v') + "\r\n\r\n",
+                  "trailer line too long"));
   r.push_back(bad("ext_too_long", "5;a=" + std::string(5000, 'b') + "\r\nhello\r\n0\r\n\r\n", "chunk size line too long"));
   r.push_back(bad("ext_too_long_unterminated", "5;a=" + std::string(5000, 'b'), "chunk size line too long"));
   r.push_back(bad("quoted_ext_too_long_unterminated", "5;a=\"" + std::string(5000, 'b'), "chunk size line too long"));

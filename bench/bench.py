@@ -1,0 +1,703 @@
+#!/usr/bin/python3
+"""Side-by-side benchmark driver: nginx, HAProxy, gatehouse, HAProxy mode tcp.
+
+Started by bench/run.sh (which installs the tools, builds gatehouse and
+raises the fd limit); see docs/benchmarks.md for what is measured and how.
+Stdlib only.
+
+usage: bench.py [case...]      cases: small newconn large1m large100m upload1m idle10k ws
+"""
+import datetime
+import http.client
+import json
+import os
+import platform
+import re
+import shlex
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+PY = "/usr/bin/python3"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "1" if QUICK else "3"))
+BUILD = Path(os.environ.get("BENCH_BUILD", ROOT / "build-bench"))
+PROXIES = ["nginx", "haproxy", "gatehouse", "haproxy-tcp"]
+if os.environ.get("BENCH_PROXIES"):
+    PROXIES = [p for p in os.environ["BENCH_PROXIES"].replace(",", " ").split() if p]
+
+# name: what the load is; n/c = requests (or messages, or connections) and
+# client connections for a full run, qn/qc for BENCH_QUICK=1.
+CASES = {
+    "small": dict(kind="h2load", path="/small", n=200000, c=32, qn=20000, qc=32,
+                  title="keep-alive GET /small (13-byte body)"),
+    "newconn": dict(kind="h2load", path="/small", n=20000, c=32, qn=3000, qc=32,
+                    headers=["Connection: close"],
+                    title="new connection per request: GET /small with `Connection: close`"),
+    "large1m": dict(kind="h2load", path="/bytes/1048576", n=2000, c=8, qn=200, qc=8,
+                    resp_bytes=1 << 20, title="1 MiB responses, keep-alive"),
+    "large100m": dict(kind="h2load", path="/bytes/104857600", n=8, c=2, qn=2, qc=2,
+                      resp_bytes=100 << 20, title="100 MiB responses, keep-alive"),
+    "upload1m": dict(kind="h2load", path="/upload", n=600, c=8, qn=100, qc=8,
+                     upload_bytes=1 << 20,
+                     title="1 MiB POST uploads to /upload (the backend hashes each body)"),
+    "idle10k": dict(kind="idle", n=10000, c=200, qn=2000, qc=200,
+                    title="idle keep-alive client connections (one GET each, then silent)"),
+    "ws": dict(kind="ws", path="/ws", n=32000, c=32, qn=4000, qc=16,
+               title="WebSocket echo: 32-byte messages, one round trip at a time per connection"),
+}
+
+children = []  # every Popen we started, killed at exit
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- processes
+
+def proc_tree(root):
+    """root and all its descendants (nginx master + workers)."""
+    parent = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    st = f.read()
+                parent[int(d)] = int(st[st.rindex(")") + 2:].split()[1])
+            except (OSError, ValueError):
+                pass
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += [c for c, pp in parent.items() if pp == p]
+    return out
+
+
+def cpu_seconds(pids):
+    """utime + stime of the processes (all their threads), in seconds."""
+    ticks = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                st = f.read()
+            fields = st[st.rindex(")") + 2:].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+        except OSError:
+            pass
+    return ticks / CLK_TCK
+
+
+def rss_bytes(pids):
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/statm") as f:
+                total += int(f.read().split()[1]) * PAGE
+        except OSError:
+            pass
+    return total
+
+
+def hwm_bytes(pids):
+    """Sum of VmHWM (peak resident set) over the processes."""
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        total += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return total
+
+
+class RssSampler(threading.Thread):
+    """Samples the summed VmRSS of the proxy every 50 ms while a load runs."""
+
+    def __init__(self, pids):
+        super().__init__(daemon=True)
+        self.pids, self.max, self.stop_ev = pids, 0, threading.Event()
+
+    def run(self):
+        while not self.stop_ev.is_set():
+            self.max = max(self.max, rss_bytes(self.pids))
+            self.stop_ev.wait(0.05)
+
+    def stop(self):
+        self.stop_ev.set()
+        self.join()
+        self.max = max(self.max, rss_bytes(self.pids))
+        return self.max
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pinned(cpus, argv):
+    return ["taskset", "-c", cpus] + argv if cpus else argv
+
+
+def start(argv, logfile, cpus=None, **kw):
+    f = open(logfile, "wb")
+    p = subprocess.Popen(pinned(cpus, argv), stdout=f, stderr=subprocess.STDOUT,
+                         stdin=subprocess.DEVNULL, start_new_session=True, **kw)
+    f.close()
+    children.append(p)
+    record_pids([p.pid])
+    return p
+
+
+def record_pids(pids):
+    """Tell bench/run.sh's exit trap which pids are ours (used if we die)."""
+    if os.environ.get("BENCH_PIDFILE"):
+        with open(os.environ["BENCH_PIDFILE"], "a") as f:
+            f.write("".join(f"{p}\n" for p in pids))
+
+
+def stop(p, pids=None, grace=5.0):
+    """SIGTERM the process (and the descendants we saw), SIGKILL what is left."""
+    pids = pids or [p.pid]
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    try:
+        p.wait(grace)
+    except subprocess.TimeoutExpired:
+        pass
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
+        p.wait(5)
+    except subprocess.TimeoutExpired:
+        pass
+    if p in children:
+        children.remove(p)
+
+
+def cleanup(*_):
+    for p in list(children):
+        try:
+            pids = proc_tree(p.pid) if p.poll() is None else [p.pid]
+        except OSError:
+            pids = [p.pid]
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        children.remove(p)
+
+
+def wait_port(port, proc, logfile, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"exited with {proc.returncode}:\n{Path(logfile).read_text()[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"not listening on {port} after {timeout}s:\n{Path(logfile).read_text()[-2000:]}")
+
+
+def http_get(port, path, timeout=10):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
+
+
+# ---------------------------------------------------------------- proxies
+
+def fill(template, out, values):
+    text = (BENCH / "conf" / template).read_text()
+    for k, v in values.items():
+        text = text.replace(f"@@{k}@@", str(v))
+    out.write_text(text)
+    return out
+
+
+class Proxy:
+    """One proxy process (tree) started fresh for one measurement."""
+
+    def __init__(self, name, env):
+        self.name, self.env = name, env
+        self.dir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=env.tmp))
+        self.port = free_port()
+        v = dict(DIR=self.dir, PORT=self.port, BACKEND_PORT=env.backend_port,
+                 NOFILE=env.nofile, MAXCONN=env.maxconn,
+                 USER="user root;" if os.geteuid() == 0 else "")
+        if name == "nginx":
+            cfg = fill("nginx.conf.in", self.dir / "nginx.conf", v)
+            argv = ["nginx", "-p", str(self.dir), "-e", str(self.dir / "nginx-error.log"), "-c", str(cfg)]
+        elif name == "haproxy":
+            cfg = fill("haproxy-http.cfg.in", self.dir / "haproxy.cfg", v)
+            argv = ["haproxy", "-db", "-f", str(cfg)]
+        elif name == "haproxy-tcp":
+            cfg = fill("haproxy-tcp.cfg.in", self.dir / "haproxy.cfg", v)
+            argv = ["haproxy", "-db", "-f", str(cfg)]
+        elif name == "gatehouse":
+            cfg = fill("gatehouse.yaml.in", self.dir / "gatehouse.yaml", v)
+            argv = [str(env.gatehouse), "run", "-c", str(cfg)]
+        else:
+            raise SystemExit(f"unknown proxy {name!r} (known: nginx haproxy gatehouse haproxy-tcp)")
+        self.logfile = self.dir / "proxy.log"
+        self.proc = start(argv, self.logfile, env.proxy_cpus, cwd=self.dir)
+        wait_port(self.port, self.proc, self.logfile)
+        time.sleep(0.1)  # nginx: let the worker come up behind the master's socket
+        status, body = http_get(self.port, "/small")
+        if status != 200 or body != b"hello, world\n":
+            raise RuntimeError(f"{name}: GET /small answered {status} {body[:80]!r}")
+        self.pids = proc_tree(self.proc.pid)
+        record_pids(self.pids[1:])
+
+    def refresh_pids(self):
+        self.pids = proc_tree(self.proc.pid)
+        return self.pids
+
+    def stop(self):
+        stop(self.proc, proc_tree(self.proc.pid) if self.proc.poll() is None else None)
+
+
+# ---------------------------------------------------------------- loads
+
+def parse_h2load(out):
+    m = re.search(r"finished in ([\d.]+)(us|ms|s),", out)
+    if not m:
+        raise RuntimeError("cannot read h2load output:\n" + out[-1500:])
+    elapsed = float(m.group(1)) * {"us": 1e-6, "ms": 1e-3, "s": 1.0}[m.group(2)]
+    r = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                  r"(\d+) failed, (\d+) errored, (\d+) timeout", out)
+    s = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
+    total, _, _, ok, failed, errored, tmo = map(int, r.groups())
+    return dict(elapsed=elapsed, total=total, succeeded=ok, ok2xx=int(s.group(1)),
+                bad=failed + errored + tmo + (ok - int(s.group(1))))
+
+
+def percentiles(logfile):
+    """p50/p99 (ms) of h2load's per-request log: start_us, status, duration_us."""
+    d = []
+    with open(logfile) as f:
+        for line in f:
+            parts = line.split("\t")
+            if len(parts) >= 3:
+                d.append(int(parts[2]))
+    if not d:
+        return None, None
+    d.sort()
+    pick = lambda p: d[min(len(d) - 1, int(p * len(d)))] / 1000.0
+    return pick(0.50), pick(0.99)
+
+
+def h2load_argv(env, case, port, n, c, logfile=None):
+    argv = ["h2load", "--h1", "-n", str(n), "-c", str(c), "-t", "1"]
+    for h in case.get("headers", []):
+        argv += ["-H", h]
+    if case.get("upload_bytes"):
+        argv += ["-d", str(env.upload_file)]
+    if logfile:
+        argv += [f"--log-file={logfile}"]
+    argv.append(f"http://127.0.0.1:{port}{case['path']}")
+    return pinned(env.load_cpus, argv)
+
+
+def run_h2load(env, proxy, case, n, c):
+    px = proxy.dir / "h2load.tsv"
+    warm = max(c, min(n // 10, 5000))
+    subprocess.run(h2load_argv(env, case, proxy.port, warm, c), capture_output=True, timeout=300)
+    pids = proxy.refresh_pids()
+    sampler = RssSampler(pids)
+    sampler.start()
+    cpu0 = cpu_seconds(pids)
+    try:
+        res = subprocess.run(h2load_argv(env, case, proxy.port, n, c, px), capture_output=True,
+                             text=True, timeout=600)
+    finally:
+        cpu1 = cpu_seconds(pids)
+        rss_max = sampler.stop()
+    hwm = hwm_bytes(pids)
+    h = parse_h2load(res.stdout)
+    p50, p99 = percentiles(px)
+    px.unlink(missing_ok=True)
+    done = max(h["succeeded"], 1)
+    body = case.get("resp_bytes") or case.get("upload_bytes") or 0
+    return dict(rps=h["succeeded"] / h["elapsed"], cpu_us=(cpu1 - cpu0) * 1e6 / done,
+                p50=p50, p99=p99, hwm=hwm, rss_max=rss_max,
+                mibps=(h["succeeded"] * body / h["elapsed"] / (1 << 20)) if body else None,
+                errors=h["bad"] + (n - h["succeeded"]), count=h["succeeded"])
+
+
+def run_ws(env, proxy, case, n, c):
+    per = max(1, n // c)
+    argv = lambda k: pinned(env.load_cpus, [PY, str(BENCH / "clients" / "ws.py"), "127.0.0.1",
+                                            str(proxy.port), case["path"], str(c), str(k)])
+    subprocess.run(argv(max(1, per // 10)), capture_output=True, timeout=300)  # warm-up
+    pids = proxy.refresh_pids()
+    sampler = RssSampler(pids)
+    sampler.start()
+    cpu0 = cpu_seconds(pids)
+    try:
+        res = subprocess.run(argv(per), capture_output=True, text=True, timeout=600)
+    finally:
+        cpu1 = cpu_seconds(pids)
+        rss_max = sampler.stop()
+    hwm = hwm_bytes(pids)
+    try:
+        r = json.loads(res.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        raise RuntimeError(f"ws client failed: {res.stderr[-1500:]}")
+    done = max(r["messages"], 1)
+    return dict(rps=r["messages"] / r["elapsed_s"], cpu_us=(cpu1 - cpu0) * 1e6 / done,
+                p50=r["p50_us"] / 1000, p99=r["p99_us"] / 1000, hwm=hwm, rss_max=rss_max,
+                mibps=None, errors=r["errors"] + (per * c - r["messages"]), count=r["messages"])
+
+
+def run_idle(env, proxy, case, n, c):
+    # The proxy holds one fd per client connection (two in mode tcp, where
+    # each idle client also holds a backend connection): stay inside the fd
+    # limit, and say how many were really held.
+    per_conn = 2 if proxy.name == "haproxy-tcp" else 1
+    n = min(n, (env.nofile - 200) // per_conn)
+    time.sleep(0.5)
+    pids = proxy.refresh_pids()
+    before = rss_bytes(pids)
+    cpu0 = cpu_seconds(pids)
+    cli = subprocess.Popen(pinned(env.load_cpus, [PY, str(BENCH / "clients" / "idle.py"), "127.0.0.1",
+                                                  str(proxy.port), str(n), str(c)]),
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    children.append(cli)
+    record_pids([cli.pid])
+    try:
+        opened = json.loads(cli.stdout.readline())
+        cpu1 = cpu_seconds(pids)
+        time.sleep(1.0)  # let the proxy settle (freed buffers, deferred work)
+        with_conns = rss_bytes(pids)
+        hwm = hwm_bytes(pids)
+        cli.stdin.write("check\n")
+        cli.stdin.flush()
+        alive = json.loads(cli.stdout.readline())["alive"]
+        cli.stdin.write("close\n")
+        cli.stdin.flush()
+        cli.wait(60)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+        children.remove(cli)
+    held = max(opened["open"], 1)
+    return dict(conns=opened["open"], alive=alive, before=before, with_conns=with_conns,
+                per_conn=(with_conns - before) / held, hwm=hwm,
+                cpu_us=(cpu1 - cpu0) * 1e6 / held, connect_s=opened["elapsed_s"],
+                errors=opened["failed"] + (opened["open"] - alive), count=opened["open"])
+
+
+RUNNERS = {"h2load": run_h2load, "ws": run_ws, "idle": run_idle}
+
+
+# ---------------------------------------------------------------- report
+
+def med(rounds, key):
+    vals = [r[key] for r in rounds if r.get(key) is not None]
+    return statistics.median(vals) if vals else None
+
+
+def fmt(v, digits=1):
+    if v is None:
+        return "–"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.{digits}f}"
+
+
+def ratio(v, base):
+    return f"{v / base:.2f}x" if v is not None and base else "–"
+
+
+def spread(rounds, key):
+    vals = [r[key] for r in rounds if r.get(key) is not None]
+    if len(vals) < 2:
+        return ""
+    return f" ({fmt(min(vals))}–{fmt(max(vals))})"
+
+
+MIB = 1 << 20
+
+
+def case_table(name, case, n, c, results):
+    """results: proxy -> list of per-round dicts (or an error string)."""
+    lines = []
+    if case["kind"] == "h2load":
+        load = f"`h2load --h1 -n {n} -c {c} -t 1`" + (" `-H 'Connection: close'`" if case.get("headers") else "") \
+            + (f" `-d <{case['upload_bytes'] >> 20} MiB file>`" if case.get("upload_bytes") else "") + f" on `{case['path']}`"
+    elif case["kind"] == "ws":
+        load = f"`bench/clients/ws.py`: {c} connections × {max(1, n // c)} round trips on `{case['path']}`"
+    else:
+        load = f"`bench/clients/idle.py`: {n} connections, one `GET /small` each, then idle"
+    lines.append(f"### {name}: {case['title']}\n")
+    lines.append(f"Load: {load}.\n")
+    base = results.get("nginx")
+    base = base if isinstance(base, list) and base else None
+    if case["kind"] == "idle":
+        lines.append("| proxy | conns held | RSS before MiB | RSS with conns MiB | KiB per conn | per conn vs nginx | VmHWM MiB | alive after 1 s |")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        bpc = med(base, "per_conn") if base else None
+        for px, rs in results.items():
+            if isinstance(rs, str):
+                lines.append(f"| {px} | failed: {rs} |||||||")
+                continue
+            pc = med(rs, "per_conn")
+            lines.append(f"| {px} | {fmt(med(rs, 'conns'), 0)} | {fmt(med(rs, 'before') / MIB)} | "
+                         f"{fmt(med(rs, 'with_conns') / MIB)} | {fmt(pc / 1024, 2)} | {ratio(pc, bpc)} | "
+                         f"{fmt(med(rs, 'hwm') / MIB)} | {fmt(med(rs, 'alive'), 0)} |")
+    else:
+        unit = "msg" if case["kind"] == "ws" else "req"
+        thr = case.get("resp_bytes") or case.get("upload_bytes")
+        head = f"| proxy | {unit}/s | {unit}/s vs nginx | CPU µs/{unit} (min–max) | CPU/{unit} vs nginx | p50 ms | p99 ms |"
+        sep = "|---|---:|---:|---:|---:|---:|---:|"
+        if thr:
+            head += " MiB/s |"
+            sep += "---:|"
+        head += " VmHWM MiB | RSS max MiB | errors |"
+        sep += "---:|---:|---:|"
+        lines += [head, sep]
+        brps, bcpu = (med(base, "rps"), med(base, "cpu_us")) if base else (None, None)
+        for px, rs in results.items():
+            if isinstance(rs, str):
+                lines.append(f"| {px} | failed: {rs} |" + "|" * (9 if thr else 8))
+                continue
+            rps, cpu = med(rs, "rps"), med(rs, "cpu_us")
+            row = (f"| {px} | {fmt(rps, 0)} | {ratio(rps, brps)} | {fmt(cpu, 2 if cpu and cpu < 100 else 1)}"
+                   f"{spread(rs, 'cpu_us')} | {ratio(cpu, bcpu)} | {fmt(med(rs, 'p50'), 2)} | {fmt(med(rs, 'p99'), 2)} |")
+            if thr:
+                row += f" {fmt(med(rs, 'mibps'), 0)} |"
+            row += f" {fmt(med(rs, 'hwm') / MIB)} | {fmt(med(rs, 'rss_max') / MIB)} | {sum(r['errors'] for r in rs)} |"
+            lines.append(row)
+    return "\n".join(lines) + "\n"
+
+
+def tool_version(argv, pattern=None):
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+        text = (out.stdout + out.stderr).strip()
+    except OSError:
+        return "not found"
+    if pattern:
+        m = re.search(pattern, text)
+        return m.group(0) if m else text.splitlines()[0] if text else "?"
+    return text.splitlines()[0] if text else "?"
+
+
+def machine_info(env):
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    git = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                         capture_output=True, text=True).stdout.strip() or "?"
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    return [
+        f"- machine: `nproc` = {os.cpu_count()}, {model}, Linux {platform.release()}",
+        f"- versions: {tool_version(['nginx', '-v'], r'nginx/[^ ]+')}, "
+        f"{tool_version(['haproxy', '-v'], r'HAProxy version [^ ]+')}, "
+        f"gatehouse {tool_version([str(env.gatehouse), 'version'])} (git {git}{', uncommitted changes' if dirty else ''}), "
+        f"{tool_version(['h2load', '--version'])}, Python {platform.python_version()}",
+        f"- pinning: {env.pinning}",
+        f"- load average at start: {env.load_start}, at end: {' '.join(open('/proc/loadavg').read().split()[:3])}",
+    ]
+
+
+# ---------------------------------------------------------------- main
+
+class Env:
+    pass
+
+
+def setup_env(env):
+    env.gatehouse = BUILD / "gatehouse"
+    env.origin = BUILD / "demo-origin"
+    for b in (env.gatehouse, env.origin):
+        if not b.exists():
+            raise SystemExit(f"bench: {b} is missing (bench/run.sh builds it)")
+    import resource
+    env.nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    env.maxconn = max(1024, env.nofile - 100)
+    ncpu = len(os.sched_getaffinity(0))
+    cpus = sorted(os.sched_getaffinity(0))
+    if os.environ.get("BENCH_PIN", "1") == "0" or ncpu < 2:
+        env.proxy_cpus = env.backend_cpus = env.load_cpus = None
+        env.pinning = "none" + (" (one CPU)" if ncpu < 2 else " (BENCH_PIN=0)")
+    else:
+        env.proxy_cpus = os.environ.get("BENCH_PROXY_CPUS", str(cpus[0]))
+        rest = ",".join(str(c) for c in cpus[1:])
+        if ncpu >= 4:
+            env.backend_cpus = os.environ.get("BENCH_BACKEND_CPUS", str(cpus[1]))
+            env.load_cpus = os.environ.get("BENCH_LOAD_CPUS", ",".join(str(c) for c in cpus[2:]))
+        else:
+            env.backend_cpus = os.environ.get("BENCH_BACKEND_CPUS", rest)
+            env.load_cpus = os.environ.get("BENCH_LOAD_CPUS", rest)
+        env.pinning = (f"proxy on CPU {env.proxy_cpus}; backend (demo-origin --threads 1) on CPU "
+                       f"{env.backend_cpus}; load generator on CPU {env.load_cpus} (taskset -c)")
+    env.load_start = " ".join(open("/proc/loadavg").read().split()[:3])
+    env.tmp = tempfile.mkdtemp(prefix="gatehouse-bench-")
+
+
+def main(argv):
+    names = argv or list(CASES)
+    for nm in names:
+        if nm not in CASES:
+            raise SystemExit(f"bench: unknown case {nm!r}; cases: {' '.join(CASES)}")
+    env = Env()
+    setup_env(env)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    sizes = {}
+    for nm in names:
+        case = CASES[nm]
+        key = nm.upper()
+        n = int(os.environ.get(f"BENCH_{key}_N", case["qn"] if QUICK else case["n"]))
+        c = int(os.environ.get(f"BENCH_{key}_C", case["qc"] if QUICK else case["c"]))
+        sizes[nm] = (n, c)
+
+    if any(CASES[nm].get("upload_bytes") for nm in names):
+        env.upload_file = Path(env.tmp) / "upload.bin"
+        env.upload_file.write_bytes(os.urandom(max(CASES[nm].get("upload_bytes", 0) for nm in names)))
+
+    env.backend_port = free_port()
+    origin_log = Path(env.tmp) / "origin.log"
+    origin = start([str(env.origin), "--port", str(env.backend_port), "--name", "bench", "--threads", "1"],
+                   origin_log, env.backend_cpus)
+    wait_port(env.backend_port, origin, origin_log)
+    log(f"bench: backend demo-origin on 127.0.0.1:{env.backend_port}; pinning: {env.pinning}")
+    log(f"bench: cases {' '.join(names)}; proxies {' '.join(PROXIES)}; {ROUNDS} round(s)"
+        + ("; BENCH_QUICK" if QUICK else ""))
+
+    # The headers each proxy sends upstream, shown once as evidence that all do the same work.
+    seen = {}
+    for px in PROXIES:
+        p = Proxy(px, env)
+        try:
+            st, body = http_get(p.port, "/headers")
+            seen[px] = ", ".join(json.loads(body)["headers"].keys()) if st == 200 else f"status {st}"
+        except (ValueError, KeyError, OSError) as e:
+            seen[px] = f"? ({e})"
+        finally:
+            p.stop()
+
+    results = {nm: {px: [] for px in PROXIES} for nm in names}
+    t_start = time.monotonic()
+    for rnd in range(1, ROUNDS + 1):
+        for nm in names:
+            case = CASES[nm]
+            n, c = sizes[nm]
+            for px in PROXIES:
+                if isinstance(results[nm][px], str):
+                    continue
+                t0 = time.monotonic()
+                p = None
+                try:
+                    p = Proxy(px, env)
+                    r = RUNNERS[case["kind"]](env, p, case, n, c)
+                    results[nm][px].append(r)
+                    if case["kind"] == "idle":
+                        log(f"  round {rnd} {nm:9} {px:11} {r['conns']} conns  "
+                            f"{r['per_conn'] / 1024:7.2f} KiB/conn  alive {r['alive']}  "
+                            f"({time.monotonic() - t0:.1f}s)")
+                    else:
+                        log(f"  round {rnd} {nm:9} {px:11} {r['rps']:10.0f}/s  {r['cpu_us']:8.2f} µs CPU  "
+                            f"p99 {r['p99']:.2f} ms  errors {r['errors']}  ({time.monotonic() - t0:.1f}s)")
+                except Exception as e:  # one proxy failing a case must not stop the others
+                    msg = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+                    log(f"  round {rnd} {nm:9} {px:11} FAILED: {e}")
+                    results[nm][px] = msg
+                finally:
+                    if p:
+                        p.stop()
+    elapsed = time.monotonic() - t_start
+    stop(origin)
+
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
+    cmd = os.environ.get("BENCH_CMD") or "bench/run.sh " + " ".join(shlex.quote(a) for a in argv)
+    envs = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(os.environ.items())
+                    if k.startswith("BENCH_") and k != "BENCH_CMD")
+    out = [f"## {stamp}{' (quick)' if QUICK else ''}\n",
+           f"- command: `{(envs + ' ') if envs else ''}{cmd.strip()}`",
+           f"- rounds: {ROUNDS}, interleaved ({' '.join(PROXIES)}, repeated), median quoted; "
+           f"CPU = utime+stime of all the proxy's processes over the measured load; "
+           f"measurement took {elapsed:.0f} s"]
+    out += machine_info(env)
+    out.append("- headers each proxy sent to the backend: " +
+               "; ".join(f"{px}: {h}" for px, h in seen.items()))
+    out.append("")
+    for nm in names:
+        n, c = sizes[nm]
+        out.append(case_table(nm, CASES[nm], n, c, results[nm]))
+    report = "\n".join(out)
+    print(report)
+
+    outdir = BENCH / "out"
+    outdir.mkdir(exist_ok=True)
+    raw = {nm: {px: rs for px, rs in results[nm].items()} for nm in names}
+    (outdir / f"{stamp}.md").write_text(
+        report + "\n<details><summary>every round</summary>\n\n```json\n"
+        + json.dumps(raw, indent=1, default=str) + "\n```\n</details>\n")
+    log(f"bench: written bench/out/{stamp}.md")
+    if not QUICK and os.environ.get("BENCH_NO_RESULTS", "") in ("", "0"):
+        update_results(report)
+        log("bench: bench/RESULTS.md updated")
+
+
+RESULTS_HEAD = """# Benchmark results
+
+Produced by `bench/run.sh` (how and what: docs/benchmarks.md). Newest first;
+older runs are kept below for the trend. Quick smoke runs (`BENCH_QUICK=1`)
+are not recorded here, only in bench/out/.
+
+<!-- new results go below this line -->
+"""
+
+
+def update_results(report):
+    path = BENCH / "RESULTS.md"
+    marker = "<!-- new results go below this line -->\n"
+    text = path.read_text() if path.exists() else RESULTS_HEAD
+    if marker not in text:
+        text = RESULTS_HEAD + "\n" + text
+    head, _, rest = text.partition(marker)
+    path.write_text(head + marker + "\n" + report.rstrip() + "\n\n" + rest.lstrip("\n"))
+
+
+if __name__ == "__main__":
+    try:
+        main(sys.argv[1:])
+    except KeyboardInterrupt:
+        log("bench: interrupted")
+        sys.exit(130)
+    finally:
+        cleanup()

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Side-by-side benchmarks: nginx, HAProxy, gatehouse and HAProxy mode tcp,
+# one worker each, behind/in front of one shared demo-origin backend.
+#
+# usage: bench/run.sh [case...]   cases: small newconn large1m large100m upload1m idle10k ws
+#   BENCH_QUICK=1     ~1 minute smoke run (smaller counts, one round)
+#   BENCH_ROUNDS=N    interleaved rounds (default 3; the median is quoted)
+#   BENCH_PROXIES="nginx gatehouse"   a subset of: nginx haproxy gatehouse haproxy-tcp
+#   BENCH_<CASE>_N / BENCH_<CASE>_C   counts per case, e.g. BENCH_SMALL_N=50000
+#   BENCH_BUILD=dir   where gatehouse is built (default build-bench)
+#   BENCH_PIN=0, BENCH_PROXY_CPUS / BENCH_BACKEND_CPUS / BENCH_LOAD_CPUS  pinning
+#   BENCH_NO_DEPS=1, BENCH_NO_BUILD=1, BENCH_NO_RESULTS=1
+# Details: docs/benchmarks.md. Results: bench/RESULTS.md and bench/out/.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+export BENCH_CMD="bench/run.sh${*:+ $*}"
+
+[ "${BENCH_NO_DEPS:-0}" = 1 ] || scripts/deps.sh bench
+
+build=${BENCH_BUILD:-$root/build-bench}
+export BENCH_BUILD=$build
+if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
+  [ -f "$build/build.ninja" ] || cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build "$build" --target gatehouse demo-origin >&2
+fi
+
+# 10,000 idle connections need as many descriptors in the proxy and in the client.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+echo "bench: fd limit $(ulimit -n)" >&2
+
+# bench.py stops every process it starts; should it die itself, the trap
+# kills what it recorded in the pid file (only those pids, nothing by name).
+pidfile=$(mktemp "${TMPDIR:-/tmp}/gatehouse-bench-pids.XXXXXX")
+export BENCH_PIDFILE=$pidfile
+cleanup() {
+  local pid
+  while read -r pid; do
+    [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
+  done < "$pidfile"
+  rm -f "$pidfile"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+/usr/bin/python3 "$root/bench/bench.py" "$@"

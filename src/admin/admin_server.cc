@@ -1,0 +1,163 @@
+#include "admin/admin_server.h"
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <exception>
+
+#include "http/status.h"
+#include "http1/parser.h"
+
+namespace gh::admin {
+
+using namespace gh::net;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+bool clean_field(std::string_view s) {
+  for (unsigned char c : s)
+    if (c < 0x20 ? c != '\t' : c == 0x7f) return false;
+  return true;
+}
+
+std::string serialize(const Response& r, bool head_only, bool close, int version_minor) {
+  int status = r.status >= 200 && r.status <= 599 ? r.status : 500;
+  const char* reason = http::reason_phrase(status);
+  std::string out;
+  out.reserve(256 + (head_only ? 0 : r.body.size()));
+  out += "HTTP/1.1 ";
+  out += std::to_string(status);
+  out += ' ';
+  out += *reason ? reason : "Unknown";
+  out += "\r\nDate: ";
+  out += http::http_date();
+  out += "\r\nContent-Type: ";
+  out += clean_field(r.content_type) ? r.content_type : "application/octet-stream";
+  out += "\r\nContent-Length: ";
+  out += std::to_string(r.body.size());
+  out += "\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n";
+  for (const auto& [name, value] : r.headers) {
+    // A field that could split the head is dropped, not sent.
+    if (name.empty() || !clean_field(name) || name.find(':') != std::string::npos ||
+        !clean_field(value))
+      continue;
+    out += name;
+    out += ": ";
+    out += value;
+    out += "\r\n";
+  }
+  if (close) out += "Connection: close\r\n";
+  else if (version_minor == 0) out += "Connection: keep-alive\r\n";
+  out += "\r\n";
+  if (!head_only) out += r.body;
+  return out;
+}
+
+Response error_response(int status, const char* detail) {
+  Response r;
+  r.status = status;
+  r.body = std::string(detail) + "\n";
+  return r;
+}
+
+// Ends when `deadline` (which the session moves) has passed; the `||` in
+// serve_admin then cancels the session's pending read or write.
+awaitable<void> watchdog(const Clock::time_point& deadline) {
+  asio::steady_timer t(co_await asio::this_coro::executor);
+  for (;;) {
+    if (deadline <= Clock::now()) co_return;
+    t.expires_at(deadline);
+    auto [ec] = co_await t.async_wait(nothrow);
+    if (ec) co_return;  // cancelled: the session is over
+  }
+}
+
+awaitable<void> session(Stream& s, const Handler& handler, const ServeOptions& opt,
+                        Clock::time_point& deadline) {
+  std::string buf;
+  http1::RequestHead head;
+  http1::Limits lim;
+  lim.max_head = opt.max_head;
+  lim.max_headers = 100;
+  for (unsigned served = 0;; ++served) {
+    deadline = Clock::now() + (buf.empty() ? opt.idle_timeout : opt.header_timeout);
+    http1::ParseError perr;
+    auto st = http1::ParseStatus::incomplete;
+    if (!buf.empty()) st = http1::parse_request(buf, head, lim, perr);
+    while (st == http1::ParseStatus::incomplete) {
+      if (buf.size() > opt.max_head) {
+        // The parser says this too; the check keeps the buffer bounded regardless.
+        perr.status = 431;
+        perr.detail = "request head too large";
+        st = http1::ParseStatus::error;
+        break;
+      }
+      size_t have = buf.size();
+      buf.resize(have + 2048);
+      auto [ec, n] = co_await s.read_some(asio::buffer(buf.data() + have, 2048));
+      buf.resize(have + n);
+      if (ec || n == 0) co_return;  // closed, reset, or the watchdog fired
+      if (have == 0) deadline = Clock::now() + opt.header_timeout;
+      st = http1::parse_request(buf, head, lim, perr);
+    }
+
+    deadline = Clock::now() + opt.write_timeout;
+    if (st == http1::ParseStatus::error) {
+      std::string out = serialize(error_response(perr.status, perr.detail), false, true, 1);
+      co_await s.write_all(asio::buffer(out));
+      co_return;
+    }
+
+    std::string_view path = head.path;
+    if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
+    Response r;
+    try {
+      r = handler ? handler(head.method, path) : error_response(404, "not found");
+    } catch (const std::exception&) {
+      r = error_response(500, "internal error");
+    }
+    bool has_body = head.body == http1::BodyKind::chunked ||
+                    (head.body == http1::BodyKind::content_length && head.content_length > 0);
+    bool close = !head.keep_alive() || has_body || served + 1 >= opt.max_requests;
+    std::string out = serialize(r, head.method == "HEAD", close, head.version_minor);
+    auto [ec, n] = co_await s.write_all(asio::buffer(out));
+    if (ec || close) co_return;
+    buf.erase(0, head.head_size);
+  }
+}
+
+}  // namespace
+
+awaitable<void> serve_admin(Stream s, Handler handler, ServeOptions opt) {
+  using namespace asio::experimental::awaitable_operators;
+  Clock::time_point deadline = Clock::now() + opt.idle_timeout;
+  try {
+    co_await (session(s, handler, opt, deadline) || watchdog(deadline));
+  } catch (const std::exception&) {
+    // Cancellation or allocation failure: the connection just ends.
+  }
+  s.close();
+}
+
+Handler make_admin_handler(std::function<std::string()> status_json) {
+  return [status_json = std::move(status_json)](std::string_view method,
+                                                std::string_view path) -> Response {
+    bool known = path == "/status" || path == "/healthz";
+    if (!known) return error_response(404, "not found");
+    if (method != "GET" && method != "HEAD") {
+      Response r = error_response(405, "method not allowed");
+      r.headers.emplace_back("Allow", "GET, HEAD");
+      return r;
+    }
+    Response r;
+    if (path == "/healthz") {
+      r.body = "ok";
+      return r;
+    }
+    if (!status_json) return error_response(503, "status not available");
+    r.content_type = "application/json";
+    r.body = status_json();
+    return r;
+  };
+}
+
+}  // namespace gh::admin

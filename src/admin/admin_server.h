@@ -1,0 +1,54 @@
+// The admin listener's tiny HTTP/1.1 server: one connection, keep-alive,
+// strict parsing (the same parser as the proxy), bounded waits, small
+// answers made by a handler. It serves operators, not the public, so it
+// reads no request bodies and keeps no state between requests.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "net/asio.h"
+#include "net/stream.h"
+
+namespace gh::admin {
+
+struct Response {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra fields, e.g. Allow
+};
+
+// Gets the request method and path (query string removed); must not throw
+// (a throw becomes a 500).
+using Handler = std::function<Response(std::string_view method, std::string_view path)>;
+
+struct ServeOptions {
+  std::chrono::milliseconds idle_timeout{30000};    // waiting for the next request
+  std::chrono::milliseconds header_timeout{10000};  // first byte to end of the request head
+  std::chrono::milliseconds write_timeout{10000};   // writing one response
+  size_t max_head = 8 * 1024;                       // request head bytes; over it: 431
+  unsigned max_requests = 1000;                     // per connection, then Connection: close
+};
+
+// Serves requests on `s` until the client closes, asks to close, a wait
+// runs past its timeout, or the request is bad. Accepts HTTP/1.0 and 1.1,
+// pipelined requests, any method (the handler decides). Refuses with the
+// parser's status (400, 414, 431, 501, 505) and closes: malformed or
+// oversized heads. A request with a body is answered and the connection
+// then closed (bodies are not read). HEAD answers carry no body. Never
+// throws; the stream is closed when it returns. `s` must be ready for
+// application bytes (a TLS handshake, if any, already done).
+net::awaitable<void> serve_admin(net::Stream s, Handler handler, ServeOptions opt = {});
+
+// The admin routes: GET/HEAD "/status" -> 200 application/json from
+// status_json(); "/healthz" -> 200 "ok"; any other path -> 404; other
+// methods on a known path -> 405 with Allow. A null status_json gives 503
+// on /status.
+Handler make_admin_handler(std::function<std::string()> status_json);
+
+}  // namespace gh::admin

@@ -1,0 +1,50 @@
+// The status view: every route with its backends, their health state (active
+// checks and passive ejection), load and counters, as JSON for the admin
+// listener's GET /status. Its input is plain views, so it does not depend on
+// the proxy layer: whoever holds the current snapshot builds them.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "upstream/backend.h"
+#include "upstream/health_checker.h"
+
+namespace gh::admin {
+
+struct RouteStatusView {
+  std::string path;
+  std::vector<std::string> domains;          // empty: any Host
+  std::string balance;                       // "round_robin", "least_conn", ...
+  std::vector<const upstream::Backend*> backends;
+  // Where active-check results come from; null (or a backend it does not
+  // check) shows "active_check": null.
+  const upstream::HealthChecker* checker = nullptr;
+};
+
+// "round_robin", "least_conn", "ip_hash", "random" (the config spelling).
+const char* balance_name(config::Balance b);
+
+// A view of one route from its config and its backends (as a runtime
+// snapshot holds them). Null backends are dropped.
+RouteStatusView make_route_view(const config::Route& route,
+                                const std::vector<upstream::Backend*>& backends,
+                                const upstream::HealthChecker* checker);
+
+// "down" when active checks say so, else "ejected" while a passive back-off
+// runs at `now_ms` (steady_clock ms), else "up".
+const char* backend_state(const upstream::Backend& b, int64_t now_ms);
+
+// The whole status document. Accepts any views (null backends are skipped).
+// `now_ms` is steady_clock ms (for back-off remaining), `wall_now` is what
+// "generated_at" shows; both default to now.
+std::string render_status_json(std::span<const RouteStatusView> routes,
+                               int64_t now_ms = upstream::steady_ms(),
+                               std::chrono::system_clock::time_point wall_now =
+                                   std::chrono::system_clock::now());
+
+}  // namespace gh::admin

@@ -1,0 +1,62 @@
+// The front side's TLS: one OpenSSL context per configured certificate, the
+// first being the default that Asio streams are created from. A servername
+// (SNI) callback moves each handshake to the context whose certificate names
+// the server the client asked for. Immutable once built; a reload (or a
+// certificate change) builds a new one while connections made from the old
+// one finish undisturbed.
+#pragma once
+
+#include <boost/asio/ssl/context.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.h"
+
+namespace gh::tls {
+
+class ServerContext {
+ public:
+  // Builds the contexts from `ssl.cert_file`/`ssl.key_file` (the default,
+  // used for unknown or absent SNI) and each `ssl.certificates` entry (chosen
+  // by the DNS names in its subjectAltName, exact or "*.domain"). `ssl.enabled`
+  // is not looked at: the caller decides whether TLS is wanted. ALPN offers
+  // http/1.1, and h2 before it when `offer_h2`.
+  // Refuses (nullptr, err = "FILE: message"): a missing, unreadable or
+  // unparsable certificate or key, an encrypted key, a key that does not
+  // match its certificate, a certificate OpenSSL rejects (e.g. a too small key).
+  static std::shared_ptr<ServerContext> create(const config::Ssl& ssl, bool offer_h2,
+                                               std::string& err);
+  // Same with h2 not offered (HTTP/1.1 only).
+  static std::shared_ptr<ServerContext> create(const config::Ssl& ssl, std::string& err);
+
+  // The default context: make each accepted connection's
+  // asio::ssl::stream<tcp::socket> from it. The stream's SSL keeps what it
+  // needs alive (certificates, SNI table), so it may outlive this object.
+  boost::asio::ssl::context& asio_context() { return ctx_; }
+
+  // Index into the configured certificates (0: cert_file, i: certificates[i-1])
+  // that a handshake with SNI `server_name` gets; "" means no SNI. Accepts any
+  // bytes; unknown names give 0.
+  size_t certificate_for(std::string_view server_name) const;
+  size_t certificate_count() const { return count_; }
+  bool offers_h2() const { return offer_h2_; }
+
+  // After the handshake: the ALPN protocol agreed on ("h2", "http/1.1"), or
+  // "" when the client sent no ALPN. The view lives as long as `ssl`.
+  static std::string_view alpn_selected(const SSL* ssl);
+  // After the handshake: the SNI the client sent, or "" for none.
+  static std::string_view server_name(const SSL* ssl);
+
+  ServerContext(boost::asio::ssl::context ctx, size_t count, bool offer_h2)
+      : ctx_(std::move(ctx)), count_(count), offer_h2_(offer_h2) {}
+
+ private:
+  boost::asio::ssl::context ctx_;
+  size_t count_;
+  bool offer_h2_;
+};
+
+}  // namespace gh::tls
