@@ -5,7 +5,7 @@ BUILD ?= build
 PY := /usr/bin/python3
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build run test unit e2e clean
+.PHONY: all deps build run test unit e2e clean test-asan fuzz
 
 all: build
 
@@ -29,6 +29,20 @@ e2e: build
 	GATEHOUSE_BUILD=$(abspath $(BUILD)) $(PY) -m pytest -q -p no:cacheprovider tests/e2e $(PYTEST_ARGS)
 
 test: unit e2e
+
+# The whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
+ASAN_BUILD ?= build-asan
+test-asan: deps
+	@[ -f $(ASAN_BUILD)/build.ninja ] || cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGH_SANITIZE=ON >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --output-on-failure -j $(JOBS) --timeout 300 \
+	  | grep -vE '^ *(Start +[0-9]+:|[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed)'
+	GATEHOUSE_BUILD=$(abspath $(ASAN_BUILD)) GATEHOUSE_SANITIZED=1 $(PY) -m pytest -q -p no:cacheprovider tests/e2e $(PYTEST_ARGS)
+
+SECONDS ?= 30
+fuzz:
+	@scripts/fuzz.sh $(SECONDS)
 
 clean:
 	rm -rf $(BUILD)

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "net/server.h"
 #include "proxy/serve.h"
+#include "tls/certificates.h"
 
 namespace {
 
@@ -37,8 +38,19 @@ int cmd_version() {
   return 0;
 }
 
-int cmd_check(const std::string& file) {
+// Loads the config and, when it parses, checks its certificates and keys
+// (readable, parseable, matching): `check` and `run` refuse the same files.
+gh::config::LoadResult load_checked(const std::string& file) {
   auto res = gh::config::load_file(file);
+  if (res.errors.empty()) {
+    res.errors = gh::tls::validate(*res.config);
+    if (!res.errors.empty()) res.config.reset();
+  }
+  return res;
+}
+
+int cmd_check(const std::string& file) {
+  auto res = load_checked(file);
   if (!res.errors.empty()) {
     print_errors(res.errors);
     return 1;
@@ -48,7 +60,7 @@ int cmd_check(const std::string& file) {
 }
 
 int cmd_run(const std::string& file) {
-  auto res = gh::config::load_file(file);
+  auto res = load_checked(file);
   if (!res.errors.empty()) {
     print_errors(res.errors);
     return 1;
@@ -73,12 +85,30 @@ int cmd_run(const std::string& file) {
   }
   gh::net::Server server(cfg.server.workers, cfg.server.limits.max_connections);
   const auto drain = cfg.server.timeouts.shutdown_drain;
-  gh::net::ListenerSpec plain{cfg.server.host, cfg.server.port, "http"};
-  if (!server.listen(plain, err)) {
+  // Listeners: plain HTTP on server.port, and TLS on ssl.port when set;
+  // without ssl.port, server.port itself speaks TLS.
+  std::vector<gh::net::ListenerSpec> listeners;
+  if (!cfg.ssl.enabled) {
+    listeners.push_back({cfg.server.host, cfg.server.port, "http"});
+  } else if (cfg.ssl.port) {
+    listeners.push_back({cfg.server.host, cfg.server.port, "http"});
+    listeners.push_back({cfg.server.host, *cfg.ssl.port, "https"});
+  } else {
+    listeners.push_back({cfg.server.host, cfg.server.port, "https"});
+  }
+  if (cfg.admin.enabled) listeners.push_back({cfg.admin.host, cfg.admin.port, "admin"});
+  auto rt = gh::proxy::build_runtime(std::move(cfg), err);
+  if (!rt) {
     GH_ERROR("%s", err.c_str());
     return 1;
   }
-  shared.runtime.publish(gh::proxy::build_runtime(std::move(cfg)));
+  for (const auto& l : listeners) {
+    if (!server.listen(l, err)) {
+      GH_ERROR("%s", err.c_str());
+      return 1;
+    }
+  }
+  shared.runtime.publish(std::move(rt));
   gh::proxy::Proxy proxy(server, shared);
 
   std::thread signals([&] {
@@ -86,12 +116,18 @@ int cmd_run(const std::string& file) {
       int sig = 0;
       if (sigwait(&sigs, &sig) != 0) continue;
       if (sig == SIGHUP) {
-        auto r = gh::config::load_file(file);
+        auto r = load_checked(file);
         if (!r.errors.empty()) {
           for (const auto& e : r.errors) GH_ERROR("reload rejected: %s", e.str().c_str());
           continue;
         }
-        shared.runtime.publish(gh::proxy::build_runtime(std::move(*r.config)));
+        std::string rerr;
+        auto next = gh::proxy::build_runtime(std::move(*r.config), rerr);
+        if (!next) {
+          GH_ERROR("reload rejected: %s", rerr.c_str());
+          continue;
+        }
+        shared.runtime.publish(std::move(next));
         GH_INFO("configuration reloaded from %s", file.c_str());
         continue;
       }

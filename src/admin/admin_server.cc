@@ -19,6 +19,18 @@ bool clean_field(std::string_view s) {
   return true;
 }
 
+// RFC 9110 token: what a field name may hold.
+bool is_token(std::string_view s) {
+  if (s.empty()) return false;
+  for (unsigned char c : s) {
+    bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) !=
+                  std::string_view::npos;
+    if (!ok) return false;
+  }
+  return true;
+}
+
 std::string serialize(const Response& r, bool head_only, bool close, int version_minor) {
   int status = r.status >= 200 && r.status <= 599 ? r.status : 500;
   const char* reason = http::reason_phrase(status);
@@ -37,9 +49,7 @@ std::string serialize(const Response& r, bool head_only, bool close, int version
   out += "\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n";
   for (const auto& [name, value] : r.headers) {
     // A field that could split the head is dropped, not sent.
-    if (name.empty() || !clean_field(name) || name.find(':') != std::string::npos ||
-        !clean_field(value))
-      continue;
+    if (!is_token(name) || !clean_field(value)) continue;
     out += name;
     out += ": ";
     out += value;

@@ -74,7 +74,7 @@ std::string format_utc(std::chrono::system_clock::time_point t) {
   time_t tt = static_cast<time_t>(secs);
   tm parts{};
   gmtime_r(&tt, &parts);
-  char buf[40];
+  char buf[64];
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", parts.tm_year + 1900,
                 parts.tm_mon + 1, parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec,
                 static_cast<int>(ms - secs * 1000));

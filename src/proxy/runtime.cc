@@ -18,12 +18,23 @@ std::string format_authority(const std::string& host, uint16_t port) {
 // initialised first and never moved afterwards (Runtime is not movable).
 Runtime::Runtime(config::Config c) : cfg(std::move(c)), router(cfg.server.reverse_proxy) {}
 
-std::shared_ptr<const Runtime> build_runtime(config::Config cfg) {
+std::shared_ptr<const Runtime> build_runtime(config::Config cfg, std::string& err) {
   auto rt = std::make_shared<Runtime>(std::move(cfg));
+  if (rt->cfg.ssl.enabled) {
+    rt->server_tls = tls::ServerContext::create(rt->cfg.ssl, err);
+    if (!rt->server_tls) return nullptr;
+    if (rt->cfg.ssl.hsts.count() > 0)
+      rt->hsts_header = "Strict-Transport-Security: max-age=" +
+                        std::to_string(rt->cfg.ssl.hsts.count() / 1000) + "\r\n";
+  }
   for (const auto& r : rt->cfg.server.reverse_proxy) {
     RouteRuntime rr;
     rr.conf = &r;
     rr.backend_scheme = r.ssl ? "https" : "http";
+    if (r.ssl) {
+      rr.tls = tls::ClientContext::create(r.tls, err);
+      if (!rr.tls) return nullptr;
+    }
     for (const auto& b : r.backends) {
       auto be = std::make_unique<upstream::Backend>();
       be->host = b.host;

@@ -10,6 +10,8 @@
 
 #include "config/config.h"
 #include "proxy/router.h"
+#include "tls/client_context.h"
+#include "tls/server_context.h"
 #include "upstream/backend.h"
 
 namespace gh::proxy {
@@ -18,6 +20,7 @@ struct RouteRuntime {
   const config::Route* conf = nullptr;
   std::vector<upstream::Backend*> backends;
   std::string backend_scheme;      // "http" or "https"
+  std::shared_ptr<tls::ClientContext> tls;   // set when the route has ssl: true
 };
 
 struct Runtime {
@@ -26,11 +29,14 @@ struct Runtime {
   Router router;
   std::vector<RouteRuntime> routes;
   std::vector<std::unique_ptr<upstream::Backend>> backend_store;
+  std::shared_ptr<tls::ServerContext> server_tls;   // set when ssl.enabled
+  std::string hsts_header;         // "Strict-Transport-Security: max-age=N\r\n" or ""
   uint64_t generation = 0;
 };
 
-// Builds a snapshot from a validated config.
-std::shared_ptr<const Runtime> build_runtime(config::Config cfg);
+// Builds a snapshot from a validated config: also loads certificates and
+// builds TLS contexts. Refuses (nullptr, `err` set) unusable certificates or keys.
+std::shared_ptr<const Runtime> build_runtime(config::Config cfg, std::string& err);
 
 // The process-wide current snapshot.
 class RuntimeHolder {

@@ -48,6 +48,17 @@ static ClientInfo client_info(const tcp::socket& s) {
 awaitable<void> Proxy::serve(Worker& w, tcp::socket s, const ListenerSpec& spec) {
   WorkerState& ws = *states_[w.index];
   ClientInfo ci = client_info(s);
+  if (spec.kind == "https") {
+    // The context comes from the current snapshot, so reloaded certificates
+    // apply to new connections while old ones keep theirs.
+    const auto& rt = ws.runtime();
+    if (!rt || !rt->server_tls) co_return;
+    ci.tls = true;
+    auto tls = std::make_unique<Stream::TlsStream>(std::move(s), rt->server_tls->asio_context());
+    Session session(ws, Stream(std::move(tls)), std::move(ci));
+    co_await session.run();
+    co_return;
+  }
   Session session(ws, Stream(std::move(s)), std::move(ci));
   co_await session.run();
 }

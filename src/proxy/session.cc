@@ -43,7 +43,7 @@ Session::~Session() {
 
 void Session::on_down_deadline(void* self) {
   auto* s = static_cast<Session*>(self);
-  if (s->idle_ && !s->parked_ && now_ms() < s->idle_until_ms_) {
+  if (s->idle_ && !s->parked_ && !s->down_.is_tls() && now_ms() < s->idle_until_ms_) {
     // Idle for a while but not timed out: park (see read_request_head).
     s->parking_ = true;
     s->down_dl_.clear_fired();
@@ -62,6 +62,17 @@ void Session::on_drain() {
 }
 
 awaitable<void> Session::run() {
+  if (down_.is_tls()) {
+    // The handshake counts against the head timeout: a client that opens a
+    // connection and stalls is dropped just like a slow head.
+    rt_ = ws_.runtime();
+    down_dl_.expire_in(rt_->cfg.server.timeouts.client_header);
+    auto [ec] = co_await down_.tls()->async_handshake(asio::ssl::stream_base::server, nothrow);
+    if (ec) {
+      down_.close();
+      co_return;
+    }
+  }
   for (;;) {
     HeadResult hr = co_await read_request_head();
     if (hr == HeadResult::closed) break;
@@ -91,7 +102,10 @@ awaitable<Session::HeadResult> Session::read_request_head() {
     // Wake up after a short idle time to park the connection without
     // buffers; with many connections open, park at once (memory matters
     // more than the one epoll_ctl a park costs).
-    if (ws_.worker.connections > kParkAtOnceAbove) {
+    if (down_.is_tls()) {
+      // TLS may hold decrypted bytes the socket no longer shows: never park.
+      down_dl_.expire_at(idle_until_ms_);
+    } else if (ws_.worker.connections > kParkAtOnceAbove) {
       parking_ = true;
       down_dl_.expire_at(idle_until_ms_);
     } else {
@@ -241,6 +255,11 @@ awaitable<bool> Session::handle_request() {
     co_return false;
   }
   bool asterisk = req_.target == "*";
+  if (!client_.tls && cfg.ssl.enabled && cfg.ssl.redirect_http) {
+    closing_ = !skip_request_body();
+    co_await send_redirect(https_location(asterisk));
+    co_return !closing_;
+  }
   if (!asterisk && !path_is_safe(req_.path)) {
     closing_ = true;
     co_await send_error(400, "http_request_error", "unsafe request path");
@@ -255,18 +274,9 @@ awaitable<bool> Session::handle_request() {
   const RouteRuntime& rr = rt_->routes[idx];
   route_ = rr.conf;
   rec_.route = route_->path;
-  if (route_->redirect == config::Redirect::https) {
-    std::string loc = "https://";
-    std::string_view host = req_.host;
-    // Drop the port: the TLS port is the default one unless ssl.port says otherwise.
-    size_t colon = host.rfind(':');
-    if (colon != std::string_view::npos && host.find(']', colon) == std::string_view::npos)
-      host = host.substr(0, colon);
-    loc += host;
-    if (cfg.ssl.port && *cfg.ssl.port != 443) loc += ":" + std::to_string(*cfg.ssl.port);
-    loc += asterisk ? std::string_view("/") : req_.path;
+  if (route_->redirect == config::Redirect::https && !client_.tls) {
     closing_ = !skip_request_body();
-    co_await send_redirect(loc);
+    co_await send_redirect(https_location(asterisk));
     co_return !closing_;
   }
   uint64_t max_body = cfg.server.limits.max_body_bytes;
@@ -276,6 +286,23 @@ awaitable<bool> Session::handle_request() {
     co_return false;
   }
   co_return co_await forward(static_cast<size_t>(idx));
+}
+
+// https:// + the client's host without its port (the TLS port is added when
+// it is not 443) + the path and query as sent.
+std::string Session::https_location(bool asterisk) const {
+  const auto& cfg = rt_->cfg;
+  std::string loc = "https://";
+  std::string_view host = req_.host;
+  size_t colon = host.rfind(':');
+  if (colon != std::string_view::npos && host.find(']', colon) == std::string_view::npos)
+    host = host.substr(0, colon);
+  loc += host;
+  uint16_t tls_port = cfg.ssl.port ? *cfg.ssl.port : cfg.server.port;
+  if (!cfg.ssl.enabled) tls_port = 443;
+  if (tls_port != 443) loc += ":" + std::to_string(tls_port);
+  loc += asterisk ? std::string_view("/") : req_.path;
+  return loc;
 }
 
 // After answering without forwarding, the request's body must be skipped to
@@ -346,7 +373,9 @@ awaitable<void> Session::send_error(int status, const char* error, std::string_v
   }
   if (closing_) out_ += "\r\nConnection: close";
   else if (client_minor_ == 0) out_ += "\r\nConnection: keep-alive";
-  out_ += "\r\n\r\n";
+  out_ += "\r\n";
+  if (client_.tls) out_ += rt_->hsts_header;
+  out_ += "\r\n";
   rec_.bytes_sent = body.size();
   response_started_ = true;
   co_await write_down(out_, is_head_ ? std::string_view() : std::string_view(body));
@@ -366,7 +395,9 @@ awaitable<void> Session::send_redirect(std::string_view location) {
   out_ += request_id_;
   if (closing_) out_ += "\r\nConnection: close";
   else if (client_minor_ == 0) out_ += "\r\nConnection: keep-alive";
-  out_ += "\r\n\r\n";
+  out_ += "\r\n";
+  if (client_.tls) out_ += rt_->hsts_header;
+  out_ += "\r\n";
   rec_.bytes_sent = body.size();
   response_started_ = true;
   co_await write_down(out_, is_head_ ? std::string_view() : body);

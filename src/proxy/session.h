@@ -49,7 +49,8 @@ class Session {
   net::awaitable<HeadResult> read_request_head();
   net::awaitable<bool> handle_request();           // false: close the connection
   net::awaitable<bool> forward(size_t route_index);
-  net::awaitable<Failure> connect_upstream(upstream::Backend* b);
+  net::awaitable<Failure> connect_upstream(const RouteRuntime& rr, upstream::Backend* b);
+  net::awaitable<Failure> tls_handshake(const RouteRuntime& rr, upstream::Backend* b);
   net::awaitable<bool> read_response_head(Failure& f);
   net::awaitable<bool> relay_response(const RouteRuntime& rr, upstream::Backend& b);
   net::awaitable<void> pump_request_body(http1::BodyKind kind, uint64_t remaining);
@@ -64,6 +65,7 @@ class Session {
   void build_downstream_head(const RouteRuntime& route, const upstream::Backend& b,
                              bool chunk_out, bool close);
   bool skip_request_body();
+  std::string https_location(bool asterisk) const;
   void finish_log();
   void release_upstream(bool reusable);
 

@@ -43,7 +43,7 @@ void Session::release_upstream(bool reusable) {
   }
 }
 
-awaitable<Failure> Session::connect_upstream(upstream::Backend* b) {
+awaitable<Failure> Session::connect_upstream(const RouteRuntime& rr, upstream::Backend* b) {
   const auto& t = rt_->cfg.server.timeouts;
   Failure f;
   up_dl_.clear_fired();
@@ -62,7 +62,8 @@ awaitable<Failure> Session::connect_upstream(upstream::Backend* b) {
     if (!cec) {
       error_code ignored;
       up_->stream.socket().set_option(tcp::no_delay(true), ignored);
-      co_return Failure{};
+      if (!rr.tls) co_return Failure{};
+      co_return co_await tls_handshake(rr, b);
     }
     up_.reset();
     if (up_dl_.fired() || cec == asio::error::timed_out) {
@@ -75,6 +76,31 @@ awaitable<Failure> Session::connect_upstream(upstream::Backend* b) {
     else f = {502, "connection_refused", cec.message()};
   }
   if (f.status == 504) ws_.resolver.invalidate(b->host);
+  co_return f;
+}
+
+// TLS to the backend over the connected socket in up_: verified as the
+// route's tls block says; the session is cached for the next connection.
+awaitable<Failure> Session::tls_handshake(const RouteRuntime& rr, upstream::Backend* b) {
+  auto tls = std::make_unique<Stream::TlsStream>(std::move(up_->stream.socket()),
+                                                 rr.tls->asio_context());
+  if (!rr.tls->prepare(tls->native_handle(), b->host, b->port)) {
+    up_.reset();
+    co_return Failure{502, "tls_protocol_error", "cannot use this backend name for TLS"};
+  }
+  up_->stream = Stream(std::move(tls));
+  auto [ec] = co_await up_->stream.tls()->async_handshake(asio::ssl::stream_base::client, nothrow);
+  if (!ec) {
+    rr.tls->save_session(up_->stream.tls()->native_handle());
+    co_return Failure{};
+  }
+  Failure f;
+  std::string why = tls::ClientContext::verify_error(up_->stream.tls()->native_handle());
+  if (up_dl_.fired()) f = {504, "connection_timeout", "TLS handshake took longer than timeouts.connect"};
+  else if (!why.empty()) f = {502, "tls_certificate_error", why};
+  else f = {502, "tls_protocol_error", ec.message()};
+  rr.tls->forget_session(b->host, b->port);
+  up_.reset();
   co_return f;
 }
 
@@ -238,7 +264,7 @@ awaitable<bool> Session::forward(size_t idx) {
       up_ = ws_.pool.take(b);
       const bool reused = up_ != nullptr;
       if (!up_) {
-        Failure f = co_await connect_upstream(b);
+        Failure f = co_await connect_upstream(rr, b);
         if (f.status) {
           last = f;
           upstream::record_failure(*b, may_eject, now_ms());

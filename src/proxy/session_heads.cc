@@ -380,6 +380,7 @@ void Session::build_downstream_head(const RouteRuntime& rr, const upstream::Back
   } else if (client_minor_ == 0) {
     out_ += "Connection: keep-alive\r\n";
   }
+  if (client_.tls) out_ += rt_->hsts_header;
   out_ += "\r\n";
 }
 

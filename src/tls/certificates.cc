@@ -118,7 +118,9 @@ PkeyPtr read_key(const std::string& path, const std::string& text, std::string& 
     ERR_clear_error();
     err = path + ": the private key is encrypted; gatehouse needs it unencrypted "
                  "(openssl pkey -in KEY -out PLAIN_KEY)";
-  } else if (pem_ran_out()) {
+  } else if (pem_ran_out() || text.find("PRIVATE KEY-----") == std::string::npos) {
+    // OpenSSL 3's decoder reports "unsupported" for a file without any key
+    // block (say, a certificate given as key_file): look for one ourselves.
     ERR_clear_error();
     err = path + ": no PEM private key found (expected a -----BEGIN PRIVATE KEY----- block)";
   } else {

@@ -172,7 +172,9 @@ std::shared_ptr<ClientContext> ClientContext::create(const config::UpstreamTls& 
     err = "cannot attach the session cache to the TLS context";
     return nullptr;
   }
-  return std::make_shared<ClientContext>(boost::asio::ssl::context(ctx.release()), tls);
+  config::UpstreamTls settings = tls;
+  settings.sni = bare_host(tls.sni);  // "name." is the same name; SNI never carries the dot
+  return std::make_shared<ClientContext>(boost::asio::ssl::context(ctx.release()), settings);
 }
 
 bool ClientContext::prepare(SSL* ssl, const std::string& host_in, uint16_t port) const {

@@ -40,8 +40,8 @@ json::value parse(const std::string& s) {
 
 TEST(AdminJson, StringsAreAlwaysValidJson) {
   std::string out;
-  append_json_string(out, std::string("a\"b\\c\n\t\x01\x7f", 10));
-  EXPECT_EQ(out, R"("a\"b\\c\n\t\u0001\u007f")");
+  append_json_string(out, std::string("a\"b\\c\n\t\x01\x7f", 10));  // NUL included
+  EXPECT_EQ(out, R"("a\"b\\c\n\t\u0001\u007f\u0000")");
 
   out.clear();
   append_json_string(out, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");  // é € 😀 kept

@@ -1,0 +1,171 @@
+// libFuzzer target: http1::parse_request on arbitrary bytes.
+//
+// Besides "no crash, no sanitizer report", it checks what parser.h promises:
+//  - a complete head ends in CRLF CRLF at head_size <= input size and
+//    <= max_head; every view (method, target, path, authority, host,
+//    upgrade, header names and values) lies inside the head;
+//  - header names are tokens, values carry no CR/LF/NUL and no outer OWS;
+//  - error statuses are only 400, 414, 431, 501, 505;
+//  - the parser is incremental: a prefix of the input never reports an
+//    error the whole input does not, a complete prefix gives the same head,
+//    and a prefix holding the whole head is already complete;
+//  - a tighter Limits never accepts what the default refuses, and accepts
+//    the same head when it fits.
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+
+#include "http1/parser.h"
+
+using namespace gh::http1;
+
+#define FUZZ_CHECK(cond)                                                             \
+  do {                                                                               \
+    if (!(cond)) {                                                                   \
+      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);  \
+      std::abort();                                                                  \
+    }                                                                                \
+  } while (0)
+
+namespace {
+
+bool inside(std::string_view v, std::string_view buf, size_t limit) {
+  if (v.empty()) return true;  // an empty view may point anywhere (or nowhere)
+  const char* b = buf.data();
+  return v.data() >= b && v.data() + v.size() <= b + limit;
+}
+
+bool is_tchar(unsigned char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != 0;
+}
+
+void check_head(const RequestHead& h, std::string_view in, const Limits& lim) {
+  FUZZ_CHECK(h.head_size >= 4);
+  FUZZ_CHECK(h.head_size <= in.size());
+  FUZZ_CHECK(h.head_size <= lim.max_head);
+  FUZZ_CHECK(in.substr(h.head_size - 4, 4) == "\r\n\r\n");
+  FUZZ_CHECK(h.headers.size() <= lim.max_headers);
+  FUZZ_CHECK(h.version_minor == 0 || h.version_minor == 1);
+  const size_t n = h.head_size;
+  FUZZ_CHECK(!h.method.empty() && inside(h.method, in, n));
+  FUZZ_CHECK(!h.target.empty() && inside(h.target, in, n));
+  FUZZ_CHECK(inside(h.path, in, n));
+  FUZZ_CHECK(inside(h.authority, in, n));
+  FUZZ_CHECK(inside(h.host, in, n));
+  FUZZ_CHECK(inside(h.upgrade, in, n));
+  for (unsigned char c : h.method) FUZZ_CHECK(is_tchar(c));
+  for (unsigned char c : h.target) FUZZ_CHECK(c > 0x20 && c < 0x7f && c != '#');
+  if (h.method == "CONNECT") {
+    FUZZ_CHECK(h.path.empty() && !h.authority.empty());
+  } else {
+    FUZZ_CHECK(!h.path.empty());
+    FUZZ_CHECK(h.path[0] == '/' || h.path == "*");
+  }
+  if (h.version_minor == 1) FUZZ_CHECK(!h.host.empty());
+  for (const Header& f : h.headers) {
+    FUZZ_CHECK(!f.name.empty() && inside(f.name, in, n));
+    FUZZ_CHECK(inside(f.value, in, n));
+    for (unsigned char c : f.name) FUZZ_CHECK(is_tchar(c));
+    for (unsigned char c : f.value) FUZZ_CHECK(c != '\r' && c != '\n' && c != '\0');
+    if (!f.value.empty()) {
+      FUZZ_CHECK(f.value.front() != ' ' && f.value.front() != '\t');
+      FUZZ_CHECK(f.value.back() != ' ' && f.value.back() != '\t');
+    }
+  }
+  switch (h.body) {
+    case BodyKind::none:
+      FUZZ_CHECK(h.content_length == 0);
+      break;
+    case BodyKind::content_length:
+      FUZZ_CHECK(h.content_length <= (uint64_t{1} << 62));
+      break;
+    case BodyKind::chunked:
+      FUZZ_CHECK(h.content_length == 0 && h.version_minor == 1);
+      break;
+    case BodyKind::until_close:
+      FUZZ_CHECK(false);  // never for requests
+  }
+}
+
+void check_error(const ParseError& e) {
+  FUZZ_CHECK(e.status == 400 || e.status == 414 || e.status == 431 || e.status == 501 ||
+             e.status == 505);
+  FUZZ_CHECK(e.detail != nullptr && e.detail[0] != '\0');
+}
+
+// Same outcome field by field (views compared by position, not just text).
+void check_same(const RequestHead& a, const RequestHead& b) {
+  FUZZ_CHECK(a.head_size == b.head_size);
+  FUZZ_CHECK(a.method.data() == b.method.data() && a.method.size() == b.method.size());
+  FUZZ_CHECK(a.target.data() == b.target.data() && a.target.size() == b.target.size());
+  FUZZ_CHECK(a.path == b.path && a.authority == b.authority && a.host == b.host);
+  FUZZ_CHECK(a.version_minor == b.version_minor);
+  FUZZ_CHECK(a.headers.size() == b.headers.size());
+  for (size_t i = 0; i < a.headers.size(); ++i) {
+    FUZZ_CHECK(a.headers[i].name.data() == b.headers[i].name.data());
+    FUZZ_CHECK(a.headers[i].value == b.headers[i].value);
+  }
+  FUZZ_CHECK(a.body == b.body && a.content_length == b.content_length);
+  FUZZ_CHECK(a.conn_close == b.conn_close && a.conn_keep_alive == b.conn_keep_alive &&
+             a.conn_upgrade == b.conn_upgrade && a.upgrade == b.upgrade);
+  FUZZ_CHECK(a.expect_continue == b.expect_continue && a.expect_other == b.expect_other);
+  FUZZ_CHECK(a.keep_alive() == b.keep_alive());
+}
+
+// Parses `in` under `lim`, checking the result's own invariants.
+ParseStatus parse(std::string_view in, RequestHead& h, const Limits& lim, ParseError& err) {
+  err = ParseError{};
+  const ParseStatus st = parse_request(in, h, lim, err);
+  if (st == ParseStatus::complete) check_head(h, in, lim);
+  if (st == ParseStatus::error) check_error(err);
+  return st;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  // libFuzzer hands us a heap block of exactly `size` bytes, so ASan reports
+  // any read past the end of the input.
+  const std::string_view in(reinterpret_cast<const char*>(data), size);
+
+  // Heads are reused the way a connection reuses its head (clear() keeps capacity).
+  static RequestHead full, part, tight;
+  ParseError err;
+
+  const Limits lim{};  // defaults: 32 KiB, 256 fields
+  const ParseStatus st = parse(in, full, lim, err);
+
+  // Incremental parsing: cut the input at a few places.
+  size_t cuts[3] = {size / 2, size > 0 ? size - 1 : 0, 0};
+  size_t ncuts = 2;
+  if (st == ParseStatus::complete) cuts[ncuts++] = full.head_size - 1;  // one byte short
+  for (size_t i = 0; i < ncuts; ++i) {
+    const size_t cut = cuts[i];
+    if (cut >= size) continue;
+    const ParseStatus ps = parse(in.substr(0, cut), part, lim, err);
+    if (ps == ParseStatus::error) FUZZ_CHECK(st == ParseStatus::error);
+    if (ps == ParseStatus::complete) {
+      FUZZ_CHECK(st == ParseStatus::complete);
+      check_same(part, full);
+    }
+    if (st == ParseStatus::complete && full.head_size <= cut) FUZZ_CHECK(ps == ParseStatus::complete);
+  }
+
+  // Tight limits, chosen by the input's length so the fuzzer explores them.
+  Limits small;
+  small.max_head = 24 + size % 64;
+  small.max_headers = 1 + size % 4;
+  const ParseStatus ts = parse(in, tight, small, err);
+  if (ts == ParseStatus::complete) {
+    FUZZ_CHECK(st == ParseStatus::complete);
+    check_same(tight, full);
+  }
+  if (st == ParseStatus::complete && full.head_size <= small.max_head &&
+      full.headers.size() <= small.max_headers)
+    FUZZ_CHECK(ts == ParseStatus::complete);
+  if (st == ParseStatus::error && ts == ParseStatus::incomplete) FUZZ_CHECK(false);
+  return 0;
+}

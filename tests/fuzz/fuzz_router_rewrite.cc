@@ -1,0 +1,194 @@
+// libFuzzer target: proxy routing helpers and response header rewriting.
+//
+// Input layout: byte 0 holds flags, the rest is split at NUL bytes into
+//   value \0 route_prefix \0 client_host \0 backend_authority \0 backend_host
+// (missing parts are empty; NUL never reaches these functions in the proxy,
+// since the HTTP/1 parser and the config loader refuse it).
+//   flag bit 0: strip_prefix        bit 1: !preserve_host
+//   bit 2: client is https          bit 3: backend is https
+//   bit 4: route prefix normalized the way the config loader does it
+//
+// Checks:
+//  - path_is_safe(value): when it says safe, an independent reading of its
+//    contract finds no dot segment (after one percent-decoding, with %2F as a
+//    separator and raw ";params" ignored), no control byte, space, DEL, '#',
+//    backslash or encoded NUL/backslash before the query;
+//  - strip_route_prefix appends, and prefix + result gives the path back;
+//  - Router::match returns a valid index whose prefix covers the path;
+//  - rewrite_location / rewrite_refresh / rewrite_set_cookie: results never
+//    contain CR, LF or NUL, differ from the input, and nothing is rewritten
+//    when the context is inactive; an absolute path with strip_prefix gets
+//    exactly the route prefix in front.
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.h"
+#include "proxy/rewrite.h"
+#include "proxy/router.h"
+
+using namespace gh;
+
+#define FUZZ_CHECK(cond)                                                             \
+  do {                                                                               \
+    if (!(cond)) {                                                                   \
+      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);  \
+      std::abort();                                                                  \
+    }                                                                                \
+  } while (0)
+
+namespace {
+
+int hex(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The contract of path_is_safe, read independently of its implementation.
+// Only called for paths it accepted, so every '%' starts a valid escape.
+void check_safe_path(std::string_view path) {
+  FUZZ_CHECK(!path.empty() && path[0] == '/');
+  path = path.substr(0, path.find('?'));
+  std::string segment;      // decoded bytes of the current segment, up to a raw ';'
+  bool in_params = false;   // past a raw ';' in this segment
+  auto end_segment = [&] {
+    FUZZ_CHECK(segment != "." && segment != "..");
+    segment.clear();
+    in_params = false;
+  };
+  for (size_t i = 1; i < path.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(path[i]);
+    FUZZ_CHECK(c > 0x20 && c != 0x7f && c != '\\' && c != '#');
+    if (c == '%') {
+      FUZZ_CHECK(i + 2 < path.size());
+      const int hi = hex(path[i + 1]), lo = hex(path[i + 2]);
+      FUZZ_CHECK(hi >= 0 && lo >= 0);
+      const char d = static_cast<char>(hi * 16 + lo);
+      FUZZ_CHECK(d != '\0' && d != '\\');
+      i += 2;
+      if (d == '/') end_segment();
+      else if (!in_params) segment.push_back(d);  // an encoded ';' is data
+      continue;
+    }
+    if (c == '/') end_segment();
+    else if (c == ';') in_params = true;
+    else if (!in_params) segment.push_back(static_cast<char>(c));
+  }
+  end_segment();
+}
+
+bool has_forbidden(std::string_view s) {
+  return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
+}
+
+void check_rewrite(const std::optional<std::string>& out, std::string_view in,
+                   const proxy::RewriteContext& ctx) {
+  if (!out) return;
+  FUZZ_CHECK(ctx.active());
+  FUZZ_CHECK(!has_forbidden(*out));
+  FUZZ_CHECK(*out != in);
+  FUZZ_CHECK(in.size() <= proxy::kMaxRewriteValue);
+  FUZZ_CHECK(!has_forbidden(in));
+}
+
+// What the config loader does to a route path: leading '/', no trailing '/'.
+std::string normalized_prefix(std::string_view p) {
+  std::string s(p);
+  if (s.empty() || s[0] != '/') s.insert(s.begin(), '/');
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size == 0) return 0;
+  const uint8_t flags = data[0];
+  std::string_view rest(reinterpret_cast<const char*>(data) + 1, size - 1);
+  std::string_view parts[5];
+  for (size_t i = 0; i < 5; ++i) {
+    const size_t nul = rest.find('\0');
+    parts[i] = rest.substr(0, nul);
+    if (nul == std::string_view::npos) {
+      rest = {};
+      break;
+    }
+    rest.remove_prefix(nul + 1);
+  }
+  const std::string_view value = parts[0];
+  std::string prefix_store = (flags & 0x10) ? normalized_prefix(parts[1]) : std::string(parts[1]);
+  const std::string_view prefix = prefix_store;
+
+  // --- path safety ---
+  if (proxy::path_is_safe(value)) check_safe_path(value);
+
+  // --- prefix matching and stripping ---
+  {
+    std::string out = "X";  // must be appended to, not replaced
+    proxy::strip_route_prefix(value, prefix, out);
+    FUZZ_CHECK(!out.empty() && out[0] == 'X');
+    const std::string_view got = std::string_view(out).substr(1);
+    if (prefix.size() <= 1 || !proxy::prefix_matches(prefix, value)) {
+      FUZZ_CHECK(got == value);
+    } else {
+      FUZZ_CHECK(!got.empty() && got[0] == '/');
+      const std::string back = std::string(prefix) + std::string(got);
+      // "/api?x" -> "/?x" and "/api" -> "/" add the one '/'.
+      FUZZ_CHECK(back == value || back == std::string(prefix) + "/" + std::string(value.substr(prefix.size())));
+    }
+  }
+
+  // --- router ---
+  {
+    std::vector<config::Route> routes(3);
+    routes[0].path = prefix_store.empty() ? "/" : prefix_store;
+    if (!parts[2].empty()) routes[0].domains.emplace_back(parts[2]);
+    routes[1].path = "/";
+    if (!parts[4].empty()) routes[1].domains.emplace_back("*." + std::string(parts[4]));
+    routes[2].path = routes[0].path;  // catch-all with the same prefix
+    const proxy::Router router(routes);
+    for (std::string_view host : {parts[2], parts[3], std::string_view("x.") }) {
+      const int i = router.match(host, value);
+      FUZZ_CHECK(i >= -1 && i < 3);
+      if (i >= 0) FUZZ_CHECK(proxy::prefix_matches(routes[size_t(i)].path, value.substr(0, value.find('?'))));
+    }
+  }
+
+  // --- response header rewriting ---
+  proxy::RewriteContext ctx;
+  ctx.strip_prefix = flags & 0x01;
+  ctx.preserve_host = !(flags & 0x02);
+  ctx.client_scheme = (flags & 0x04) ? "https" : "http";
+  ctx.backend_scheme = (flags & 0x08) ? "https" : "http";
+  ctx.route_prefix = prefix.empty() ? std::string_view("/") : prefix;
+  ctx.client_host = parts[2];
+  ctx.backend_authority = parts[3];
+  ctx.backend_host = parts[4];
+
+  const auto loc = proxy::rewrite_location(value, ctx);
+  check_rewrite(loc, value, ctx);
+  if (loc && ctx.strip_prefix && value.size() >= 1 && value[0] == '/' && (value.size() < 2 || value[1] != '/')) {
+    // An absolute path in the backend's space just gets the route prefix.
+    FUZZ_CHECK(*loc == std::string(ctx.route_prefix) + std::string(value));
+  }
+  if (!ctx.active()) FUZZ_CHECK(!loc);
+  check_rewrite(proxy::rewrite_refresh(value, ctx), value, ctx);
+  check_rewrite(proxy::rewrite_set_cookie(value, ctx), value, ctx);
+
+  // Refresh with the value as its URL part must map the URL the same way.
+  if (loc && value.size() < proxy::kMaxRewriteValue - 8) {
+    const std::string refresh = "0; url=" + std::string(value);
+    const auto r = proxy::rewrite_refresh(refresh, ctx);
+    check_rewrite(r, refresh, ctx);
+    const bool trimmed = value.back() == ' ' || value.back() == '\t' || value.front() == ' ' ||
+                         value.front() == '\t' || value.front() == '\'' || value.front() == '"';
+    if (!trimmed) FUZZ_CHECK(r && *r == "0; url=" + *loc);
+  }
+  return 0;
+}
