@@ -527,11 +527,22 @@ def machine_info(env):
         f"- machine: `nproc` = {os.cpu_count()}, {model}, Linux {platform.release()}",
         f"- versions: {tool_version(['nginx', '-v'], r'nginx/[^ ]+')}, "
         f"{tool_version(['haproxy', '-v'], r'HAProxy version [^ ]+')}, "
-        f"gatehouse {tool_version([str(env.gatehouse), 'version'])} (git {git}{', uncommitted changes' if dirty else ''}), "
+        f"{tool_version([str(env.gatehouse), 'version'])} (git {git}{', uncommitted changes' if dirty else ''}), "
         f"{tool_version(['h2load', '--version'])}, Python {platform.python_version()}",
         f"- pinning: {env.pinning}",
-        f"- load average at start: {env.load_start}, at end: {' '.join(open('/proc/loadavg').read().split()[:3])}",
+        f"- load average at start: {env.load_start}, at end: {' '.join(open('/proc/loadavg').read().split()[:3])}"
+        + noisy(env),
     ]
+
+
+def noisy(env):
+    """A warning when other jobs kept the machine busy during the run."""
+    loads = [float(env.load_start.split()[0]), float(open("/proc/loadavg").read().split()[0])]
+    n = os.cpu_count() or 1
+    if max(loads) > n:
+        return (f" (**busy machine**: load above its {n} CPUs; other jobs shared the cores, "
+                "so absolute figures are noisy; compare ratios within this run)")
+    return ""
 
 
 # ---------------------------------------------------------------- main
@@ -645,7 +656,7 @@ def main(argv):
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
     cmd = os.environ.get("BENCH_CMD") or "bench/run.sh " + " ".join(shlex.quote(a) for a in argv)
     envs = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(os.environ.items())
-                    if k.startswith("BENCH_") and k != "BENCH_CMD")
+                    if k.startswith("BENCH_") and k not in ("BENCH_CMD", "BENCH_PIDFILE", "BENCH_BUILD_DEFAULT"))
     out = [f"## {stamp}{' (quick)' if QUICK else ''}\n",
            f"- command: `{(envs + ' ') if envs else ''}{cmd.strip()}`",
            f"- rounds: {ROUNDS}, interleaved ({' '.join(PROXIES)}, repeated), median quoted; "

@@ -18,8 +18,7 @@ export BENCH_CMD="bench/run.sh${*:+ $*}"
 
 [ "${BENCH_NO_DEPS:-0}" = 1 ] || scripts/deps.sh bench
 
-build=${BENCH_BUILD:-$root/build-bench}
-export BENCH_BUILD=$build
+build=${BENCH_BUILD:-$root/build-bench}   # bench.py has the same default
 if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
   [ -f "$build/build.ninja" ] || cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   cmake --build "$build" --target gatehouse demo-origin >&2

@@ -108,6 +108,8 @@ int cmd_run(const std::string& file) {
       return 1;
     }
   }
+  gh::upstream::HealthChecker checker;
+  checker.set_targets(gh::proxy::health_targets(*rt), rt);
   shared.runtime.publish(std::move(rt));
   gh::proxy::Proxy proxy(server, shared);
 
@@ -127,6 +129,7 @@ int cmd_run(const std::string& file) {
           GH_ERROR("reload rejected: %s", rerr.c_str());
           continue;
         }
+        checker.set_targets(gh::proxy::health_targets(*next), next);
         shared.runtime.publish(std::move(next));
         GH_INFO("configuration reloaded from %s", file.c_str());
         continue;
@@ -139,6 +142,7 @@ int cmd_run(const std::string& file) {
   });
   signals.detach();
   server.run(proxy.handler());
+  checker.stop();
   shared.access_log.stop();
   GH_INFO("stopped");
   return 0;

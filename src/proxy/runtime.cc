@@ -50,6 +50,24 @@ std::shared_ptr<const Runtime> build_runtime(config::Config cfg, std::string& er
   return rt;
 }
 
+std::vector<upstream::CheckTarget> health_targets(const Runtime& rt) {
+  std::vector<upstream::CheckTarget> out;
+  for (const auto& rr : rt.routes) {
+    if (!rr.conf->health_check.enabled) continue;
+    for (upstream::Backend* b : rr.backends) {
+      upstream::CheckTarget t;
+      t.backend = b;
+      t.check = rr.conf->health_check;
+      bool default_port = b->port == (rr.conf->ssl ? 443 : 80);
+      t.host_header = default_port ? b->name.substr(0, b->name.rfind(':')) : b->name;
+      t.route = rr.conf->path;
+      t.tls = rr.conf->ssl;
+      out.push_back(std::move(t));
+    }
+  }
+  return out;
+}
+
 void RuntimeHolder::publish(std::shared_ptr<const Runtime> rt) {
   uint64_t g = generation_.load() + 1;
   const_cast<Runtime&>(*rt).generation = g;

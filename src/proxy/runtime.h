@@ -13,6 +13,7 @@
 #include "tls/client_context.h"
 #include "tls/server_context.h"
 #include "upstream/backend.h"
+#include "upstream/health_checker.h"
 
 namespace gh::proxy {
 
@@ -37,6 +38,10 @@ struct Runtime {
 // Builds a snapshot from a validated config: also loads certificates and
 // builds TLS contexts. Refuses (nullptr, `err` set) unusable certificates or keys.
 std::shared_ptr<const Runtime> build_runtime(config::Config cfg, std::string& err);
+
+// What the health checker should probe for this snapshot: every backend of
+// every route with a health_check block.
+std::vector<upstream::CheckTarget> health_targets(const Runtime& rt);
 
 // The process-wide current snapshot.
 class RuntimeHolder {

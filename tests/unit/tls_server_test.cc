@@ -1,8 +1,8 @@
 // Front-side TLS: certificate loading and checks, SNI selection, protocol
 // floor, ciphers, ALPN and ticket resumption, with throwaway certificates.
 #include <gtest/gtest.h>
-#include <openssl/core_names.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "tls/certificates.h"
 #include "tls/server_context.h"
@@ -248,6 +248,17 @@ TEST_F(TlsServer, PicksCertificateBySni) {
   EXPECT_EQ(served_cn(c.get(), *s, "unknown.test"), "default");
   EXPECT_EQ(served_cn(c.get(), *s, "default.test"), "default");
   EXPECT_EQ(served_cn(c.get(), *s, nullptr), "default");
+}
+
+TEST_F(TlsServer, SniSurvivesHelloRetryRequest) {
+  auto s = server();
+  ASSERT_TRUE(s);
+  // The client's first key share (P-521) is not one we accept: the server
+  // asks again (HelloRetryRequest) and must still serve the SNI certificate.
+  auto c = client_ctx();
+  ASSERT_EQ(SSL_CTX_set1_groups_list(c.get(), "P-521:X25519"), 1);
+  EXPECT_EQ(served_cn(c.get(), *s, "www.example.org"), "exact");
+  EXPECT_EQ(served_cn(c.get(), *s, "z.example.com"), "wild");
 }
 
 TEST_F(TlsServer, CertificateForMatchesHandshakes) {

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets of tests/fuzz/ with clang-14 (ASan + UBSan) into
+# build-fuzz/ and runs each for a while. Works unattended from a fresh clone.
+#
+# Usage: scripts/fuzz.sh [SECONDS] [target...]
+#   SECONDS  run time per target (default 30; 0 = build only)
+#   target   fuzz_request_parser fuzz_response_parser fuzz_chunked fuzz_config
+#            fuzz_router_rewrite (default: all)
+# Environment: FUZZ_JOBS (parallel builds, default nproc), FUZZ_ARGS (extra
+# libFuzzer flags, e.g. "-only_ascii=1"), FUZZ_KEEP_CORPUS=1 (keep growing
+# build-fuzz/corpus/<target> across runs instead of starting from the seeds).
+#
+# The committed seeds in tests/fuzz/corpus/<target>/ are copied to
+# build-fuzz/corpus/<target>/ and the run works there, so git stays clean.
+# A crash (any non-zero exit) prints the input's path under
+# build-fuzz/crashes/<target>/ and makes the script fail at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+secs="${1:-30}"
+if ! [[ "$secs" =~ ^[0-9]+$ ]]; then
+  echo "usage: scripts/fuzz.sh [SECONDS] [target...]" >&2
+  exit 2
+fi
+[ $# -gt 0 ] && shift
+
+all_targets=(fuzz_request_parser fuzz_response_parser fuzz_chunked fuzz_config fuzz_router_rewrite)
+targets=("$@")
+[ ${#targets[@]} -eq 0 ] && targets=("${all_targets[@]}")
+
+# --- toolchain (same idempotent pattern as scripts/deps.sh) -------------------
+pkgs=(clang-14 libclang-rt-14-dev libyaml-cpp-dev)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "fuzz: installing ${missing[*]}" >&2
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq >/dev/null
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+CXX=clang++-14
+out=build-fuzz
+mkdir -p "$out"
+
+# --- per-target sources, run length limit and dictionary ----------------------
+http1_srcs="src/http1/request_parser.cc src/http1/response_parser.cc src/http1/chunked.cc src/http1/fields.cc"
+config_srcs="$(ls src/config/*.cc | tr '\n' ' ') src/core/cidr.cc src/core/units.cc"
+proxy_srcs="src/proxy/router.cc src/proxy/rewrite.cc"
+
+sources() {
+  case "$1" in
+    fuzz_request_parser|fuzz_response_parser|fuzz_chunked) echo "$http1_srcs" ;;
+    fuzz_config) echo "$config_srcs src/proxy/router.cc" ;;
+    fuzz_router_rewrite) echo "$proxy_srcs" ;;
+    *) return 1 ;;
+  esac
+}
+libs() { [ "$1" = fuzz_config ] && echo "-lyaml-cpp" || true; }
+max_len() {
+  case "$1" in
+    fuzz_config) echo 4096 ;;            # the longest seed is 3.4 KB
+    fuzz_router_rewrite) echo 9216 ;;    # past kMaxRewriteValue (8 KiB)
+    *) echo 8192 ;;                      # past the 4 KiB chunk line limit
+  esac
+}
+dict() { [ "$1" = fuzz_config ] && echo tests/fuzz/config.dict || echo tests/fuzz/http.dict; }
+
+for t in "${targets[@]}"; do
+  sources "$t" >/dev/null || { echo "fuzz: unknown target '$t' (known: ${all_targets[*]})" >&2; exit 2; }
+done
+
+# --- build ------------------------------------------------------------------
+# -fno-sanitize-recover makes UBSan findings abort, so libFuzzer sees them as crashes.
+cxxflags=(-std=c++20 -O1 -g -fno-omit-frame-pointer
+          -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+          -Isrc -DBOOST_ASIO_NO_DEPRECATED)
+
+# Rebuilt when any source directory it draws on, its .cc or this script changed.
+stale() {
+  local bin="$out/$1"
+  [ -x "$bin" ] || return 0
+  [ -n "$(find src/http1 src/config src/core src/proxy "tests/fuzz/$1.cc" scripts/fuzz.sh -newer "$bin" -print -quit)" ]
+}
+
+jobs="${FUZZ_JOBS:-$(nproc)}"
+pids=()
+names=()
+build_failed=0
+for t in "${targets[@]}"; do
+  stale "$t" || continue
+  echo "fuzz: building $t" >&2
+  # shellcheck disable=SC2046
+  $CXX "${cxxflags[@]}" "tests/fuzz/$t.cc" $(sources "$t") $(libs "$t") -o "$out/$t.tmp" \
+    >"$out/$t.build.log" 2>&1 &
+  pids+=($!)
+  names+=("$t")
+  if [ ${#pids[@]} -ge "$jobs" ]; then
+    if wait "${pids[0]}"; then mv "$out/${names[0]}.tmp" "$out/${names[0]}"
+    else echo "fuzz: build of ${names[0]} failed:" >&2; cat "$out/${names[0]}.build.log" >&2; build_failed=1; fi
+    pids=("${pids[@]:1}")
+    names=("${names[@]:1}")
+  fi
+done
+for i in "${!pids[@]}"; do
+  if wait "${pids[$i]}"; then mv "$out/${names[$i]}.tmp" "$out/${names[$i]}"
+  else echo "fuzz: build of ${names[$i]} failed:" >&2; cat "$out/${names[$i]}.build.log" >&2; build_failed=1; fi
+done
+[ "$build_failed" -eq 0 ] || exit 1
+[ "$secs" -eq 0 ] && exit 0
+
+# --- run --------------------------------------------------------------------
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+command -v llvm-symbolizer-14 >/dev/null 2>&1 && export ASAN_SYMBOLIZER_PATH="$(command -v llvm-symbolizer-14)"
+# The config target opens paths named in its input; relative ones resolve here.
+scratch="$(cd "$out" && pwd)/scratch"
+abs() { echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; }
+mkdir -p "$scratch"
+
+failed=()
+printf '%-22s %12s %8s %7s %7s  %s\n' target executions exec/s cov corpus result
+for t in "${targets[@]}"; do
+  corpus="$out/corpus/$t"
+  crashes="$out/crashes/$t"
+  log="$out/logs/$t.log"
+  [ "${FUZZ_KEEP_CORPUS:-0}" = 1 ] || rm -rf "$corpus"
+  mkdir -p "$corpus" "$crashes" "$out/logs"
+  cp -f "tests/fuzz/corpus/$t"/* "$corpus"/ 2>/dev/null || true
+  mark="$out/logs/$t.start"
+  touch "$mark"
+  rc=0
+  # shellcheck disable=SC2086
+  (cd "$scratch" && exec "$(abs "$out/$t")" -max_total_time="$secs" -max_len="$(max_len "$t")" \
+      -dict="$(abs "$(dict "$t")")" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+      -artifact_prefix="$(abs "$crashes")/" ${FUZZ_ARGS:-} "$(abs "$corpus")") >"$log" 2>&1 || rc=$?
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+  cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | awk '{print $2}')
+  size=$(ls "$corpus" | wc -l)
+  if [ "$rc" -eq 0 ]; then
+    result=ok
+  else
+    result="FAILED (exit $rc)"
+    failed+=("$t")
+  fi
+  printf '%-22s %12s %8s %7s %7s  %s\n' "$t" "${execs:-?}" "${speed:-?}" "${cov:-?}" "$size" "$result"
+  if [ "$rc" -ne 0 ]; then
+    new=$(find "$crashes" -type f -newer "$mark" | sort)
+    for f in $new; do echo "  crash input: $f"; done
+    [ -n "$new" ] || echo "  (no crash file written; see $log)"
+    echo "  log: $log (last lines below)"
+    grep -E 'ERROR|SUMMARY|check failed|unexpected exception|#[0-9]+ 0x' "$log" | head -25 | sed 's/^/    /'
+    echo "  reproduce: $out/$t <crash input>"
+  fi
+done
+
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "fuzz: crashes in: ${failed[*]}" >&2
+  exit 1
+fi
