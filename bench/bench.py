@@ -14,6 +14,7 @@ import os
 import platform
 import re
 import shlex
+import shutil
 import signal
 import socket
 import statistics
@@ -42,23 +43,24 @@ if os.environ.get("BENCH_PROXIES"):
 CASES = {
     "small": dict(kind="h2load", path="/small", n=200000, c=32, qn=20000, qc=32,
                   title="keep-alive GET /small (13-byte body)"),
-    "newconn": dict(kind="h2load", path="/small", n=20000, c=32, qn=3000, qc=32,
+    "newconn": dict(kind="h2load", path="/small", n=10000, c=32, qn=3000, qc=32,
                     headers=["Connection: close"],
                     title="new connection per request: GET /small with `Connection: close`"),
-    "large1m": dict(kind="h2load", path="/bytes/1048576", n=2000, c=8, qn=200, qc=8,
+    "large1m": dict(kind="h2load", path="/bytes/1048576", n=1000, c=8, qn=200, qc=8,
                     resp_bytes=1 << 20, title="1 MiB responses, keep-alive"),
-    "large100m": dict(kind="h2load", path="/bytes/104857600", n=8, c=2, qn=2, qc=2,
+    "large100m": dict(kind="h2load", path="/bytes/104857600", n=6, c=2, qn=2, qc=2,
                       resp_bytes=100 << 20, title="100 MiB responses, keep-alive"),
-    "upload1m": dict(kind="h2load", path="/upload", n=600, c=8, qn=100, qc=8,
+    "upload1m": dict(kind="h2load", path="/upload", n=400, c=8, qn=100, qc=8,
                      upload_bytes=1 << 20,
                      title="1 MiB POST uploads to /upload (the backend hashes each body)"),
     "idle10k": dict(kind="idle", n=10000, c=200, qn=2000, qc=200,
                     title="idle keep-alive client connections (one GET each, then silent)"),
-    "ws": dict(kind="ws", path="/ws", n=32000, c=32, qn=4000, qc=16,
+    "ws": dict(kind="ws", path="/ws", n=16000, c=32, qn=4000, qc=16,
                title="WebSocket echo: 32-byte messages, one round trip at a time per connection"),
 }
 
 children = []  # every Popen we started, killed at exit
+scratch = {"dir": None, "keep": False}  # the temp dir: configs, logs; removed at exit
 
 
 def log(*a):
@@ -98,6 +100,50 @@ def cpu_seconds(pids):
         except OSError:
             pass
     return ticks / CLK_TCK
+
+
+def cpu_ns(pids):
+    """The same total, unrounded: the kernel's per-thread sum_exec_runtime
+    (first field of /proc/<pid>/task/<tid>/schedstat, ns), which it splits into
+    utime and stime and rounds to clock ticks for /proc/<pid>/stat. Only live
+    threads count here, so the caller checks it against cpu_seconds()."""
+    total = 0
+    for p in pids:
+        try:
+            tids = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for t in tids:
+            try:
+                with open(f"/proc/{p}/task/{t}/schedstat") as f:
+                    total += int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+    return total
+
+
+class CpuMeter:
+    """CPU time of the proxy's processes over one measured load."""
+
+    def __init__(self, pids):
+        self.pids = pids
+        self.t0, self.ns0 = cpu_seconds(pids), cpu_ns(pids)
+
+    def finish(self):
+        self.t1, self.ns1 = cpu_seconds(self.pids), cpu_ns(self.pids)
+
+    def per(self, count):
+        """-> (µs per unit, details). utime+stime from /proc/<pid>/stat is the
+        reference; the ns figure replaces it when both agree within the ticks'
+        rounding (it removes the 10 ms quantisation on short loads)."""
+        ticks_s = self.t1 - self.t0
+        ns_s = (self.ns1 - self.ns0) / 1e9
+        slack = (len(self.pids) + 1) / CLK_TCK + 0.02 * ticks_s
+        precise = abs(ns_s - ticks_s) <= slack
+        if not precise:
+            log(f"  note: schedstat ({ns_s:.3f}s) and utime+stime ({ticks_s:.3f}s) disagree; using utime+stime")
+        used = ns_s if precise else ticks_s
+        return used * 1e6 / max(count, 1), dict(cpu_s=used, cpu_stat_s=ticks_s, cpu_sched_s=ns_s)
 
 
 def rss_bytes(pids):
@@ -208,6 +254,8 @@ def cleanup(*_):
             except ProcessLookupError:
                 pass
         children.remove(p)
+    if scratch["dir"] and not scratch["keep"]:
+        shutil.rmtree(scratch["dir"], ignore_errors=True)
 
 
 def wait_port(port, proc, logfile, timeout=15.0):
@@ -334,20 +382,20 @@ def run_h2load(env, proxy, case, n, c):
     pids = proxy.refresh_pids()
     sampler = RssSampler(pids)
     sampler.start()
-    cpu0 = cpu_seconds(pids)
+    meter = CpuMeter(pids)
     try:
         res = subprocess.run(h2load_argv(env, case, proxy.port, n, c, px), capture_output=True,
                              text=True, timeout=600)
     finally:
-        cpu1 = cpu_seconds(pids)
+        meter.finish()
         rss_max = sampler.stop()
-    hwm = hwm_bytes(pids)
     h = parse_h2load(res.stdout)
+    cpu_us, cpu = meter.per(h["succeeded"])
+    hwm = hwm_bytes(pids)
     p50, p99 = percentiles(px)
     px.unlink(missing_ok=True)
-    done = max(h["succeeded"], 1)
     body = case.get("resp_bytes") or case.get("upload_bytes") or 0
-    return dict(rps=h["succeeded"] / h["elapsed"], cpu_us=(cpu1 - cpu0) * 1e6 / done,
+    return dict(rps=h["succeeded"] / h["elapsed"], cpu_us=cpu_us, **cpu,
                 p50=p50, p99=p99, hwm=hwm, rss_max=rss_max,
                 mibps=(h["succeeded"] * body / h["elapsed"] / (1 << 20)) if body else None,
                 errors=h["bad"] + (n - h["succeeded"]), count=h["succeeded"])
@@ -361,19 +409,19 @@ def run_ws(env, proxy, case, n, c):
     pids = proxy.refresh_pids()
     sampler = RssSampler(pids)
     sampler.start()
-    cpu0 = cpu_seconds(pids)
+    meter = CpuMeter(pids)
     try:
         res = subprocess.run(argv(per), capture_output=True, text=True, timeout=600)
     finally:
-        cpu1 = cpu_seconds(pids)
+        meter.finish()
         rss_max = sampler.stop()
     hwm = hwm_bytes(pids)
     try:
         r = json.loads(res.stdout.strip().splitlines()[-1])
     except (IndexError, ValueError):
         raise RuntimeError(f"ws client failed: {res.stderr[-1500:]}")
-    done = max(r["messages"], 1)
-    return dict(rps=r["messages"] / r["elapsed_s"], cpu_us=(cpu1 - cpu0) * 1e6 / done,
+    cpu_us, cpu = meter.per(r["messages"])
+    return dict(rps=r["messages"] / r["elapsed_s"], cpu_us=cpu_us, **cpu,
                 p50=r["p50_us"] / 1000, p99=r["p99_us"] / 1000, hwm=hwm, rss_max=rss_max,
                 mibps=None, errors=r["errors"] + (per * c - r["messages"]), count=r["messages"])
 
@@ -387,7 +435,7 @@ def run_idle(env, proxy, case, n, c):
     time.sleep(0.5)
     pids = proxy.refresh_pids()
     before = rss_bytes(pids)
-    cpu0 = cpu_seconds(pids)
+    meter = CpuMeter(pids)
     cli = subprocess.Popen(pinned(env.load_cpus, [PY, str(BENCH / "clients" / "idle.py"), "127.0.0.1",
                                                   str(proxy.port), str(n), str(c)]),
                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -395,7 +443,7 @@ def run_idle(env, proxy, case, n, c):
     record_pids([cli.pid])
     try:
         opened = json.loads(cli.stdout.readline())
-        cpu1 = cpu_seconds(pids)
+        meter.finish()
         time.sleep(1.0)  # let the proxy settle (freed buffers, deferred work)
         with_conns = rss_bytes(pids)
         hwm = hwm_bytes(pids)
@@ -412,7 +460,7 @@ def run_idle(env, proxy, case, n, c):
     held = max(opened["open"], 1)
     return dict(conns=opened["open"], alive=alive, before=before, with_conns=with_conns,
                 per_conn=(with_conns - before) / held, hwm=hwm,
-                cpu_us=(cpu1 - cpu0) * 1e6 / held, connect_s=opened["elapsed_s"],
+                cpu_us=meter.per(held)[0], connect_s=opened["elapsed_s"],
                 errors=opened["failed"] + (opened["open"] - alive), count=opened["open"])
 
 
@@ -468,7 +516,7 @@ def case_table(name, case, n, c, results):
         bpc = med(base, "per_conn") if base else None
         for px, rs in results.items():
             if isinstance(rs, str):
-                lines.append(f"| {px} | failed: {rs} |||||||")
+                lines.append(f"| {px} | failed: {rs} |" + " |" * 6)
                 continue
             pc = med(rs, "per_conn")
             lines.append(f"| {px} | {fmt(med(rs, 'conns'), 0)} | {fmt(med(rs, 'before') / MIB)} | "
@@ -488,7 +536,7 @@ def case_table(name, case, n, c, results):
         brps, bcpu = (med(base, "rps"), med(base, "cpu_us")) if base else (None, None)
         for px, rs in results.items():
             if isinstance(rs, str):
-                lines.append(f"| {px} | failed: {rs} |" + "|" * (9 if thr else 8))
+                lines.append(f"| {px} | failed: {rs} |" + " |" * (head.count("|") - 3))
                 continue
             rps, cpu = med(rs, "rps"), med(rs, "cpu_us")
             row = (f"| {px} | {fmt(rps, 0)} | {ratio(rps, brps)} | {fmt(cpu, 2 if cpu and cpu < 100 else 1)}"
@@ -577,7 +625,7 @@ def setup_env(env):
         env.pinning = (f"proxy on CPU {env.proxy_cpus}; backend (demo-origin --threads 1) on CPU "
                        f"{env.backend_cpus}; load generator on CPU {env.load_cpus} (taskset -c)")
     env.load_start = " ".join(open("/proc/loadavg").read().split()[:3])
-    env.tmp = tempfile.mkdtemp(prefix="gatehouse-bench-")
+    env.tmp = scratch["dir"] = tempfile.mkdtemp(prefix="gatehouse-bench-")
 
 
 def main(argv):
@@ -585,6 +633,9 @@ def main(argv):
     for nm in names:
         if nm not in CASES:
             raise SystemExit(f"bench: unknown case {nm!r}; cases: {' '.join(CASES)}")
+    for px in PROXIES:
+        if px not in ("nginx", "haproxy", "gatehouse", "haproxy-tcp"):
+            raise SystemExit(f"bench: unknown proxy {px!r} in BENCH_PROXIES (known: nginx haproxy gatehouse haproxy-tcp)")
     env = Env()
     setup_env(env)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -612,14 +663,17 @@ def main(argv):
     # The headers each proxy sends upstream, shown once as evidence that all do the same work.
     seen = {}
     for px in PROXIES:
-        p = Proxy(px, env)
+        p = None
         try:
+            p = Proxy(px, env)
             st, body = http_get(p.port, "/headers")
             seen[px] = ", ".join(json.loads(body)["headers"].keys()) if st == 200 else f"status {st}"
-        except (ValueError, KeyError, OSError) as e:
-            seen[px] = f"? ({e})"
+        except Exception as e:  # reported again, per case, by the measurements
+            seen[px] = f"? ({' '.join(str(e).split())[:120] or type(e).__name__})"
+            log(f"bench: {px}: {e}")
         finally:
-            p.stop()
+            if p:
+                p.stop()
 
     results = {nm: {px: [] for px in PROXIES} for nm in names}
     t_start = time.monotonic()
@@ -644,7 +698,7 @@ def main(argv):
                         log(f"  round {rnd} {nm:9} {px:11} {r['rps']:10.0f}/s  {r['cpu_us']:8.2f} µs CPU  "
                             f"p99 {r['p99']:.2f} ms  errors {r['errors']}  ({time.monotonic() - t0:.1f}s)")
                 except Exception as e:  # one proxy failing a case must not stop the others
-                    msg = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+                    msg = " ".join(str(e).split())[:200].replace("|", "/") or type(e).__name__
                     log(f"  round {rnd} {nm:9} {px:11} FAILED: {e}")
                     results[nm][px] = msg
                 finally:
@@ -652,6 +706,9 @@ def main(argv):
                         p.stop()
     elapsed = time.monotonic() - t_start
     stop(origin)
+    if any(isinstance(rs, str) for per in results.values() for rs in per.values()):
+        log(f"bench: some measurements failed; configs and logs kept in {env.tmp}")
+        scratch["keep"] = True
 
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
     cmd = os.environ.get("BENCH_CMD") or "bench/run.sh " + " ".join(shlex.quote(a) for a in argv)
@@ -660,7 +717,8 @@ def main(argv):
     out = [f"## {stamp}{' (quick)' if QUICK else ''}\n",
            f"- command: `{(envs + ' ') if envs else ''}{cmd.strip()}`",
            f"- rounds: {ROUNDS}, interleaved ({' '.join(PROXIES)}, repeated), median quoted; "
-           f"CPU = utime+stime of all the proxy's processes over the measured load; "
+           f"CPU = utime+stime of all the proxy's processes over the measured load "
+           f"(unrounded, from schedstat, checked against /proc/<pid>/stat); "
            f"measurement took {elapsed:.0f} s"]
     out += machine_info(env)
     out.append("- headers each proxy sent to the backend: " +

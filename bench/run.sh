@@ -20,20 +20,35 @@ export BENCH_CMD="bench/run.sh${*:+ $*}"
 
 build=${BENCH_BUILD:-$root/build-bench}   # bench.py has the same default
 if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
-  [ -f "$build/build.ninja" ] || cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-  cmake --build "$build" --target gatehouse demo-origin >&2
+  echo "bench: building gatehouse and demo-origin in $build" >&2
+  blog=$(mktemp "${TMPDIR:-/tmp}/gatehouse-bench-build.XXXXXX")
+  if ! { [ -f "$build/build.ninja" ] || cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo; } >"$blog" 2>&1 ||
+     ! cmake --build "$build" --target gatehouse demo-origin >>"$blog" 2>&1; then
+    cat "$blog" >&2
+    rm -f "$blog"
+    echo "bench: build failed" >&2
+    exit 1
+  fi
+  rm -f "$blog"
 fi
 
 # 10,000 idle connections need as many descriptors in the proxy and in the client.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 echo "bench: fd limit $(ulimit -n)" >&2
 
-# bench.py stops every process it starts; should it die itself, the trap
-# kills what it recorded in the pid file (only those pids, nothing by name).
+# bench.py stops every process it starts. It runs in the background so that
+# these traps fire at once on Ctrl-C or SIGTERM: they stop bench.py (which
+# kills what it started), then kill whatever it recorded in the pid file and
+# may have left behind (only those pids, nothing by name).
 pidfile=$(mktemp "${TMPDIR:-/tmp}/gatehouse-bench-pids.XXXXXX")
 export BENCH_PIDFILE=$pidfile
+py_pid=
 cleanup() {
   local pid
+  if [ -n "$py_pid" ]; then
+    kill -TERM "$py_pid" 2>/dev/null || true
+    wait "$py_pid" 2>/dev/null || true
+  fi
   while read -r pid; do
     [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
   done < "$pidfile"
@@ -42,4 +57,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-/usr/bin/python3 "$root/bench/bench.py" "$@"
+/usr/bin/python3 "$root/bench/bench.py" "$@" &
+py_pid=$!
+rc=0
+wait "$py_pid" || rc=$?
+py_pid=
+exit "$rc"

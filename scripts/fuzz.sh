@@ -44,7 +44,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 CXX=clang++-14
-out=build-fuzz
+root="$(pwd)"
+out="$root/build-fuzz"
 mkdir -p "$out"
 
 # --- per-target sources, run length limit and dictionary ----------------------
@@ -68,7 +69,7 @@ max_len() {
     *) echo 8192 ;;                      # past the 4 KiB chunk line limit
   esac
 }
-dict() { [ "$1" = fuzz_config ] && echo tests/fuzz/config.dict || echo tests/fuzz/http.dict; }
+dict() { [ "$1" = fuzz_config ] && echo "$root/tests/fuzz/config.dict" || echo "$root/tests/fuzz/http.dict"; }
 
 for t in "${targets[@]}"; do
   sources "$t" >/dev/null || { echo "fuzz: unknown target '$t' (known: ${all_targets[*]})" >&2; exit 2; }
@@ -80,11 +81,17 @@ cxxflags=(-std=c++20 -O1 -g -fno-omit-frame-pointer
           -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
           -Isrc -DBOOST_ASIO_NO_DEPRECATED)
 
-# Rebuilt when any source directory it draws on, its .cc or this script changed.
+# A target is rebuilt when a source directory it draws on or its .cc changed,
+# or when the compiler flags did.
+flags_now="$CXX ${cxxflags[*]}"
+if [ "$(cat "$out/flags" 2>/dev/null)" != "$flags_now" ]; then
+  rm -f "${all_targets[@]/#/$out/}"
+  echo "$flags_now" >"$out/flags"
+fi
 stale() {
   local bin="$out/$1"
   [ -x "$bin" ] || return 0
-  [ -n "$(find src/http1 src/config src/core src/proxy "tests/fuzz/$1.cc" scripts/fuzz.sh -newer "$bin" -print -quit)" ]
+  [ -n "$(find src/http1 src/config src/core src/proxy "tests/fuzz/$1.cc" -newer "$bin" -print -quit)" ]
 }
 
 jobs="${FUZZ_JOBS:-$(nproc)}"
@@ -118,8 +125,7 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 command -v llvm-symbolizer-14 >/dev/null 2>&1 && export ASAN_SYMBOLIZER_PATH="$(command -v llvm-symbolizer-14)"
 # The config target opens paths named in its input; relative ones resolve here.
-scratch="$(cd "$out" && pwd)/scratch"
-abs() { echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; }
+scratch="$out/scratch"
 mkdir -p "$scratch"
 
 failed=()
@@ -135,12 +141,12 @@ for t in "${targets[@]}"; do
   touch "$mark"
   rc=0
   # shellcheck disable=SC2086
-  (cd "$scratch" && exec "$(abs "$out/$t")" -max_total_time="$secs" -max_len="$(max_len "$t")" \
-      -dict="$(abs "$(dict "$t")")" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-      -artifact_prefix="$(abs "$crashes")/" ${FUZZ_ARGS:-} "$(abs "$corpus")") >"$log" 2>&1 || rc=$?
+  (cd "$scratch" && exec "$out/$t" -max_total_time="$secs" -max_len="$(max_len "$t")" \
+      -dict="$(dict "$t")" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+      -artifact_prefix="$crashes/" ${FUZZ_ARGS:-} "$corpus") >"$log" 2>&1 || rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-  cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | awk '{print $2}')
+  cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | awk '{print $2}' || true)
   size=$(ls "$corpus" | wc -l)
   if [ "$rc" -eq 0 ]; then
     result=ok
@@ -154,7 +160,10 @@ for t in "${targets[@]}"; do
     for f in $new; do echo "  crash input: $f"; done
     [ -n "$new" ] || echo "  (no crash file written; see $log)"
     echo "  log: $log (last lines below)"
-    grep -E 'ERROR|SUMMARY|check failed|unexpected exception|#[0-9]+ 0x' "$log" | head -25 | sed 's/^/    /'
+    # The finding and the frames in our code (not libFuzzer's or libc's).
+    grep -E 'ERROR|SUMMARY|check failed|unexpected exception|runtime error|#[0-9]+ 0x.* in ' "$log" \
+      | grep -vE ' in (fuzzer::|__sanitizer|__asan|__ubsan|__interceptor|__libc|_start|main |abort|raise|__pthread)' \
+      | head -20 | sed 's/^/    /' || true
     echo "  reproduce: $out/$t <crash input>"
   fi
 done

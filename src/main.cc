@@ -9,6 +9,8 @@
 #include <string>
 #include <thread>
 
+#include "admin/admin_server.h"
+#include "admin/status.h"
 #include "config/config.h"
 #include "core/log.h"
 #include "net/server.h"
@@ -141,7 +143,23 @@ int cmd_run(const std::string& file) {
     }
   });
   signals.detach();
-  server.run(proxy.handler());
+  auto proxy_handler = proxy.handler();
+  // The admin listener shows backend state; everything else is proxied.
+  auto status_json = [&shared, &checker] {
+    auto rt = shared.runtime.load();
+    std::vector<gh::admin::RouteStatusView> views;
+    for (const auto& rr : rt->routes)
+      views.push_back(gh::admin::make_route_view(*rr.conf, rr.backends, &checker));
+    return gh::admin::render_status_json(views);
+  };
+  server.run([&](gh::net::Worker& w, gh::net::tcp::socket s, const gh::net::ListenerSpec& spec,
+                 gh::net::ConnectionSlot slot) -> gh::net::awaitable<void> {
+    if (spec.kind != "admin") return proxy_handler(w, std::move(s), spec, std::move(slot));
+    gh::admin::ServeOptions opt;
+    opt.stop = &w.draining;
+    return gh::admin::serve_admin(gh::net::Stream(std::move(s)),
+                                  gh::admin::make_admin_handler(status_json), opt);
+  });
   checker.stop();
   shared.access_log.stop();
   GH_INFO("stopped");

@@ -1,6 +1,7 @@
 #include "admin/admin_server.h"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <algorithm>
 #include <exception>
 
 #include "http/status.h"
@@ -69,27 +70,44 @@ Response error_response(int status, const char* detail) {
   return r;
 }
 
-// Ends when `deadline` (which the session moves) has passed; the `||` in
-// serve_admin then cancels the session's pending read or write.
-awaitable<void> watchdog(const Clock::time_point& deadline) {
+// What the session tells its watchdog: when to give up, and whether it is
+// between requests (only then may a shutdown close the connection).
+struct Watch {
+  Clock::time_point deadline;
+  bool idle = true;
+};
+
+bool stopping(const ServeOptions& opt) {
+  return opt.stop && opt.stop->load(std::memory_order_relaxed);
+}
+
+// Ends when the deadline (which the session moves) has passed, or when a
+// shutdown finds the session idle; the `||` in serve_admin then cancels the
+// session's pending read or write.
+awaitable<void> watchdog(const Watch& w, const ServeOptions& opt) {
   asio::steady_timer t(co_await asio::this_coro::executor);
   for (;;) {
-    if (deadline <= Clock::now()) co_return;
-    t.expires_at(deadline);
+    auto now = Clock::now();
+    if (w.deadline <= now) co_return;
+    if (w.idle && stopping(opt)) co_return;
+    // A flag cannot wake a timer, so with one to watch, look every 100 ms.
+    t.expires_at(opt.stop ? std::min(w.deadline, now + std::chrono::milliseconds(100))
+                          : w.deadline);
     auto [ec] = co_await t.async_wait(nothrow);
     if (ec) co_return;  // cancelled: the session is over
   }
 }
 
-awaitable<void> session(Stream& s, const Handler& handler, const ServeOptions& opt,
-                        Clock::time_point& deadline) {
+awaitable<void> session(Stream& s, const Handler& handler, const ServeOptions& opt, Watch& w) {
   std::string buf;
   http1::RequestHead head;
   http1::Limits lim;
   lim.max_head = opt.max_head;
   lim.max_headers = 100;
   for (unsigned served = 0;; ++served) {
-    deadline = Clock::now() + (buf.empty() ? opt.idle_timeout : opt.header_timeout);
+    w.idle = buf.empty();
+    if (w.idle && stopping(opt)) co_return;
+    w.deadline = Clock::now() + (w.idle ? opt.idle_timeout : opt.header_timeout);
     http1::ParseError perr;
     auto st = http1::ParseStatus::incomplete;
     if (!buf.empty()) st = http1::parse_request(buf, head, lim, perr);
@@ -106,11 +124,15 @@ awaitable<void> session(Stream& s, const Handler& handler, const ServeOptions& o
       auto [ec, n] = co_await s.read_some(asio::buffer(buf.data() + have, 2048));
       buf.resize(have + n);
       if (ec || n == 0) co_return;  // closed, reset, or the watchdog fired
-      if (have == 0) deadline = Clock::now() + opt.header_timeout;
+      if (have == 0) {
+        w.idle = false;
+        w.deadline = Clock::now() + opt.header_timeout;
+      }
       st = http1::parse_request(buf, head, lim, perr);
     }
 
-    deadline = Clock::now() + opt.write_timeout;
+    w.idle = false;
+    w.deadline = Clock::now() + opt.write_timeout;
     if (st == http1::ParseStatus::error) {
       std::string out = serialize(error_response(perr.status, perr.detail), false, true, 1);
       co_await s.write_all(asio::buffer(out));
@@ -122,12 +144,13 @@ awaitable<void> session(Stream& s, const Handler& handler, const ServeOptions& o
     Response r;
     try {
       r = handler ? handler(head.method, path) : error_response(404, "not found");
-    } catch (const std::exception&) {
+    } catch (...) {
       r = error_response(500, "internal error");
     }
     bool has_body = head.body == http1::BodyKind::chunked ||
                     (head.body == http1::BodyKind::content_length && head.content_length > 0);
-    bool close = !head.keep_alive() || has_body || served + 1 >= opt.max_requests;
+    bool close =
+        !head.keep_alive() || has_body || served + 1 >= opt.max_requests || stopping(opt);
     std::string out = serialize(r, head.method == "HEAD", close, head.version_minor);
     auto [ec, n] = co_await s.write_all(asio::buffer(out));
     if (ec || close) co_return;
@@ -139,10 +162,11 @@ awaitable<void> session(Stream& s, const Handler& handler, const ServeOptions& o
 
 awaitable<void> serve_admin(Stream s, Handler handler, ServeOptions opt) {
   using namespace asio::experimental::awaitable_operators;
-  Clock::time_point deadline = Clock::now() + opt.idle_timeout;
+  Watch w;
+  w.deadline = Clock::now() + opt.idle_timeout;
   try {
-    co_await (session(s, handler, opt, deadline) || watchdog(deadline));
-  } catch (const std::exception&) {
+    co_await (session(s, handler, opt, w) || watchdog(w, opt));
+  } catch (...) {
     // Cancellation or allocation failure: the connection just ends.
   }
   s.close();

@@ -4,6 +4,7 @@
 // reads no request bodies and keeps no state between requests.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <string>
@@ -33,6 +34,10 @@ struct ServeOptions {
   std::chrono::milliseconds write_timeout{10000};   // writing one response
   size_t max_head = 8 * 1024;                       // request head bytes; over it: 431
   unsigned max_requests = 1000;                     // per connection, then Connection: close
+  // Graceful shutdown (e.g. &Worker::draining): once true, idle connections
+  // close within ~100 ms and a request in progress is answered with
+  // Connection: close. Null: not watched. Must outlive the connection.
+  const std::atomic<bool>* stop = nullptr;
 };
 
 // Serves requests on `s` until the client closes, asks to close, a wait

@@ -5,6 +5,9 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <sstream>
+
+#include <yaml-cpp/eventhandler.h>
 
 #include "config/config.h"
 #include "config/keys.h"
@@ -36,6 +39,39 @@ std::filesystem::path base_dir_of(const std::string& name) {
   return abs;
 }
 
+// Records where each document's root node starts. yaml-cpp 0.7's LoadAll
+// loops forever, allocating a null document per turn, when a document starts
+// with a token its parser does not consume (a lone ',': yaml-cpp issue #1040,
+// fixed in 0.8). So documents are counted with a bounded loop over these
+// events, and only the first one is built as nodes.
+class DocumentRoots : public YAML::EventHandler {
+ public:
+  std::vector<YAML::Mark> marks;
+  void OnDocumentStart(const YAML::Mark&) override { want_ = true; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& m, YAML::anchor_t) override { node(m); }
+  void OnAlias(const YAML::Mark& m, YAML::anchor_t) override { node(m); }
+  void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t, const std::string&) override {
+    node(m);
+  }
+  void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    node(m);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& m, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    node(m);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  void node(const YAML::Mark& m) {
+    if (want_) marks.push_back(m);
+    want_ = false;
+  }
+  bool want_ = false;
+};
+
 void walk(detail::Ctx& ctx, const YAML::Node& root, Config& cfg) {
   using namespace detail;
   Value top{root, root.Mark(), "the file"};
@@ -59,19 +95,32 @@ LoadResult load_text(const std::string& text, const std::string& name) {
   if (text.size() > kMaxFileBytes) {
     return single_error(name, "file is larger than " + std::to_string(kMaxFileBytes >> 20) + " MiB");
   }
-  std::vector<YAML::Node> docs;
+  DocumentRoots docs;
+  YAML::Node root;
   try {
-    docs = YAML::LoadAll(text);
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    for (int i = 0; i < 3 && parser.HandleNextDocument(docs); ++i) {
+    }
+    // Two documents at the same place: the parser is stuck on a token there.
+    for (size_t i = 1; i < docs.marks.size(); ++i) {
+      if (docs.marks[i].pos != docs.marks[i - 1].pos) continue;
+      const size_t at = static_cast<size_t>(docs.marks[i].pos);
+      ctx.error(docs.marks[i], "YAML syntax error: unexpected " +
+                                   (at < text.size() ? "'" + text.substr(at, 1) + "'" : std::string("token")));
+      return LoadResult{std::nullopt, std::move(ctx.errors)};
+    }
+    if (!docs.marks.empty()) root = YAML::Load(text);
   } catch (const YAML::ParserException& e) {
     ctx.error(e.mark, "YAML syntax error: " + e.msg);
     return LoadResult{std::nullopt, std::move(ctx.errors)};
   }
   Config cfg;
   cfg.file = name;
-  if (docs.size() > 1) {
-    ctx.error(docs[1].Mark(), "only one YAML document is allowed (remove the second '---')");
+  if (docs.marks.size() > 1) {
+    ctx.error(docs.marks[1], "only one YAML document is allowed (remove the second '---')");
   }
-  if (!docs.empty()) walk(ctx, docs[0], cfg);
+  if (!docs.marks.empty()) walk(ctx, root, cfg);
 
   std::stable_sort(ctx.errors.begin(), ctx.errors.end(), [](const Error& a, const Error& b) {
     return a.line != b.line ? a.line < b.line : a.col < b.col;

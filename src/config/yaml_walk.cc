@@ -28,11 +28,11 @@ bool is_quoted(const YAML::Node& n) { return n.Tag() == "!"; }
 
 }  // namespace
 
-std::string shown(std::string_view s) {
+std::string shown(std::string_view s, size_t max_chars) {
   std::string out = "'";
   size_t n = 0;
   for (unsigned char c : s) {
-    if (++n > 60) {
+    if (++n > max_chars) {
       out += "...";
       break;
     }
@@ -301,7 +301,7 @@ std::optional<std::string> read_file_path(Ctx& ctx, const Value& v, bool must_re
   int fd = ::open(chosen.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) {
     int err = errno;
-    std::string msg = v.name + " " + shown(*s) + ": " + std::strerror(err);
+    std::string msg = v.name + " " + shown(*s, 4096) + ": " + std::strerror(err);
     if (err == ENOENT && !given.is_absolute()) {
       msg += " (looked in " + ctx.base_dir.string() + " and in the working directory)";
     }
@@ -312,7 +312,7 @@ std::optional<std::string> read_file_path(Ctx& ctx, const Value& v, bool must_re
   bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
   ::close(fd);
   if (!regular) {
-    ctx.error(v.mark, v.name + " " + shown(*s) + " is not a regular file");
+    ctx.error(v.mark, v.name + " " + shown(*s, 4096) + " is not a regular file");
     return std::nullopt;
   }
   return chosen.string();

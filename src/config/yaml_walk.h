@@ -94,7 +94,7 @@ const char* kind_of(const YAML::Node& n);
 
 // A user's value for a message: in single quotes, control bytes escaped,
 // cut after 60 bytes.
-std::string shown(std::string_view s);
+std::string shown(std::string_view s, size_t max_chars = 60);
 
 // A plain decimal integer: digits only, no sign, no leading zeros, at most
 // 19 digits (so it fits 64 bits). Refuses anything else.

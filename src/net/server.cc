@@ -11,6 +11,25 @@ namespace gh::net {
 
 std::atomic<uint64_t> Server::open_connections{0};
 
+ConnectionSlot::ConnectionSlot(Worker* w) : w_(w) {
+  Server::open_connections.fetch_add(1, std::memory_order_relaxed);
+  ++w_->connections;
+}
+
+ConnectionSlot ConnectionSlot::adopt(Worker* w) {
+  ConnectionSlot s;
+  s.w_ = w;
+  ++w->connections;
+  return s;
+}
+
+void ConnectionSlot::release() {
+  if (!w_) return;
+  Server::open_connections.fetch_sub(1, std::memory_order_relaxed);
+  --w_->connections;
+  w_ = nullptr;
+}
+
 Server::Server(unsigned n, uint64_t max_connections) : max_connections_(max_connections) {
   if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(i));
@@ -105,13 +124,18 @@ awaitable<void> Server::accept_loop(Worker& w, tcp::acceptor& acc, size_t spec_i
       }
       continue;
     }
+    // Claim a slot; when other workers took the last ones meanwhile, this
+    // connection waits (unserved) until one frees up.
+    while (open_connections.fetch_add(1, std::memory_order_relaxed) >= max_connections_) {
+      open_connections.fetch_sub(1, std::memory_order_relaxed);
+      if (w.draining.load()) co_return;
+      pause.expires_after(std::chrono::milliseconds(10));
+      co_await pause.async_wait(nothrow);
+    }
     error_code ignored;
     sock.set_option(tcp::no_delay(true), ignored);
-    open_connections.fetch_add(1, std::memory_order_relaxed);
-    ++w.connections;
-    asio::co_spawn(w.ctx, handler_(w, std::move(sock), spec), [&w](std::exception_ptr e) {
-      open_connections.fetch_sub(1, std::memory_order_relaxed);
-      --w.connections;
+    asio::co_spawn(w.ctx, handler_(w, std::move(sock), spec, ConnectionSlot::adopt(&w)),
+                   [](std::exception_ptr e) {
       if (e) {
         try {
           std::rethrow_exception(e);

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "net/asio.h"
@@ -36,11 +37,35 @@ class Worker {
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
 };
 
+// Counts one open client connection (per worker and per process) for as
+// long as it lives; moves with the connection, e.g. into a parked state.
+class ConnectionSlot {
+ public:
+  ConnectionSlot() = default;
+  explicit ConnectionSlot(Worker* w);
+  // Takes over a process-wide count the caller already added.
+  static ConnectionSlot adopt(Worker* w);
+  ConnectionSlot(ConnectionSlot&& o) noexcept : w_(std::exchange(o.w_, nullptr)) {}
+  ConnectionSlot& operator=(ConnectionSlot&& o) noexcept {
+    if (this != &o) {
+      release();
+      w_ = std::exchange(o.w_, nullptr);
+    }
+    return *this;
+  }
+  ~ConnectionSlot() { release(); }
+  void release();
+
+ private:
+  Worker* w_ = nullptr;
+};
+
 class Server {
  public:
   // Called once per accepted connection, on the accepting worker's thread.
-  using Handler =
-      std::function<awaitable<void>(Worker&, tcp::socket, const ListenerSpec&)>;
+  // The slot counts the connection until the handler lets it go.
+  using Handler = std::function<awaitable<void>(Worker&, tcp::socket, const ListenerSpec&,
+                                                ConnectionSlot)>;
 
   Server(unsigned workers, uint64_t max_connections);
   ~Server();

@@ -44,6 +44,9 @@ class Stream {
     socket().cancel(ec);
   }
   void close() {
+    // A TLS connection closed without close_notify would mark its session
+    // not resumable; mark it shut down quietly so the cached session stays usable.
+    if (tls_) SSL_set_shutdown(tls_->native_handle(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
     error_code ec;
     socket().shutdown(tcp::socket::shutdown_both, ec);
     socket().close(ec);

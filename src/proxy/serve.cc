@@ -1,5 +1,10 @@
 #include "proxy/serve.h"
 
+#include <sys/socket.h>
+
+#include <cerrno>
+
+#include "proxy/park.h"
 #include "proxy/session.h"
 
 namespace gh::proxy {
@@ -12,6 +17,7 @@ Proxy::Proxy(Server& server, Shared& shared) {
     WorkerState* sp = st.get();
     w->on_drain = [sp] {
       for (Session* s = sp->sessions; s; s = s->next_session) s->on_drain();
+      close_parked(*sp);
     };
     w->on_tick = [sp] { sp->log.flush(); };
     states_.push_back(std::move(st));
@@ -19,8 +25,8 @@ Proxy::Proxy(Server& server, Shared& shared) {
 }
 
 Server::Handler Proxy::handler() {
-  return [this](Worker& w, tcp::socket s, const ListenerSpec& spec) {
-    return serve(w, std::move(s), spec);
+  return [this](Worker& w, tcp::socket s, const ListenerSpec& spec, ConnectionSlot slot) {
+    return serve(w, std::move(s), spec, std::move(slot));
   };
 }
 
@@ -45,7 +51,8 @@ static ClientInfo client_info(const tcp::socket& s) {
   return ci;
 }
 
-awaitable<void> Proxy::serve(Worker& w, tcp::socket s, const ListenerSpec& spec) {
+awaitable<void> Proxy::serve(Worker& w, tcp::socket s, const ListenerSpec& spec,
+                             ConnectionSlot slot) {
   WorkerState& ws = *states_[w.index];
   ClientInfo ci = client_info(s);
   if (spec.kind == "https") {
@@ -55,12 +62,18 @@ awaitable<void> Proxy::serve(Worker& w, tcp::socket s, const ListenerSpec& spec)
     if (!rt || !rt->server_tls) co_return;
     ci.tls = true;
     auto tls = std::make_unique<Stream::TlsStream>(std::move(s), rt->server_tls->asio_context());
-    Session session(ws, Stream(std::move(tls)), std::move(ci));
-    co_await session.run();
+    co_await serve_connection(ws, Stream(std::move(tls)), std::move(ci), std::move(slot));
     co_return;
   }
-  Session session(ws, Stream(std::move(s)), std::move(ci));
-  co_await session.run();
+  char c;
+  if (::recv(s.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT) < 0 && errno == EAGAIN) {
+    // Nothing sent yet: wait parked instead of holding a session.
+    const auto& rt = ws.runtime();
+    serve_new_connection(ws, Stream(std::move(s)), std::move(ci), std::move(slot),
+                         now_ms() + rt->cfg.server.timeouts.client_header.count());
+    co_return;
+  }
+  co_await serve_connection(ws, Stream(std::move(s)), std::move(ci), std::move(slot));
 }
 
 }  // namespace gh::proxy

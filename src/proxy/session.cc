@@ -5,7 +5,6 @@
 
 #include <sys/time.h>
 
-#include <tuple>
 
 #include "core/log.h"
 #include "http/status.h"
@@ -43,7 +42,7 @@ Session::~Session() {
 
 void Session::on_down_deadline(void* self) {
   auto* s = static_cast<Session*>(self);
-  if (s->idle_ && !s->parked_ && !s->down_.is_tls() && now_ms() < s->idle_until_ms_) {
+  if (s->idle_ && !s->down_.is_tls() && now_ms() < s->idle_until_ms_) {
     // Idle for a while but not timed out: park (see read_request_head).
     s->parking_ = true;
     s->down_dl_.clear_fired();
@@ -61,7 +60,7 @@ void Session::on_drain() {
   if (idle_) down_.cancel();
 }
 
-awaitable<void> Session::run() {
+awaitable<bool> Session::run() {
   if (down_.is_tls()) {
     // The handshake counts against the head timeout: a client that opens a
     // connection and stalls is dropped just like a slow head.
@@ -70,11 +69,15 @@ awaitable<void> Session::run() {
     auto [ec] = co_await down_.tls()->async_handshake(asio::ssl::stream_base::server, nothrow);
     if (ec) {
       down_.close();
-      co_return;
+      co_return false;
     }
   }
   for (;;) {
     HeadResult hr = co_await read_request_head();
+    if (hr == HeadResult::park) {
+      release_upstream(false);
+      co_return true;
+    }
     if (hr == HeadResult::closed) break;
     if (hr == HeadResult::answered) {
       finish_log();
@@ -86,10 +89,15 @@ awaitable<void> Session::run() {
   }
   release_upstream(false);
   down_.close();
+  co_return false;
 }
 
 awaitable<Session::HeadResult> Session::read_request_head() {
   rt_ = ws_.runtime();
+  // Nothing of this request has been answered or routed yet.
+  response_started_ = false;
+  route_ = nullptr;
+  backend_ = nullptr;
   const auto& srv = rt_->cfg.server;
   http1::Limits lim;
   lim.max_head = srv.limits.max_header_bytes;
@@ -97,7 +105,6 @@ awaitable<Session::HeadResult> Session::read_request_head() {
   down_dl_.clear_fired();
   if (in_.empty()) {
     idle_ = true;
-    parked_ = false;
     idle_until_ms_ = now_ms() + (first ? srv.timeouts.client_header : srv.timeouts.keepalive).count();
     // Wake up after a short idle time to park the connection without
     // buffers; with many connections open, park at once (memory matters
@@ -105,9 +112,11 @@ awaitable<Session::HeadResult> Session::read_request_head() {
     if (down_.is_tls()) {
       // TLS may hold decrypted bytes the socket no longer shows: never park.
       down_dl_.expire_at(idle_until_ms_);
-    } else if (ws_.worker.connections > kParkAtOnceAbove) {
-      parking_ = true;
-      down_dl_.expire_at(idle_until_ms_);
+    } else if (!first && ws_.worker.connections > kManyConnections &&
+               !ws_.worker.draining.load(std::memory_order_relaxed)) {
+      // Many connections open: memory matters more than the epoll_ctl and
+      // the fresh session a park costs, so park right away.
+      co_return HeadResult::park;
     } else {
       down_dl_.expire_at(std::min(idle_until_ms_, now_ms() + kParkAfterMs));
     }
@@ -134,15 +143,11 @@ awaitable<Session::HeadResult> Session::read_request_head() {
       }
     }
     if (closing_ && in_.empty()) co_return HeadResult::closed;
-    error_code ec;
-    size_t n = 0;
-    if (!parking_) {
-      if (in_.tail_room() < 2048) in_.reserve_tail(in_.size() < 8192 ? 8192 : in_.size());
-      std::tie(ec, n) = co_await down_.read_some(asio::buffer(in_.tail(), in_.tail_room()));
-    }
+    if (in_.tail_room() < 2048) in_.reserve_tail(in_.size() < 8192 ? 8192 : in_.size());
+    auto [ec, n] = co_await down_.read_some(asio::buffer(in_.tail(), in_.tail_room()));
     if (parking_) {
-      // A long-idle keep-alive connection gives its buffers back and waits
-      // for readability alone, so 10,000 idle clients cost little memory.
+      // A keep-alive connection idle for a while leaves the coroutine and
+      // its buffers behind (see park.h), so idle clients cost little memory.
       // Busy connections never get here: they read with a buffer directly.
       parking_ = false;
       if (!ec && n > 0) {
@@ -151,16 +156,8 @@ awaitable<Session::HeadResult> Session::read_request_head() {
         down_dl_.expire_in(srv.timeouts.client_header);
         continue;
       }
-      if (in_.empty() && !closing_) {
-        parked_ = true;
-        in_.release_if_empty();
-        up_in_.clear();
-        up_in_.release_if_empty();
-        down_dl_.expire_at(idle_until_ms_);
-        auto [wec] = co_await down_.socket().async_wait(tcp::socket::wait_read, nothrow);
-        if (wec) co_return HeadResult::closed;
-        continue;
-      }
+      if (in_.empty() && !closing_ && !ws_.worker.draining.load(std::memory_order_relaxed))
+        co_return HeadResult::park;
     }
     if (ec || n == 0) {
       if (down_dl_.fired() && !in_.empty()) {
@@ -378,7 +375,9 @@ awaitable<void> Session::send_error(int status, const char* error, std::string_v
   out_ += "\r\n";
   rec_.bytes_sent = body.size();
   response_started_ = true;
-  co_await write_down(out_, is_head_ ? std::string_view() : std::string_view(body));
+  std::string_view payload;   // (no ?: inside co_await arguments: GCC 12 miscompiles it)
+  if (!is_head_) payload = body;
+  co_await write_down(out_, payload);
 }
 
 awaitable<void> Session::send_redirect(std::string_view location) {
@@ -400,7 +399,9 @@ awaitable<void> Session::send_redirect(std::string_view location) {
   out_ += "\r\n";
   rec_.bytes_sent = body.size();
   response_started_ = true;
-  co_await write_down(out_, is_head_ ? std::string_view() : body);
+  std::string_view payload;
+  if (!is_head_) payload = body;
+  co_await write_down(out_, payload);
 }
 
 }  // namespace gh::proxy

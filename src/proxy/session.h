@@ -37,7 +37,12 @@ class Session {
  public:
   Session(WorkerState& ws, net::Stream s, ClientInfo info);
   ~Session();
-  net::awaitable<void> run();
+  // Serves requests until the connection ends (false) or goes idle long
+  // enough to be parked (true: take_stream() and park it).
+  net::awaitable<bool> run();
+  net::Stream take_stream() { return std::move(down_); }
+  ClientInfo take_client() { return std::move(client_); }
+  int64_t idle_until_ms() const { return idle_until_ms_; }
 
   // Draining: idle sessions close now, busy ones after the current response.
   void on_drain();
@@ -45,7 +50,7 @@ class Session {
   Session* prev_session = nullptr;
 
  private:
-  enum class HeadResult { ok, closed, answered };
+  enum class HeadResult { ok, closed, answered, park };
   net::awaitable<HeadResult> read_request_head();
   net::awaitable<bool> handle_request();           // false: close the connection
   net::awaitable<bool> forward(size_t route_index);
@@ -88,10 +93,9 @@ class Session {
   net::Deadline up_dl_;
   bool idle_ = false;                      // waiting for a request head's first byte
   bool parking_ = false;                   // the idle read was cancelled to park
-  bool parked_ = false;                    // buffers released, waiting for readability
   int64_t idle_until_ms_ = 0;              // keep-alive (or first head) deadline while idle
   static constexpr int64_t kParkAfterMs = 2000;
-  static constexpr size_t kParkAtOnceAbove = 256;   // open connections on this worker
+  static constexpr size_t kManyConnections = 256;   // above: park as soon as idle
   bool closing_ = false;                   // close after the current response
 
   // Per request. Copies of head fields that outlive the head's bytes.

@@ -149,8 +149,8 @@ awaitable<bool> Session::read_response_head(Failure& f) {
         co_return true;
       }
       if (st == http1::ParseStatus::error) {
-        f = {502, perr_.status == 431 ? "http_response_header_section_size" : "http_protocol_error",
-             perr_.detail};
+        bool too_big = up_in_.size() >= lim.max_head;
+        f = {502, too_big ? "http_response_header_section_size" : "http_protocol_error", perr_.detail};
         co_return false;
       }
     }
@@ -237,6 +237,22 @@ awaitable<bool> Session::forward(size_t idx) {
   // arrives, so a stale pooled connection or a dead backend can be retried.
   const bool body_here = kind == BodyKind::none || (kind == BodyKind::content_length && buffered == cl);
   const bool may_retry_after_send = body_here && idempotent(req_.method);
+  if (kind == BodyKind::chunked) {
+    // Check the chunked bytes already here before anything goes upstream, so
+    // a malformed body is refused without the backend ever seeing its head.
+    req_chunks_.reset();
+    std::string_view rest = in_.view().substr(head);
+    for (;;) {
+      auto step = req_chunks_.next(rest);
+      if (step.error) {
+        closing_ = true;
+        co_await send_error(400, "http_request_error", step.detail);
+        co_return false;
+      }
+      rest.remove_prefix(step.consumed);
+      if (step.done || step.consumed == 0) break;
+    }
+  }
 
   std::array<upstream::Backend*, 8> tried{};
   size_t ntried = 0;
@@ -344,8 +360,10 @@ awaitable<bool> Session::forward(size_t idx) {
   }
   if (!head_consumed) closing_ = !skip_request_body() || closing_;
   else closing_ = true;
-  co_await send_error(last.status, last.error, last.details,
-                      last_backend ? std::string_view(last_backend->name) : std::string_view());
+  // (GCC 12 miscompiles a ?: inside co_await arguments: compute it first.)
+  std::string_view hop;
+  if (last_backend) hop = last_backend->name;
+  co_await send_error(last.status, last.error, last.details, hop);
   co_return !closing_;
 }
 

@@ -17,6 +17,7 @@
 namespace gh::proxy {
 
 class Session;
+struct Parked;
 
 struct Shared {
   RuntimeHolder runtime;
@@ -42,6 +43,7 @@ class WorkerState {
 
   // Sessions register themselves so draining can close the idle ones.
   Session* sessions = nullptr;
+  Parked* parked = nullptr;
 
  private:
   void refresh();

@@ -50,6 +50,8 @@ HealthChecker::HealthChecker()
         return;
       } catch (const std::exception& e) {
         GH_ERROR("health checker: %s", e.what());
+      } catch (...) {
+        GH_ERROR("health checker: unknown exception");
       }
     }
   });

@@ -120,6 +120,8 @@ awaitable<void> run_steps(std::shared_ptr<Attempt> a, Resolver& resolver, ProbeS
     r = co_await probe_steps(*a, resolver, spec);
   } catch (const std::exception& e) {
     r = failed(std::string("internal error: ") + e.what());
+  } catch (...) {
+    r = failed("internal error");
   }
   if (a->abandoned) co_return;
   a->result = std::move(r);

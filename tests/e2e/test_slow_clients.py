@@ -72,6 +72,37 @@ def test_slowloris_head_408(gatehouse, capture_backend):
 
 
 @pytest.mark.deadline(30)
+def test_slowloris_on_reused_keepalive_connection_408(gatehouse, capture_backend):
+    """The same trickle as the second request of a keep-alive connection: the
+    head timeout still answers 408 with Proxy-Status before closing."""
+    b = capture_backend()
+    gh = gatehouse({"server": {"timeouts": {"client_header": "2s"},
+                               "reverse_proxy": [route(b, "/")]}})
+    with connect(gh.port) as s:
+        reader = SockReader(s)
+        s.sendall(build_request("GET", "/first"))
+        first = helpers.read_response(reader)
+        assert first.status == 200, first
+        t0 = time.monotonic()
+        for byte in b"GET /second HTTP/1.1\r\nHost: example.test\r\nX-Slow: " + b"a" * 100:
+            try:
+                s.send(bytes([byte]))
+            except OSError:
+                break
+            r, _, _ = select.select([s], [], [], 0.2)
+            if r or time.monotonic() - t0 > 6:
+                break
+        data, closed = hostile.collect(s, idle=3.0, total=4.0)
+        elapsed = time.monotonic() - t0
+    assert closed, f"not closed after {elapsed:.1f}s"
+    assert 1.7 <= elapsed <= 3.5, elapsed
+    resp = helpers.parse_raw_response(data)
+    assert resp is not None and resp.status == 408 and hostile.is_proxy_error(resp, 408), \
+        f"wanted a 408 with Proxy-Status, the connection closed after {data[:300]!r}"
+    assert len(b.requests) == 1
+
+
+@pytest.mark.deadline(30)
 def test_slow_body_408_backend_connection_not_reused(gatehouse, capture_backend):
     """A body that stalls with client_body 1s: 408 or a close, and the backend
     connection that got the partial body is closed, never reused."""
@@ -89,6 +120,9 @@ def test_slow_body_408_backend_connection_not_reused(gatehouse, capture_backend)
     if data:
         resp = helpers.parse_raw_response(data)
         assert resp is not None and resp.status == 408 and hostile.is_proxy_error(resp, 408), data[:300]
+        recs = helpers.wait_until(
+            lambda: [r for r in gh.access_log() if r.get("path") == "/slowbody"], 3)
+        assert recs and recs[-1]["status"] == 408, recs
     first = b.wait_connections(1)[0]
     assert helpers.wait_until(lambda: first.closed, 3), \
         "the backend connection holding a partial body was not closed"

@@ -1,7 +1,8 @@
 """Smuggling and desync: hostile request framing against a capture backend.
 
-Every case in CASES (a table built below; `test_case_count` prints its size)
-is sent on its own client connection to one gatehouse in front of one capture
+Every case in CASES (a table built below: 150 hostile cases + 4 controls;
+`test_case_count` prints the numbers with -s, the test ids list them) is
+sent on its own client connection to one gatehouse in front of one capture
 backend that records the exact bytes it receives. For each case the proxy must
 EITHER refuse it (a 4xx of its own, with Proxy-Status, then close the
 connection, without having sent the backend anything for it; 501/505 also
@@ -11,8 +12,10 @@ read back with a strict parser (one Host, CRLF only, token names, CL-only or
 chunked-only framing), with the expected body, and as many backend requests
 as the client got backend responses. Bytes that would become a request under a
 wrong reading of the framing always target /smuggled: the backend must never
-see that path as a request. Cases marked `refuse` are ones the contract's
-"strict in" rule (or an RFC 9112 MUST) says have to be refused.
+see that path as a request. Cases with `bodies=None` are ones the contract's
+"strict in" rule (or an RFC 9112 MUST) says have to be refused; cases with
+`then_refused` carry a bad request after an acceptable one on the same
+keep-alive connection, which must get its own 4xx before the close.
 """
 
 import time
@@ -25,7 +28,7 @@ import hostile
 from helpers import route
 
 SMUG = b"GET /smuggled HTTP/1.1\r\nHost: example.test\r\n\r\n"
-JUNK = b"BAD" + b"x" * (len(b"GET /smuggled HTTP/1.1\r\nHost: example.test\r\n\r\n") - 7) + b"\r\n\r\n"
+JUNK = b"BAD" + b"x" * (len(SMUG) - 7) + b"\r\n\r\n"  # as long as SMUG, an invalid request line
 PIPELINED = b"GET /pipelined HTTP/1.1\r\nHost: example.test\r\n\r\n"
 REFUSE = None  # body value meaning "must be refused"
 
@@ -42,6 +45,7 @@ class Case:
     must_accept: bool = False     # a control: plain valid HTTP the proxy has to pass
     note: str = ""
     refusal_statuses: tuple = field(default=())
+    then_refused: bool = False    # when accepted, the bytes after it are a bad request: 4xx + close
 
 
 def path_of(name):
@@ -146,12 +150,12 @@ def build_cases():
     # there is no body (the chunk bytes are then a garbage request) and the
     # odd name must not reach a CGI-style backend that would map it to TE.
     add("te_underscore_name", head("te_underscore_name", ["Transfer_Encoding: chunked"])
-        + CHUNKED_SMUG, b"", forbid=("transfer_encoding",))
+        + CHUNKED_SMUG, b"", forbid=("transfer_encoding",), then_refused=True)
     add("te_colon_prefixed_name", head("te_colon_prefixed_name", ["X:Transfer-Encoding: chunked"])
-        + CHUNKED_SMUG, b"", forbid=("transfer-encoding",))
+        + CHUNKED_SMUG, b"", forbid=("transfer-encoding",), then_refused=True)
     add("te_leading_ws_after_request_line",
         b"POST /c/te_leading_ws_after_request_line HTTP/1.1\r\n Transfer-Encoding: chunked\r\n"
-        b"Host: example.test\r\n\r\n" + CHUNKED_SMUG, b"",
+        b"Host: example.test\r\n\r\n" + CHUNKED_SMUG, b"", then_refused=True,
         note="RFC 9112 2.2: reject, or ignore the whitespace-preceded line")
 
     # ---- Content-Length and Transfer-Encoding together (both orders, variants)
@@ -194,8 +198,7 @@ def build_cases():
         "cl_obs_fold": f"Content-Length:\r\n {LEN}",
     }.items():
         # Where a wrong reading skips the length, SMUG becomes a request: caught.
-        bodies = REFUSE
-        add(name, head(name, [line]) + SMUG, bodies)
+        add(name, head(name, [line]) + SMUG, REFUSE)
     add("cl_duplicate_agree", head("cl_duplicate_agree", [CL_SMUG, CL_SMUG]) + SMUG, REFUSE,
         note="ARCHITECTURE: duplicate Content-Length is refused")
     add("cl_duplicate_disagree", head("cl_duplicate_disagree", [CL_SMUG, "Content-Length: 5"]) + SMUG,
@@ -278,9 +281,11 @@ def build_cases():
     # and JUNK (LEN bytes, an invalid request line) must then be refused as the
     # next request; a proxy that took the length from them would forward JUNK.
     add("cl_underscore_name", head("cl_underscore_name", [f"Content_Length: {LEN}"]) + JUNK, b"",
-        forbid=("content_length",))
-    add("name_colon_in_value", head("name_colon_in_value", [f"X-Pad:{CL_SMUG}"]) + JUNK, b"")
-    add("name_colon_prefixed_cl", head("name_colon_prefixed_cl", [f"X:{CL_SMUG}"]) + JUNK, b"")
+        forbid=("content_length",), then_refused=True)
+    add("name_colon_in_value", head("name_colon_in_value", [f"X-Pad:{CL_SMUG}"]) + JUNK, b"",
+        then_refused=True)
+    add("name_colon_prefixed_cl", head("name_colon_prefixed_cl", [f"X:{CL_SMUG}"]) + JUNK, b"",
+        then_refused=True)
 
     # ---- NUL bytes
     add("nul_in_value", head("nul_in_value", ["X-Pad: a\x00b", CL_SMUG]) + SMUG, REFUSE)
@@ -357,6 +362,20 @@ def build_cases():
         note="CL 0: what follows is the client's next request, which the proxy itself reads")
     add("chunked_then_pipelined", head("chunked_then_pipelined", te) + chunked(b"abc") + PIPELINED,
         (b"abc", b""), requests=2, paths=("/c/chunked_then_pipelined", "/pipelined"))
+
+    # ---- a hostile request after a good one on the same keep-alive connection:
+    # the first is forwarded, the second refused (4xx, Proxy-Status, close).
+    first = head("keepalive", [], method="GET")
+    for name, second in {
+        "keepalive_then_cl_te": head("keepalive_then_cl_te_2", [f"Content-Length: {len(cl_te_body)}",
+                                                                "Transfer-Encoding: chunked"])
+        + cl_te_body,
+        "keepalive_then_dup_cl": head("keepalive_then_dup_cl_2", [CL_SMUG, "Content-Length: 5"]) + SMUG,
+        "keepalive_then_obs_fold": head("keepalive_then_obs_fold_2", ["X-Pad: a", " b", CL_SMUG]) + SMUG,
+        "keepalive_then_te_identity": head("keepalive_then_te_identity_2",
+                                           ["Transfer-Encoding: identity"]) + CHUNKED_SMUG,
+    }.items():
+        add(name, first + second, b"", paths=("/c/keepalive",), then_refused=True)
     return cases
 
 
@@ -404,7 +423,23 @@ def new_bytes(backend, snap):
     return out
 
 
-def judge(case, resps, leftover, trouble, closed, upstream):
+def describe_partial(upstream, conns):
+    """What kind of bytes a refused request left at the backend."""
+    parts = []
+    for idx, data in sorted(upstream.items()):
+        try:
+            reqs = hostile.strict_parse_requests(data)
+            kind = f"{len(reqs)} complete request(s)"
+        except hostile.Incomplete as e:
+            kind = f"an unfinished request: {e}"
+        except hostile.StrictError as e:
+            kind = f"ill-framed bytes: {e}"
+        closed = conns is not None and idx < len(conns) and conns[idx].closed
+        parts.append(f"connection {idx}: {kind}, {'then closed' if closed else 'still open'}")
+    return "; ".join(parts)
+
+
+def judge(case, resps, leftover, trouble, closed, upstream, conns=None):
     """Returns a list of problems (empty: the case passed)."""
     problems = []
     if trouble:
@@ -426,7 +461,8 @@ def judge(case, resps, leftover, trouble, closed, upstream):
             problems.append("connection not closed after the refusal")
         if upstream:
             problems.append(f"refused, yet the backend received {sum(map(len, upstream.values()))} "
-                            f"bytes: {b''.join(upstream.values())[:200]!r}")
+                            f"bytes for it ({describe_partial(upstream, conns)}): "
+                            f"{b''.join(upstream.values())[:400]!r}")
         return problems
 
     if first is None:
@@ -449,8 +485,11 @@ def judge(case, resps, leftover, trouble, closed, upstream):
     if len(backend_resps) != len(parsed):
         problems.append(f"desync: {len(parsed)} backend requests but the client got "
                         f"{len(backend_resps)} backend responses")
+    if case.then_refused and case.bodies is not None and backend_resps and not proxy_resps:
+        problems.append(f"the bad request after the accepted one got no 4xx answer "
+                        f"(connection {'closed silently' if closed else 'left open'})")
     for r in proxy_resps:
-        if not (400 <= r.status < 500) or not closed:
+        if not (400 <= r.status < 500) or not hostile.is_proxy_error(r) or not closed:
             problems.append(f"after the accepted request(s): {r.status} {hostile.proxy_status(r)} "
                             f"(closed={closed})")
     paths = case.paths or (path_of(case.name),) * want
@@ -485,7 +524,10 @@ def test_hostile_request(rig, case):
     resps, leftover, trouble = hostile.parse_responses(data)
     time.sleep(0.05)  # anything the proxy forwarded late is recorded by now
     upstream = new_bytes(backend, snap)
-    problems = judge(case, resps, leftover, trouble, closed, upstream)
+    if upstream and resps and resps[0].header("x-capture") != "yes":
+        # Refused after forwarding: let the backend notice the close, for the report.
+        helpers.wait_until(lambda: all(backend.connections[i].closed for i in upstream), 0.4)
+    problems = judge(case, resps, leftover, trouble, closed, upstream, backend.connections)
     statuses = [r.status for r in resps]
     assert not problems, (f"{case.name}: sent {case.raw[:300]!r}\n  responses {statuses}, "
                           f"closed={closed}\n  " + "\n  ".join(problems))

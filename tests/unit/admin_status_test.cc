@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/json/src.hpp>
 #include <chrono>
 #include <functional>
@@ -488,6 +489,31 @@ TEST_F(AdminFixture, MaxRequestsClosesTheConnection) {
   EXPECT_NE(all.find("Connection: close\r\n"), std::string::npos);
   EXPECT_EQ(all.find("<still open>"), std::string::npos);
   ::close(fd);
+}
+
+TEST_F(AdminFixture, ShutdownClosesIdleConnectionsAndEndsBusyOnes) {
+  std::atomic<bool> stop{false};
+  ServeOptions opt;
+  opt.stop = &stop;  // idle_timeout stays 30s: only the flag can end these quickly
+  start(standard_handler(), opt);
+  int idle = connect_client();
+  send_all(idle, "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n");
+  std::string r = read_response(idle);
+  EXPECT_EQ(r.find("Connection: close"), std::string::npos) << r;
+  int busy = connect_client();
+  send_all(busy, "GET /healthz HTTP/1.1\r\n");  // head not finished yet
+  std::this_thread::sleep_for(50ms);
+
+  auto t0 = Clock::now();
+  stop = true;
+  EXPECT_EQ(read_until_close(idle), "");
+  EXPECT_LT(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count(), 1000);
+  send_all(busy, "Host: a\r\n\r\n");
+  std::string all = read_until_close(busy);
+  EXPECT_EQ(body_of(all), "ok") << all;
+  EXPECT_NE(all.find("Connection: close\r\n"), std::string::npos) << all;
+  ::close(idle);
+  ::close(busy);
 }
 
 TEST(AdminHandler, Routes) {
