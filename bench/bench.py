@@ -212,9 +212,18 @@ def start(argv, logfile, cpus=None, **kw):
 
 def record_pids(pids):
     """Tell bench/run.sh's exit trap which pids are ours (used if we die)."""
-    if os.environ.get("BENCH_PIDFILE"):
-        with open(os.environ["BENCH_PIDFILE"], "a") as f:
-            f.write("".join(f"{p}\n" for p in pids))
+    if not os.environ.get("BENCH_PIDFILE"):
+        return
+    lines = []
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                st = f.read()
+            lines.append(f"{p} {st[st.rindex(')') + 2:].split()[19]}\n")  # field 22: start time
+        except (OSError, IndexError):
+            pass
+    with open(os.environ["BENCH_PIDFILE"], "a") as f:
+        f.write("".join(lines))
 
 
 def stop(p, pids=None, grace=5.0):
@@ -625,7 +634,7 @@ def setup_env(env):
         env.pinning = (f"proxy on CPU {env.proxy_cpus}; backend (demo-origin --threads 1) on CPU "
                        f"{env.backend_cpus}; load generator on CPU {env.load_cpus} (taskset -c)")
     env.load_start = " ".join(open("/proc/loadavg").read().split()[:3])
-    env.tmp = scratch["dir"] = tempfile.mkdtemp(prefix="gatehouse-bench-")
+    env.tmp = scratch["dir"] = tempfile.mkdtemp(prefix="run-", dir=os.environ.get("BENCH_TMPDIR"))
 
 
 def main(argv):
@@ -709,6 +718,8 @@ def main(argv):
     if any(isinstance(rs, str) for per in results.values() for rs in per.values()):
         log(f"bench: some measurements failed; configs and logs kept in {env.tmp}")
         scratch["keep"] = True
+        if os.environ.get("BENCH_TMPDIR"):
+            Path(os.environ["BENCH_TMPDIR"], "keep").touch()
 
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
     cmd = os.environ.get("BENCH_CMD") or "bench/run.sh " + " ".join(shlex.quote(a) for a in argv)

@@ -39,9 +39,11 @@ echo "bench: fd limit $(ulimit -n)" >&2
 # bench.py stops every process it starts. It runs in the background so that
 # these traps fire at once on Ctrl-C or SIGTERM: they stop bench.py (which
 # kills what it started), then kill whatever it recorded in the pid file and
-# may have left behind (only those pids, nothing by name).
-pidfile=$(mktemp "${TMPDIR:-/tmp}/gatehouse-bench-pids.XXXXXX")
-export BENCH_PIDFILE=$pidfile
+# may have left behind (only those processes, nothing by name).
+work=$(mktemp -d "${TMPDIR:-/tmp}/gatehouse-bench.XXXXXX")  # configs, logs, pids
+pidfile=$work/pids
+: >"$pidfile"
+export BENCH_PIDFILE=$pidfile BENCH_TMPDIR=$work
 py_pid=
 cleanup() {
   local pid
@@ -49,10 +51,16 @@ cleanup() {
     kill -TERM "$py_pid" 2>/dev/null || true
     wait "$py_pid" 2>/dev/null || true
   fi
-  while read -r pid; do
-    [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
+  # Each line: pid and its start time (field 22 of /proc/<pid>/stat), so a
+  # pid the system has since given to another process is left alone.
+  local start stat f
+  while read -r pid start; do
+    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+    read -ra f <<<"${stat##*) }"
+    [ "${f[19]:-}" = "$start" ] && kill -9 "$pid" 2>/dev/null || true
   done < "$pidfile"
   rm -f "$pidfile"
+  [ -e "$work/keep" ] || rm -rf "$work"   # bench.py keeps it when a measurement failed
 }
 trap cleanup EXIT
 trap 'exit 130' INT

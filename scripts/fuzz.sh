@@ -88,10 +88,19 @@ if [ "$(cat "$out/flags" 2>/dev/null)" != "$flags_now" ]; then
   rm -f "${all_targets[@]/#/$out/}"
   echo "$flags_now" >"$out/flags"
 fi
+# Files a target is built from (sources and the headers they may include).
+inputs() {
+  case "$1" in
+    fuzz_request_parser|fuzz_response_parser|fuzz_chunked) echo src/http1/* ;;
+    fuzz_config) echo src/config/* src/core/cidr.* src/core/units.* src/proxy/router.* ;;
+    fuzz_router_rewrite) echo src/proxy/router.* src/proxy/rewrite.* src/config/config.h src/core/cidr.h ;;
+  esac
+}
 stale() {
   local bin="$out/$1"
   [ -x "$bin" ] || return 0
-  [ -n "$(find src/http1 src/config src/core src/proxy "tests/fuzz/$1.cc" -newer "$bin" -print -quit)" ]
+  # shellcheck disable=SC2046
+  [ -n "$(find $(inputs "$1") "tests/fuzz/$1.cc" -newer "$bin" -print -quit)" ]
 }
 
 jobs="${FUZZ_JOBS:-$(nproc)}"

@@ -212,6 +212,7 @@ awaitable<bool> Session::handle_request() {
   m_referer_.clear();
   request_id_.clear();
   m_ws_key_.clear();
+  unsigned via_hops = 0;
   for (const auto& h : req_.headers) {
     if (h.name.size() == 10 && http1::iequals(h.name, "user-agent")) m_ua_.assign(h.value);
     else if (h.name.size() == 7 && http1::iequals(h.name, "referer")) m_referer_.assign(h.value);
@@ -220,6 +221,10 @@ awaitable<bool> Session::handle_request() {
       request_id_.assign(h.value);
     else if (h.name.size() == 17 && http1::iequals(h.name, "sec-websocket-key"))
       m_ws_key_.assign(h.value);
+    else if (h.name.size() == 3 && http1::iequals(h.name, "via"))
+      for (size_t at = h.value.find("gatehouse"); at != std::string_view::npos;
+           at = h.value.find("gatehouse", at + 9))
+        ++via_hops;
   }
   if (request_id_.empty()) {
     static const char hex[] = "0123456789abcdef";
@@ -241,6 +246,13 @@ awaitable<bool> Session::handle_request() {
   client_keep_alive_ = req_.keep_alive();
 
   const auto& cfg = rt_->cfg;
+  if (via_hops >= kMaxViaHops) {
+    // A route pointing back at ourselves would otherwise loop until some
+    // limit breaks: stop it with a name.
+    closing_ = true;
+    co_await send_error(508, "proxy_loop_detected", "request passed through gatehouse too many times");
+    co_return false;
+  }
   if (req_.method == "CONNECT") {
     closing_ = true;
     co_await send_error(405, "http_request_denied", "CONNECT is not supported by a reverse proxy");
