@@ -79,9 +79,9 @@ done
 # -fno-sanitize-recover makes UBSan findings abort, so libFuzzer sees them as crashes.
 cxxflags=(-std=c++20 -O1 -g -fno-omit-frame-pointer
           -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-          -Isrc -DBOOST_ASIO_NO_DEPRECATED)
+          -Isrc)
 
-# A target is rebuilt when a source directory it draws on or its .cc changed,
+# A target is rebuilt when a file it is built from or its .cc changed,
 # or when the compiler flags did.
 flags_now="$CXX ${cxxflags[*]}"
 if [ "$(cat "$out/flags" 2>/dev/null)" != "$flags_now" ]; then

@@ -76,7 +76,7 @@ class Buffer {
 
  private:
   struct BlockCache {
-    static constexpr size_t kMax = 64;  // 1 MiB per thread at most
+    static constexpr size_t kMax = 32;  // 512 KiB per thread at most
     char* blocks[kMax];
     size_t n = 0;
     ~BlockCache() {

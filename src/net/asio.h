@@ -18,6 +18,10 @@ namespace gh::net {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
+// Sockets bound to a concrete io_context executor: smaller than the
+// type-erased default, and so is every pending operation on them — that is
+// most of what an idle connection costs.
+using Socket = asio::basic_stream_socket<tcp, asio::io_context::executor_type>;
 using error_code = boost::system::error_code;
 template <class T = void>
 using awaitable = asio::awaitable<T>;

@@ -107,7 +107,7 @@ awaitable<void> Server::accept_loop(Worker& w, tcp::acceptor& acc, size_t spec_i
       co_await pause.async_wait(nothrow);
     }
     if (w.draining.load()) co_return;
-    auto [ec, sock] = co_await acc.async_accept(nothrow);
+    auto [ec, sock] = co_await acc.async_accept(w.ctx.get_executor(), nothrow);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acc.is_open() || w.draining.load()) co_return;
       if (ec == asio::error::no_descriptors || ec.value() == ENFILE || ec == asio::error::no_buffer_space ||

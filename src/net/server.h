@@ -64,7 +64,7 @@ class Server {
  public:
   // Called once per accepted connection, on the accepting worker's thread.
   // The slot counts the connection until the handler lets it go.
-  using Handler = std::function<awaitable<void>(Worker&, tcp::socket, const ListenerSpec&,
+  using Handler = std::function<awaitable<void>(Worker&, Socket, const ListenerSpec&,
                                                 ConnectionSlot)>;
 
   Server(unsigned workers, uint64_t max_connections);

@@ -13,17 +13,17 @@ namespace gh::net {
 
 class Stream {
  public:
-  using TlsStream = asio::ssl::stream<tcp::socket>;
+  using TlsStream = asio::ssl::stream<Socket>;
 
-  explicit Stream(tcp::socket s) : plain_(std::move(s)) {}
+  explicit Stream(Socket s) : plain_(std::move(s)) {}
   explicit Stream(std::unique_ptr<TlsStream> t) : tls_(std::move(t)) {}
   Stream(Stream&&) = default;
   Stream& operator=(Stream&&) = default;
 
   bool is_tls() const { return tls_ != nullptr; }
   TlsStream* tls() { return tls_.get(); }
-  tcp::socket& socket() { return tls_ ? tls_->next_layer() : *plain_; }
-  const tcp::socket& socket() const { return tls_ ? tls_->next_layer() : *plain_; }
+  Socket& socket() { return tls_ ? tls_->next_layer() : *plain_; }
+  const Socket& socket() const { return tls_ ? tls_->next_layer() : *plain_; }
   bool is_open() const { return socket().is_open(); }
 
   template <class MutableBuffers>
@@ -48,17 +48,17 @@ class Stream {
     // not resumable; mark it shut down quietly so the cached session stays usable.
     if (tls_) SSL_set_shutdown(tls_->native_handle(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
     error_code ec;
-    socket().shutdown(tcp::socket::shutdown_both, ec);
+    socket().shutdown(Socket::shutdown_both, ec);
     socket().close(ec);
   }
   // Half-close (FIN) after the last byte, for tunnels and read-until-close bodies.
   void shutdown_send() {
     error_code ec;
-    socket().shutdown(tcp::socket::shutdown_send, ec);
+    socket().shutdown(Socket::shutdown_send, ec);
   }
 
  private:
-  std::optional<tcp::socket> plain_;
+  std::optional<Socket> plain_;
   std::unique_ptr<TlsStream> tls_;
 };
 

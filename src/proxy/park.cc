@@ -28,7 +28,7 @@ Parked::~Parked() {
 static void park(std::unique_ptr<Parked> p) {
   Parked* raw = p.get();
   raw->stream.socket().async_wait(
-      tcp::socket::wait_read, [p = std::move(p)](error_code ec) mutable {
+      Socket::wait_read, [p = std::move(p)](error_code ec) mutable {
         if (ec || p->ws.worker.draining.load(std::memory_order_relaxed)) {
           p->stream.close();
           return;   // timeout, drain or error: the slot is released with p

@@ -19,18 +19,18 @@ Proxy::Proxy(Server& server, Shared& shared) {
       for (Session* s = sp->sessions; s; s = s->next_session) s->on_drain();
       close_parked(*sp);
     };
-    w->on_tick = [sp] { sp->log.flush(); };
+    w->on_tick = [sp] { sp->tick(); };
     states_.push_back(std::move(st));
   }
 }
 
 Server::Handler Proxy::handler() {
-  return [this](Worker& w, tcp::socket s, const ListenerSpec& spec, ConnectionSlot slot) {
+  return [this](Worker& w, Socket s, const ListenerSpec& spec, ConnectionSlot slot) {
     return serve(w, std::move(s), spec, std::move(slot));
   };
 }
 
-static ClientInfo client_info(const tcp::socket& s) {
+static ClientInfo client_info(const Socket& s) {
   ClientInfo ci;
   error_code ec;
   auto remote = s.remote_endpoint(ec);
@@ -51,7 +51,7 @@ static ClientInfo client_info(const tcp::socket& s) {
   return ci;
 }
 
-awaitable<void> Proxy::serve(Worker& w, tcp::socket s, const ListenerSpec& spec,
+awaitable<void> Proxy::serve(Worker& w, Socket s, const ListenerSpec& spec,
                              ConnectionSlot slot) {
   WorkerState& ws = *states_[w.index];
   ClientInfo ci = client_info(s);

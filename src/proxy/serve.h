@@ -17,7 +17,7 @@ class Proxy {
   net::Server::Handler handler();
 
  private:
-  net::awaitable<void> serve(net::Worker& w, net::tcp::socket s, const net::ListenerSpec& spec,
+  net::awaitable<void> serve(net::Worker& w, net::Socket s, const net::ListenerSpec& spec,
                              net::ConnectionSlot slot);
   std::vector<std::unique_ptr<WorkerState>> states_;
 };

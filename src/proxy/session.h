@@ -94,7 +94,7 @@ class Session {
   bool idle_ = false;                      // waiting for a request head's first byte
   bool parking_ = false;                   // the idle read was cancelled to park
   int64_t idle_until_ms_ = 0;              // keep-alive (or first head) deadline while idle
-  static constexpr int64_t kParkAfterMs = 2000;
+  static constexpr int64_t kParkAfterMs = 500;
   static constexpr size_t kManyConnections = 256;   // above: park as soon as idle
   static constexpr unsigned kMaxViaHops = 10;       // more "gatehouse" in Via: a loop
   bool closing_ = false;                   // close after the current response

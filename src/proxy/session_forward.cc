@@ -57,7 +57,7 @@ awaitable<Failure> Session::connect_upstream(const RouteRuntime& rr, upstream::B
   f = {504, "connection_timeout", "connect took longer than timeouts.connect"};
   for (const auto& ep : endpoints_) {
     if (up_dl_.fired()) break;
-    up_ = std::make_unique<upstream::UpConn>(Stream(tcp::socket(down_.socket().get_executor())), b);
+    up_ = std::make_unique<upstream::UpConn>(Stream(Socket(down_.socket().get_executor())), b);
     auto [cec] = co_await up_->stream.socket().async_connect(ep, nothrow);
     if (!cec) {
       error_code ignored;

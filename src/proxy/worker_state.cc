@@ -1,6 +1,11 @@
 #include "proxy/worker_state.h"
 
+#include <malloc.h>
+
+#include <atomic>
 #include <random>
+
+#include "net/deadlines.h"
 
 namespace gh::proxy {
 
@@ -26,6 +31,26 @@ uint64_t WorkerState::rng() {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
   return z ^ (z >> 31);
+}
+
+}  // namespace gh::proxy
+
+namespace gh::proxy {
+
+void WorkerState::tick() {
+  log.flush();
+  // A burst of clients leaves freed session memory in the heap; once most of
+  // those sessions are gone (parked or closed), hand the pages back so idle
+  // connections are not charged for yesterday's peak. Rare and process-wide.
+  static std::atomic<int64_t> last_trim{0};
+  if (peak_sessions >= 64 && active_sessions * 4 < peak_sessions) {
+    int64_t now = net::now_ms();
+    int64_t last = last_trim.load(std::memory_order_relaxed);
+    if (now - last >= 1000 && last_trim.compare_exchange_strong(last, now)) {
+      malloc_trim(0);
+      peak_sessions = active_sessions;
+    }
+  }
 }
 
 }  // namespace gh::proxy

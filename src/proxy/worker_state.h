@@ -44,6 +44,12 @@ class WorkerState {
   // Sessions register themselves so draining can close the idle ones.
   Session* sessions = nullptr;
   Parked* parked = nullptr;
+  size_t active_sessions = 0;     // Session objects alive on this worker
+  size_t peak_sessions = 0;       // since the last memory trim
+
+  // Called every 100 ms: flushes the access log, and after a burst of
+  // sessions has passed, gives freed heap pages back to the kernel.
+  void tick();
 
  private:
   void refresh();

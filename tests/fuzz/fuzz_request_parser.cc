@@ -6,6 +6,10 @@
 //    upgrade, header names and values) lies inside the head (except the
 //    static "/" path of absolute-form without a path);
 //  - header names are tokens, values carry no CR/LF/NUL and no outer OWS;
+//  - framing and routing agree with the header list: at most one
+//    Transfer-Encoding (exactly "chunked"), Content-Length (digits, the
+//    value parsed), Host and Upgrade, never CL with TE, never the
+//    underscore spellings; Host required on 1.1; Connection and Expect flags;
 //  - error statuses are only 400, 414, 431, 501, 505;
 //  - the parser is incremental: a prefix of the input never reports an
 //    error the whole input does not, a complete prefix gives the same head,
@@ -92,6 +96,74 @@ void check_head(const RequestHead& h, std::string_view in, const Limits& lim) {
   }
 }
 
+bool ieq(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = char(x + 32);
+    if (y >= 'A' && y <= 'Z') y = char(y + 32);
+    if (x != y) return false;
+  }
+  return true;
+}
+
+// True when the comma-separated list names `token` (OWS around elements ignored).
+bool lists(std::string_view list, std::string_view token) {
+  for (;;) {
+    const size_t comma = list.find(',');
+    std::string_view el = list.substr(0, comma);
+    while (!el.empty() && (el.front() == ' ' || el.front() == '\t')) el.remove_prefix(1);
+    while (!el.empty() && (el.back() == ' ' || el.back() == '\t')) el.remove_suffix(1);
+    if (ieq(el, token)) return true;
+    if (comma == std::string_view::npos) return false;
+    list.remove_prefix(comma + 1);
+  }
+}
+
+// The framing and routing decisions, recomputed from the header list the
+// parser returned: these are what request smuggling attacks.
+void check_framing(const RequestHead& h) {
+  int te = 0, cl = 0, host = 0, upgrade = 0;
+  std::string_view te_value, cl_value, host_value;
+  bool close = false, keep_alive = false, conn_upgrade = false, expect_100 = false, expect_other = false;
+  for (const Header& f : h.headers) {
+    FUZZ_CHECK(!ieq(f.name, "content_length") && !ieq(f.name, "transfer_encoding"));
+    if (ieq(f.name, "transfer-encoding")) ++te, te_value = f.value;
+    if (ieq(f.name, "content-length")) ++cl, cl_value = f.value;
+    if (ieq(f.name, "host")) ++host, host_value = f.value;
+    if (ieq(f.name, "upgrade")) ++upgrade;
+    if (ieq(f.name, "connection")) {
+      close = close || lists(f.value, "close");
+      keep_alive = keep_alive || lists(f.value, "keep-alive");
+      conn_upgrade = conn_upgrade || lists(f.value, "upgrade");
+    }
+    if (ieq(f.name, "expect")) {
+      if (ieq(f.value, "100-continue")) expect_100 = true;
+      else expect_other = true;
+    }
+  }
+  FUZZ_CHECK(te <= 1 && cl <= 1 && host <= 1 && upgrade <= 1);
+  FUZZ_CHECK(!(te == 1 && cl == 1));
+  if (h.version_minor == 1) FUZZ_CHECK(host == 1);
+  if (te == 1) {
+    FUZZ_CHECK(h.body == BodyKind::chunked && ieq(te_value, "chunked") && h.version_minor == 1);
+  } else if (cl == 1) {
+    FUZZ_CHECK(h.body == BodyKind::content_length && !cl_value.empty());
+    uint64_t v = 0;
+    for (char c : cl_value) {
+      FUZZ_CHECK(c >= '0' && c <= '9');
+      if (v <= (uint64_t{1} << 62)) v = v * 10 + uint64_t(c - '0');
+    }
+    FUZZ_CHECK(v == h.content_length);
+  } else {
+    FUZZ_CHECK(h.body == BodyKind::none);
+  }
+  FUZZ_CHECK(h.host == (h.authority.empty() ? host_value : h.authority));
+  FUZZ_CHECK(h.conn_close == close && h.conn_keep_alive == keep_alive && h.conn_upgrade == conn_upgrade);
+  FUZZ_CHECK(h.expect_continue == (expect_100 && h.version_minor == 1));
+  FUZZ_CHECK(h.expect_other == expect_other);
+}
+
 void check_error(const ParseError& e) {
   FUZZ_CHECK(e.status == 400 || e.status == 414 || e.status == 431 || e.status == 501 ||
              e.status == 505);
@@ -121,7 +193,10 @@ void check_same(const RequestHead& a, const RequestHead& b) {
 ParseStatus parse(std::string_view in, RequestHead& h, const Limits& lim, ParseError& err) {
   err = ParseError{};
   const ParseStatus st = parse_request(in, h, lim, err);
-  if (st == ParseStatus::complete) check_head(h, in, lim);
+  if (st == ParseStatus::complete) {
+    check_head(h, in, lim);
+    check_framing(h);
+  }
   if (st == ParseStatus::error) check_error(err);
   return st;
 }

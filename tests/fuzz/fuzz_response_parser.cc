@@ -4,7 +4,10 @@
 //  - a complete head ends in CRLF CRLF at head_size <= input size and
 //    <= max_head; reason, upgrade and every header view lie inside it;
 //  - status is 100..599, version 1.0 or 1.1, every error is a 502;
-//  - framing follows RFC 9112 6.3: HEAD, 1xx, 204 and 304 have no body;
+//  - framing follows RFC 9112 6.3, recomputed from the header list: HEAD,
+//    1xx, 204 and 304 have no body, else TE ending in chunked -> chunked, other
+//    TE -> until close, CL -> its parsed value; never CL with TE, duplicate CL
+//    or chunked twice; te_other_codings exactly when a coding is not chunked;
 //  - the answer to a HEAD request differs only in the body kind;
 //  - incremental parsing agrees with parsing all at once (see the request
 //    target), and tight limits never accept what the defaults refuse.
@@ -68,6 +71,67 @@ void check_head(const ResponseHead& h, std::string_view in, const Limits& lim, b
   if (h.body == BodyKind::content_length) FUZZ_CHECK(h.content_length <= (uint64_t{1} << 62));
 }
 
+bool ieq(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = char(x + 32);
+    if (y >= 'A' && y <= 'Z') y = char(y + 32);
+    if (x != y) return false;
+  }
+  return true;
+}
+
+std::string_view trim(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  return v;
+}
+
+// Body framing recomputed from the header list (RFC 9112 6.3): what decides
+// where this response ends and the next one on the connection begins.
+void check_framing(const ResponseHead& h, bool head_request) {
+  int cl = 0, te_fields = 0, chunked = 0, codings = 0;
+  bool chunked_last = false, other = false;
+  std::string_view cl_value;
+  for (const Header& f : h.headers) {
+    if (ieq(f.name, "content-length")) ++cl, cl_value = f.value;
+    if (!ieq(f.name, "transfer-encoding")) continue;
+    ++te_fields;
+    std::string_view list = f.value;
+    for (;;) {
+      const size_t comma = list.find(',');
+      const std::string_view el = trim(list.substr(0, comma));
+      if (!el.empty()) {
+        ++codings;
+        chunked_last = ieq(el, "chunked");
+        if (chunked_last) ++chunked;
+        else other = true;
+      }
+      if (comma == std::string_view::npos) break;
+      list.remove_prefix(comma + 1);
+    }
+  }
+  FUZZ_CHECK(cl <= 1 && !(cl == 1 && te_fields > 0) && chunked <= 1);
+  if (te_fields > 0) FUZZ_CHECK(codings > 0 && h.version_minor == 1);
+  FUZZ_CHECK(h.te_other_codings == other);
+  if (cl == 1) {
+    uint64_t v = 0;
+    FUZZ_CHECK(!cl_value.empty());
+    for (char c : cl_value) {
+      FUZZ_CHECK(c >= '0' && c <= '9');
+      if (v <= (uint64_t{1} << 62)) v = v * 10 + uint64_t(c - '0');
+    }
+    FUZZ_CHECK(v == h.content_length);
+  }
+  const bool no_body = head_request || h.status < 200 || h.status == 204 || h.status == 304;
+  BodyKind want = BodyKind::until_close;
+  if (no_body) want = BodyKind::none;
+  else if (te_fields > 0) want = chunked_last ? BodyKind::chunked : BodyKind::until_close;
+  else if (cl == 1) want = BodyKind::content_length;
+  FUZZ_CHECK(h.body == want);
+}
+
 void check_error(const ParseError& e) {
   FUZZ_CHECK(e.status == 502);
   FUZZ_CHECK(e.detail != nullptr && e.detail[0] != '\0');
@@ -93,7 +157,10 @@ ParseStatus parse(std::string_view in, ResponseHead& h, bool head_request, const
                   ParseError& err) {
   err = ParseError{};
   const ParseStatus st = parse_response(in, h, head_request, lim, err);
-  if (st == ParseStatus::complete) check_head(h, in, lim, head_request);
+  if (st == ParseStatus::complete) {
+    check_head(h, in, lim, head_request);
+    check_framing(h, head_request);
+  }
   if (st == ParseStatus::error) check_error(err);
   return st;
 }

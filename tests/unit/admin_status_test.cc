@@ -234,7 +234,7 @@ class AdminFixture : public testing::Test {
   }
   net::awaitable<void> accept_loop(Handler h, ServeOptions opt) {
     for (;;) {
-      auto [ec, s] = co_await acceptor_->async_accept(net::nothrow);
+      auto [ec, s] = co_await acceptor_->async_accept(ctx_.get_executor(), net::nothrow);
       if (ec) co_return;
       net::asio::co_spawn(ctx_, serve_admin(net::Stream(std::move(s)), h, opt),
                           net::asio::detached);
