@@ -152,9 +152,10 @@ int cmd_run(const std::string& file) {
       views.push_back(gh::admin::make_route_view(*rr.conf, rr.backends, &checker));
     return gh::admin::render_status_json(views);
   };
-  server.run([&](gh::net::Worker& w, gh::net::Socket s, const gh::net::ListenerSpec& spec,
+  server.run([&](gh::net::Worker& w, gh::net::Socket s, gh::net::tcp::endpoint peer,
+                 const gh::net::ListenerSpec& spec,
                  gh::net::ConnectionSlot slot) -> gh::net::awaitable<void> {
-    if (spec.kind != "admin") return proxy_handler(w, std::move(s), spec, std::move(slot));
+    if (spec.kind != "admin") return proxy_handler(w, std::move(s), peer, spec, std::move(slot));
     gh::admin::ServeOptions opt;
     opt.stop = &w.draining;
     return gh::admin::serve_admin(gh::net::Stream(std::move(s)),

@@ -107,7 +107,8 @@ awaitable<void> Server::accept_loop(Worker& w, tcp::acceptor& acc, size_t spec_i
       co_await pause.async_wait(nothrow);
     }
     if (w.draining.load()) co_return;
-    auto [ec, sock] = co_await acc.async_accept(w.ctx.get_executor(), nothrow);
+    tcp::endpoint peer;
+    auto [ec, sock] = co_await acc.async_accept(w.ctx.get_executor(), peer, nothrow);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acc.is_open() || w.draining.load()) co_return;
       if (ec == asio::error::no_descriptors || ec.value() == ENFILE || ec == asio::error::no_buffer_space ||
@@ -134,7 +135,7 @@ awaitable<void> Server::accept_loop(Worker& w, tcp::acceptor& acc, size_t spec_i
     }
     error_code ignored;
     sock.set_option(tcp::no_delay(true), ignored);
-    asio::co_spawn(w.ctx, handler_(w, std::move(sock), spec, ConnectionSlot::adopt(&w)),
+    asio::co_spawn(w.ctx, handler_(w, std::move(sock), peer, spec, ConnectionSlot::adopt(&w)),
                    [](std::exception_ptr e) {
       if (e) {
         try {

@@ -64,8 +64,9 @@ class Server {
  public:
   // Called once per accepted connection, on the accepting worker's thread.
   // The slot counts the connection until the handler lets it go.
-  using Handler = std::function<awaitable<void>(Worker&, Socket, const ListenerSpec&,
-                                                ConnectionSlot)>;
+  // `peer` is the client's address as accept returned it (no extra syscall).
+  using Handler = std::function<awaitable<void>(Worker&, Socket, tcp::endpoint peer,
+                                                const ListenerSpec&, ConnectionSlot)>;
 
   Server(unsigned workers, uint64_t max_connections);
   ~Server();

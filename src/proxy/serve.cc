@@ -25,17 +25,14 @@ Proxy::Proxy(Server& server, Shared& shared) {
 }
 
 Server::Handler Proxy::handler() {
-  return [this](Worker& w, Socket s, const ListenerSpec& spec, ConnectionSlot slot) {
-    return serve(w, std::move(s), spec, std::move(slot));
-  };
+  return [this](Worker& w, Socket s, tcp::endpoint peer, const ListenerSpec& spec,
+                ConnectionSlot slot) { return serve(w, std::move(s), peer, spec, std::move(slot)); };
 }
 
-static ClientInfo client_info(const Socket& s) {
+// From what accept returned and the listener's port: no syscalls.
+static ClientInfo client_info(const tcp::endpoint& remote, uint16_t local_port) {
   ClientInfo ci;
-  error_code ec;
-  auto remote = s.remote_endpoint(ec);
-  auto local = s.local_endpoint(ec);
-  ci.local_port = local.port();
+  ci.local_port = local_port;
   ci.port = remote.port();
   auto a = remote.address();
   if (a.is_v4()) {
@@ -51,10 +48,10 @@ static ClientInfo client_info(const Socket& s) {
   return ci;
 }
 
-awaitable<void> Proxy::serve(Worker& w, Socket s, const ListenerSpec& spec,
+awaitable<void> Proxy::serve(Worker& w, Socket s, tcp::endpoint peer, const ListenerSpec& spec,
                              ConnectionSlot slot) {
   WorkerState& ws = *states_[w.index];
-  ClientInfo ci = client_info(s);
+  ClientInfo ci = client_info(peer, spec.port);
   if (spec.kind == "https") {
     // The context comes from the current snapshot, so reloaded certificates
     // apply to new connections while old ones keep theirs.
@@ -65,9 +62,9 @@ awaitable<void> Proxy::serve(Worker& w, Socket s, const ListenerSpec& spec,
     co_await serve_connection(ws, Stream(std::move(tls)), std::move(ci), std::move(slot));
     co_return;
   }
-  char c;
-  if (::recv(s.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT) < 0 && errno == EAGAIN) {
-    // Nothing sent yet: wait parked instead of holding a session.
+  if (w.connections > Session::kManyConnections) {
+    // Many connections: a new one waits parked for its first bytes instead
+    // of holding a session, so a burst of idle connects stays cheap.
     const auto& rt = ws.runtime();
     serve_new_connection(ws, Stream(std::move(s)), std::move(ci), std::move(slot),
                          now_ms() + rt->cfg.server.timeouts.client_header.count());

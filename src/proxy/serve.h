@@ -17,8 +17,8 @@ class Proxy {
   net::Server::Handler handler();
 
  private:
-  net::awaitable<void> serve(net::Worker& w, net::Socket s, const net::ListenerSpec& spec,
-                             net::ConnectionSlot slot);
+  net::awaitable<void> serve(net::Worker& w, net::Socket s, net::tcp::endpoint peer,
+                             const net::ListenerSpec& spec, net::ConnectionSlot slot);
   std::vector<std::unique_ptr<WorkerState>> states_;
 };
 

@@ -95,8 +95,10 @@ class Session {
   bool parking_ = false;                   // the idle read was cancelled to park
   int64_t idle_until_ms_ = 0;              // keep-alive (or first head) deadline while idle
   static constexpr int64_t kParkAfterMs = 500;
+ public:
   static constexpr size_t kManyConnections = 256;   // above: park as soon as idle
   static constexpr unsigned kMaxViaHops = 10;       // more "gatehouse" in Via: a loop
+ private:
   bool closing_ = false;                   // close after the current response
 
   // Per request. Copies of head fields that outlive the head's bytes.
