@@ -11,12 +11,11 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/json_string.h"
+
 namespace gh::admin {
 
-// Appends `s` as a JSON string (quotes included). Accepts any bytes: control
-// characters are escaped, and bytes that are not valid UTF-8 become U+FFFD,
-// so the output is always valid JSON whatever a backend name or error holds.
-void append_json_string(std::string& out, std::string_view s);
+using core::append_json_string;
 
 // RFC 3339 UTC with milliseconds: "2024-05-01T12:00:00.123Z".
 std::string format_utc(std::chrono::system_clock::time_point t);

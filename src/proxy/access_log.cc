@@ -1,5 +1,7 @@
 #include "proxy/access_log.h"
 
+#include "core/json_string.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -72,27 +74,7 @@ void AccessLogSink::writer() {
   }
 }
 
-static void json_str(std::string& o, std::string_view s) {
-  o += '"';
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': o += "\\\""; break;
-      case '\\': o += "\\\\"; break;
-      case '\n': o += "\\n"; break;
-      case '\r': o += "\\r"; break;
-      case '\t': o += "\\t"; break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          char b[8];
-          std::snprintf(b, sizeof b, "\\u%04x", c);
-          o += b;
-        } else {
-          o += static_cast<char>(c);
-        }
-    }
-  }
-  o += '"';
-}
+static void json_str(std::string& o, std::string_view s) { core::append_json_string(o, s); }
 
 // Combined format quotes fields; keep them on one line and unambiguous.
 static void clf_str(std::string& o, std::string_view s) {

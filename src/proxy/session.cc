@@ -352,11 +352,11 @@ awaitable<bool> Session::write_down(std::string_view a, std::string_view b) {
 
 awaitable<void> Session::send_error(int status, const char* error, std::string_view details,
                                     std::string_view next_hop) {
-  rec_.status = status;
   rec_.proxy_status = error;
   if (response_started_) {
     // A response is already on its way: the only honest signal left is to
     // cut the connection so the client sees an incomplete message.
+    rec_.status = status;
     closing_ = true;
     co_return;
   }
@@ -367,6 +367,27 @@ awaitable<void> Session::send_error(int status, const char* error, std::string_v
     body += ")";
   }
   body += "\n";
+  scratch_.clear();
+  scratch_ += "Proxy-Status: ";
+  http::append_proxy_status(scratch_, error, next_hop, details);
+  scratch_ += "\r\n";
+  co_await send_own_response(status, scratch_, body);
+}
+
+awaitable<void> Session::send_redirect(std::string_view location) {
+  scratch_.clear();
+  scratch_ += "Location: ";
+  scratch_ += location;
+  scratch_ += "\r\n";
+  co_await send_own_response(301, scratch_, "301 Moved Permanently\n");
+}
+
+// A response gatehouse makes itself: status line, Date, the given extra
+// header lines (each ending in CRLF), a plain-text body, the request id,
+// connection handling and HSTS.
+awaitable<void> Session::send_own_response(int status, std::string_view extra_headers,
+                                           std::string_view body) {
+  rec_.status = status;
   out_.clear();
   out_ += "HTTP/1.1 ";
   out_ += std::to_string(status);
@@ -376,44 +397,20 @@ awaitable<void> Session::send_error(int status, const char* error, std::string_v
   out_ += http::http_date();
   out_ += "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ";
   out_ += std::to_string(body.size());
-  out_ += "\r\nProxy-Status: ";
-  http::append_proxy_status(out_, error, next_hop, details);
-  if (!request_id_.empty()) {
-    out_ += "\r\nX-Request-ID: ";
-    out_ += request_id_;
-  }
-  if (closing_) out_ += "\r\nConnection: close";
-  else if (client_minor_ == 0) out_ += "\r\nConnection: keep-alive";
   out_ += "\r\n";
+  out_ += extra_headers;
+  if (!request_id_.empty()) {
+    out_ += "X-Request-ID: ";
+    out_ += request_id_;
+    out_ += "\r\n";
+  }
+  if (closing_) out_ += "Connection: close\r\n";
+  else if (client_minor_ == 0) out_ += "Connection: keep-alive\r\n";
   if (client_.tls) out_ += rt_->hsts_header;
   out_ += "\r\n";
   rec_.bytes_sent = body.size();
   response_started_ = true;
   std::string_view payload;   // (no ?: inside co_await arguments: GCC 12 miscompiles it)
-  if (!is_head_) payload = body;
-  co_await write_down(out_, payload);
-}
-
-awaitable<void> Session::send_redirect(std::string_view location) {
-  rec_.status = 301;
-  static constexpr std::string_view body = "301 Moved Permanently\n";
-  out_.clear();
-  out_ += "HTTP/1.1 301 Moved Permanently\r\nDate: ";
-  out_ += http::http_date();
-  out_ += "\r\nLocation: ";
-  out_ += location;
-  out_ += "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ";
-  out_ += std::to_string(body.size());
-  out_ += "\r\nX-Request-ID: ";
-  out_ += request_id_;
-  if (closing_) out_ += "\r\nConnection: close";
-  else if (client_minor_ == 0) out_ += "\r\nConnection: keep-alive";
-  out_ += "\r\n";
-  if (client_.tls) out_ += rt_->hsts_header;
-  out_ += "\r\n";
-  rec_.bytes_sent = body.size();
-  response_started_ = true;
-  std::string_view payload;
   if (!is_head_) payload = body;
   co_await write_down(out_, payload);
 }

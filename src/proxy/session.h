@@ -65,6 +65,8 @@ class Session {
   net::awaitable<void> send_error(int status, const char* error, std::string_view details,
                                   std::string_view next_hop = {});
   net::awaitable<void> send_redirect(std::string_view location);
+  net::awaitable<void> send_own_response(int status, std::string_view extra_headers,
+                                         std::string_view body);
   net::awaitable<bool> write_down(std::string_view a, std::string_view b = {});
   void build_upstream_head(const RouteRuntime& route, const upstream::Backend& b);
   void build_downstream_head(const RouteRuntime& route, const upstream::Backend& b,
