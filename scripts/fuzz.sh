@@ -50,7 +50,7 @@ mkdir -p "$out"
 
 # --- per-target sources, run length limit and dictionary ----------------------
 http1_srcs="src/http1/request_parser.cc src/http1/response_parser.cc src/http1/chunked.cc src/http1/fields.cc"
-config_srcs="$(ls src/config/*.cc | tr '\n' ' ') src/core/cidr.cc src/core/units.cc"
+config_srcs="$(echo src/config/*.cc) src/core/cidr.cc src/core/units.cc"
 proxy_srcs="src/proxy/router.cc src/proxy/rewrite.cc"
 
 sources() {
@@ -61,7 +61,7 @@ sources() {
     *) return 1 ;;
   esac
 }
-libs() { [ "$1" = fuzz_config ] && echo "-lyaml-cpp" || true; }
+libs() { if [ "$1" = fuzz_config ]; then echo "-lyaml-cpp"; fi; }
 max_len() {
   case "$1" in
     fuzz_config) echo 4096 ;;            # the longest seed is 3.4 KB
@@ -69,7 +69,7 @@ max_len() {
     *) echo 8192 ;;                      # past the 4 KiB chunk line limit
   esac
 }
-dict() { [ "$1" = fuzz_config ] && echo "$root/tests/fuzz/config.dict" || echo "$root/tests/fuzz/http.dict"; }
+dict() { if [ "$1" = fuzz_config ]; then echo "$root/tests/fuzz/config.dict"; else echo "$root/tests/fuzz/http.dict"; fi; }
 
 for t in "${targets[@]}"; do
   sources "$t" >/dev/null || { echo "fuzz: unknown target '$t' (known: ${all_targets[*]})" >&2; exit 2; }
@@ -77,6 +77,7 @@ done
 
 # --- build ------------------------------------------------------------------
 # -fno-sanitize-recover makes UBSan findings abort, so libFuzzer sees them as crashes.
+# shellcheck disable=SC2054
 cxxflags=(-std=c++20 -O1 -g -fno-omit-frame-pointer
           -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
           -Isrc)
@@ -132,7 +133,7 @@ done
 # --- run --------------------------------------------------------------------
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
-command -v llvm-symbolizer-14 >/dev/null 2>&1 && export ASAN_SYMBOLIZER_PATH="$(command -v llvm-symbolizer-14)"
+if symbolizer="$(command -v llvm-symbolizer-14)"; then export ASAN_SYMBOLIZER_PATH="$symbolizer"; fi
 # The config target opens paths named in its input; relative ones resolve here.
 scratch="$out/scratch"
 mkdir -p "$scratch"
@@ -156,7 +157,7 @@ for t in "${targets[@]}"; do
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
   cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | awk '{print $2}' || true)
-  size=$(ls "$corpus" | wc -l)
+  size=$(find "$corpus" -type f | wc -l)
   if [ "$rc" -eq 0 ]; then
     result=ok
   else

@@ -68,6 +68,10 @@ int cmd_run(const std::string& file) {
     return 1;
   }
   gh::config::Config cfg = std::move(*res.config);
+  for (const auto& r : cfg.server.reverse_proxy)
+    if (r.cache)
+      GH_WARN("route %s: 'cache: true' is accepted but response caching is not implemented yet; "
+              "responses pass uncached", r.path.c_str());
 
   // Signals are taken synchronously by one thread (sigwait); every other
   // thread inherits the blocked mask.
