@@ -6,6 +6,7 @@ raises the fd limit); see docs/benchmarks.md for what is measured and how.
 Stdlib only.
 
 usage: bench.py [case...]      cases: small newconn large1m large100m upload1m idle10k ws
+                                      tls tlsnew tlsresume
 """
 import datetime
 import http.client
@@ -15,6 +16,7 @@ import platform
 import re
 import shlex
 import shutil
+import ssl
 import signal
 import socket
 import statistics
@@ -57,7 +59,22 @@ CASES = {
                     title="idle keep-alive client connections (one GET each, then silent)"),
     "ws": dict(kind="ws", path="/ws", n=16000, c=32, qn=4000, qc=16,
                title="WebSocket echo: 32-byte messages, one round trip at a time per connection"),
+    # HTTPS: every proxy terminates TLS with the same certificate and key (made
+    # once per run, see make_cert) on a second listener beside the plain one.
+    "tls": dict(kind="h2load", tls=True, path="/small", n=100000, c=32, qn=10000, qc=32,
+                title="keep-alive HTTPS GET /small (TLS 1.3; one handshake per connection, "
+                      "then requests only)"),
+    "tlsnew": dict(kind="tls", mode="full", path="/small", n=6000, c=32, qn=1000, qc=32,
+                   title="a new TLS connection per request, full handshake (no session offered): "
+                         "GET /small with `Connection: close`"),
+    "tlsresume": dict(kind="tls", mode="resume", path="/small", n=6000, c=32, qn=1000, qc=32,
+                      title="a new TLS connection per request, session resumed from a ticket: "
+                            "GET /small with `Connection: close`"),
 }
+# The key of the run's certificate: ECDSA P-256 (default) or RSA 2048.
+TLS_KEY = os.environ.get("BENCH_TLS_KEY", "ec256")
+TLS_KEYS = {"ec256": (["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"], "ECDSA P-256"),
+            "rsa2048": (["-newkey", "rsa:2048"], "RSA 2048")}
 
 children = []  # every Popen we started, killed at exit
 scratch = {"dir": None, "keep": False}  # the temp dir: configs, logs; removed at exit
@@ -292,24 +309,90 @@ def http_get(port, path, timeout=10):
 
 # ---------------------------------------------------------------- proxies
 
-def fill(template, out, values):
+def render(template, values):
     text = (BENCH / "conf" / template).read_text()
     for k, v in values.items():
         text = text.replace(f"@@{k}@@", str(v))
-    out.write_text(text)
+    return text
+
+
+def fill(template, out, values):
+    out.write_text(render(template, values))
     return out
+
+
+def make_cert(env):
+    """One self-signed certificate and key for the whole run, used by every
+    proxy: cert.pem, key.pem, and both in one file for HAProxy."""
+    if TLS_KEY not in TLS_KEYS:
+        raise SystemExit(f"bench: BENCH_TLS_KEY={TLS_KEY!r}; known: {' '.join(TLS_KEYS)}")
+    d = Path(env.tmp)
+    env.cert, env.key, env.cert_key = d / "cert.pem", d / "key.pem", d / "cert-key.pem"
+    newkey, env.cert_desc = TLS_KEYS[TLS_KEY]
+    subprocess.run(["openssl", "req", "-x509", *newkey, "-nodes", "-sha256", "-days", "2",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                    "-keyout", str(env.key), "-out", str(env.cert)],
+                   check=True, capture_output=True, timeout=60)
+    env.cert_key.write_text(env.cert.read_text() + env.key.read_text())
+    env.cert_der = ssl.PEM_cert_to_DER_cert(env.cert.read_text())
+
+
+def client_tls_context():
+    """Like the load generators: no verification (the certificate is compared
+    by hand), ALPN http/1.1."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
+def https_get(port, path, timeout=10):
+    """-> status, body, the server's certificate (DER), TLS version, cipher, ALPN."""
+    c = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=client_tls_context())
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        body = r.read()
+        tls = c.sock
+        return r.status, body, tls.getpeercert(binary_form=True), tls.version(), tls.cipher()[0], \
+            tls.selected_alpn_protocol()
+    finally:
+        c.close()
+
+
+def tls_params(port):
+    """What `openssl s_client` negotiates with the proxy: version, cipher, key exchange group."""
+    try:
+        out = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername",
+                              "localhost", "-alpn", "http/1.1", "-brief"], input="", capture_output=True,
+                             text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"? ({e})"
+    text = out.stdout + out.stderr
+    get = lambda k: (re.search(rf"^{k}: (.*)$", text, re.M) or [None, "?"])[1].strip()
+    return f"{get('Protocol version')} {get('Ciphersuite')} {get('Server Temp Key')}, signature {get('Signature type')}"
 
 
 class Proxy:
     """One proxy process (tree) started fresh for one measurement."""
 
-    def __init__(self, name, env):
+    def __init__(self, name, env, tls=False):
         self.name, self.env = name, env
         self.dir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=env.tmp))
         self.port = free_port()
+        # tls: a second listener, HTTPS, beside the plain one (which the checks use).
+        self.tls_port = free_port() if tls else None
         v = dict(DIR=self.dir, PORT=self.port, BACKEND_PORT=env.backend_port,
                  NOFILE=env.nofile, MAXCONN=env.maxconn,
                  USER="user root;" if os.geteuid() == 0 else "")
+        if tls:
+            tv = dict(TLS_PORT=self.tls_port, CERT=env.cert, KEY=env.key, CERT_KEY=env.cert_key)
+            snippet = {"nginx": "nginx-tls.conf.in", "gatehouse": "gatehouse-tls.yaml.in"}.get(
+                name, "haproxy-tls.bind.in")
+            v["TLS"] = render(snippet, tv).rstrip("\n")
+        else:
+            v["TLS"] = ""
         if name == "nginx":
             cfg = fill("nginx.conf.in", self.dir / "nginx.conf", v)
             argv = ["nginx", "-p", str(self.dir), "-e", str(self.dir / "nginx-error.log"), "-c", str(cfg)]
@@ -331,6 +414,13 @@ class Proxy:
         status, body = http_get(self.port, "/small")
         if status != 200 or body != b"hello, world\n":
             raise RuntimeError(f"{name}: GET /small answered {status} {body[:80]!r}")
+        if tls:
+            wait_port(self.tls_port, self.proc, self.logfile)
+            status, body, der, *_ = https_get(self.tls_port, "/small")
+            if status != 200 or body != b"hello, world\n":
+                raise RuntimeError(f"{name}: GET /small over TLS answered {status} {body[:80]!r}")
+            if der != env.cert_der:
+                raise RuntimeError(f"{name}: serves another certificate than the run's")
         self.pids = proc_tree(self.proc.pid)
         record_pids(self.pids[1:])
 
@@ -380,20 +470,21 @@ def h2load_argv(env, case, port, n, c, logfile=None):
         argv += ["-d", str(env.upload_file)]
     if logfile:
         argv += [f"--log-file={logfile}"]
-    argv.append(f"http://127.0.0.1:{port}{case['path']}")
+    argv.append(f"{'https' if case.get('tls') else 'http'}://127.0.0.1:{port}{case['path']}")
     return pinned(env.load_cpus, argv)
 
 
 def run_h2load(env, proxy, case, n, c):
     px = proxy.dir / "h2load.tsv"
+    port = proxy.tls_port if case.get("tls") else proxy.port
     warm = max(c, min(n // 10, 5000))
-    subprocess.run(h2load_argv(env, case, proxy.port, warm, c), capture_output=True, timeout=300)
+    subprocess.run(h2load_argv(env, case, port, warm, c), capture_output=True, timeout=300)
     pids = proxy.refresh_pids()
     sampler = RssSampler(pids)
     sampler.start()
     meter = CpuMeter(pids)
     try:
-        res = subprocess.run(h2load_argv(env, case, proxy.port, n, c, px), capture_output=True,
+        res = subprocess.run(h2load_argv(env, case, port, n, c, px), capture_output=True,
                              text=True, timeout=600)
     finally:
         meter.finish()
@@ -473,7 +564,35 @@ def run_idle(env, proxy, case, n, c):
                 errors=opened["failed"] + (opened["open"] - alive), count=opened["open"])
 
 
-RUNNERS = {"h2load": run_h2load, "ws": run_ws, "idle": run_idle}
+def run_tls(env, proxy, case, n, c):
+    """New TLS connections, one request each: bench/clients/tls.py."""
+    argv = lambda k: pinned(env.load_cpus, [PY, str(BENCH / "clients" / "tls.py"), "127.0.0.1",
+                                            str(proxy.tls_port), case["path"], str(k), str(c), case["mode"]])
+    subprocess.run(argv(max(c, n // 10)), capture_output=True, timeout=300)  # warm-up
+    pids = proxy.refresh_pids()
+    sampler = RssSampler(pids)
+    sampler.start()
+    meter = CpuMeter(pids)
+    try:
+        res = subprocess.run(argv(n), capture_output=True, text=True, timeout=600)
+    finally:
+        meter.finish()
+        rss_max = sampler.stop()
+    hwm = hwm_bytes(pids)
+    try:
+        r = json.loads(res.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        raise RuntimeError(f"tls client failed: {res.stderr[-1500:]}")
+    cpu_us, cpu = meter.per(r["conns"])
+    # A resumed handshake in `full` mode would make the figure a lie: count it as an error.
+    wrong = r["reused"] if case["mode"] == "full" else 0
+    return dict(rps=r["conns"] / r["elapsed_s"], cpu_us=cpu_us, **cpu,
+                p50=r["p50_us"] / 1000, p99=r["p99_us"] / 1000, hwm=hwm, rss_max=rss_max,
+                mibps=None, resumed=r["reused"], versions=r["versions"], ciphers=r["ciphers"],
+                errors=max(r["errors"], n - r["conns"]) + wrong, count=r["conns"])
+
+
+RUNNERS = {"h2load": run_h2load, "ws": run_ws, "idle": run_idle, "tls": run_tls}
 
 
 # ---------------------------------------------------------------- report
@@ -510,7 +629,13 @@ def case_table(name, case, n, c, results):
     lines = []
     if case["kind"] == "h2load":
         load = f"`h2load --h1 -n {n} -c {c} -t 1`" + (" `-H 'Connection: close'`" if case.get("headers") else "") \
-            + (f" `-d <{case['upload_bytes'] >> 20} MiB file>`" if case.get("upload_bytes") else "") + f" on `{case['path']}`"
+            + (f" `-d <{case['upload_bytes'] >> 20} MiB file>`" if case.get("upload_bytes") else "") \
+            + (f" on `https://127.0.0.1:<tls port>{case['path']}`" if case.get("tls") else f" on `{case['path']}`")
+    elif case["kind"] == "tls":
+        load = (f"`bench/clients/tls.py ... {n} {c} {case['mode']}`: {n} connections, {c} at a time, each "
+                + ("a full handshake" if case["mode"] == "full" else "offering the last ticket received")
+                + f", one `GET {case['path']}` with `Connection: close`, close; "
+                "\"resumed\" counts the handshakes the proxy resumed")
     elif case["kind"] == "ws":
         load = f"`bench/clients/ws.py`: {c} connections × {max(1, n // c)} round trips on `{case['path']}`"
     else:
@@ -532,12 +657,16 @@ def case_table(name, case, n, c, results):
                          f"{fmt(med(rs, 'with_conns') / MIB)} | {fmt(pc / 1024, 2)} | {ratio(pc, bpc)} | "
                          f"{fmt(med(rs, 'hwm') / MIB)} | {fmt(med(rs, 'alive'), 0)} |")
     else:
-        unit = "msg" if case["kind"] == "ws" else "req"
+        unit = {"ws": "msg", "tls": "handshake"}.get(case["kind"], "req")
         thr = case.get("resp_bytes") or case.get("upload_bytes")
-        head = f"| proxy | {unit}/s | {unit}/s vs nginx | CPU µs/{unit} (min–max) | CPU/{unit} vs nginx | p50 ms | p99 ms |"
+        rate = "handshakes/s" if case["kind"] == "tls" else f"{unit}/s"
+        head = f"| proxy | {rate} | {rate} vs nginx | CPU µs/{unit} (min–max) | CPU/{unit} vs nginx | p50 ms | p99 ms |"
         sep = "|---|---:|---:|---:|---:|---:|---:|"
         if thr:
             head += " MiB/s |"
+            sep += "---:|"
+        if case["kind"] == "tls":
+            head += " resumed (all rounds) |"
             sep += "---:|"
         head += " VmHWM MiB | RSS max MiB | errors |"
         sep += "---:|---:|---:|"
@@ -552,6 +681,8 @@ def case_table(name, case, n, c, results):
                    f"{spread(rs, 'cpu_us')} | {ratio(cpu, bcpu)} | {fmt(med(rs, 'p50'), 2)} | {fmt(med(rs, 'p99'), 2)} |")
             if thr:
                 row += f" {fmt(med(rs, 'mibps'), 0)} |"
+            if case["kind"] == "tls":
+                row += f" {sum(r['resumed'] for r in rs)} of {sum(r['count'] for r in rs)} |"
             row += f" {fmt(med(rs, 'hwm') / MIB)} | {fmt(med(rs, 'rss_max') / MIB)} | {sum(r['errors'] for r in rs)} |"
             lines.append(row)
     return "\n".join(lines) + "\n"
@@ -585,7 +716,11 @@ def machine_info(env):
         f"- versions: {tool_version(['nginx', '-v'], r'nginx/[^ ]+')}, "
         f"{tool_version(['haproxy', '-v'], r'HAProxy version [^ ]+')}, "
         f"{tool_version([str(env.gatehouse), 'version'])} (git {git}{', uncommitted changes' if dirty else ''}), "
-        f"{tool_version(['h2load', '--version'])}, Python {platform.python_version()}",
+        f"{tool_version(['h2load', '--version'])}, Python {platform.python_version()}, "
+        f"libssl in use: nginx {tool_version(['nginx', '-V'], r'(?<=running with )OpenSSL [^ )]+|(?<=built with )OpenSSL [^ ]+')}, "
+        f"HAProxy {tool_version(['haproxy', '-vv'], r'(?<=Running on OpenSSL version : )OpenSSL [^ ]+')}, "
+        f"gatehouse {tool_version([str(env.gatehouse), 'version'], r'OpenSSL [^ ]+')}, "
+        f"client {tool_version(['openssl', 'version'], r'OpenSSL [^ ]+')}",
         f"- pinning: {env.pinning}",
         f"- load average at start: {env.load_start}, at end: {' '.join(open('/proc/loadavg').read().split()[:3])}"
         + noisy(env),
@@ -606,6 +741,10 @@ def noisy(env):
 
 class Env:
     pass
+
+
+def uses_tls(case):
+    return bool(case.get("tls")) or case["kind"] == "tls"
 
 
 def setup_env(env):
@@ -656,6 +795,9 @@ def main(argv):
         c = int(os.environ.get(f"BENCH_{key}_C", case["qc"] if QUICK else case["c"]))
         sizes[nm] = (n, c)
 
+    any_tls = any(uses_tls(CASES[nm]) for nm in names)
+    if any_tls:
+        make_cert(env)
     if any(CASES[nm].get("upload_bytes") for nm in names):
         env.upload_file = Path(env.tmp) / "upload.bin"
         env.upload_file.write_bytes(os.urandom(max(CASES[nm].get("upload_bytes", 0) for nm in names)))
@@ -670,13 +812,21 @@ def main(argv):
         + ("; BENCH_QUICK" if QUICK else ""))
 
     # The headers each proxy sends upstream, shown once as evidence that all do the same work.
-    seen = {}
+    # With TLS cases: what each proxy negotiates, and what it forwards over TLS.
+    seen, tls_seen, tls_fwd = {}, {}, {}
     for px in PROXIES:
         p = None
         try:
-            p = Proxy(px, env)
+            p = Proxy(px, env, tls=any_tls)
             st, body = http_get(p.port, "/headers")
             seen[px] = ", ".join(json.loads(body)["headers"].keys()) if st == 200 else f"status {st}"
+            if any_tls:
+                tls_seen[px] = tls_params(p.tls_port)
+                st, body, _, ver, ciph, alpn = https_get(p.tls_port, "/headers")
+                h = json.loads(body)["headers"] if st == 200 else {}
+                tls_fwd[px] = (f"X-Forwarded-Proto {h.get('x-forwarded-proto', '(none)')}, "
+                               f"X-Forwarded-Port {'TLS port' if h.get('x-forwarded-port') == str(p.tls_port) else h.get('x-forwarded-port', '(none)')}"
+                               if st == 200 else f"status {st}")
         except Exception as e:  # reported again, per case, by the measurements
             seen[px] = f"? ({' '.join(str(e).split())[:120] or type(e).__name__})"
             log(f"bench: {px}: {e}")
@@ -696,7 +846,7 @@ def main(argv):
                 t0 = time.monotonic()
                 p = None
                 try:
-                    p = Proxy(px, env)
+                    p = Proxy(px, env, tls=uses_tls(case))
                     r = RUNNERS[case["kind"]](env, p, case, n, c)
                     results[nm][px].append(r)
                     if case["kind"] == "idle":
@@ -734,6 +884,15 @@ def main(argv):
     out += machine_info(env)
     out.append("- headers each proxy sent to the backend: " +
                "; ".join(f"{px}: {h}" for px, h in seen.items()))
+    if any_tls:
+        out.append(f"- TLS: one self-signed {env.cert_desc} certificate and key, made for this run "
+                   "(`openssl req -x509`), served by every proxy (checked); each proxy's HTTPS listener "
+                   "is a second port beside its plain one, configured like gatehouse's defaults "
+                   "(bench/conf/*-tls.*.in); HAProxy mode tcp terminates TLS and relays the decrypted bytes")
+        out.append("- negotiated (`openssl s_client -alpn http/1.1`): " +
+                   "; ".join(f"{px}: {t}" for px, t in tls_seen.items()))
+        out.append("- forwarded over TLS (`/headers`): " +
+                   "; ".join(f"{px}: {t}" for px, t in tls_fwd.items()))
     out.append("")
     for nm in names:
         n, c = sizes[nm]

@@ -47,8 +47,9 @@ class Stream {
     // A TLS connection closed without close_notify would mark its session
     // not resumable; mark it shut down quietly so the cached session stays usable.
     if (tls_) SSL_set_shutdown(tls_->native_handle(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    // close() alone sends the FIN after queued data; a shutdown first would
+    // only cost a syscall per connection.
     error_code ec;
-    socket().shutdown(Socket::shutdown_both, ec);
     socket().close(ec);
   }
   // Half-close (FIN) after the last byte, for tunnels and read-until-close bodies.
