@@ -874,7 +874,7 @@ def main(argv):
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
     cmd = os.environ.get("BENCH_CMD") or "bench/run.sh " + " ".join(shlex.quote(a) for a in argv)
     envs = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(os.environ.items())
-                    if k.startswith("BENCH_") and k not in ("BENCH_CMD", "BENCH_PIDFILE", "BENCH_BUILD_DEFAULT"))
+                    if k.startswith("BENCH_") and k not in ("BENCH_CMD", "BENCH_PIDFILE", "BENCH_TMPDIR", "BENCH_BUILD_DEFAULT"))
     out = [f"## {stamp}{' (quick)' if QUICK else ''}\n",
            f"- command: `{(envs + ' ') if envs else ''}{cmd.strip()}`",
            f"- rounds: {ROUNDS}, interleaved ({' '.join(PROXIES)}, repeated), median quoted; "

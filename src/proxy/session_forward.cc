@@ -390,6 +390,13 @@ awaitable<bool> Session::relay_response(const RouteRuntime& rr, upstream::Backen
     }
     build_downstream_head(rr, b, false, false);
     up_in_.consume(resp_.head_size);
+    if (!in_.empty()) {
+      // The client sent bytes before it could have seen the 101 (RFC 6455
+      // forbids that): they were meant as HTTP, never as tunnel data.
+      GH_WARN("client %s sent %zu bytes before the 101 of its upgrade; dropped, not tunnelled",
+              client_.ip_str.c_str(), in_.size());
+      in_.clear();
+    }
     rec_.status = 101;
     response_started_ = true;
     if (!co_await write_down(out_)) co_return false;

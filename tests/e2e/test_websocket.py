@@ -12,6 +12,7 @@ import os
 import socket
 import time
 
+import base64
 import pytest
 import websockets
 
@@ -663,3 +664,30 @@ def test_access_log_has_101(gatehouse, origin):
     assert int(rec["status"]) == 101 and rec["method"] == "GET"
     assert str(o.port) in str(rec["backend"])
     assert not rec["proxy_status"]
+
+
+def test_bytes_sent_before_the_101_are_not_tunnelled(gatehouse, ws_backend):
+    """Bytes a client sends after its upgrade request but before the 101
+    (RFC 6455 forbids it) never reach the backend as tunnel data."""
+    def script(c):
+        # Everything the backend receives after its 101 until the client closes.
+        c.result["after"] = c.wait_eof(timeout=3.0)[2]
+
+    b = ws_backend(script)
+    gh = proxy(gatehouse, b)
+    key = base64.b64encode(os.urandom(16)).decode()
+    s = socket.create_connection(("127.0.0.1", gh.port), timeout=5)
+    try:
+        s.sendall((f"GET /ws/x HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                   f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
+                  + b"GET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n")
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(4096)
+            assert chunk, "connection closed before the 101"
+            data += chunk
+        assert data.startswith(b"HTTP/1.1 101"), data[:80]
+    finally:
+        s.close()
+    after = finished(b.wait_conn())["after"] or b""
+    assert b"smuggled" not in after, after
