@@ -15,6 +15,12 @@ inline int64_t now_ms() {
       .count();
 }
 
+inline int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 class DeadlineList;
 
 class Deadline {

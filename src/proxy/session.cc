@@ -103,7 +103,7 @@ awaitable<Session::HeadResult> Session::read_request_head() {
   const auto& srv = rt_->cfg.server;
   http1::Limits lim;
   lim.max_head = srv.limits.max_header_bytes;
-  bool first = rec_.status == 0 && start_ms_ == 0;
+  bool first = rec_.status == 0 && start_us_ == 0;
   down_dl_.clear_fired();
   if (in_.empty()) {
     idle_ = true;
@@ -135,7 +135,7 @@ awaitable<Session::HeadResult> Session::read_request_head() {
       if (st == http1::ParseStatus::error) {
         idle_ = false;
         rec_ = LogRecord{};
-        start_ms_ = now_ms();
+        start_us_ = now_us();
         rec_.start_unix_ms = unix_ms();
         rec_.client = client_.ip_str;
         request_id_.clear();
@@ -164,7 +164,7 @@ awaitable<Session::HeadResult> Session::read_request_head() {
     if (ec || n == 0) {
       if (down_dl_.fired() && !in_.empty()) {
         rec_ = LogRecord{};
-        start_ms_ = now_ms();
+        start_us_ = now_us();
         rec_.start_unix_ms = unix_ms();
         rec_.client = client_.ip_str;
         request_id_.clear();
@@ -195,7 +195,7 @@ static bool plausible_request_id(std::string_view v) {
 }
 
 awaitable<bool> Session::handle_request() {
-  start_ms_ = now_ms();
+  start_us_ = now_us();
   rec_ = LogRecord{};
   rec_.start_unix_ms = unix_ms();
   rec_.client = client_.ip_str;
@@ -335,7 +335,7 @@ bool Session::skip_request_body() {
 
 void Session::finish_log() {
   if (rec_.status == 0) return;
-  rec_.duration_ms = double(now_ms() - start_ms_);
+  rec_.duration_ms = double(now_us() - start_us_) / 1000.0;
   rec_.bytes_received = body_in_;
   if (backend_) rec_.backend = backend_->name;
   ws_.log.add(rec_);

@@ -127,8 +127,8 @@ class Session {
   bool response_started_ = false;          // some response bytes reached the client
   uint64_t body_in_ = 0;
   LogRecord rec_;
-  int64_t start_ms_ = 0;
-  int64_t upstream_start_ms_ = 0;
+  int64_t start_us_ = 0;            // steady clock, for durations in the log
+  int64_t upstream_start_us_ = 0;
 };
 
 }  // namespace gh::proxy

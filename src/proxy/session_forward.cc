@@ -290,7 +290,7 @@ awaitable<bool> Session::forward(size_t idx) {
         }
       }
       build_upstream_head(rr, *b);
-      upstream_start_ms_ = now_ms();
+      upstream_start_us_ = now_us();
       b->requests.fetch_add(1, std::memory_order_relaxed);
       b->in_flight.fetch_add(1, std::memory_order_relaxed);
       struct InFlight {
@@ -354,7 +354,7 @@ awaitable<bool> Session::forward(size_t idx) {
         head_consumed = true;
         body_in_ = buffered;
       }
-      rec_.upstream_ms = double(now_ms() - upstream_start_ms_);
+      rec_.upstream_ms = double(now_us() - upstream_start_us_) / 1000.0;
       co_return co_await relay_response(rr, *b);
     }
   }
