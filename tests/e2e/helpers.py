@@ -5,6 +5,7 @@ HTTP/1.1 client, so tests can see and send exact bytes. The fixtures in
 conftest.py wrap these with automatic teardown.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -793,19 +794,7 @@ class CaptureBackend:
                     raise EOFError("stopped")
 
     def stop(self):
-        self._stop.set()
-        try:
-            self.listener.close()
-        except OSError:
-            pass
-        with self._lock:
-            socks = list(self._socks)
-        for s in socks:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self._thread.join(2)
+        stop_server_thread(self._stop, self.listener, self._lock, lambda: self._socks, self._thread)
 
 
 def canned(status=200, headers=(), body=b"", reason=None):
@@ -822,3 +811,18 @@ def canned(status=200, headers=(), body=b"", reason=None):
     if "content-length" not in names and "transfer-encoding" not in names:
         lines.append(f"Content-Length: {len(body)}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def stop_server_thread(stop_event, listener, lock, sockets, thread):
+    """Stops a threaded test server: sets its stop flag, closes its listener,
+    shuts down the connections `sockets()` lists (called under `lock`) so
+    blocked reads return, and joins its thread (2 s at most)."""
+    stop_event.set()
+    with contextlib.suppress(OSError):
+        listener.close()
+    with lock:
+        socks = list(sockets())
+    for s in socks:
+        with contextlib.suppress(OSError):
+            s.shutdown(socket.SHUT_RDWR)
+    thread.join(2)

@@ -416,15 +416,8 @@ class RawBackend:
         assert ok, f"backend saw {len(self.requests)} requests, wanted {n}"
 
     def stop(self):
-        self.stopping.set()
-        with contextlib.suppress(OSError):
-            self.listener.close()
-        with self._lock:
-            conns = list(self.connections)
-        for c in conns:
-            with contextlib.suppress(OSError):
-                c.sock.shutdown(socket.SHUT_RDWR)
-        self._thread.join(2)
+        helpers.stop_server_thread(self.stopping, self.listener, self._lock,
+                                   lambda: [c.sock for c in self.connections], self._thread)
 
 
 def response_bytes(status=200, body=b"", headers=(), reason="OK"):

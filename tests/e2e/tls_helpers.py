@@ -347,19 +347,8 @@ class TlsBackend:
                 return
 
     def stop(self):
-        self._stop.set()
-        try:
-            self.listener.close()
-        except OSError:
-            pass
-        with self._lock:
-            socks = list(self._socks)
-        for s in socks:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self._thread.join(2)
+        helpers.stop_server_thread(self._stop, self.listener, self._lock, lambda: self._socks,
+                                   self._thread)
 
 
 # --------------------------------------------------------------------------

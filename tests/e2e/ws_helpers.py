@@ -317,19 +317,8 @@ class ScriptedWsBackend:
         return self.conns[n - 1]
 
     def stop(self):
-        self._stop.set()
-        try:
-            self.listener.close()
-        except OSError:
-            pass
-        with self._lock:
-            conns = list(self.conns)
-        for c in conns:
-            try:
-                c.sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self._thread.join(2)
+        helpers.stop_server_thread(self._stop, self.listener, self._lock,
+                                   lambda: [c.sock for c in self.conns], self._thread)
 
 
 def finished(conn, timeout=5.0):
