@@ -101,7 +101,7 @@ stale() {
   local bin="$out/$1"
   [ -x "$bin" ] || return 0
   # shellcheck disable=SC2046
-  [ -n "$(find $(inputs "$1") "tests/fuzz/$1.cc" -newer "$bin" -print -quit)" ]
+  [ -n "$(find $(inputs "$1") "tests/fuzz/$1.cc" tests/fuzz/fuzz_check.h -newer "$bin" -print -quit)" ]
 }
 
 jobs="${FUZZ_JOBS:-$(nproc)}"

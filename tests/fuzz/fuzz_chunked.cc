@@ -32,15 +32,10 @@
 
 #include "http1/chunked.h"
 
+#include "fuzz_check.h"
+
 using gh::http1::ChunkedDecoder;
 
-#define FUZZ_CHECK(cond)                                                             \
-  do {                                                                               \
-    if (!(cond)) {                                                                   \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);  \
-      std::abort();                                                                  \
-    }                                                                                \
-  } while (0)
 
 namespace {
 

@@ -21,15 +21,10 @@
 #include "config/config.h"
 #include "proxy/router.h"
 
+#include "fuzz_check.h"
+
 using namespace gh;
 
-#define FUZZ_CHECK(cond)                                                             \
-  do {                                                                               \
-    if (!(cond)) {                                                                   \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);  \
-      std::abort();                                                                  \
-    }                                                                                \
-  } while (0)
 
 namespace {
 

@@ -24,28 +24,15 @@
 
 #include "http1/parser.h"
 
+#include "fuzz_check.h"
+
 using namespace gh::http1;
 
-#define FUZZ_CHECK(cond)                                                             \
-  do {                                                                               \
-    if (!(cond)) {                                                                   \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);  \
-      std::abort();                                                                  \
-    }                                                                                \
-  } while (0)
+
+using fuzz::inside;
+using fuzz::is_tchar;
 
 namespace {
-
-bool inside(std::string_view v, std::string_view buf, size_t limit) {
-  if (v.empty()) return true;  // an empty view may point anywhere (or nowhere)
-  const char* b = buf.data();
-  return v.data() >= b && v.data() + v.size() <= b + limit;
-}
-
-bool is_tchar(unsigned char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != 0;
-}
 
 void check_head(const RequestHead& h, std::string_view in, const Limits& lim) {
   FUZZ_CHECK(h.head_size >= 4);
