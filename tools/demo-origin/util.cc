@@ -5,6 +5,8 @@
 #include <cctype>
 #include <cstring>
 
+#include "http/status.h"
+
 namespace demo {
 
 namespace {
@@ -144,36 +146,9 @@ std::vector<std::string> query_values(std::string_view query, std::string_view k
 }
 
 const char* reason_phrase(int status) {
-  switch (status) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Status";
-  }
+  // The proxy's own table; the origin only needs a non-empty fallback.
+  const char* r = gh::http::reason_phrase(status);
+  return *r ? r : "Status";
 }
 
 std::string base64(const unsigned char* data, size_t n) {
