@@ -35,6 +35,7 @@ class Deadline {
   void expire_at(int64_t at_ms) { at_ms_ = at_ms; }
   void clear() { at_ms_ = 0; }
   bool armed() const { return at_ms_ != 0; }
+  int64_t at_ms() const { return at_ms_; }   // 0: not armed
   // True once this deadline has fired since the last clear_fired().
   bool fired() const { return fired_; }
   void clear_fired() { fired_ = false; }

@@ -12,7 +12,8 @@ Parked::Parked(WorkerState& w, Stream s, ClientInfo ci, ConnectionSlot sl, int64
       client(std::move(ci)),
       slot(std::move(sl)),
       deadline(w.worker.deadlines, [](void* self) { static_cast<Parked*>(self)->stream.cancel(); },
-               this) {
+               this),
+      since_ms(now_ms()) {
   deadline.expire_at(idle_until);
   next = ws.parked;
   if (next) next->prev = this;
@@ -25,11 +26,34 @@ Parked::~Parked() {
   if (next) next->prev = prev;
 }
 
+// Hands a parked connection to the IdleSet; false if it cannot go there.
+static bool move_to_idle_set(Parked& p) {
+  if (!p.ws.idle || p.stream.is_tls()) return false;
+  IdleConn c;
+  c.ip = p.client.ip;
+  c.port = p.client.port;
+  c.local_port = p.client.local_port;
+  c.v6 = p.client.v6;
+  c.expire_at_ms = p.deadline.at_ms();
+  c.slot = std::move(p.slot);
+  if (p.ws.idle->hold(p.stream.socket(), std::move(c))) return true;
+  p.slot = std::move(c.slot);   // refused: hold() left `c` as it was
+  return false;
+}
+
 static void park(std::unique_ptr<Parked> p) {
   Parked* raw = p.get();
   raw->stream.socket().async_wait(
       Socket::wait_read, [p = std::move(p)](error_code ec) mutable {
-        if (ec || p->ws.worker.draining.load(std::memory_order_relaxed)) {
+        bool draining = p->ws.worker.draining.load(std::memory_order_relaxed);
+        if (ec == asio::error::operation_aborted && p->to_idle_set && !p->deadline.fired() &&
+            !draining) {
+          if (move_to_idle_set(*p)) return;
+          p->to_idle_set = false;
+          park(std::move(p));   // stays parked in Asio; its deadline still runs
+          return;
+        }
+        if (ec || draining) {
           p->stream.close();
           return;   // timeout, drain or error: the slot is released with p
         }
@@ -59,8 +83,32 @@ void serve_new_connection(WorkerState& ws, Stream s, ClientInfo ci, ConnectionSl
   park(std::move(p));
 }
 
+void resume_idle(WorkerState& ws, Socket s, IdleConn c) {
+  ClientInfo ci;
+  ci.ip = c.ip;
+  ci.ip_str = core::format_ip(c.ip);
+  ci.port = c.port;
+  ci.local_port = c.local_port;
+  ci.v6 = c.v6;
+  asio::co_spawn(ws.worker.ctx,
+                 serve_connection(ws, Stream(std::move(s)), std::move(ci), std::move(c.slot)),
+                 asio::detached);
+}
+
+void park_tick(WorkerState& ws) {
+  int64_t now = now_ms();
+  if (ws.idle) ws.idle->expire(now);
+  if (ws.worker.draining.load(std::memory_order_relaxed)) return;
+  for (Parked* p = ws.parked; p; p = p->next) {
+    if (p->to_idle_set || now - p->since_ms < kIdleSetAfterMs || p->stream.is_tls()) continue;
+    p->to_idle_set = true;
+    p->stream.cancel();   // its wait completes with operation_aborted: see park()
+  }
+}
+
 void close_parked(WorkerState& ws) {
   for (Parked* p = ws.parked; p; p = p->next) p->stream.cancel();
+  if (ws.idle) ws.idle->close_all();
 }
 
 }  // namespace gh::proxy

@@ -19,7 +19,12 @@ Proxy::Proxy(Server& server, Shared& shared) {
       for (Session* s = sp->sessions; s; s = s->next_session) s->on_drain();
       close_parked(*sp);
     };
-    w->on_tick = [sp] { sp->tick(); };
+    sp->idle = std::make_unique<IdleSet>(
+        w->ctx, [sp](Socket s, IdleConn c) { resume_idle(*sp, std::move(s), std::move(c)); });
+    w->on_tick = [sp] {
+      sp->tick();
+      park_tick(*sp);
+    };
     states_.push_back(std::move(st));
   }
 }
@@ -35,6 +40,7 @@ static ClientInfo client_info(const tcp::endpoint& remote, uint16_t local_port) 
   ci.local_port = local_port;
   ci.port = remote.port();
   auto a = remote.address();
+  ci.v6 = a.is_v6();
   if (a.is_v4()) {
     auto b = a.to_v4().to_bytes();
     ci.ip.fill(0);

@@ -24,6 +24,7 @@ struct ClientInfo {
   uint16_t port = 0;
   uint16_t local_port = 0;   // the listener's port (X-Forwarded-Port)
   bool tls = false;          // the client reached us over TLS
+  bool v6 = false;           // the socket's family (a v6 listener may carry v4 clients)
 };
 
 // How one upstream exchange ended, RFC 9209 names.

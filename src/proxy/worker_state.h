@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "net/idle_set.h"
 #include "net/server.h"
 #include "proxy/access_log.h"
 #include "proxy/runtime.h"
@@ -44,6 +45,7 @@ class WorkerState {
   // Sessions register themselves so draining can close the idle ones.
   Session* sessions = nullptr;
   Parked* parked = nullptr;
+  std::unique_ptr<net::IdleSet> idle;   // long-idle connections (see park.h)
   size_t active_sessions = 0;     // Session objects alive on this worker
   size_t peak_sessions = 0;       // since the last memory trim
 
