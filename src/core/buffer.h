@@ -74,6 +74,13 @@ class Buffer {
     }
   }
 
+  // Frees all but `keep` of this thread's cached blocks: after a burst has
+  // passed, idle memory should not include blocks only the burst needed.
+  static void trim_block_cache(size_t keep) {
+    BlockCache& c = cache();
+    while (c.n > keep) std::free(c.blocks[--c.n]);
+  }
+
  private:
   struct BlockCache {
     static constexpr size_t kMax = 32;  // 512 KiB per thread at most

@@ -15,30 +15,39 @@ Parked::Parked(WorkerState& w, Stream s, ClientInfo ci, ConnectionSlot sl, int64
                this),
       since_ms(now_ms()) {
   deadline.expire_at(idle_until);
+  ++ws.parked_in_asio;
+  ws.note_heavy();
   next = ws.parked;
   if (next) next->prev = this;
   ws.parked = this;
 }
 
 Parked::~Parked() {
+  --ws.parked_in_asio;
   if (prev) prev->next = next;
   else ws.parked = next;
   if (next) next->prev = prev;
 }
 
-// Hands a parked connection to the IdleSet; false if it cannot go there.
-static bool move_to_idle_set(Parked& p) {
-  if (!p.ws.idle || p.stream.is_tls()) return false;
+// Moves a plain connection into the worker's IdleSet. On refusal (TLS, no
+// set, or the kernel said no) returns false with `slot` still owned here.
+static bool try_hold(WorkerState& ws, Stream& s, const ClientInfo& ci, ConnectionSlot& slot,
+                     int64_t expire_at_ms) {
+  if (!ws.idle || s.is_tls()) return false;
   IdleConn c;
-  c.ip = p.client.ip;
-  c.port = p.client.port;
-  c.local_port = p.client.local_port;
-  c.v6 = p.client.v6;
-  c.expire_at_ms = p.deadline.at_ms();
-  c.slot = std::move(p.slot);
-  if (p.ws.idle->hold(p.stream.socket(), std::move(c))) return true;
-  p.slot = std::move(c.slot);   // refused: hold() left `c` as it was
+  c.ip = ci.ip;
+  c.port = ci.port;
+  c.local_port = ci.local_port;
+  c.v6 = ci.v6;
+  c.expire_at_ms = expire_at_ms;
+  c.slot = std::move(slot);
+  if (ws.idle->hold(s.socket(), std::move(c))) return true;
+  slot = std::move(c.slot);   // refused: hold() left `c` as it was
   return false;
+}
+
+static bool move_to_idle_set(Parked& p) {
+  return try_hold(p.ws, p.stream, p.client, p.slot, p.deadline.at_ms());
 }
 
 static void park(std::unique_ptr<Parked> p) {
@@ -70,17 +79,28 @@ awaitable<void> serve_connection(WorkerState& ws, Stream s, ClientInfo ci, Conne
   {
     Session session(ws, std::move(s), std::move(ci));
     if (!co_await session.run()) co_return;
-    parked = std::make_unique<Parked>(ws, session.take_stream(), session.take_client(),
-                                      std::move(slot), session.idle_until_ms());
+    Stream st = session.take_stream();
+    ClientInfo client = session.take_client();
+    // Past the cap, straight to the idle set (see serve_new_connection).
+    if (ws.parked_in_asio >= kMaxParkedInAsio &&
+        try_hold(ws, st, client, slot, session.idle_until_ms()))
+      co_return;
+    parked = std::make_unique<Parked>(ws, std::move(st), std::move(client), std::move(slot),
+                                      session.idle_until_ms());
   }
   park(std::move(parked));
 }
 
 void serve_new_connection(WorkerState& ws, Stream s, ClientInfo ci, ConnectionSlot slot,
                           int64_t first_byte_deadline_ms) {
-  auto p = std::make_unique<Parked>(ws, std::move(s), std::move(ci), std::move(slot),
-                                    first_byte_deadline_ms);
-  park(std::move(p));
+  // Past the cap, straight to the idle set: Asio keeps a per-descriptor
+  // state for every socket it ever watched at once (never freed, scattered
+  // through the heap), so a flood of idle connects must not all sit there.
+  if (ws.parked_in_asio >= kMaxParkedInAsio &&
+      try_hold(ws, s, ci, slot, first_byte_deadline_ms))
+    return;
+  park(std::make_unique<Parked>(ws, std::move(s), std::move(ci), std::move(slot),
+                                first_byte_deadline_ms));
 }
 
 void resume_idle(WorkerState& ws, Socket s, IdleConn c) {

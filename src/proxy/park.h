@@ -45,6 +45,9 @@ void serve_new_connection(WorkerState& ws, net::Stream s, ClientInfo ci, net::Co
 
 // Parked this long, a connection moves to the worker's IdleSet.
 inline constexpr int64_t kIdleSetAfterMs = 100;
+// With this many parked in Asio already, a connection goes to the IdleSet
+// at once.
+inline constexpr size_t kMaxParkedInAsio = 256;
 
 // Called by the worker's tick: moves long-parked connections to the
 // IdleSet and closes the ones there whose keep-alive time is up.

@@ -29,7 +29,8 @@ Session::Session(WorkerState& ws, Stream s, ClientInfo info)
   client_hash_ = core::is_v4_mapped(client_.ip)
                      ? upstream::hash_client_address(std::span(client_.ip).subspan(12))
                      : upstream::hash_client_address(client_.ip);
-  if (++ws_.active_sessions > ws_.peak_sessions) ws_.peak_sessions = ws_.active_sessions;
+  ++ws_.active_sessions;
+  ws_.note_heavy();
   next_session = ws_.sessions;
   if (next_session) next_session->prev_session = this;
   ws_.sessions = this;

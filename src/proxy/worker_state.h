@@ -47,7 +47,15 @@ class WorkerState {
   Parked* parked = nullptr;
   std::unique_ptr<net::IdleSet> idle;   // long-idle connections (see park.h)
   size_t active_sessions = 0;     // Session objects alive on this worker
-  size_t peak_sessions = 0;       // since the last memory trim
+  size_t parked_in_asio = 0;      // Parked objects alive on this worker
+  // Sessions and connections parked in Asio are what a burst leaves behind
+  // in the heap; the peak of their sum since the last trim decides when
+  // freed memory is handed back (see tick()).
+  size_t peak_heavy = 0;
+  void note_heavy() {
+    size_t h = active_sessions + parked_in_asio;
+    if (h > peak_heavy) peak_heavy = h;
+  }
 
   // Called every 100 ms: flushes the access log, and after a burst of
   // sessions has passed, gives freed heap pages back to the kernel.
