@@ -5,7 +5,7 @@ Started by bench/run.sh (which installs the tools, builds gatehouse and
 raises the fd limit); see docs/benchmarks.md for what is measured and how.
 Stdlib only.
 
-usage: bench.py [case...]      cases: small newconn large1m large100m upload1m idle10k ws
+usage: bench.py [case...]      cases: small many newconn large1m large100m upload1m idle10k ws
                                       tls tlsnew tlsresume
 """
 import datetime
@@ -45,6 +45,8 @@ if os.environ.get("BENCH_PROXIES"):
 CASES = {
     "small": dict(kind="h2load", path="/small", n=200000, c=32, qn=20000, qc=32,
                   title="keep-alive GET /small (13-byte body)"),
+    "many": dict(kind="h2load", path="/small", n=200000, c=1000, qn=20000, qc=1000,
+                 title="keep-alive GET /small from 1,000 client connections at once"),
     "newconn": dict(kind="h2load", path="/small", n=10000, c=32, qn=3000, qc=32,
                     headers=["Connection: close"],
                     title="new connection per request: GET /small with `Connection: close`"),

@@ -79,6 +79,7 @@ bool IdleSet::hold(Socket& s, IdleConn&& c) {
   }
   slot.fd = fd;
   slot.conn = std::move(c);
+  slot.conn.since_ms = now_ms();
   ++held_;
   return true;
 }

@@ -1,7 +1,7 @@
 // Long-idle client connections held outside Asio. An idle keep-alive
 // connection inside Asio costs a per-descriptor reactor state and a pending
 // wait operation (several hundred bytes with the allocator's rounding); here
-// it costs one 48-byte slot in a dense table plus the kernel's epoll entry.
+// it costs one 56-byte slot in a dense table plus the kernel's epoll entry.
 // The fds sit in a private epoll set (level-triggered, one-shot) whose own
 // fd is watched by the worker's io_context, so no thread is added.
 //
@@ -32,7 +32,9 @@ struct IdleConn {
   uint16_t port = 0;
   uint16_t local_port = 0;
   bool v6 = false;          // the socket's family (a v6 listener may carry v4 clients)
+  bool served = false;      // for the layer above: it has served a request before
   int64_t expire_at_ms = 0; // closed by expire() at this time; 0: never
+  int64_t since_ms = 0;     // when it came in (set by hold())
   ConnectionSlot slot;
 };
 

@@ -39,6 +39,7 @@ static bool try_hold(WorkerState& ws, Stream& s, const ClientInfo& ci, Connectio
   c.port = ci.port;
   c.local_port = ci.local_port;
   c.v6 = ci.v6;
+  c.served = ci.served;
   c.expire_at_ms = expire_at_ms;
   c.slot = std::move(slot);
   if (ws.idle->hold(s.socket(), std::move(c))) return true;
@@ -67,6 +68,7 @@ static void park(std::unique_ptr<Parked> p) {
           return;   // timeout, drain or error: the slot is released with p
         }
         WorkerState& ws = p->ws;
+        p->client.wakes_quickly = p->client.served && now_ms() - p->since_ms < kBusyWakeMs;
         asio::co_spawn(ws.worker.ctx,
                        serve_connection(ws, std::move(p->stream), std::move(p->client),
                                         std::move(p->slot)),
@@ -81,8 +83,9 @@ awaitable<void> serve_connection(WorkerState& ws, Stream s, ClientInfo ci, Conne
     if (!co_await session.run()) co_return;
     Stream st = session.take_stream();
     ClientInfo client = session.take_client();
+    client.served = client.served || session.served_any();
     // Past the cap, straight to the idle set (see serve_new_connection).
-    if (ws.parked_in_asio >= kMaxParkedInAsio &&
+    if (ws.parked_in_asio >= kMaxParkedInAsio && !client.wakes_quickly &&
         try_hold(ws, st, client, slot, session.idle_until_ms()))
       co_return;
     parked = std::make_unique<Parked>(ws, std::move(st), std::move(client), std::move(slot),
@@ -110,6 +113,8 @@ void resume_idle(WorkerState& ws, Socket s, IdleConn c) {
   ci.port = c.port;
   ci.local_port = c.local_port;
   ci.v6 = c.v6;
+  ci.served = c.served;
+  ci.wakes_quickly = c.served && now_ms() - c.since_ms < kBusyWakeMs;
   asio::co_spawn(ws.worker.ctx,
                  serve_connection(ws, Stream(std::move(s)), std::move(ci), std::move(c.slot)),
                  asio::detached);

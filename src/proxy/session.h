@@ -25,6 +25,8 @@ struct ClientInfo {
   uint16_t local_port = 0;   // the listener's port (X-Forwarded-Port)
   bool tls = false;          // the client reached us over TLS
   bool v6 = false;           // the socket's family (a v6 listener may carry v4 clients)
+  bool served = false;         // parked after a request (not waiting for its first)
+  bool wakes_quickly = false;  // served, and its last park ended within kBusyWakeMs (see park.h)
 };
 
 // How one upstream exchange ended, RFC 9209 names.
@@ -44,6 +46,7 @@ class Session {
   net::Stream take_stream() { return std::move(down_); }
   ClientInfo take_client() { return std::move(client_); }
   int64_t idle_until_ms() const { return idle_until_ms_; }
+  bool served_any() const { return rec_.status != 0 || start_us_ != 0; }
 
   // Draining: idle sessions close now, busy ones after the current response.
   void on_drain();

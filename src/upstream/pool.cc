@@ -43,6 +43,16 @@ void Pool::put(std::unique_ptr<UpConn> c) {
   v.push_back(std::move(c));
 }
 
+void Pool::expire(int64_t now) {
+  for (auto& [b, v] : idle_) {
+    size_t drop = 0;   // the oldest sit at the front
+    while (drop < v.size() && now - v[drop]->idle_since_ms >= idle_timeout_ms) ++drop;
+    if (drop == 0) continue;
+    for (size_t i = 0; i < drop; ++i) v[i]->stream.close();
+    v.erase(v.begin(), v.begin() + drop);
+  }
+}
+
 void Pool::clear() {
   for (auto& [b, v] : idle_)
     for (auto& c : v) c->stream.close();

@@ -1,0 +1,102 @@
+#include "upstream/pool.h"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "net/deadlines.h"
+
+namespace gh::upstream {
+namespace {
+
+using net::asio::ip::tcp;
+
+// A connected pair: `ours` goes into the pool, `peer` plays the backend.
+struct Pair {
+  explicit Pair(net::asio::io_context& ctx) : ours(ctx.get_executor()), peer(ctx) {
+    tcp::acceptor acc(ctx, tcp::endpoint(net::asio::ip::make_address("127.0.0.1"), 0));
+    ours.connect(acc.local_endpoint());
+    acc.accept(peer);
+  }
+  net::Socket ours;
+  tcp::socket peer;
+};
+
+bool peer_sees_close(tcp::socket& peer) {
+  char c;
+  net::error_code ec;
+  peer.non_blocking(false);
+  peer.read_some(net::asio::buffer(&c, 1), ec);
+  return ec == net::asio::error::eof;
+}
+
+bool peer_still_open(tcp::socket& peer) {
+  char c;
+  return ::recv(peer.native_handle(), &c, 1, MSG_DONTWAIT) < 0 && errno == EAGAIN;
+}
+
+TEST(Pool, TakesTheNewestIdleConnectionFirst) {
+  net::asio::io_context ctx;
+  Backend backend;
+  Backend* b = &backend;
+  Pool pool;
+  Pair one(ctx), two(ctx);
+  pool.put(std::make_unique<UpConn>(net::Stream(std::move(one.ours)), b));
+  auto second = std::make_unique<UpConn>(net::Stream(std::move(two.ours)), b);
+  int second_fd = second->stream.socket().native_handle();
+  pool.put(std::move(second));
+  auto got = pool.take(b);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->stream.socket().native_handle(), second_fd);
+  EXPECT_TRUE(pool.take(b));
+  EXPECT_FALSE(pool.take(b));
+}
+
+TEST(Pool, ExpireClosesOnlyConnectionsIdleTooLong) {
+  net::asio::io_context ctx;
+  Backend backend;
+  Backend* b = &backend;
+  Pool pool;
+  pool.idle_timeout_ms = 40;
+  Pair old_conn(ctx), fresh(ctx);
+  pool.put(std::make_unique<UpConn>(net::Stream(std::move(old_conn.ours)), b));
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  pool.put(std::make_unique<UpConn>(net::Stream(std::move(fresh.ours)), b));
+  pool.expire(net::now_ms());
+  EXPECT_TRUE(peer_sees_close(old_conn.peer)) << "the old connection is closed";
+  EXPECT_TRUE(peer_still_open(fresh.peer));
+  EXPECT_TRUE(pool.take(b));
+  EXPECT_FALSE(pool.take(b)) << "the expired one is gone";
+}
+
+TEST(Pool, ADeadConnectionIsNotHandedOut) {
+  net::asio::io_context ctx;
+  Backend backend;
+  Backend* b = &backend;
+  Pool pool;
+  Pair p(ctx);
+  pool.put(std::make_unique<UpConn>(net::Stream(std::move(p.ours)), b));
+  p.peer.close();
+  std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_FALSE(pool.take(b));
+}
+
+TEST(Pool, KeepsAtMostMaxIdleDroppingTheOldest) {
+  net::asio::io_context ctx;
+  Backend backend;
+  Backend* b = &backend;
+  Pool pool;
+  pool.max_idle_per_backend = 2;
+  Pair p1(ctx), p2(ctx), p3(ctx);
+  pool.put(std::make_unique<UpConn>(net::Stream(std::move(p1.ours)), b));
+  pool.put(std::make_unique<UpConn>(net::Stream(std::move(p2.ours)), b));
+  pool.put(std::make_unique<UpConn>(net::Stream(std::move(p3.ours)), b));
+  EXPECT_TRUE(peer_sees_close(p1.peer));
+  EXPECT_TRUE(peer_still_open(p2.peer));
+  EXPECT_TRUE(peer_still_open(p3.peer));
+}
+
+}  // namespace
+}  // namespace gh::upstream
