@@ -23,10 +23,14 @@ using tcp = asio::ip::tcp;
 // most of what an idle connection costs.
 using Socket = asio::basic_stream_socket<tcp, asio::io_context::executor_type>;
 using error_code = boost::system::error_code;
+// Coroutines on the concrete io_context executor too: with the type-erased
+// default every suspension copies, compares and destroys an any_io_executor.
+using Executor = asio::io_context::executor_type;
 template <class T = void>
-using awaitable = asio::awaitable<T>;
+using awaitable = asio::awaitable<T, Executor>;
+inline constexpr asio::use_awaitable_t<Executor> use_awaitable;
 
 // Completion token that never throws: `auto [ec, n] = co_await op(..., nothrow);`
-inline constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+inline constexpr auto nothrow = asio::as_tuple(use_awaitable);
 
 }  // namespace gh::net

@@ -26,7 +26,10 @@ struct ListenerSpec {
 
 class Worker {
  public:
-  explicit Worker(unsigned index) : index(index), ctx(1) {}
+  // One thread per io_context, and sockets never cross threads: no locking
+  // around socket operations (the scheduler keeps its lock, for Asio's
+  // resolver thread and for shutdown()).
+  explicit Worker(unsigned index) : index(index), ctx(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO) {}
   const unsigned index;
   asio::io_context ctx;
   DeadlineList deadlines;          // ticked every 100 ms
