@@ -29,7 +29,8 @@ bool peer_sees_close(tcp::socket& peer) {
   net::error_code ec;
   peer.non_blocking(false);
   peer.read_some(net::asio::buffer(&c, 1), ec);
-  return ec == net::asio::error::eof;
+  // Closed with unread bytes, the kernel sends a reset instead of a FIN.
+  return ec == net::asio::error::eof || ec == net::asio::error::connection_reset;
 }
 
 bool peer_still_open(tcp::socket& peer) {
@@ -79,8 +80,36 @@ TEST(Pool, ADeadConnectionIsNotHandedOut) {
   Pair p(ctx);
   pool.put(std::make_unique<UpConn>(net::Stream(std::move(p.ours)), b));
   p.peer.close();
-  std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  std::this_thread::sleep_for(std::chrono::milliseconds(Pool::kPeekAfterMs + 15));
   EXPECT_FALSE(pool.take(b));
+}
+
+TEST(Pool, AConnectionWithUnreadBytesIsNotHandedOut) {
+  // A backend that sent more than its response said: those bytes must never
+  // be read as the answer to the next request.
+  net::asio::io_context ctx;
+  Backend backend;
+  Backend* b = &backend;
+  Pool pool;
+  Pair p(ctx);
+  pool.put(std::make_unique<UpConn>(net::Stream(std::move(p.ours)), b));
+  net::asio::write(p.peer, net::asio::buffer("HTTP/1.1 200 OK\r\n", 17));
+  std::this_thread::sleep_for(std::chrono::milliseconds(Pool::kPeekAfterMs + 15));
+  EXPECT_FALSE(pool.take(b));
+  EXPECT_TRUE(peer_sees_close(p.peer));
+}
+
+TEST(Pool, AConnectionReusedAtOnceSkipsThePeek) {
+  // The cheap path under load: no syscall when reused within kPeekAfterMs.
+  net::asio::io_context ctx;
+  Backend backend;
+  Backend* b = &backend;
+  Pool pool;
+  Pair p(ctx);
+  pool.put(std::make_unique<UpConn>(net::Stream(std::move(p.ours)), b));
+  net::asio::write(p.peer, net::asio::buffer("x", 1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_TRUE(pool.take(b));
 }
 
 TEST(Pool, KeepsAtMostMaxIdleDroppingTheOldest) {
