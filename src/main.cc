@@ -162,8 +162,9 @@ int cmd_run(const std::string& file) {
     if (spec.kind != "admin") return proxy_handler(w, std::move(s), peer, spec, std::move(slot));
     gh::admin::ServeOptions opt;
     opt.stop = &w.draining;
-    return gh::admin::serve_admin(gh::net::Stream(std::move(s)),
-                                  gh::admin::make_admin_handler(status_json), opt);
+    gh::net::Stream st(std::move(s));
+    st.nodelay_from_second_write();
+    return gh::admin::serve_admin(std::move(st), gh::admin::make_admin_handler(status_json), opt);
   });
   checker.stop();
   shared.access_log.stop();

@@ -4,6 +4,8 @@
 
 #include <system_error>
 
+#include "net/adopt.h"
+
 namespace gh::net {
 
 static int new_epoll() {
@@ -71,7 +73,7 @@ bool IdleSet::hold(Socket& s, IdleConn&& c) {
   ev.data.u64 = (uint64_t(i) << 32) | uint32_t(fd);
   if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
     // Give the socket back to the caller unchanged.
-    s.assign(c.v6 ? tcp::v6() : tcp::v4(), fd, ec);
+    adopt_nonblocking(s, fd, c.v6, ec);
     slot.next_free = free_;
     free_ = i;
     if (ec) ::close(fd);
@@ -109,8 +111,7 @@ void IdleSet::on_ready() {
       free_slot(i);
       Socket s(ctx_.get_executor());
       error_code ec;
-      s.assign(c.v6 ? tcp::v6() : tcp::v4(), fd, ec);
-      if (ec) {
+      if (!adopt_nonblocking(s, fd, c.v6, ec)) {
         ::close(fd);
         continue;   // the slot in c is released here
       }

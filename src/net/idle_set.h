@@ -33,6 +33,7 @@ struct IdleConn {
   uint16_t local_port = 0;
   bool v6 = false;          // the socket's family (a v6 listener may carry v4 clients)
   bool served = false;      // for the layer above: it has served a request before
+  uint8_t nodelay_pending = 0;  // Stream::nodelay_pending() when it came in
   int64_t expire_at_ms = 0; // closed by expire() at this time; 0: never
   int64_t since_ms = 0;     // when it came in (set by hold())
   ConnectionSlot slot;

@@ -1,11 +1,14 @@
 #include "net/server.h"
 
+#include "net/adopt.h"
+
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/socket.h>
 
 #include "core/log.h"
+#include "net/adopt.h"
 
 namespace gh::net {
 
@@ -83,6 +86,7 @@ bool Server::listen(const ListenerSpec& spec, std::string& err) {
     if (!ec && ep.address().is_v6()) acc->set_option(asio::ip::v6_only(true), ec);
     if (!ec) acc->bind(ep, ec);
     if (!ec) acc->listen(4096, ec);
+    if (!ec) acc->non_blocking(true, ec);   // accept_one() calls accept4 directly
     if (ec) {
       err = "cannot listen on " + spec.host + ":" + std::to_string(spec.port) + " (" + spec.kind +
             "): " + ec.message();
@@ -93,6 +97,30 @@ bool Server::listen(const ListenerSpec& spec, std::string& err) {
   }
   specs_.push_back(spec);
   return true;
+}
+
+// One accepted connection, non-blocking from accept4 itself, handed to Asio
+// without the ioctl and the epoll_ctl it would add (net/adopt.h). Tries
+// accept4 before waiting, so a connection already queued costs no wait.
+static awaitable<std::pair<error_code, Socket>> accept_one(Worker& w, tcp::acceptor& acc,
+                                                           tcp::endpoint& peer) {
+  for (;;) {
+    socklen_t len = sizeof(sockaddr_in6);
+    int fd = ::accept4(acc.native_handle(), peer.data(), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      peer.resize(len);
+      Socket s(w.ctx.get_executor());
+      error_code ec;
+      if (!adopt_nonblocking(s, fd, peer.protocol() == tcp::v6(), ec)) ::close(fd);
+      co_return std::pair{ec, std::move(s)};
+    }
+    if (errno == EINTR || errno == ECONNABORTED) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK)
+      co_return std::pair{error_code(errno, asio::error::get_system_category()),
+                          Socket(w.ctx.get_executor())};
+    auto [ec] = co_await acc.async_wait(tcp::acceptor::wait_read, nothrow);
+    if (ec) co_return std::pair{ec, Socket(w.ctx.get_executor())};
+  }
 }
 
 awaitable<void> Server::accept_loop(Worker& w, tcp::acceptor& acc, size_t spec_index) {
@@ -108,7 +136,7 @@ awaitable<void> Server::accept_loop(Worker& w, tcp::acceptor& acc, size_t spec_i
     }
     if (w.draining.load()) co_return;
     tcp::endpoint peer;
-    auto [ec, sock] = co_await acc.async_accept(w.ctx.get_executor(), peer, nothrow);
+    auto [ec, sock] = co_await accept_one(w, acc, peer);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acc.is_open() || w.draining.load()) co_return;
       if (ec == asio::error::no_descriptors || ec.value() == ENFILE || ec == asio::error::no_buffer_space ||
@@ -133,8 +161,7 @@ awaitable<void> Server::accept_loop(Worker& w, tcp::acceptor& acc, size_t spec_i
       pause.expires_after(std::chrono::milliseconds(10));
       co_await pause.async_wait(nothrow);
     }
-    error_code ignored;
-    sock.set_option(tcp::no_delay(true), ignored);
+    // TCP_NODELAY is the handler's choice (see Stream::nodelay_from_second_write).
     asio::co_spawn(w.ctx, handler_(w, std::move(sock), peer, spec, ConnectionSlot::adopt(&w)),
                    [](std::exception_ptr e) {
       if (e) {

@@ -33,9 +33,21 @@ class Stream {
   }
   template <class ConstBuffers>
   auto write_all(const ConstBuffers& b) {
+    if (nodelay_ != Nodelay::set) before_write();
     if (tls_) return asio::async_write(*tls_, b, nothrow);
     return asio::async_write(*plain_, b, nothrow);
   }
+
+  // TCP_NODELAY from the second write on. The first write on a fresh
+  // connection leaves at once with or without Nagle (nothing is in flight
+  // yet), so a connection answered in one write — every `Connection: close`
+  // request with a small answer — is spared the setsockopt. Plain TCP only:
+  // TLS writes its handshake without going through write_all.
+  void nodelay_from_second_write() { nodelay_ = Nodelay::before_first; }
+  // The pending part of that, to carry it while the socket is out of this
+  // Stream (net/idle_set.h): 0 nothing pending, 1 and 2 as above.
+  uint8_t nodelay_pending() const { return static_cast<uint8_t>(nodelay_); }
+  void restore_nodelay_pending(uint8_t v) { nodelay_ = static_cast<Nodelay>(v); }
 
   // Aborts pending operations (they complete with operation_aborted); the
   // connection stays open so a final response can still be written.
@@ -59,6 +71,18 @@ class Stream {
   }
 
  private:
+  enum class Nodelay : uint8_t { set = 0, before_first = 1, before_second = 2 };
+  void before_write() {
+    if (nodelay_ == Nodelay::before_first) {
+      nodelay_ = Nodelay::before_second;
+      return;
+    }
+    error_code ignored;
+    socket().set_option(tcp::no_delay(true), ignored);
+    nodelay_ = Nodelay::set;
+  }
+
+  Nodelay nodelay_ = Nodelay::set;   // set: nothing to do (already set, or not wanted)
   std::optional<Socket> plain_;
   std::unique_ptr<TlsStream> tls_;
 };

@@ -40,6 +40,7 @@ static bool try_hold(WorkerState& ws, Stream& s, const ClientInfo& ci, Connectio
   c.local_port = ci.local_port;
   c.v6 = ci.v6;
   c.served = ci.served;
+  c.nodelay_pending = s.nodelay_pending();
   c.expire_at_ms = expire_at_ms;
   c.slot = std::move(slot);
   if (ws.idle->hold(s.socket(), std::move(c))) return true;
@@ -115,8 +116,9 @@ void resume_idle(WorkerState& ws, Socket s, IdleConn c) {
   ci.v6 = c.v6;
   ci.served = c.served;
   ci.wakes_quickly = c.served && now_ms() - c.since_ms < kBusyWakeMs;
-  asio::co_spawn(ws.worker.ctx,
-                 serve_connection(ws, Stream(std::move(s)), std::move(ci), std::move(c.slot)),
+  Stream st(std::move(s));
+  st.restore_nodelay_pending(c.nodelay_pending);
+  asio::co_spawn(ws.worker.ctx, serve_connection(ws, std::move(st), std::move(ci), std::move(c.slot)),
                  asio::detached);
 }
 

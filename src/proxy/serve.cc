@@ -64,6 +64,8 @@ awaitable<void> Proxy::serve(Worker& w, Socket s, tcp::endpoint peer, const List
     const auto& rt = ws.runtime();
     if (!rt || !rt->server_tls) co_return;
     ci.tls = true;
+    error_code ignored;
+    s.set_option(tcp::no_delay(true), ignored);
     auto tls = std::make_unique<Stream::TlsStream>(std::move(s), rt->server_tls->asio_context());
     co_await serve_connection(ws, Stream(std::move(tls)), std::move(ci), std::move(slot));
     co_return;
@@ -72,11 +74,15 @@ awaitable<void> Proxy::serve(Worker& w, Socket s, tcp::endpoint peer, const List
     // Many connections: a new one waits parked for its first bytes instead
     // of holding a session, so a burst of idle connects stays cheap.
     const auto& rt = ws.runtime();
-    serve_new_connection(ws, Stream(std::move(s)), std::move(ci), std::move(slot),
+    Stream st(std::move(s));
+    st.nodelay_from_second_write();
+    serve_new_connection(ws, std::move(st), std::move(ci), std::move(slot),
                          now_ms() + rt->cfg.server.timeouts.client_header.count());
     co_return;
   }
-  co_await serve_connection(ws, Stream(std::move(s)), std::move(ci), std::move(slot));
+  Stream st(std::move(s));
+  st.nodelay_from_second_write();
+  co_await serve_connection(ws, std::move(st), std::move(ci), std::move(slot));
 }
 
 }  // namespace gh::proxy
