@@ -2,7 +2,7 @@
 # Side-by-side benchmarks: nginx, HAProxy, gatehouse and HAProxy mode tcp,
 # one worker each, behind/in front of one shared demo-origin backend.
 #
-# usage: bench/run.sh [case...]   cases: small newconn large1m large100m upload1m idle10k ws
+# usage: bench/run.sh [case...]   cases: small many newconn large1m large100m upload1m idle10k ws
 #                                        tls tlsnew tlsresume (HTTPS)
 #   BENCH_QUICK=1     ~1 minute smoke run (smaller counts, one round)
 #   BENCH_ROUNDS=N    interleaved rounds (default 3; the median is quoted)

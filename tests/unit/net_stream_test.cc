@@ -35,6 +35,8 @@ bool write_now(asio::io_context& ctx, Stream& st, std::string_view data) {
   return ok;
 }
 
+// A connection accepted with accept4(SOCK_NONBLOCK) and adopted, as the
+// server's accept loop does.
 struct Accepted {
   explicit Accepted(asio::io_context& ctx) : client(ctx), server(ctx.get_executor()) {
     tcp::acceptor acc(ctx, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
@@ -43,7 +45,10 @@ struct Accepted {
     socklen_t len = sizeof peer;
     fd = ::accept4(acc.native_handle(), reinterpret_cast<sockaddr*>(&peer), &len,
                    SOCK_NONBLOCK | SOCK_CLOEXEC);
+    adopted = adopt_nonblocking(server, fd, false, ec);
   }
+  error_code ec;
+  bool adopted = false;
   tcp::socket client;
   Socket server;
   int fd = -1;
@@ -52,8 +57,7 @@ struct Accepted {
 TEST(Stream, NodelayIsSetOnlyFromTheSecondWrite) {
   asio::io_context ctx;
   Accepted a(ctx);
-  error_code ec;
-  ASSERT_TRUE(adopt_nonblocking(a.server, a.fd, false, ec)) << ec.message();
+  ASSERT_TRUE(a.adopted) << a.ec.message();
   Stream st(std::move(a.server));
   st.nodelay_from_second_write();
   EXPECT_EQ(nodelay_of(st.socket()), 0);
@@ -69,8 +73,8 @@ TEST(Stream, NodelayIsSetOnlyFromTheSecondWrite) {
 TEST(Stream, NodelayPendingSurvivesAMoveThroughARawDescriptor) {
   asio::io_context ctx;
   Accepted a(ctx);
+  ASSERT_TRUE(a.adopted) << a.ec.message();
   error_code ec;
-  ASSERT_TRUE(adopt_nonblocking(a.server, a.fd, false, ec));
   Stream st(std::move(a.server));
   st.nodelay_from_second_write();
   ASSERT_TRUE(write_now(ctx, st, "one"));
@@ -89,8 +93,7 @@ TEST(Stream, NodelayPendingSurvivesAMoveThroughARawDescriptor) {
 TEST(Stream, ByDefaultNodelayIsLeftAlone) {
   asio::io_context ctx;
   Accepted a(ctx);
-  error_code ec;
-  ASSERT_TRUE(adopt_nonblocking(a.server, a.fd, false, ec));
+  ASSERT_TRUE(a.adopted) << a.ec.message();
   Stream st(std::move(a.server));
   ASSERT_TRUE(write_now(ctx, st, "a"));
   ASSERT_TRUE(write_now(ctx, st, "b"));
@@ -100,8 +103,8 @@ TEST(Stream, ByDefaultNodelayIsLeftAlone) {
 TEST(Adopt, AnAdoptedSocketReadsWritesAndClosesNormally) {
   asio::io_context ctx;
   Accepted a(ctx);
+  ASSERT_TRUE(a.adopted) << a.ec.message();
   error_code ec;
-  ASSERT_TRUE(adopt_nonblocking(a.server, a.fd, false, ec));
   asio::write(a.client, asio::buffer("ping", 4));
   std::string got;
   asio::co_spawn(
@@ -130,8 +133,8 @@ TEST(Adopt, AnAdoptedSocketReadsWritesAndClosesNormally) {
 TEST(Adopt, TheDescriptorStaysNonBlocking) {
   asio::io_context ctx;
   Accepted a(ctx);
+  ASSERT_TRUE(a.adopted) << a.ec.message();
   error_code ec;
-  ASSERT_TRUE(adopt_nonblocking(a.server, a.fd, false, ec));
   EXPECT_TRUE(::fcntl(a.fd, F_GETFL) & O_NONBLOCK);
 }
 

@@ -33,18 +33,24 @@ bool peer_sees_close(tcp::socket& peer) {
   return ec == net::asio::error::eof || ec == net::asio::error::connection_reset;
 }
 
+// A pool and one backend; pairs made on the fixture's io_context.
+class PoolTest : public ::testing::Test {
+ protected:
+  void put(Pair& p) { pool.put(std::make_unique<UpConn>(net::Stream(std::move(p.ours)), b)); }
+  net::asio::io_context ctx;
+  Backend backend;
+  Backend* b = &backend;
+  Pool pool;
+};
+
 bool peer_still_open(tcp::socket& peer) {
   char c;
   return ::recv(peer.native_handle(), &c, 1, MSG_DONTWAIT) < 0 && errno == EAGAIN;
 }
 
-TEST(Pool, TakesTheNewestIdleConnectionFirst) {
-  net::asio::io_context ctx;
-  Backend backend;
-  Backend* b = &backend;
-  Pool pool;
+TEST_F(PoolTest, TakesTheNewestIdleConnectionFirst) {
   Pair one(ctx), two(ctx);
-  pool.put(std::make_unique<UpConn>(net::Stream(std::move(one.ours)), b));
+  put(one);
   auto second = std::make_unique<UpConn>(net::Stream(std::move(two.ours)), b);
   int second_fd = second->stream.socket().native_handle();
   pool.put(std::move(second));
@@ -55,16 +61,12 @@ TEST(Pool, TakesTheNewestIdleConnectionFirst) {
   EXPECT_FALSE(pool.take(b));
 }
 
-TEST(Pool, ExpireClosesOnlyConnectionsIdleTooLong) {
-  net::asio::io_context ctx;
-  Backend backend;
-  Backend* b = &backend;
-  Pool pool;
+TEST_F(PoolTest, ExpireClosesOnlyConnectionsIdleTooLong) {
   pool.idle_timeout_ms = 40;
   Pair old_conn(ctx), fresh(ctx);
-  pool.put(std::make_unique<UpConn>(net::Stream(std::move(old_conn.ours)), b));
+  put(old_conn);
   std::this_thread::sleep_for(std::chrono::milliseconds(60));
-  pool.put(std::make_unique<UpConn>(net::Stream(std::move(fresh.ours)), b));
+  put(fresh);
   pool.expire(net::now_ms());
   EXPECT_TRUE(peer_sees_close(old_conn.peer)) << "the old connection is closed";
   EXPECT_TRUE(peer_still_open(fresh.peer));
@@ -72,56 +74,40 @@ TEST(Pool, ExpireClosesOnlyConnectionsIdleTooLong) {
   EXPECT_FALSE(pool.take(b)) << "the expired one is gone";
 }
 
-TEST(Pool, ADeadConnectionIsNotHandedOut) {
-  net::asio::io_context ctx;
-  Backend backend;
-  Backend* b = &backend;
-  Pool pool;
+TEST_F(PoolTest, ADeadConnectionIsNotHandedOut) {
   Pair p(ctx);
-  pool.put(std::make_unique<UpConn>(net::Stream(std::move(p.ours)), b));
+  put(p);
   p.peer.close();
   std::this_thread::sleep_for(std::chrono::milliseconds(Pool::kPeekAfterMs + 15));
   EXPECT_FALSE(pool.take(b));
 }
 
-TEST(Pool, AConnectionWithUnreadBytesIsNotHandedOut) {
+TEST_F(PoolTest, AConnectionWithUnreadBytesIsNotHandedOut) {
   // A backend that sent more than its response said: those bytes must never
   // be read as the answer to the next request.
-  net::asio::io_context ctx;
-  Backend backend;
-  Backend* b = &backend;
-  Pool pool;
   Pair p(ctx);
-  pool.put(std::make_unique<UpConn>(net::Stream(std::move(p.ours)), b));
+  put(p);
   net::asio::write(p.peer, net::asio::buffer("HTTP/1.1 200 OK\r\n", 17));
   std::this_thread::sleep_for(std::chrono::milliseconds(Pool::kPeekAfterMs + 15));
   EXPECT_FALSE(pool.take(b));
   EXPECT_TRUE(peer_sees_close(p.peer));
 }
 
-TEST(Pool, AConnectionReusedAtOnceSkipsThePeek) {
+TEST_F(PoolTest, AConnectionReusedAtOnceSkipsThePeek) {
   // The cheap path under load: no syscall when reused within kPeekAfterMs.
-  net::asio::io_context ctx;
-  Backend backend;
-  Backend* b = &backend;
-  Pool pool;
   Pair p(ctx);
-  pool.put(std::make_unique<UpConn>(net::Stream(std::move(p.ours)), b));
+  put(p);
   net::asio::write(p.peer, net::asio::buffer("x", 1));
   std::this_thread::sleep_for(std::chrono::milliseconds(1));
   EXPECT_TRUE(pool.take(b));
 }
 
-TEST(Pool, KeepsAtMostMaxIdleDroppingTheOldest) {
-  net::asio::io_context ctx;
-  Backend backend;
-  Backend* b = &backend;
-  Pool pool;
+TEST_F(PoolTest, KeepsAtMostMaxIdleDroppingTheOldest) {
   pool.max_idle_per_backend = 2;
   Pair p1(ctx), p2(ctx), p3(ctx);
-  pool.put(std::make_unique<UpConn>(net::Stream(std::move(p1.ours)), b));
-  pool.put(std::make_unique<UpConn>(net::Stream(std::move(p2.ours)), b));
-  pool.put(std::make_unique<UpConn>(net::Stream(std::move(p3.ours)), b));
+  put(p1);
+  put(p2);
+  put(p3);
   EXPECT_TRUE(peer_sees_close(p1.peer));
   EXPECT_TRUE(peer_still_open(p2.peer));
   EXPECT_TRUE(peer_still_open(p3.peer));
