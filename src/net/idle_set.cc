@@ -42,12 +42,16 @@ uint32_t IdleSet::take_slot() {
   return used_++;
 }
 
+void IdleSet::unuse_slot(uint32_t i) {
+  at(i).next_free = free_;
+  free_ = i;
+}
+
 void IdleSet::free_slot(uint32_t i) {
   Slot& s = at(i);
   s.fd = -1;
   s.conn = IdleConn{};   // releases the connection slot
-  s.next_free = free_;
-  free_ = i;
+  unuse_slot(i);
   --held_;
 }
 
@@ -63,8 +67,7 @@ bool IdleSet::hold(Socket& s, IdleConn&& c) {
   error_code ec;
   int fd = s.release(ec);   // leaves Asio's reactor; the fd stays open
   if (ec) {
-    slot.next_free = free_;
-    free_ = i;
+    unuse_slot(i);
     return false;
   }
   epoll_event ev{};
@@ -73,10 +76,8 @@ bool IdleSet::hold(Socket& s, IdleConn&& c) {
   ev.data.u64 = (uint64_t(i) << 32) | uint32_t(fd);
   if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
     // Give the socket back to the caller unchanged.
-    adopt_nonblocking(s, fd, c.v6, ec);
-    slot.next_free = free_;
-    free_ = i;
-    if (ec) ::close(fd);
+    if (!adopt_nonblocking(s, fd, c.v6, ec)) ::close(fd);
+    unuse_slot(i);
     return false;
   }
   slot.fd = fd;

@@ -73,7 +73,8 @@ class IdleSet {
 
   Slot& at(uint32_t i) { return chunks_[i / kChunk][i % kChunk]; }
   uint32_t take_slot();
-  void free_slot(uint32_t i);
+  void unuse_slot(uint32_t i);   // back on the free list, never held
+  void free_slot(uint32_t i);    // a held one: closes nothing, releases its slot
   void close_slot(uint32_t i);
   void arm();
   void on_ready();

@@ -70,18 +70,16 @@ awaitable<void> Proxy::serve(Worker& w, Socket s, tcp::endpoint peer, const List
     co_await serve_connection(ws, Stream(std::move(tls)), std::move(ci), std::move(slot));
     co_return;
   }
+  Stream st(std::move(s));
+  st.nodelay_from_second_write();
   if (w.connections > Session::kManyConnections) {
     // Many connections: a new one waits parked for its first bytes instead
     // of holding a session, so a burst of idle connects stays cheap.
     const auto& rt = ws.runtime();
-    Stream st(std::move(s));
-    st.nodelay_from_second_write();
     serve_new_connection(ws, std::move(st), std::move(ci), std::move(slot),
                          now_ms() + rt->cfg.server.timeouts.client_header.count());
     co_return;
   }
-  Stream st(std::move(s));
-  st.nodelay_from_second_write();
   co_await serve_connection(ws, std::move(st), std::move(ci), std::move(slot));
 }
 

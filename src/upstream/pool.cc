@@ -34,29 +34,28 @@ std::unique_ptr<UpConn> Pool::take(Backend* b) {
   return nullptr;
 }
 
+// Closes the connections idle for idle_timeout_ms or longer (the oldest sit
+// at the front), and `extra` more of the oldest.
+void Pool::age_out(std::vector<std::unique_ptr<UpConn>>& v, int64_t now, size_t extra) {
+  size_t drop = 0;
+  while (drop < v.size() && now - v[drop]->idle_since_ms >= idle_timeout_ms) ++drop;
+  drop = std::min(drop + extra, v.size());
+  if (drop == 0) return;
+  for (size_t i = 0; i < drop; ++i) v[i]->stream.close();
+  v.erase(v.begin(), v.begin() + drop);
+}
+
 void Pool::put(std::unique_ptr<UpConn> c) {
   auto& v = idle_[c->backend];
   int64_t now = net::now_ms();
-  // Age out the oldest first (they sit at the front).
-  size_t drop = 0;
-  while (drop < v.size() && now - v[drop]->idle_since_ms >= idle_timeout_ms) ++drop;
-  if (v.size() - drop >= max_idle_per_backend) ++drop;
-  if (drop > 0) {
-    for (size_t i = 0; i < drop && i < v.size(); ++i) v[i]->stream.close();
-    v.erase(v.begin(), v.begin() + std::min(drop, v.size()));
-  }
+  age_out(v, now, 0);
+  if (v.size() >= max_idle_per_backend) age_out(v, now, 1);
   c->idle_since_ms = now;
   v.push_back(std::move(c));
 }
 
 void Pool::expire(int64_t now) {
-  for (auto& [b, v] : idle_) {
-    size_t drop = 0;   // the oldest sit at the front
-    while (drop < v.size() && now - v[drop]->idle_since_ms >= idle_timeout_ms) ++drop;
-    if (drop == 0) continue;
-    for (size_t i = 0; i < drop; ++i) v[i]->stream.close();
-    v.erase(v.begin(), v.begin() + drop);
-  }
+  for (auto& [b, v] : idle_) age_out(v, now, 0);
 }
 
 void Pool::clear() {

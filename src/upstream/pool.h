@@ -41,6 +41,7 @@ class Pool {
   int64_t idle_timeout_ms = 60000;
 
  private:
+  void age_out(std::vector<std::unique_ptr<UpConn>>& v, int64_t now, size_t extra);
   std::unordered_map<const Backend*, std::vector<std::unique_ptr<UpConn>>> idle_;
 };
 
