@@ -503,17 +503,17 @@ def run_h2load(env, proxy, case, n, c):
                 errors=h["bad"] + (n - h["succeeded"]), count=h["succeeded"])
 
 
-def run_ws(env, proxy, case, n, c):
-    per = max(1, n // c)
-    argv = lambda k: pinned(env.load_cpus, [PY, str(BENCH / "clients" / "ws.py"), "127.0.0.1",
-                                            str(proxy.port), case["path"], str(c), str(k)])
-    subprocess.run(argv(max(1, per // 10)), capture_output=True, timeout=300)  # warm-up
+def measured_client(proxy, argv, warmup_argv, name):
+    """Runs a bench client (bench/clients/*.py) once to warm up, then again
+    measured. Returns (the JSON of its last output line, the CpuMeter, the
+    largest RSS seen, VmHWM)."""
+    subprocess.run(warmup_argv, capture_output=True, timeout=300)
     pids = proxy.refresh_pids()
     sampler = RssSampler(pids)
     sampler.start()
     meter = CpuMeter(pids)
     try:
-        res = subprocess.run(argv(per), capture_output=True, text=True, timeout=600)
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     finally:
         meter.finish()
         rss_max = sampler.stop()
@@ -521,7 +521,15 @@ def run_ws(env, proxy, case, n, c):
     try:
         r = json.loads(res.stdout.strip().splitlines()[-1])
     except (IndexError, ValueError):
-        raise RuntimeError(f"ws client failed: {res.stderr[-1500:]}")
+        raise RuntimeError(f"{name} client failed: {res.stderr[-1500:]}")
+    return r, meter, rss_max, hwm
+
+
+def run_ws(env, proxy, case, n, c):
+    per = max(1, n // c)
+    argv = lambda k: pinned(env.load_cpus, [PY, str(BENCH / "clients" / "ws.py"), "127.0.0.1",
+                                            str(proxy.port), case["path"], str(c), str(k)])
+    r, meter, rss_max, hwm = measured_client(proxy, argv(per), argv(max(1, per // 10)), "ws")
     cpu_us, cpu = meter.per(r["messages"])
     return dict(rps=r["messages"] / r["elapsed_s"], cpu_us=cpu_us, **cpu,
                 p50=r["p50_us"] / 1000, p99=r["p99_us"] / 1000, hwm=hwm, rss_max=rss_max,
@@ -570,21 +578,7 @@ def run_tls(env, proxy, case, n, c):
     """New TLS connections, one request each: bench/clients/tls.py."""
     argv = lambda k: pinned(env.load_cpus, [PY, str(BENCH / "clients" / "tls.py"), "127.0.0.1",
                                             str(proxy.tls_port), case["path"], str(k), str(c), case["mode"]])
-    subprocess.run(argv(max(c, n // 10)), capture_output=True, timeout=300)  # warm-up
-    pids = proxy.refresh_pids()
-    sampler = RssSampler(pids)
-    sampler.start()
-    meter = CpuMeter(pids)
-    try:
-        res = subprocess.run(argv(n), capture_output=True, text=True, timeout=600)
-    finally:
-        meter.finish()
-        rss_max = sampler.stop()
-    hwm = hwm_bytes(pids)
-    try:
-        r = json.loads(res.stdout.strip().splitlines()[-1])
-    except (IndexError, ValueError):
-        raise RuntimeError(f"tls client failed: {res.stderr[-1500:]}")
+    r, meter, rss_max, hwm = measured_client(proxy, argv(n), argv(max(c, n // 10)), "tls")
     cpu_us, cpu = meter.per(r["conns"])
     # A resumed handshake in `full` mode would make the figure a lie: count it as an error.
     wrong = r["reused"] if case["mode"] == "full" else 0
