@@ -74,7 +74,12 @@ void AccessLogSink::writer() {
   }
 }
 
-static void json_str(std::string& o, std::string_view s) { core::append_json_string(o, s); }
+// Appends `prefix` (the separator and the quoted key, e.g. `,"path":`) and
+// `value` as a JSON string.
+static void json_field(std::string& o, std::string_view prefix, std::string_view value) {
+  o += prefix;
+  core::append_json_string(o, value);
+}
 
 // Combined format quotes fields; keep them on one line and unambiguous.
 static void clf_str(std::string& o, std::string_view s) {
@@ -109,14 +114,10 @@ void AccessLogBuffer::add(const LogRecord& r) {
                   static_cast<int>(r.start_unix_ms % 1000));
     buf_ += "{\"time\":\"";
     buf_ += tbuf;
-    buf_ += "\",\"client\":";
-    json_str(buf_, r.client);
-    buf_ += ",\"method\":";
-    json_str(buf_, r.method);
-    buf_ += ",\"path\":";
-    json_str(buf_, r.path);
-    buf_ += ",\"host\":";
-    json_str(buf_, r.host);
+    json_field(buf_, "\",\"client\":", r.client);
+    json_field(buf_, ",\"method\":", r.method);
+    json_field(buf_, ",\"path\":", r.path);
+    json_field(buf_, ",\"host\":", r.host);
     buf_ += ",\"protocol\":\"HTTP/1.";
     buf_ += r.version_minor ? '1' : '0';
     std::snprintf(num, sizeof num, "\",\"status\":%d,\"bytes_sent\":%llu,\"bytes_received\":%llu",
@@ -131,18 +132,12 @@ void AccessLogBuffer::add(const LogRecord& r) {
     } else {
       buf_ += "null";
     }
-    buf_ += ",\"route\":";
-    json_str(buf_, r.route);
-    buf_ += ",\"backend\":";
-    json_str(buf_, r.backend);
-    buf_ += ",\"proxy_status\":";
-    json_str(buf_, r.proxy_status);
-    buf_ += ",\"request_id\":";
-    json_str(buf_, r.request_id);
-    buf_ += ",\"user_agent\":";
-    json_str(buf_, r.user_agent);
-    buf_ += ",\"referer\":";
-    json_str(buf_, r.referer);
+    json_field(buf_, ",\"route\":", r.route);
+    json_field(buf_, ",\"backend\":", r.backend);
+    json_field(buf_, ",\"proxy_status\":", r.proxy_status);
+    json_field(buf_, ",\"request_id\":", r.request_id);
+    json_field(buf_, ",\"user_agent\":", r.user_agent);
+    json_field(buf_, ",\"referer\":", r.referer);
     buf_ += "}\n";
   } else {
     static const char* mon[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",

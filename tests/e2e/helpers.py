@@ -440,6 +440,34 @@ def _parse_yaml_text(text):
         return None
 
 
+def rss_kib(pid):
+    """Resident set size of a process from /proc (KiB), or None when gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+class OwnsSocket:
+    """Mixin for test clients holding `self.sock`: close() ignores errors,
+    and `with` closes."""
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 class Gatehouse:
     """A running `gatehouse run -c FILE`.
 
@@ -537,14 +565,7 @@ class Gatehouse:
         return out
 
     def rss_kib(self):
-        """Resident set size from /proc (KiB), or None when gone."""
-        try:
-            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        except OSError:
-            return None
-        return None
+        return rss_kib(self.pid)
 
     def signal(self, sig):
         self.proc.send_signal(sig)

@@ -113,7 +113,7 @@ def tls_connect(port, sni=None, ctx=None, cafile=None, timeout=10.0, session=Non
         raise
 
 
-class TlsClient:
+class TlsClient(helpers.OwnsSocket):
     """A keep-alive HTTP/1.1 client over one TLS connection."""
 
     def __init__(self, port, sni=None, cafile=None, timeout=10.0, **kw):
@@ -131,18 +131,6 @@ class TlsClient:
     @property
     def peer_serial(self):
         return serial_of_der(self.sock.getpeercert(binary_form=True))
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def https_request(port, method="GET", target="/", headers=None, body=b"", host="example.test",

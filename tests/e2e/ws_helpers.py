@@ -126,7 +126,7 @@ def upgrade_request(target="/ws", key=None, host="example.test", extra=(), upgra
     return build_request("GET", target, headers=headers, host=host)
 
 
-class RawWs:
+class RawWs(helpers.OwnsSocket):
     """A raw client-side WebSocket (after a checked 101) over a blocking socket."""
 
     def __init__(self, sock, reader, response, key):
@@ -141,18 +141,6 @@ class RawWs:
     def recv(self, timeout=5.0):
         self.sock.settimeout(timeout)
         return read_frame(self.reader)
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def raw_ws_connect(port, target="/ws/raw", timeout=5.0, extra=()):
