@@ -50,8 +50,8 @@ mkdir -p "$out"
 
 # --- per-target sources, run length limit and dictionary ----------------------
 http1_srcs="src/http1/request_parser.cc src/http1/response_parser.cc src/http1/chunked.cc src/http1/fields.cc"
-config_srcs="$(echo src/config/*.cc) src/core/cidr.cc src/core/units.cc"
-proxy_srcs="src/proxy/router.cc src/proxy/rewrite.cc"
+config_srcs="$(echo src/config/*.cc) src/core/cidr.cc src/core/units.cc src/http/path.cc"
+proxy_srcs="src/proxy/router.cc src/proxy/rewrite.cc src/http/path.cc"
 
 sources() {
   case "$1" in
@@ -93,8 +93,8 @@ fi
 inputs() {
   case "$1" in
     fuzz_request_parser|fuzz_response_parser|fuzz_chunked) echo src/http1/* ;;
-    fuzz_config) echo src/config/* src/core/cidr.* src/core/units.* src/proxy/router.* ;;
-    fuzz_router_rewrite) echo src/proxy/router.* src/proxy/rewrite.* src/config/config.h src/core/cidr.h ;;
+    fuzz_config) echo src/config/* src/core/cidr.* src/core/units.* src/proxy/router.* src/http/path.* ;;
+    fuzz_router_rewrite) echo src/proxy/router.* src/proxy/rewrite.* src/http/path.* src/config/config.h src/core/cidr.h ;;
   esac
 }
 stale() {

@@ -1,5 +1,9 @@
 #include "config/route_path.h"
 
+#include <algorithm>
+
+#include "http/path.h"
+
 namespace gh::config {
 namespace {
 
@@ -84,7 +88,24 @@ std::optional<std::string> normalize_route_path(std::string_view text, std::stri
       start = slash + 1;
     }
   }
-  return std::string(p);
+  // Requests are routed on their normalized path, so the prefix is kept in
+  // that form too ("/%7euser" -> "/~user", "%2f" -> "%2F"). An encoded dot
+  // segment ("/%2e%2E") would vanish there: refused like a plain one.
+  std::string out;
+  out.reserve(p.size());
+  std::string_view in = p;
+  http::PathStatus st = http::normalize_path(in, out);
+  if (st == http::PathStatus::bad_byte) {
+    why = "%00 and %5C are not allowed";
+    return std::nullopt;
+  }
+  if (st != http::PathStatus::ok ||
+      std::count(out.begin(), out.end(), '/') != std::count(in.begin(), in.end(), '/') ||
+      (in.size() > 1 && out.back() == '/')) {
+    why = "'.' and '..' segments are not allowed, also not encoded as %2E";
+    return std::nullopt;
+  }
+  return out;
 }
 
 bool valid_check_path(std::string_view text, std::string& why) {

@@ -12,8 +12,11 @@ namespace gh::config {
 // '/' ("/api/" -> "/api"; "/" stays "/"). Refuses empty text, a missing
 // leading '/', '?', '#', spaces and control or non-ASCII bytes, other
 // characters outside the path set, bad '%' escapes, empty segments ("//")
-// and "." or ".." segments, because the prefix would match differently from
-// what it looks like. Sets `why` on refusal.
+// and "." or ".." segments (also encoded, "%2e"), because the prefix would
+// match differently from what it looks like. The result is in
+// http::normalize_path form, as request paths are when they are routed:
+// escapes of unreserved characters decoded, others upper-cased. Sets `why`
+// on refusal.
 std::optional<std::string> normalize_route_path(std::string_view text, std::string& why);
 
 // Accepts a request target for health checks: '/' then path characters and

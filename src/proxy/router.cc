@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <map>
 
+#include "http/path.h"
+
 namespace gh::proxy {
 namespace {
 
@@ -18,12 +20,6 @@ bool host_char(char c) {
 
 bool hex_char(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return c - 'A' + 10;
 }
 
 // Lower-cases `host` into `buf` without port and trailing dot. Returns the
@@ -163,69 +159,43 @@ int Router::match(std::string_view host, std::string_view path) const {
   return first_match(any_begin_, any_end_, path);
 }
 
-// --- path safety -------------------------------------------------------------
-
-bool path_is_safe(std::string_view path) {
-  if (path.empty() || path.front() != '/') return false;
-  path = path.substr(0, path.find('?'));
-  // Per segment: how many dots, whether anything else appeared, and whether
-  // we are past a ';' (path parameters, ignored by the dot check).
-  int dots = 0;
-  bool other = false;
-  bool params = false;
-  auto dot_segment = [&] { return !other && (dots == 1 || dots == 2); };
-  for (size_t i = 1; i <= path.size(); ++i) {
-    char c;
-    bool separator = false;
-    if (i == path.size()) {
-      separator = true;
-      c = '/';
-    } else {
-      c = path[i];
-      if (c == '%') {
-        if (i + 2 >= path.size()) return false;  // fewer than two characters follow
-        if (!hex_char(path[i + 1]) || !hex_char(path[i + 2])) return false;
-        c = static_cast<char>(hex_value(path[i + 1]) * 16 + hex_value(path[i + 2]));
-        i += 2;
-        if (c == '\0' || c == '\\') return false;
-        if (c == '/') separator = true;
-        else if (c == '.') {
-          if (!params) ++dots;
-        } else if (!params) {
-          other = true;  // an encoded ';' is data, not a parameter start
-        }
-        if (!separator) continue;
-      } else if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f || c == '\\' || c == '#') {
-        return false;
-      } else if (c == '/') {
-        separator = true;
-      }
-    }
-    if (separator) {
-      if (dot_segment()) return false;
-      dots = 0;
-      other = false;
-      params = false;
-      continue;
-    }
-    if (params) continue;
-    if (c == ';') params = true;
-    else if (c == '.') ++dots;
-    else other = true;
-  }
-  return true;
-}
-
 // --- prefix stripping ---------------------------------------------------------
 
-void strip_route_prefix(std::string_view path, std::string_view prefix, std::string& out) {
-  if (prefix.size() <= 1 || !prefix_matches(prefix, path)) {
-    out.append(path);
-    return;
-  }
+namespace {
+
+// Appends `path` with `prefix` cut off; `path` must be under it.
+void append_stripped(std::string_view path, std::string_view prefix, std::string& out) {
   std::string_view rest = path.substr(prefix.size());
   if (rest.empty() || rest.front() == '?') out.push_back('/');
   out.append(rest);
+}
+
+}  // namespace
+
+void strip_route_prefix(std::string_view raw, std::string_view normalized, std::string_view prefix,
+                        std::string& out) {
+  if (prefix.size() <= 1) {
+    out.append(raw);
+    return;
+  }
+  if (prefix_matches(prefix, raw)) {
+    std::string_view rest = raw.substr(prefix.size());
+    if (rest.empty() || rest.front() == '?') {
+      append_stripped(raw, prefix, out);
+      return;
+    }
+    // Does the rest stay below the prefix? Normalize it past the end of out
+    // (and drop that again) to find out.
+    const size_t mark = out.size();
+    const bool stays = http::normalize_path(rest, out) == http::PathStatus::ok;
+    out.resize(mark);
+    if (stays) {
+      out.append(rest);
+      return;
+    }
+  }
+  if (prefix_matches(prefix, normalized)) append_stripped(normalized, prefix, out);
+  else out.append(raw);
 }
 
 }  // namespace gh::proxy

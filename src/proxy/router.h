@@ -22,7 +22,8 @@ class Router {
   explicit Router(const std::vector<config::Route>& routes);
 
   // host: the Host value as received (any case, optional ":port", "[v6]:port",
-  // optional trailing dot; empty when absent). path: the request path, may
+  // optional trailing dot; empty when absent). path: the request path in
+  // http::normalize_path form (route prefixes are in that form too), may
   // include "?query" (ignored). Returns the index into `routes`, or -1 when
   // nothing matches. A host that is malformed (bad characters, empty labels,
   // over 255 bytes) matches only routes without domains. Never allocates.
@@ -54,27 +55,20 @@ class Router {
   uint32_t any_end_ = 0;
 };
 
-// True when routing on `path` is safe: a backend cannot resolve it to another
-// place than the prefix we matched. Accepts origin-form paths starting with
-// '/'; the "?query" part is not examined. Refuses:
-//  - anything not starting with '/' (including "*" and empty: callers handle
-//    OPTIONS * themselves);
-//  - dot segments "." and ".." anywhere, also percent-encoded (%2e, %2E) and
-//    with ";params" after them ("/..;/", which Tomcat treats as "..");
-//  - backslashes, raw or encoded (%5C), since some servers treat them as '/';
-//  - encoded NUL (%00) and malformed escapes ("%", "%4", "%zz");
-//  - control bytes, space, DEL and '#'.
-// Encoded slashes (%2F) are accepted, because APIs such as GitLab's put them
-// in identifiers; but they count as separators for the dot-segment check, so
-// "/a%2F..%2Fb" is refused as well.
-bool path_is_safe(std::string_view path);
-
-// Appends `path` with the route `prefix` removed to `out`:
-// "/api/users?x=1" with "/api" -> "/users?x=1"; "/api" -> "/"; "/api?x" -> "/?x".
-// Prefix "/" (or empty) leaves the path unchanged. A path that is not under the
-// prefix on a segment boundary is appended unchanged. Does not allocate when
-// `out` has room.
-void strip_route_prefix(std::string_view path, std::string_view prefix, std::string& out);
+// Appends the request-target to send upstream on a route with strip_prefix.
+// `raw` is the client's path and query as sent; `normalized` is its
+// http::normalize_path form, the one the route matched. One rule:
+//  - when `raw` starts with `prefix` on a segment boundary, and what follows
+//    the prefix does not climb above it with "..", the prefix is cut from the
+//    client's own bytes: "/api//x?q" -> "//x?q", "/api" -> "/", "/api?x" -> "/?x";
+//  - otherwise (the prefix appears only after normalization, as in
+//    "/x/../api/users" or "/%61pi/users", or "/api/../../api/x" would climb
+//    out of it) the prefix is cut from `normalized`: "/users".
+// Prefix "/" (or empty) appends `raw` unchanged; so does a path that neither
+// form puts under the prefix. Uses `out` past its end as scratch space, so
+// it does not allocate when `out` has room for raw.size() more bytes.
+void strip_route_prefix(std::string_view raw, std::string_view normalized, std::string_view prefix,
+                        std::string& out);
 
 // True when `path` (its part before '?') is `prefix` or lies below it on a
 // segment boundary. Prefix "/" matches every path. Shared with the rewriter.

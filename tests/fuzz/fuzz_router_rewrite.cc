@@ -9,11 +9,15 @@
 //   bit 4: route prefix normalized the way the config loader does it
 //
 // Checks:
-//  - path_is_safe(value): when it says safe, an independent reading of its
-//    contract finds no dot segment (after one percent-decoding, with %2F as a
-//    separator and raw ";params" ignored), no control byte, space, DEL, '#',
-//    backslash or encoded NUL/backslash before the query;
-//  - strip_route_prefix appends, and prefix + result gives the path back;
+//  - http::normalize_path(value), read against its contract: a refusal
+//    leaves the output alone; an accepted path gives a result that starts
+//    with '/', is no longer than the input, normalizes to itself, holds no
+//    "//", no dot segment (also before a ';'), no escape of an unreserved
+//    character, no lower-case hex, no control byte, space, DEL, '#' or
+//    backslash before the query, and keeps the query byte for byte;
+//  - strip_route_prefix appends; with a prefix in normal form that covers the
+//    normalized path, the result normalizes to the normalized path with the
+//    prefix cut off (raw bytes or not, the backend resolves what we routed);
 //  - Router::match returns a valid index whose prefix covers the path;
 //  - rewrite_location / rewrite_refresh / rewrite_set_cookie: results never
 //    contain CR, LF or NUL, differ from the input, and nothing is rewritten
@@ -28,6 +32,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "http/path.h"
 #include "proxy/rewrite.h"
 #include "proxy/router.h"
 
@@ -45,37 +50,44 @@ int hex(char c) {
   return -1;
 }
 
-// The contract of path_is_safe, read independently of its implementation.
-// Only called for paths it accepted, so every '%' starts a valid escape.
-void check_safe_path(std::string_view path) {
-  FUZZ_CHECK(!path.empty() && path[0] == '/');
-  path = path.substr(0, path.find('?'));
-  std::string segment;      // decoded bytes of the current segment, up to a raw ';'
-  bool in_params = false;   // past a raw ';' in this segment
-  auto end_segment = [&] {
-    FUZZ_CHECK(segment != "." && segment != "..");
-    segment.clear();
-    in_params = false;
-  };
-  for (size_t i = 1; i < path.size(); ++i) {
-    const unsigned char c = static_cast<unsigned char>(path[i]);
-    FUZZ_CHECK(c > 0x20 && c != 0x7f && c != '\\' && c != '#');
-    if (c == '%') {
-      FUZZ_CHECK(i + 2 < path.size());
-      const int hi = hex(path[i + 1]), lo = hex(path[i + 2]);
-      FUZZ_CHECK(hi >= 0 && lo >= 0);
-      const char d = static_cast<char>(hi * 16 + lo);
-      FUZZ_CHECK(d != '\0' && d != '\\');
-      i += 2;
-      if (d == '/') end_segment();
-      else if (!in_params) segment.push_back(d);  // an encoded ';' is data
+bool unreserved(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~';
+}
+
+// The contract of normalize_path for an accepted `in`, read independently
+// of its implementation.
+void check_normal_form(std::string_view in, std::string_view out) {
+  FUZZ_CHECK(!out.empty() && out[0] == '/');
+  FUZZ_CHECK(out.size() <= in.size());
+  const size_t qi = in.find('?'), qo = out.find('?');
+  FUZZ_CHECK((qi == std::string_view::npos) == (qo == std::string_view::npos));
+  if (qi != std::string_view::npos) FUZZ_CHECK(in.substr(qi) == out.substr(qo));
+  const std::string_view path = out.substr(0, qo);
+  FUZZ_CHECK(path.find("//") == std::string_view::npos);
+  size_t seg_start = 1;
+  for (size_t i = 1; i <= path.size(); ++i) {
+    if (i == path.size() || path[i] == '/') {
+      std::string_view seg = path.substr(seg_start, i - seg_start);
+      seg = seg.substr(0, seg.find(';'));
+      FUZZ_CHECK(seg != "." && seg != "..");
+      seg_start = i + 1;
       continue;
     }
-    if (c == '/') end_segment();
-    else if (c == ';') in_params = true;
-    else if (!in_params) segment.push_back(static_cast<char>(c));
+    const unsigned char c = static_cast<unsigned char>(path[i]);
+    FUZZ_CHECK(c > 0x20 && c < 0x7f && c != '\\' && c != '#');
+    if (c != '%') continue;
+    FUZZ_CHECK(i + 2 < path.size());
+    const int hi = hex(path[i + 1]), lo = hex(path[i + 2]);
+    FUZZ_CHECK(hi >= 0 && lo >= 0);
+    FUZZ_CHECK(!(path[i + 1] >= 'a' && path[i + 1] <= 'f') && !(path[i + 2] >= 'a' && path[i + 2] <= 'f'));
+    const auto d = static_cast<unsigned char>(hi * 16 + lo);
+    FUZZ_CHECK(!unreserved(d) && d != 0 && d != '\\');
+    i += 2;
   }
-  end_segment();
+  std::string again;
+  FUZZ_CHECK(http::normalize_path(out, again) == http::PathStatus::ok);
+  FUZZ_CHECK(again == out);
 }
 
 bool has_forbidden(std::string_view s) {
@@ -120,22 +132,34 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string prefix_store = (flags & 0x10) ? normalized_prefix(parts[1]) : std::string(parts[1]);
   const std::string_view prefix = prefix_store;
 
-  // --- path safety ---
-  if (proxy::path_is_safe(value)) check_safe_path(value);
+  // --- path normalization ---
+  std::string norm = "N";
+  const bool normal = http::normalize_path(value, norm) == http::PathStatus::ok;
+  if (normal) check_normal_form(value, std::string_view(norm).substr(1));
+  else FUZZ_CHECK(norm == "N");
+  norm.erase(0, 1);
 
   // --- prefix matching and stripping ---
   {
     std::string out = "X";  // must be appended to, not replaced
-    proxy::strip_route_prefix(value, prefix, out);
+    proxy::strip_route_prefix(value, norm, prefix, out);
     FUZZ_CHECK(!out.empty() && out[0] == 'X');
     const std::string_view got = std::string_view(out).substr(1);
-    if (prefix.size() <= 1 || !proxy::prefix_matches(prefix, value)) {
+    std::string prefix_norm;
+    const bool prefix_normal = http::normalize_path(prefix, prefix_norm) == http::PathStatus::ok &&
+                               prefix_norm == prefix && prefix.back() != '/' &&
+                               prefix.find('?') == std::string_view::npos;
+    if (prefix.size() <= 1) {
       FUZZ_CHECK(got == value);
-    } else {
-      FUZZ_CHECK(!got.empty() && got[0] == '/');
-      const std::string back = std::string(prefix) + std::string(got);
-      // "/api?x" -> "/?x" and "/api" -> "/" add the one '/'.
-      FUZZ_CHECK(back == value || back == std::string(prefix) + "/" + std::string(value.substr(prefix.size())));
+    } else if (normal && prefix_normal && proxy::prefix_matches(prefix, norm)) {
+      // What the backend resolves is the normalized path minus the prefix.
+      std::string_view rest = std::string_view(norm).substr(prefix.size());
+      std::string want = (rest.empty() || rest[0] == '?') ? "/" + std::string(rest) : std::string(rest);
+      std::string resolved;
+      FUZZ_CHECK(http::normalize_path(got, resolved) == http::PathStatus::ok);
+      FUZZ_CHECK(resolved == want);
+    } else if (!proxy::prefix_matches(prefix, value) && !proxy::prefix_matches(prefix, norm)) {
+      FUZZ_CHECK(got == value);
     }
   }
 

@@ -132,7 +132,9 @@ TEST(RoutePath, Table) {
       {"/api", "/api"},
       {"/api/", "/api"},
       {"/a/b/c/", "/a/b/c"},
-      {"/%41%2f", "/%41%2f"},
+      {"/%41%2f", "/A%2F"},            // the form requests are routed in (http/path.h)
+      {"/%7euser/", "/~user"},
+      {"/a;v=1", "/a;v=1"},
       {"/.well-known", "/.well-known"},
       {"/...", "/..."},
       {"", nullptr},
@@ -142,6 +144,11 @@ TEST(RoutePath, Table) {
       {"/a/./b", nullptr},
       {"/../x", nullptr},
       {"/a/..", nullptr},
+      {"/%2e", nullptr},               // encoded dot segments too
+      {"/a/%2E%2e/b", nullptr},
+      {"/a/..;x", nullptr},            // a dot segment with parameters
+      {"/a%00", nullptr},
+      {"/a%5Cb", nullptr},
       {"/a?x", nullptr},
       {"/a#x", nullptr},
       {"/a b", nullptr},

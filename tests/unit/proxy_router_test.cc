@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "http/path.h"
+
 namespace gh::proxy {
 namespace {
 
@@ -194,86 +196,38 @@ TEST(Router, HostileBytesDoNotCrash) {
   EXPECT_EQ(r.match(std::string_view("api.example.com\0", 16), "/"), kAnyRoot);
 }
 
-struct SafeCase {
-  const char* path;
-  bool safe;
-};
-
-TEST(PathIsSafe, Table) {
-  const SafeCase cases[] = {
-      {"/", true},
-      {"/a/b/c", true},
-      {"/a/b/", true},
-      {"/a//b", true},
-      {"/a.b/c..d/...", true},
-      {"/.well-known/acme", true},
-      {"/a/..b", true},
-      {"/a/b..", true},
-      {"/a%20b", true},
-      {"/v4/projects/group%2Fproject", true},   // encoded slash kept for GitLab-style IDs
-      {"/v4/projects/group%2fproject", true},
-      {"/a;jsessionid=1/b", true},
-      {"/a?x=/../y", true},                      // query not examined
-      {"/a?x=\\", true},
-      {"/%25", true},
-      {"/%3B..", true},
-      {"/..%3B/", true},                         // encoded ';' is data: segment "..;" decoded is not a dot segment
-      // Refused.
-      {"", false},
-      {"*", false},
-      {"a/b", false},
-      {"http://x/", false},
-      {"/.", false},
-      {"/..", false},
-      {"/./", false},
-      {"/../", false},
-      {"/a/.", false},
-      {"/a/..", false},
-      {"/a/./b", false},
-      {"/a/../b", false},
-      {"/a/..?x", false},
-      {"/a/.?", false},
-      {"/%2e/", false},
-      {"/%2E%2E/x", false},
-      {"/a/.%2e", false},
-      {"/a/%2e.", false},
-      {"/a/%2e%2E?q", false},
-      {"/a/..;/b", false},                       // Tomcat path parameters
-      {"/a/.;x=1/b", false},
-      {"/a/%2e%2e;/b", false},
-      {"/a%2F..%2Fb", false},                    // dot segment between encoded slashes
-      {"/a%2f..", false},
-      {"/a%2F.%2Fb", false},
-      {"/a\\b", false},
-      {"/a%5Cb", false},
-      {"/a%5cb", false},
-      {"/a%00b", false},
-      {"/a%", false},
-      {"/a%2", false},
-      {"/a%zz", false},
-      {"/a%2g", false},
-      {"/a b", false},
-      {"/a\tb", false},
-      {"/a#frag", false},
-      {"/a\x7f", false},
+// The session routes on http::normalize_path's form; these are the
+// spellings of issue 11 and their kin, end to end through the router.
+TEST(Router, RoutesTheNormalizedPath) {
+  std::vector<config::Route> routes = {route("/"), route("/a"), route("/public"), route("/admin"),
+                                       route("/~user")};
+  Router r(routes);
+  struct P {
+    const char* path;
+    int want;
   };
-  for (const SafeCase& c : cases) {
-    EXPECT_EQ(path_is_safe(c.path), c.safe) << "path=\"" << c.path << "\"";
-  }
-  EXPECT_FALSE(path_is_safe(std::string_view("/a\0b", 4)));
-}
-
-TEST(PathIsSafe, EveryByteDoesNotCrash) {
-  for (int a = 0; a < 256; ++a) {
-    for (int b = 0; b < 256; b += 5) {
-      char buf[4] = {'/', '%', static_cast<char>(a), static_cast<char>(b)};
-      for (size_t n = 1; n <= 4; ++n) path_is_safe(std::string_view(buf, n));
-    }
+  const P cases[] = {
+      {"/a//b/./c", 1},
+      {"/public/../admin/x", 3},
+      {"/public/..;/admin/x", 3},
+      {"/%61dmin/x", 3},
+      {"/%2561dmin/x", 0},          // "%25" is '%': "/%2561dmin" is no spelling of "/admin"
+      {"/x/../public", 2},
+      {"/admin/../public/x", 2},
+      {"/public%2F..%2Fadmin", 0},  // one segment: an encoded slash is no separator
+      {"/%7euser/x", 4},
+      {"//admin", 3},
+      {"/a/..", 0},
+  };
+  for (const P& c : cases) {
+    std::string norm;
+    ASSERT_EQ(http::normalize_path(c.path, norm), http::PathStatus::ok) << c.path;
+    EXPECT_EQ(r.match("h", norm), c.want) << c.path << " -> " << norm;
   }
 }
 
 struct StripCase {
-  const char* path;
+  const char* path;    // as the client sent it
   const char* prefix;
   const char* want;
 };
@@ -287,22 +241,40 @@ TEST(StripRoutePrefix, Table) {
       {"/api/v1/x", "/api/v1", "/x"},
       {"/x/y", "/", "/x/y"},
       {"/x/y?q", "", "/x/y?q"},
-      {"/apix", "/api", "/apix"},        // not under the prefix: unchanged
+      {"/apix", "/api", "/apix"},        // under the prefix in neither form: unchanged
       {"/other", "/api", "/other"},
-      {"", "/api", ""},
+      // The client's own bytes when the raw path is under the prefix ...
+      {"/api//users/./x?q=/../", "/api", "//users/./x?q=/../"},
+      {"/api/x/../users", "/api", "/x/../users"},
+      {"/api/%7e", "/api", "/%7e"},
+      // ... the normalized path when only normalization puts it there, or
+      // when the rest would climb out of the prefix.
+      {"/x/../api/users?q=1", "/api", "/users?q=1"},
+      {"/%61pi/users", "/api", "/users"},
+      {"//api/users", "/api", "/users"},
+      {"/api/../api/users", "/api", "/users"},
+      {"/api/x/../../api/y", "/api", "/y"},
+      {"/api/..", "/", "/api/.."},       // prefix "/": never changed
   };
   for (const StripCase& c : cases) {
+    std::string norm;
+    ASSERT_EQ(http::normalize_path(c.path, norm), http::PathStatus::ok) << c.path;
     std::string out = "KEEP";
-    strip_route_prefix(c.path, c.prefix, out);
+    strip_route_prefix(c.path, norm, c.prefix, out);
     EXPECT_EQ(out, std::string("KEEP") + c.want) << c.path << " - " << c.prefix;
   }
+  // Not normalized at all (an asterisk, an empty target): the raw bytes.
+  std::string out;
+  strip_route_prefix("", "", "/api", out);
+  EXPECT_EQ(out, "");
 }
 
 TEST(StripRoutePrefix, NoAllocationWithCapacity) {
   std::string out;
   out.reserve(64);
   const char* data = out.data();
-  strip_route_prefix("/api/some/long/path/segment?query=1", "/api", out);
+  strip_route_prefix("/api/some/long/path/segment?query=1", "/api/some/long/path/segment?query=1", "/api",
+                     out);
   EXPECT_EQ(out, "/some/long/path/segment?query=1");
   EXPECT_EQ(out.data(), data);
 }
