@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <boost/version.hpp>
 #include <cstdio>
 #include <cstring>
@@ -27,8 +28,20 @@ int usage() {
   return 2;
 }
 
-void print_errors(const std::vector<gh::config::Error>& errors) {
-  for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.str().c_str());
+// Errors and warnings in file order, one FILE:LINE:COL line each.
+void print_errors(const gh::config::LoadResult& res) {
+  std::vector<const gh::config::Error*> all;
+  for (const auto& e : res.errors) all.push_back(&e);
+  for (const auto& w : res.warnings) all.push_back(&w);
+  std::stable_sort(all.begin(), all.end(), [](const auto* a, const auto* b) {
+    return a->line != b->line ? a->line < b->line : a->col < b->col;
+  });
+  for (const auto* e : all) std::fprintf(stderr, "%s\n", e->str().c_str());
+}
+
+// Warnings of a config that loads, as log lines (at start and on reload).
+void log_warnings(const gh::config::LoadResult& res) {
+  for (const auto& w : res.warnings) GH_WARN("%s", w.str().c_str());
 }
 
 int cmd_version() {
@@ -51,27 +64,25 @@ gh::config::LoadResult load_checked(const std::string& file) {
   return res;
 }
 
+// Exit 1 on errors; warnings alone are printed and the config passes.
 int cmd_check(const std::string& file) {
   auto res = load_checked(file);
-  if (!res.errors.empty()) {
-    print_errors(res.errors);
-    return 1;
-  }
-  std::printf("%s: ok (%zu routes)\n", file.c_str(), res.config->server.reverse_proxy.size());
+  print_errors(res);
+  if (!res.errors.empty()) return 1;
+  std::printf("%s: ok (%zu routes", file.c_str(), res.config->server.reverse_proxy.size());
+  if (!res.warnings.empty()) std::printf(", %zu warnings", res.warnings.size());
+  std::printf(")\n");
   return 0;
 }
 
 int cmd_run(const std::string& file) {
   auto res = load_checked(file);
   if (!res.errors.empty()) {
-    print_errors(res.errors);
+    print_errors(res);
     return 1;
   }
+  log_warnings(res);
   gh::config::Config cfg = std::move(*res.config);
-  for (const auto& r : cfg.server.reverse_proxy)
-    if (r.cache)
-      GH_WARN("route %s: 'cache: true' is accepted but response caching is not implemented yet; "
-              "responses pass uncached", r.path.c_str());
 
   // Signals are taken synchronously by one thread (sigwait); every other
   // thread inherits the blocked mask.
@@ -129,6 +140,7 @@ int cmd_run(const std::string& file) {
           for (const auto& e : r.errors) GH_ERROR("reload rejected: %s", e.str().c_str());
           continue;
         }
+        log_warnings(r);
         std::string rerr;
         auto next = gh::proxy::build_runtime(std::move(*r.config), rerr);
         if (!next) {

@@ -108,12 +108,12 @@ LoadResult load_text(const std::string& text, const std::string& name) {
       const size_t at = static_cast<size_t>(docs.marks[i].pos);
       ctx.error(docs.marks[i], "YAML syntax error: unexpected " +
                                    (at < text.size() ? "'" + text.substr(at, 1) + "'" : std::string("token")));
-      return LoadResult{std::nullopt, std::move(ctx.errors)};
+      return LoadResult{std::nullopt, std::move(ctx.errors), {}};
     }
     if (!docs.marks.empty()) root = YAML::Load(text);
   } catch (const YAML::ParserException& e) {
     ctx.error(e.mark, "YAML syntax error: " + e.msg);
-    return LoadResult{std::nullopt, std::move(ctx.errors)};
+    return LoadResult{std::nullopt, std::move(ctx.errors), {}};
   }
   Config cfg;
   cfg.file = name;
@@ -122,9 +122,11 @@ LoadResult load_text(const std::string& text, const std::string& name) {
   }
   if (!docs.marks.empty()) walk(ctx, root, cfg);
 
-  std::stable_sort(ctx.errors.begin(), ctx.errors.end(), [](const Error& a, const Error& b) {
+  auto by_position = [](const Error& a, const Error& b) {
     return a.line != b.line ? a.line < b.line : a.col < b.col;
-  });
+  };
+  std::stable_sort(ctx.errors.begin(), ctx.errors.end(), by_position);
+  std::stable_sort(ctx.warnings.begin(), ctx.warnings.end(), by_position);
   if (ctx.too_many) {
     ctx.errors.push_back(Error{name, ctx.errors.back().line, ctx.errors.back().col,
                                "too many errors; only the first " +
@@ -133,13 +135,15 @@ LoadResult load_text(const std::string& text, const std::string& name) {
   LoadResult r;
   if (ctx.errors.empty()) r.config = std::move(cfg);
   r.errors = std::move(ctx.errors);
+  r.warnings = std::move(ctx.warnings);
   return r;
 }
 
 }  // namespace
 
 std::string Error::str() const {
-  return file + ":" + std::to_string(line) + ":" + std::to_string(col) + ": " + message;
+  return file + ":" + std::to_string(line) + ":" + std::to_string(col) + ": " +
+         (warning ? "warning: " : "") + message;
 }
 
 LoadResult load_string(const std::string& text, const std::string& name) {

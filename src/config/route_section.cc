@@ -4,7 +4,6 @@
 #include "config/keys.h"
 #include "config/route_path.h"
 #include "config/sections.h"
-#include "core/units.h"
 
 namespace gh::config::detail {
 namespace {
@@ -94,17 +93,11 @@ void load_health_check(Ctx& ctx, const Value& v, HealthCheck& hc) {
       load_expect_status(ctx, e.value, hc);
     }
   }
-  // A check must finish before the next one starts. A short interval with the
-  // default timeout just shortens the timeout; an explicit conflict is an error.
-  if (hc.timeout > hc.interval) {
-    if (timeout_mark) {
-      ctx.error(*timeout_mark, "health_check 'timeout' (" + core::format_duration(hc.timeout) +
-                                   ") must not be longer than 'interval' (" +
-                                   core::format_duration(hc.interval) + ")");
-    } else if (interval_given) {
-      hc.timeout = hc.interval;
-    }
-  }
+  // A timeout longer than the interval is fine: a check may take up to
+  // `timeout`, and the next one starts when it is due and the previous one
+  // has finished (probes of one backend never overlap). Only the default
+  // follows a short interval, so that `interval: 1s` alone keeps its pace.
+  if (!timeout_mark && interval_given && hc.timeout > hc.interval) hc.timeout = hc.interval;
 }
 
 void load_upstream_tls(Ctx& ctx, const Value& v, UpstreamTls& tls) {
@@ -196,6 +189,10 @@ Route load_route(Ctx& ctx, const Value& v, std::optional<YAML::Mark>& dup_mark) 
       if (auto f = read_bool(ctx, val)) r.preserve_host = *f;
     } else if (e.key == "cache") {
       if (auto f = read_bool(ctx, val)) r.cache = *f;
+      if (r.cache) {
+        ctx.warn(val.mark, "'cache: true' is accepted but response caching is not implemented "
+                           "yet; responses pass uncached");
+      }
     } else if (e.key == "backends") {
       backends = &e;
     } else if (e.key == "balance") {
@@ -252,7 +249,9 @@ Route load_route(Ctx& ctx, const Value& v, std::optional<YAML::Mark>& dup_mark) 
     bool any_primary = std::any_of(r.backends.begin(), r.backends.end(),
                                    [](const BackendConf& b) { return !b.backup; });
     if (all_loaded && !r.backends.empty() && !any_primary) {
-      ctx.error(backends->key_mark, "every backend is a backup; at least one must not be");
+      // Backups serve when no primary is usable, which with none is always.
+      ctx.warn(backends->key_mark, "every backend is a backup; with no primary they serve as "
+                                   "primaries would");
     }
   }
   if (r.backends.empty()) {
@@ -268,7 +267,8 @@ Route load_route(Ctx& ctx, const Value& v, std::optional<YAML::Mark>& dup_mark) 
   if (health) load_health_check(ctx, health->value, r.health_check);
   if (tls) {
     if (!r.ssl) {
-      ctx.error(tls->key_mark, "'tls' is set but 'ssl' is false; add 'ssl: true' for TLS to the backend");
+      ctx.warn(tls->key_mark, "'tls' has no effect while 'ssl' is false; add 'ssl: true' for TLS "
+                              "to the backend");
     }
     load_upstream_tls(ctx, tls->value, r.tls);
   }

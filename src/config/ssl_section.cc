@@ -73,7 +73,8 @@ void load_ssl(Ctx& ctx, const Value& v, const Server& server, Ssl& out) {
       if (!f) continue;
       out.redirect_http = *f;
       if (*f && !out.enabled) {
-        ctx.error(val.mark, "'redirect_http' needs 'enabled: true'");
+        // Like the file paths: a disabled ssl block may keep its settings.
+        ctx.warn(val.mark, "'redirect_http' has no effect while ssl is not enabled");
       } else if (*f && !port_given) {
         ctx.error(val.mark, "'redirect_http' needs a separate ssl 'port' (server.port then "
                             "answers with redirects)");
@@ -83,6 +84,14 @@ void load_ssl(Ctx& ctx, const Value& v, const Server& server, Ssl& out) {
     }
   }
   if (out.enabled) {
+    if (!cert && !key && !out.certificates.empty()) {
+      // Only a certificates list: its first entry is the default certificate
+      // (the one for clients without SNI or with an unknown name).
+      out.cert_file = out.certificates.front().cert_file;
+      out.key_file = out.certificates.front().key_file;
+      out.certificates.erase(out.certificates.begin());
+      return;
+    }
     if (!cert) ctx.error(v.mark, "ssl is enabled but 'cert_file' is missing");
     if (!key) ctx.error(v.mark, "ssl is enabled but 'key_file' is missing");
   }

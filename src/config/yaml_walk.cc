@@ -85,6 +85,12 @@ void Ctx::error(const YAML::Mark& at, std::string message) {
   errors.push_back(Error{file, m.line, m.col, std::move(message)});
 }
 
+void Ctx::warn(const YAML::Mark& at, std::string message) {
+  if (warnings.size() >= kMaxErrors) return;
+  Mark m = to_mark(at);
+  warnings.push_back(Error{file, m.line, m.col, std::move(message), true});
+}
+
 Mark to_mark(const YAML::Mark& m) {
   if (m.is_null() || m.line < 0 || m.column < 0) return Mark{1, 1};
   return Mark{m.line + 1, m.column + 1};

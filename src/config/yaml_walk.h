@@ -26,12 +26,17 @@ struct Ctx {
   std::string file;                 // FILE in messages
   std::filesystem::path base_dir;   // absolute directory of the config file
   std::vector<Error> errors;
+  std::vector<Error> warnings;
   bool too_many = false;            // errors beyond kMaxErrors were dropped
 
   static constexpr size_t kMaxErrors = 200;
 
   // Records an error at a yaml-cpp (0-based) mark; a null mark becomes 1:1.
   void error(const YAML::Mark& at, std::string message);
+  // Records a warning the same way: the setting is unusual (it may do less
+  // than it seems to) but has a meaning, so the config still loads. For a
+  // combination with no sensible meaning use error().
+  void warn(const YAML::Mark& at, std::string message);
 };
 
 // 1-based copy of a yaml-cpp mark.

@@ -147,11 +147,21 @@ awaitable<void> HealthChecker::check_loop(std::shared_ptr<Target> t) {
 
   for (;;) {
     if (is_stopped(t->mu, t->stopped)) co_return;
+    // The target this one replaced on a reload may still be probing.
+    while (probing_.count(t->key)) {
+      t->sleep.expires_after(std::chrono::milliseconds(10));
+      co_await t->sleep.async_wait(nothrow);
+      if (is_stopped(t->mu, t->stopped)) co_return;
+    }
     auto started = std::chrono::steady_clock::now();
+    probing_.insert(t->key);
     ProbeResult r = co_await run_probe(resolver_, spec);
+    probing_.erase(t->key);
     apply(*t, r);
     if (is_stopped(t->mu, t->stopped)) co_return;
-    // Interval from start to start, so slow probes do not stretch the period.
+    // Interval from start to start, so slow probes do not stretch the period;
+    // a probe slower than the interval (timeout > interval) is followed by
+    // the next one at once, never overlapped by it.
     t->sleep.expires_at(started + interval);
     co_await t->sleep.async_wait(nothrow);
   }

@@ -1,6 +1,9 @@
 // Active health checks, once per process: one thread with its own
 // io_context probes every checked backend on its interval and writes the
-// verdict into Backend::active_up, which every worker reads lock-free. The
+// verdict into Backend::active_up, which every worker reads lock-free.
+// Probes of one backend never overlap: each may take up to its timeout (which
+// may be longer than the interval), and the next starts when it is due and
+// the previous one has finished. The
 // last result per backend is kept for the status view (read rarely, so a
 // mutex guards it).
 #pragma once
@@ -14,6 +17,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "config/config.h"
@@ -88,6 +92,10 @@ class HealthChecker {
   Resolver resolver_;                // used on the checker thread only
   mutable std::mutex mu_;            // guards targets_ and stopped_
   std::unordered_map<const Backend*, std::shared_ptr<Target>> targets_;
+  // Keys (route + backend) with a probe in flight; checker thread only. A
+  // target replaced by a reload may still be probing when its successor is
+  // due: the successor waits, so probes of one backend never overlap.
+  std::unordered_set<std::string> probing_;
   bool stopped_ = false;
   std::thread thread_;
 };

@@ -2,10 +2,11 @@
 
 import re
 import textwrap
+import time
 
 import pytest
 
-from helpers import run_gatehouse
+from helpers import http_request, run_gatehouse, wait_until
 
 GOOD = """\
 server:
@@ -260,3 +261,102 @@ def test_seed_examples_match_seed_file():
         pytest.skip("seed file not available")
     blocks = re.findall(r"```yaml\n(.*?)```", seed.read_text(), re.S)
     assert sorted(blocks) == sorted(SEED_EXAMPLES.values())
+
+
+# --------------------------------------------------------------------------
+# Cross-key rules (issue 11, item 4): errors only for combinations without a
+# sensible meaning; unusual ones are warnings, printed by `check` (exit 0)
+# and logged by `run` at start and on reload.
+
+
+def test_check_accepts_a_health_timeout_longer_than_the_interval(tmp_path):
+    p = write(tmp_path, "hc.yaml", textwrap.dedent("""\
+        server:
+          reverse_proxy:
+            - path: /
+              health_check: {interval: 500ms, timeout: 1s}
+        """))
+    r = check(p)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert r.stderr == "", r.stderr
+    assert "ok (1 routes)" in r.stdout, r.stdout
+
+
+WARNED = """\
+server:
+  reverse_proxy:
+    - path: /a
+      backends:
+        - {address: "127.0.0.1:1", backup: true}
+    - path: /b
+      tls: {verify: false}
+ssl:
+  enabled: false
+  redirect_http: true
+"""
+
+
+def test_check_prints_warnings_and_passes(tmp_path):
+    p = write(tmp_path, "warned.yaml", WARNED)
+    r = check(p)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    lines = error_lines(r.stderr, p)
+    assert [(line, col) for line, col, _ in lines] == [(4, 7), (7, 7), (10, 18)], r.stderr
+    assert all(msg.startswith("warning: ") for _, _, msg in lines), r.stderr
+    assert "every backend is a backup" in lines[0][2]
+    assert "'tls' has no effect while 'ssl' is false" in lines[1][2]
+    assert "'redirect_http' has no effect" in lines[2][2]
+    assert "ok (2 routes, 3 warnings)" in r.stdout, r.stdout
+
+
+def test_check_with_errors_prints_warnings_too_and_fails(tmp_path):
+    p = write(tmp_path, "both.yaml", WARNED + "  hsts: soon\n")
+    r = check(p)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    lines = error_lines(r.stderr, p)
+    assert [line for line, _, _ in lines] == [4, 7, 10, 11], r.stderr
+    assert not lines[3][2].startswith("warning: ")
+
+
+def test_run_logs_warnings_at_start_and_on_reload(gatehouse, capture_backend):
+    import signal
+    b = capture_backend()
+    gh = gatehouse({"server": {"reverse_proxy": [
+        {"path": "/", "host": "127.0.0.1", "port": b.port, "cache": True}]}})
+    warning = re.compile(r"warn: \S*gatehouse-0\.yaml:\d+:\d+: warning: 'cache: true' is accepted")
+    assert len(warning.findall(gh.stderr())) == 1, gh.stderr()
+    gh.signal(signal.SIGHUP)
+    assert wait_until(lambda: "configuration reloaded" in gh.stderr(), 5), gh.stderr()
+    assert len(warning.findall(gh.stderr())) == 2, gh.stderr()
+
+
+@pytest.mark.deadline(40)
+def test_run_health_check_with_timeout_longer_than_interval(gatehouse, capture_backend):
+    """The issue's example runs: a backend that stops answering is marked down
+    after `unhealthy` probes of up to 1 s each (one at a time, never
+    overlapping although the interval is 500 ms), and up again when it is back."""
+    from lb_helpers import down_re, lb_config, lb_route, proxy_status_params, up_re, wait_log
+    b = capture_backend()
+    gh = gatehouse(lb_config(lb_route([b], health_check={
+        "path": "/healthz", "interval": "500ms", "timeout": "1s", "unhealthy": 2, "healthy": 2})))
+    assert http_request(gh.port, "GET", "/x").status == 200
+
+    b.mode = "hang"   # accepts, reads the probe, never answers
+    start, conns = time.monotonic(), len(b.connections)
+    m = wait_log(gh, down_re(b.address), timeout=8)
+    took, probes = time.monotonic() - start, len(b.connections) - conns
+    assert m, gh.stderr()[-3000:]
+    assert "timeout after 1000ms" in m.group(0), m.group(0)
+    # Two probes that each ran to the 1 s timeout: at least ~1.5 s (the first
+    # may have started just before the switch), and at most three connections
+    # by then (overlapping probes every 500 ms would have made about five).
+    assert 1.4 <= took <= 6, took
+    assert probes <= 3, (probes, took)
+    r = http_request(gh.port, "GET", "/x")
+    name, params = proxy_status_params(r)
+    assert r.status == 503 and params.get("error") == "destination_unavailable", (r.status, r.headers)
+
+    b.mode = "respond"
+    assert wait_log(gh, up_re(b.address), timeout=8), gh.stderr()[-3000:]
+    r = http_request(gh.port, "GET", "/x")
+    assert r.status == 200 and r.body == b"captured", (r.status, r.body[:200])

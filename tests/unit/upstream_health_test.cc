@@ -552,5 +552,118 @@ TEST(HealthChecker, StopIsPromptAndIdempotentEvenWithProbesInFlight) {
   EXPECT_TRUE(up(b));
 }
 
+// An origin that answers 200 after `delay`, one thread per connection, and
+// counts how many probes it holds at once.
+class SlowOrigin {
+ public:
+  explicit SlowOrigin(std::chrono::milliseconds delay) : delay_(delay) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    ::listen(fd_, 64);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+    acceptor_ = std::thread([this] { loop(); });
+  }
+  ~SlowOrigin() {
+    stop_ = true;
+    acceptor_.join();
+    for (auto& t : conns_) t.join();
+    ::close(fd_);
+  }
+
+  uint16_t port = 0;
+  std::atomic<int> hits{0};
+  std::atomic<int> active{0};
+  std::atomic<int> max_active{0};
+
+ private:
+  void loop() {
+    while (!stop_) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 10) <= 0) continue;
+      int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) continue;
+      ++hits;
+      int now = ++active;
+      for (int m = max_active.load(); now > m && !max_active.compare_exchange_weak(m, now);) {
+      }
+      conns_.emplace_back([this, c] {
+        char buf[2048];
+        pollfd p{c, POLLIN, 0};
+        if (::poll(&p, 1, 1000) > 0) {
+          ssize_t n = ::recv(c, buf, sizeof buf, 0);
+          (void)n;
+        }
+        std::this_thread::sleep_for(delay_);
+        // Counted as done before the answer, so the prober's next connect
+        // never finds this one still counted.
+        --active;
+        static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        ssize_t r = ::send(c, ok, sizeof ok - 1, MSG_NOSIGNAL);
+        (void)r;
+        ::close(c);
+      });
+    }
+  }
+
+  std::chrono::milliseconds delay_;
+  int fd_ = -1;
+  std::atomic<bool> stop_{false};
+  std::thread acceptor_;
+  std::vector<std::thread> conns_;
+};
+
+// interval 30ms, timeout 1s, the backend takes 120ms: each check runs to its
+// end, the next starts right after it (it is overdue), and they never overlap.
+TEST(HealthChecker, ChecksSlowerThanTheIntervalRunBackToBackWithoutOverlap) {
+  SlowOrigin o(120ms);
+  Farm f;
+  Backend* b = f.add(o.port);
+  auto check = fast_check();
+  check.interval = 30ms;
+  check.timeout = 1000ms;
+  HealthChecker hc;
+  hc.set_targets({target(b, check)}, f.owned);
+  std::this_thread::sleep_for(800ms);
+  auto st = hc.status(b);
+  hc.stop();
+  EXPECT_EQ(o.max_active.load(), 1);
+  // About 800/120 probes: back to back, not one per timeout nor per interval.
+  EXPECT_GE(o.hits.load(), 4);
+  EXPECT_LE(o.hits.load(), 8);
+  EXPECT_TRUE(up(b));
+  ASSERT_TRUE(st);
+  EXPECT_TRUE(st->last_ok) << st->last_error;
+  EXPECT_GE(st->last_duration_ms, 120);
+  EXPECT_EQ(st->checks_failed, 0u);
+}
+
+// A reload while a probe is in flight: the new target of the same backend
+// waits for it instead of probing alongside.
+TEST(HealthChecker, ReloadDoesNotOverlapAProbeInFlight) {
+  SlowOrigin o(150ms);
+  auto check = fast_check();
+  check.interval = 30ms;
+  check.timeout = 1000ms;
+  HealthChecker hc;
+  std::vector<Farm> farms(4);
+  hc.set_targets({target(farms[0].add(o.port), check)}, farms[0].owned);
+  for (size_t i = 1; i < farms.size(); ++i) {
+    ASSERT_TRUE(wait_until([&] { return o.active.load() == 1; }, 2s));
+    std::this_thread::sleep_for(20ms);
+    hc.set_targets({target(farms[i].add(o.port), check)}, farms[i].owned);
+  }
+  std::this_thread::sleep_for(500ms);
+  hc.stop();
+  EXPECT_EQ(o.max_active.load(), 1);
+  EXPECT_GE(o.hits.load(), 4);
+}
+
 }  // namespace
 }  // namespace gh::upstream
