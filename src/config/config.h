@@ -35,6 +35,14 @@ struct Limits {
   uint64_t max_header_bytes = 32 * 1024;
   uint64_t max_body_bytes = 0;  // 0 = unlimited
   uint64_t max_connections = 20000;
+  // Request bodies up to this many bytes are received completely before a
+  // backend is chosen, so a slow client never ties up a backend for them
+  // (and the body can be replayed on a retry). 0: stream every body at once.
+  uint64_t request_buffer = 1024 * 1024;
+  // A body streamed to a backend (larger than request_buffer) must arrive at
+  // least this fast, in bytes per second (0: no minimum), or the client gets
+  // 408: its slowness would otherwise hold the backend.
+  uint64_t request_body_min_rate = 1024;
 };
 
 enum class Forwarded { x_forwarded, rfc7239, both, none };
@@ -134,13 +142,17 @@ struct Error {
   int line = 0;
   int col = 0;
   std::string message;
-  // "FILE:LINE:COL: message"
+  bool warning = false;             // a combination that is unusual but has a meaning
+  // "FILE:LINE:COL: message", or "FILE:LINE:COL: warning: message"
   std::string str() const;
 };
 
 struct LoadResult {
   std::optional<Config> config;     // set only when errors is empty
   std::vector<Error> errors;
+  // Unusual but meaningful settings (the config loads): the values are used
+  // as written. Sorted by position, like errors.
+  std::vector<Error> warnings;
 };
 
 // Loads and validates a config file. Never throws; every problem becomes an Error.

@@ -15,7 +15,8 @@ inline constexpr std::string_view kTimeouts[] = {
     "client_header",     "client_body", "keepalive",     "connect",
     "upstream_response", "tunnel_idle", "shutdown_drain"};
 inline constexpr std::string_view kLimits[] = {"max_header_bytes", "max_body_bytes",
-                                               "max_connections"};
+                                               "max_connections", "request_buffer",
+                                               "request_body_min_rate"};
 inline constexpr std::string_view kRoute[] = {
     "path",      "host",    "port",         "ssl",    "websocket", "domains",
     "strip_prefix", "preserve_host", "backends", "balance", "retries", "health_check",

@@ -34,6 +34,11 @@ void load_limits(Ctx& ctx, const Value& v, Limits& l) {
       if (auto n = read_size(ctx, e.value, 0, UINT64_MAX)) l.max_body_bytes = *n;
     } else if (e.key == "max_connections") {
       if (auto n = read_uint(ctx, e.value, 1, 10'000'000)) l.max_connections = *n;
+    } else if (e.key == "request_buffer") {
+      // Held in memory per uploading client: 64 MiB is already generous.
+      if (auto n = read_size(ctx, e.value, 0, 64 * 1024 * 1024)) l.request_buffer = *n;
+    } else if (e.key == "request_body_min_rate") {
+      if (auto n = read_size(ctx, e.value, 0, UINT64_MAX)) l.request_body_min_rate = *n;
     }
   }
 }

@@ -41,6 +41,9 @@ awaitable<RelayOutcome> relay_body(RelayEnds e, BodyKind kind, uint64_t length, 
   uint64_t remaining = kind == BodyKind::content_length ? length : 0;
   bool src_ended = kind == BodyKind::none || (kind == BodyKind::content_length && length == 0);
   std::string trailer_end;
+  const bool rated = e.src_min_rate > 0;
+  bool rate_on = rated && !e.min_rate_from_first_byte;
+  int64_t credit_ms = kMinRateGraceMs;   // how long the source may still take
   for (;;) {
     Batch b;
     b.add(prefix);
@@ -48,6 +51,7 @@ awaitable<RelayOutcome> relay_body(RelayEnds e, BodyKind kind, uint64_t length, 
     size_t consumed = 0;
     uint64_t payload = 0;
     bool finished = src_ended;
+    bool need_input = true;   // false: a full batch left decodable bytes in buf
     std::string_view avail = e.buf.view();
     if (!finished) {
       switch (kind) {
@@ -74,7 +78,12 @@ awaitable<RelayOutcome> relay_body(RelayEnds e, BodyKind kind, uint64_t length, 
           break;
         }
         case BodyKind::chunked: {
-          while (!b.full() && consumed < avail.size()) {
+          for (;;) {
+            if (b.full()) {
+              need_input = consumed == avail.size();
+              break;
+            }
+            if (consumed == avail.size()) break;
             auto step = dec.next(avail.substr(consumed));
             if (step.error) {
               out.status = RelayStatus::framing_error;
@@ -110,6 +119,7 @@ awaitable<RelayOutcome> relay_body(RelayEnds e, BodyKind kind, uint64_t length, 
       b.add(trailer_end);
     }
     if (b.n > 0) {
+      out.wrote = true;
       e.dst_deadline.expire_in(e.dst_timeout);
       auto [ec, n] = co_await e.dst.write_all(std::span(b.bufs.data(), b.n));
       if (ec) {
@@ -121,21 +131,35 @@ awaitable<RelayOutcome> relay_body(RelayEnds e, BodyKind kind, uint64_t length, 
     e.buf.consume(consumed);
     out.bytes += payload;
     if (finished) co_return out;
+    if (!need_input) continue;
 
     if (e.buf.tail_room() < 4096) e.buf.reserve_tail(kReadChunk);
-    e.src_deadline.expire_in(e.src_timeout);
+    std::chrono::milliseconds wait = e.src_timeout;
+    bool by_rate = false;
+    if (rate_on && credit_ms < wait.count()) {
+      wait = std::chrono::milliseconds(std::max<int64_t>(credit_ms, 0));
+      by_rate = true;
+    }
+    e.src_deadline.expire_in(wait);
+    const int64_t waited_from = rated ? now_ms() : 0;
     auto [ec, n] = co_await e.src.read_some(asio::buffer(e.buf.tail(), e.buf.tail_room()));
     if (ec || n == 0) {
       if (kind == BodyKind::until_close && ec == asio::error::eof) {
         src_ended = true;
         continue;
       }
-      if (e.src_deadline.fired()) out.status = RelayStatus::src_timeout;
+      if (e.src_deadline.fired()) out.status = by_rate ? RelayStatus::src_too_slow : RelayStatus::src_timeout;
       else if (ec == asio::error::eof) out.status = RelayStatus::src_closed;
       else out.status = RelayStatus::src_error;
       co_return out;
     }
     e.buf.commit(n);
+    if (rated) {
+      if (rate_on) credit_ms -= now_ms() - waited_from;
+      rate_on = true;
+      credit_ms = std::min<int64_t>(kMinRateGraceMs,
+                                    credit_ms + static_cast<int64_t>(n * 1000 / e.src_min_rate));
+    }
   }
 }
 

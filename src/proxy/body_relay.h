@@ -24,13 +24,24 @@ struct RelayEnds {
   net::Stream& dst;
   net::Deadline& dst_deadline;
   std::chrono::milliseconds dst_timeout;
+  // Minimum source rate in bytes per second (0: none). Only time spent
+  // waiting for the source counts, never time the destination held us up.
+  // The source may fall behind by kMinRateGraceMs at most; a burst banks no
+  // more than that, so sending fast and then stalling does not pay.
+  uint64_t src_min_rate = 0;
+  // The rate applies from the first body byte on (a client that sent
+  // Expect: 100-continue waits for the backend's 100 before it sends).
+  bool min_rate_from_first_byte = false;
 };
+
+inline constexpr int64_t kMinRateGraceMs = 5000;
 
 enum class RelayStatus {
   done,           // whole body relayed; bytes after it stay in buf
   src_closed,     // source ended before the body was complete
   src_error,      // read failed (reset, cancelled)
   src_timeout,    // source deadline fired
+  src_too_slow,   // source slower than src_min_rate
   dst_error,      // write failed (or its deadline fired)
   framing_error,  // malformed chunked coding
   too_large,      // more than max_bytes of body
@@ -39,6 +50,7 @@ enum class RelayStatus {
 struct RelayOutcome {
   RelayStatus status = RelayStatus::done;
   uint64_t bytes = 0;                // body bytes written (payload, without chunk framing)
+  bool wrote = false;                // a write of body bytes or framing was attempted
   const char* detail = "";
 };
 

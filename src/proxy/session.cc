@@ -7,6 +7,7 @@
 
 
 #include "core/log.h"
+#include "http/path.h"
 #include "http/status.h"
 #include "proxy/router.h"
 
@@ -91,8 +92,32 @@ awaitable<bool> Session::run() {
     if (!keep || closing_ || ws_.worker.draining.load(std::memory_order_relaxed)) break;
   }
   release_upstream(false);
+  if (body_unread_) co_await linger_close();
   down_.close();
   co_return false;
+}
+
+// A client still sending a body we will not read would get a reset when we
+// close, and a reset makes its TCP stack drop our unread response. So: send
+// our FIN after the response, then read and discard what the client still
+// sends for a bounded time (nginx's lingering close), then close.
+awaitable<void> Session::linger_close() {
+  constexpr int64_t kLingerMs = 5000;       // whole lingering time
+  constexpr int64_t kLingerIdleMs = 1000;   // a quiet client is not waited for longer
+  body_unread_ = false;
+  down_.shutdown_send();
+  in_.clear();
+  const int64_t until = now_ms() + kLingerMs;
+  for (;;) {
+    int64_t now = now_ms();
+    if (now >= until) break;
+    down_dl_.clear_fired();
+    down_dl_.expire_at(std::min(until, now + kLingerIdleMs));
+    in_.reserve_tail(core::Buffer::kBlock);
+    auto [ec, n] = co_await down_.read_some(asio::buffer(in_.tail(), in_.tail_room()));
+    if (ec || n == 0) break;
+  }
+  in_.clear();
 }
 
 awaitable<Session::HeadResult> Session::read_request_head() {
@@ -205,6 +230,8 @@ awaitable<bool> Session::handle_request() {
   backend_ = nullptr;
   body_in_ = 0;
   response_started_ = false;
+  body_unread_ = req_.body != http1::BodyKind::none;
+  up_body_ = UpBody::as_received;
 
   // Copies for the log and the response side: the head's bytes are consumed
   // (and the buffer reused) before the response is written.
@@ -272,12 +299,16 @@ awaitable<bool> Session::handle_request() {
     co_await send_redirect(https_location(asterisk));
     co_return !closing_;
   }
-  if (!asterisk && !path_is_safe(req_.path)) {
-    closing_ = true;
-    co_await send_error(400, "http_request_error", "unsafe request path");
-    co_return false;
+  // Routing sees the normalized path; the backend gets the client's bytes.
+  norm_path_.clear();
+  if (!asterisk) {
+    if (auto st = http::normalize_path(req_.path, norm_path_); st != http::PathStatus::ok) {
+      closing_ = true;
+      co_await send_error(400, "http_request_error", http::path_status_text(st));
+      co_return false;
+    }
   }
-  int idx = rt_->router.match(req_.host, asterisk ? std::string_view("/") : req_.path);
+  int idx = rt_->router.match(req_.host, asterisk ? std::string_view("/") : std::string_view(norm_path_));
   if (idx < 0) {
     closing_ = !skip_request_body();
     co_await send_error(404, "destination_not_found", "no route matches this host and path");
@@ -329,6 +360,7 @@ bool Session::skip_request_body() {
   if (req_.body == http1::BodyKind::content_length &&
       in_.size() - head >= req_.content_length) {
     in_.consume(head + req_.content_length);
+    body_unread_ = false;
     return true;
   }
   return false;

@@ -62,6 +62,9 @@ class Session {
   net::awaitable<Failure> tls_handshake(const RouteRuntime& rr, upstream::Backend* b);
   net::awaitable<bool> read_response_head(Failure& f);
   net::awaitable<bool> relay_response(const RouteRuntime& rr, upstream::Backend& b);
+  enum class BodyWait { complete, stream, answered };
+  net::awaitable<BodyWait> receive_request_body();
+  void reparse_head();
   net::awaitable<void> pump_request_body(http1::BodyKind kind, uint64_t remaining);
   net::awaitable<void> stop_pump();
   net::awaitable<void> tunnel();
@@ -79,6 +82,7 @@ class Session {
   std::string https_location(bool asterisk) const;
   void finish_log();
   void release_upstream(bool reusable);
+  net::awaitable<void> linger_close();
 
   static void on_down_deadline(void* self);
   static void on_up_deadline(void* self);
@@ -110,6 +114,7 @@ class Session {
   // Per request. Copies of head fields that outlive the head's bytes.
   std::string request_id_;
   std::string m_method_, m_path_, m_host_, m_ua_, m_referer_, m_ws_key_;
+  std::string norm_path_;                  // req_.path in http::normalize_path form: what routing sees
   bool is_head_ = false;
   int client_minor_ = 1;
   bool client_keep_alive_ = true;
@@ -125,6 +130,21 @@ class Session {
   bool pump_running_ = false;
   bool pump_failed_ = false;               // client or upstream broke while sending the body
   bool pump_client_gone_ = false;          // the client vanished mid-body
+  bool pump_stopping_ = false;             // stop_pump cancelled it: its read errors are ours
+  bool pump_wrote_ = false;                // the pump tried to write body bytes upstream
+  // The request's body has not been read to its end: closing now would
+  // reset a client that is still sending, losing the response (lingering close).
+  bool body_unread_ = false;
+  // How the upstream request carries the body.
+  enum class UpBody : uint8_t {
+    as_received,   // the client's framing; what is in in_ after the head, then the pump
+    buffered,      // whole, in in_ after the head (Content-Length as received)
+    rebuilt,       // whole, re-framed in body_ (a chunked body received whole)
+  };
+  UpBody up_body_ = UpBody::as_received;
+  bool up_body_chunked_ = false;           // rebuilt with trailers: body_ is chunk-coded
+  size_t raw_body_size_ = 0;               // bytes of in_ after the head that the body used
+  std::string body_;                       // a rebuilt body
   bool tunnel_broken_ = false;
   int pump_status_ = 0;                    // 413/408/400 when the client was at fault
   const char* pump_detail_ = "";

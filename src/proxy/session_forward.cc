@@ -2,10 +2,12 @@
 // head and body, read the response head, relay the response. Failures before
 // anything reached the client become a named 5xx (Proxy-Status) or a retry.
 #include <array>
+#include <cstdio>
 
 #include "core/log.h"
 #include "http/status.h"
 #include "proxy/body_relay.h"
+#include "proxy/retry.h"
 #include "proxy/session.h"
 #include "proxy/websocket_accept.h"
 #include "upstream/passive_health.h"
@@ -14,11 +16,6 @@ namespace gh::proxy {
 
 using namespace gh::net;
 using http1::BodyKind;
-
-static bool idempotent(std::string_view m) {
-  return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE" || m == "PUT" ||
-         m == "DELETE";
-}
 
 // Connection-level failures count against the backend; a bad response does not
 // say the backend is down.
@@ -175,11 +172,21 @@ awaitable<void> Session::pump_request_body(BodyKind kind, uint64_t remaining) {
   if (max) allowed = body_in_ >= max ? 1 : max - body_in_;
   RelayOutcome o = co_await relay_body(
       RelayEnds{down_, in_, down_dl_, srv.timeouts.client_body, up_->stream, up_dl_,
-                srv.timeouts.upstream_response},
+                srv.timeouts.upstream_response, srv.limits.request_body_min_rate,
+                req_.expect_continue},
       kind, remaining, kind == BodyKind::chunked, req_chunks_, allowed, {});
   body_in_ += o.bytes;
+  pump_wrote_ = o.wrote;
+  if (pump_stopping_ && o.status != RelayStatus::done) {
+    // Cancelled by stop_pump: the upstream side failed or the response is
+    // complete; a read error now says nothing about the client.
+    pump_failed_ = true;
+    closing_ = true;
+    co_return;
+  }
   switch (o.status) {
     case RelayStatus::done:
+      body_unread_ = false;
       break;
     case RelayStatus::too_large:
       pump_status_ = 413;
@@ -188,6 +195,10 @@ awaitable<void> Session::pump_request_body(BodyKind kind, uint64_t remaining) {
     case RelayStatus::src_timeout:
       pump_status_ = 408;
       pump_detail_ = "request body not received in time";
+      break;
+    case RelayStatus::src_too_slow:
+      pump_status_ = 408;
+      pump_detail_ = "request body slower than limits.request_body_min_rate";
       break;
     case RelayStatus::framing_error:
       pump_status_ = 400;
@@ -213,10 +224,135 @@ awaitable<void> Session::stop_pump() {
   asio::steady_timer t(down_.socket().get_executor());
   t.expires_at(asio::steady_timer::time_point::max());
   pump_waiter_ = &t;
+  pump_stopping_ = true;
   down_.cancel();
   if (up_) up_->stream.cancel();
   co_await t.async_wait(nothrow);
   pump_waiter_ = nullptr;
+  pump_stopping_ = false;
+}
+
+// Receives the request body before any backend is chosen when it fits
+// limits.request_buffer, so a client that sends slowly costs the proxy some
+// memory and never a backend worker (nginx's request buffering), and the
+// body can be sent again if a try fails. A Content-Length body stays in in_
+// after the head; a chunked one is decoded into body_ and goes on with a
+// Content-Length (chunk-coded again only when it has trailers). Bodies that
+// are larger (or chunked beyond the limit) stream instead, as before.
+// Expect: 100-continue is answered here when the body is to be received
+// here (as nginx and Envoy do): the backend then gets the whole request and
+// no Expect. Answers the client itself for 400/408/413 and returns answered;
+// answered also when the client went away (rec_.status 499).
+awaitable<Session::BodyWait> Session::receive_request_body() {
+  const auto& srv = rt_->cfg.server;
+  const uint64_t limit = srv.limits.request_buffer;
+  const uint64_t max_body = srv.limits.max_body_bytes;
+  const size_t head = req_.head_size;
+  const bool chunked = req_.body == BodyKind::chunked;
+  const uint64_t cl = chunked ? 0 : req_.content_length;
+  if (req_.body == BodyKind::none) co_return BodyWait::complete;
+  if (limit == 0 || (!chunked && cl > limit)) co_return BodyWait::stream;
+
+  const char* const head_at = in_.data();
+  if (req_.expect_continue && in_.size() == head) {
+    if (!co_await write_down("HTTP/1.1 100 Continue\r\n\r\n")) {
+      rec_.status = 499;
+      closing_ = true;
+      co_return BodyWait::answered;
+    }
+  }
+  size_t raw = 0;           // chunked: bytes after the head decoded so far
+  uint64_t payload = 0;
+  if (chunked) {
+    req_chunks_.reset();
+    body_.clear();
+  }
+  for (;;) {
+    if (!chunked && in_.size() - head >= cl) {
+      up_body_ = UpBody::buffered;
+      raw_body_size_ = static_cast<size_t>(cl);
+      payload = cl;
+      break;
+    }
+    if (chunked) {
+      bool done = false;
+      for (;;) {
+        auto step = req_chunks_.next(in_.view().substr(head + raw));
+        if (step.error) {
+          closing_ = true;
+          co_await send_error(400, "http_request_error", step.detail);
+          co_return BodyWait::answered;
+        }
+        body_.append(step.data);
+        payload += step.data.size();
+        raw += step.consumed;
+        if (max_body && payload > max_body) {
+          closing_ = true;
+          co_await send_error(413, "http_request_error", "request body larger than limits.max_body_bytes");
+          co_return BodyWait::answered;
+        }
+        if (step.done) {
+          done = true;
+          break;
+        }
+        if (step.consumed == 0) break;
+      }
+      if (done) {
+        up_body_ = UpBody::rebuilt;
+        raw_body_size_ = raw;
+        up_body_chunked_ = !req_chunks_.trailers().empty();
+        if (up_body_chunked_) {
+          char size_line[24];
+          int n = std::snprintf(size_line, sizeof size_line, "%zx\r\n", body_.size());
+          std::string coded(size_line, static_cast<size_t>(n));
+          if (!body_.empty()) {
+            coded += body_;
+            coded += "\r\n0\r\n";
+          }
+          coded += req_chunks_.trailers();
+          coded += "\r\n";
+          body_ = std::move(coded);
+        }
+        break;
+      }
+      if (in_.size() - head > limit) {
+        // Larger than we hold: stream it from the start (the pump decodes again).
+        body_.clear();
+        if (in_.data() != head_at) reparse_head();
+        co_return BodyWait::stream;
+      }
+    }
+    const size_t want = chunked ? 16 * 1024 : static_cast<size_t>(head + cl - in_.size());
+    if (in_.tail_room() < want) in_.reserve_tail(want);
+    down_dl_.clear_fired();
+    down_dl_.expire_in(srv.timeouts.client_body);
+    auto [ec, n] = co_await down_.read_some(asio::buffer(in_.tail(), in_.tail_room()));
+    if (ec || n == 0) {
+      if (down_dl_.fired()) {
+        closing_ = true;
+        co_await send_error(408, "http_request_error", "request body not received in time");
+      } else {
+        rec_.status = 499;   // the client went away mid-body
+        closing_ = true;
+        body_unread_ = false;
+      }
+      co_return BodyWait::answered;
+    }
+    in_.commit(n);
+  }
+  body_in_ = payload;
+  body_unread_ = false;
+  // Growing the buffer may have moved the head: its parsed views must follow.
+  if (in_.data() != head_at) reparse_head();
+  co_return BodyWait::complete;
+}
+
+// Parses the request head again after in_ moved: the same bytes give the same
+// head, now with views into the buffer's new place.
+void Session::reparse_head() {
+  http1::Limits lim;
+  lim.max_head = rt_->cfg.server.limits.max_header_bytes;
+  http1::parse_request(in_.view(), req_, lim, perr_);
 }
 
 awaitable<bool> Session::forward(size_t idx) {
@@ -229,15 +365,21 @@ awaitable<bool> Session::forward(size_t idx) {
                        !http1::iequals(req_.upgrade, "h2c");  // h2c upgrades are a smuggling vector
   m_upgrade_.assign(upgrade_requested_ ? req_.upgrade : std::string_view());
 
-  const size_t head = req_.head_size;
   const BodyKind kind = req_.body;
   const uint64_t cl = kind == BodyKind::content_length ? req_.content_length : 0;
-  size_t buffered = static_cast<size_t>(std::min<uint64_t>(in_.size() - head, cl));
-  // Bodies already here are sent with the head and kept until the response
-  // arrives, so a stale pooled connection or a dead backend can be retried.
-  const bool body_here = kind == BodyKind::none || (kind == BodyKind::content_length && buffered == cl);
-  const bool may_retry_after_send = body_here && idempotent(req_.method);
-  if (kind == BodyKind::chunked) {
+  BodyWait bw = co_await receive_request_body();
+  if (bw == BodyWait::answered) co_return false;
+  const size_t head = req_.head_size;
+  // The whole body is here (or there is none): it goes with the head, and a
+  // failed try can be repeated as the retry rule allows.
+  const bool body_whole = bw == BodyWait::complete;
+  // Body bytes of in_ sent with the head (and consumed with it).
+  size_t raw_used = 0;
+  if (up_body_ == UpBody::buffered) raw_used = static_cast<size_t>(cl);
+  else if (up_body_ == UpBody::rebuilt) raw_used = raw_body_size_;
+  else if (kind == BodyKind::content_length)
+    raw_used = static_cast<size_t>(std::min<uint64_t>(in_.size() - head, cl));
+  if (!body_whole && kind == BodyKind::chunked) {
     // Check the chunked bytes already here before anything goes upstream, so
     // a malformed body is refused without the backend ever seeing its head.
     req_chunks_.reset();
@@ -253,13 +395,16 @@ awaitable<bool> Session::forward(size_t idx) {
       if (step.done || step.consumed == 0) break;
     }
   }
+  // A request that could not be sent again must not meet a connection the
+  // backend closed a moment ago: check every pooled connection it takes.
+  const bool replayable_when_sent = may_retry(TryProgress::sent, req_.method, body_whole);
 
   std::array<upstream::Backend*, 8> tried{};
   size_t ntried = 0;
   Failure last{503, "destination_unavailable", "no healthy backend for this route"};
   upstream::Backend* last_backend = nullptr;
   bool head_consumed = false;
-  pump_running_ = pump_failed_ = pump_client_gone_ = false;
+  pump_running_ = pump_failed_ = pump_client_gone_ = pump_stopping_ = false;
   pump_status_ = 0;
   pump_detail_ = "";
 
@@ -274,14 +419,15 @@ awaitable<bool> Session::forward(size_t idx) {
     backend_ = last_backend = b;
     const bool may_eject = rr.backends.size() > 1;
 
-    bool stale_retry_used = false;
-    bool next_backend = false;
-    while (!next_backend) {
-      up_ = ws_.pool.take(b);
+    bool fresh_retry_used = false;
+    bool stop = false;
+    for (;;) {
+      up_ = ws_.pool.take(b, !replayable_when_sent);
       const bool reused = up_ != nullptr;
       if (!up_) {
         Failure f = co_await connect_upstream(rr, b);
         if (f.status) {
+          // Nothing was sent: any request may go to another backend.
           last = f;
           upstream::record_failure(*b, may_eject, now_ms());
           GH_WARN("backend %s: %s%s%s", b->name.c_str(), f.error, f.details.empty() ? "" : ": ",
@@ -289,7 +435,9 @@ awaitable<bool> Session::forward(size_t idx) {
           break;
         }
       }
-      build_upstream_head(rr, *b);
+      // After a head-only try the head left in_ with the pump; the head
+      // serialized for it (still in out_) is sent again as it was.
+      if (!head_consumed) build_upstream_head(rr, *b);
       upstream_start_us_ = now_us();
       b->requests.fetch_add(1, std::memory_order_relaxed);
       b->in_flight.fetch_add(1, std::memory_order_relaxed);
@@ -300,21 +448,25 @@ awaitable<bool> Session::forward(size_t idx) {
 
       up_dl_.clear_fired();
       up_dl_.expire_in(srv.timeouts.upstream_response);
-      std::string_view body = in_.view().substr(head, buffered);
+      std::string_view body;
+      if (up_body_ == UpBody::rebuilt) body = body_;
+      else if (!head_consumed) body = in_.view().substr(head, raw_used);
       std::array<asio::const_buffer, 2> bufs{asio::buffer(out_.data(), out_.size()),
                                              asio::buffer(body.data(), body.size())};
       auto [wec, wn] = co_await up_->stream.write_all(bufs);
-      bool pumping = false;
-      if (!wec && !body_here) {
+      pump_wrote_ = false;
+      if (!wec && !body_whole) {
         // The rest of the body streams while we wait for the response, so a
         // backend that answers early (or sends 100 Continue) is heard.
-        in_.consume(head + buffered);
-        head_consumed = true;
-        body_in_ = buffered;
-        pumping = true;
+        if (!head_consumed) {
+          in_.consume(head + raw_used);
+          head_consumed = true;
+          body_in_ = raw_used;
+        }
         pump_running_ = true;
+        pump_failed_ = false;
         asio::co_spawn(down_.socket().get_executor(),
-                       pump_request_body(kind, kind == BodyKind::content_length ? cl - buffered : 0),
+                       pump_request_body(kind, kind == BodyKind::content_length ? cl - body_in_ : 0),
                        [this](std::exception_ptr) {
                          pump_running_ = false;
                          if (pump_waiter_) pump_waiter_->cancel();
@@ -333,33 +485,46 @@ awaitable<bool> Session::forward(size_t idx) {
         }
         if (pump_client_gone_ || f.status == 0) {
           rec_.status = 499;
+          body_unread_ = false;
           co_return false;
         }
-        if (!pumping && reused && !stale_retry_used && std::string_view(f.error) == "connection_terminated") {
-          stale_retry_used = true;   // a kept-alive connection the backend had closed: try a fresh one
+        // How far this try got decides whether the request may be sent again.
+        TryProgress progress = TryProgress::sent;
+        if (kind != BodyKind::none && !body_whole && raw_used == 0 && !pump_wrote_ && !wec)
+          progress = TryProgress::head_only;
+        const bool again = may_retry(progress, req_.method, body_whole);
+        if (again && reused && !fresh_retry_used &&
+            std::string_view(f.error) == "connection_terminated") {
+          // A kept-alive connection the backend had closed: the same backend
+          // on a fresh connection, not counted against its health.
+          fresh_retry_used = true;
           continue;
         }
         last = f;
         if (is_connection_failure(f)) upstream::record_failure(*b, may_eject, now_ms());
-        GH_WARN("backend %s: %s%s%s", b->name.c_str(), f.error, f.details.empty() ? "" : ": ",
-                f.details.c_str());
-        // Once sent, only a replayable request (idempotent, body still here) goes to another backend.
-        if (!may_retry_after_send) attempt = route.retries;
-        next_backend = true;
-        continue;
+        GH_WARN("backend %s: %s%s%s%s", b->name.c_str(), f.error, f.details.empty() ? "" : ": ",
+                f.details.c_str(), again ? "" : " (not retried: the request may have been applied)");
+        // Another backend needs the head rebuilt from in_, gone once streamed.
+        if (!again || head_consumed) stop = true;
+        break;
       }
       upstream::record_success(*b);
       if (!head_consumed) {
-        in_.consume(head + buffered);
+        in_.consume(head + raw_used);
         head_consumed = true;
-        body_in_ = buffered;
+        if (!body_whole) body_in_ = raw_used;
       }
+      if (in_.empty() && in_.capacity() > core::Buffer::kBlock) in_.release_if_empty();
       rec_.upstream_ms = double(now_us() - upstream_start_us_) / 1000.0;
       co_return co_await relay_response(rr, *b);
     }
+    if (stop) break;
   }
-  if (!head_consumed) closing_ = !skip_request_body() || closing_;
-  else closing_ = true;
+  if (!head_consumed && body_whole) {
+    in_.consume(head + raw_used);   // the next request may follow
+  } else {
+    closing_ = true;
+  }
   // (GCC 12 miscompiles a ?: inside co_await arguments: compute it first.)
   std::string_view hop;
   if (last_backend) hop = last_backend->name;
@@ -434,6 +599,7 @@ awaitable<bool> Session::relay_response(const RouteRuntime& rr, upstream::Backen
       upstream_keep = upstream_keep_hint && kind != BodyKind::until_close && up_in_.empty();
       break;
     case RelayStatus::src_timeout:
+    case RelayStatus::src_too_slow:
       rec_.proxy_status = "http_response_timeout";
       client_keep = false;
       break;

@@ -41,7 +41,7 @@ struct ConnTokens {
 enum class H {
   other, connection, keep_alive, proxy_connection, te, transfer_encoding, upgrade, host,
   content_length, x_request_id, via, xff, xf_proto, xf_host, xf_port, x_real_ip, forwarded,
-  location, content_location, refresh, set_cookie, trailer,
+  location, content_location, refresh, set_cookie, trailer, expect,
 };
 
 // Dispatch on length first: most header names are rejected by one compare.
@@ -50,6 +50,7 @@ H classify(std::string_view n) {
     case 2: return iequals(n, "te") ? H::te : H::other;
     case 3: return iequals(n, "via") ? H::via : H::other;
     case 4: return iequals(n, "host") ? H::host : H::other;
+    case 6: return iequals(n, "expect") ? H::expect : H::other;
     case 7:
       if (iequals(n, "upgrade")) return H::upgrade;
       if (iequals(n, "refresh")) return H::refresh;
@@ -162,7 +163,7 @@ void Session::build_upstream_head(const RouteRuntime& rr, const upstream::Backen
   out_ += req_.method;
   out_ += ' ';
   if (req_.target == "*") out_ += '*';
-  else if (route.strip_prefix) strip_route_prefix(req_.path, route.path, out_);
+  else if (route.strip_prefix) strip_route_prefix(req_.path, norm_path_, route.path, out_);
   else out_ += req_.path;
   out_ += " HTTP/1.1\r\nHost: ";
   std::string authority;
@@ -210,6 +211,11 @@ void Session::build_upstream_head(const RouteRuntime& rr, const upstream::Backen
         if (!rf) break;
         join(prev_fwd, h.value);
         continue;
+      case H::expect:
+        // A body gatehouse already holds whole goes with the head: the
+        // client's 100-continue was answered by us (see receive_request_body).
+        if (up_body_ != UpBody::as_received) continue;
+        break;
       default:
         break;
     }
@@ -274,7 +280,13 @@ void Session::build_upstream_head(const RouteRuntime& rr, const upstream::Backen
   out_ += "1.1 gatehouse\r\nX-Request-ID: ";
   out_ += request_id_;
   out_ += "\r\n";
-  if (req_.body == http1::BodyKind::content_length) {
+  if (up_body_ == UpBody::rebuilt && !up_body_chunked_) {
+    // A chunked body received whole goes on with its length, as nginx does:
+    // many application servers handle chunked request bodies poorly.
+    out_ += "Content-Length: ";
+    out_ += std::to_string(body_.size());
+    out_ += "\r\n";
+  } else if (req_.body == http1::BodyKind::content_length) {
     out_ += "Content-Length: ";
     out_ += std::to_string(req_.content_length);
     out_ += "\r\n";

@@ -15,7 +15,7 @@ static bool looks_alive(net::Stream& s) {
   return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-std::unique_ptr<UpConn> Pool::take(Backend* b) {
+std::unique_ptr<UpConn> Pool::take(Backend* b, bool always_check) {
   auto it = idle_.find(b);
   if (it == idle_.end()) return nullptr;
   auto& v = it->second;
@@ -28,7 +28,8 @@ std::unique_ptr<UpConn> Pool::take(Backend* b) {
     // load that is most reuses, and the peek was ~3 % of the CPU per
     // request. Bytes that arrive that soon after a response could as well
     // arrive just after a peek, which no check before reuse can catch.
-    if (idle < idle_timeout_ms && (idle < kPeekAfterMs || looks_alive(c->stream))) return c;
+    if (idle < idle_timeout_ms && ((idle < kPeekAfterMs && !always_check) || looks_alive(c->stream)))
+      return c;
     c->stream.close();
   }
   return nullptr;

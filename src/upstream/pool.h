@@ -23,7 +23,9 @@ struct UpConn {
 class Pool {
  public:
   // Returns an idle connection to `b` that still looks alive, or nullptr.
-  std::unique_ptr<UpConn> take(Backend* b);
+  // `always_check`: peek even at a connection reused within kPeekAfterMs,
+  // for a request that could not be retried if the connection proved stale.
+  std::unique_ptr<UpConn> take(Backend* b, bool always_check = false);
   // Keeps `c` for reuse (it must be at a message boundary with nothing unread).
   void put(std::unique_ptr<UpConn> c);
   // Drops every idle connection (shutdown, reload).

@@ -14,6 +14,7 @@ import pytest
 import requests
 
 import helpers
+import hostile
 from helpers import SockReader, build_request, connect, read_response, route
 
 GIB = 1 << 30
@@ -231,3 +232,33 @@ def test_expect_100_continue_curl(proxied, tmp_path):
     assert hashlib.sha256(data).hexdigest() in body
     # curl waits 1 s for "100 Continue" before sending anyway; we must not make it wait.
     assert float(elapsed) < 0.9, elapsed
+
+
+def test_burst_of_many_chunks_is_relayed_without_waiting_for_more(gatehouse):
+    """A backend sends 40 small chunks in one burst and then pauses: every one
+    of them reaches the client at once (the relay gathers at most ~21 chunks
+    per write, and must not wait for new bytes while decodable ones remain)."""
+    burst = b"".join(b"5\r\nab%03d\r\n" % i for i in range(40))
+
+    def handler(conn, req):
+        conn.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + burst)
+        time.sleep(3)
+        conn.send(b"0\r\n\r\n")
+        return False
+
+    b = hostile.RawBackend(handler)
+    try:
+        gh = gatehouse({"server": {"reverse_proxy": [route(b, "/")]}})
+        with connect(gh.port) as s:
+            s.sendall(build_request("GET", "/burst"))
+            s.settimeout(0.2)
+            got = bytearray()
+            deadline = time.monotonic() + 1.5
+            while time.monotonic() < deadline and b"ab039" not in got:
+                try:
+                    got += s.recv(65536)
+                except OSError:
+                    pass
+        assert b"ab039" in got, f"only {got.count(b'ab0')} of 40 chunks arrived before the pause"
+    finally:
+        b.stop()

@@ -103,11 +103,34 @@ def test_slowloris_on_reused_keepalive_connection_408(gatehouse, capture_backend
 
 
 @pytest.mark.deadline(30)
-def test_slow_body_408_backend_connection_not_reused(gatehouse, capture_backend):
-    """A body that stalls with client_body 1s: 408 or a close, and the backend
-    connection that got the partial body is closed, never reused."""
+def test_slow_body_408_backend_never_contacted(gatehouse, capture_backend):
+    """A body within limits.request_buffer that stalls with client_body 1s:
+    408, and the backend never saw any of it (the body is received first)."""
     b = capture_backend()
     gh = gatehouse({"server": {"timeouts": {"client_body": "1s"},
+                               "reverse_proxy": [route(b, "/")]}})
+    with connect(gh.port) as s:
+        s.sendall(build_request("POST", "/slowbody", headers=[("Content-Length", "1000")])
+                  + b"0123456789")
+        t0 = time.monotonic()
+        data, closed = hostile.collect(s, idle=4.0, total=6.0)
+        elapsed = time.monotonic() - t0
+    assert closed and elapsed <= 3.5, elapsed
+    resp = helpers.parse_raw_response(data)
+    assert resp is not None and resp.status == 408 and hostile.is_proxy_error(resp, 408), data[:300]
+    assert not b.connections
+    r = helpers.http_request(gh.port, "GET", "/after")
+    assert r.status == 200 and b.connections[0].requests[0].target == "/after"
+
+
+@pytest.mark.deadline(30)
+def test_slow_body_408_backend_connection_not_reused(gatehouse, capture_backend):
+    """A streamed body (request_buffer: 0) that stalls with client_body 1s:
+    408 or a close, and the backend connection that got the partial body is
+    closed, never reused."""
+    b = capture_backend()
+    gh = gatehouse({"server": {"timeouts": {"client_body": "1s"},
+                               "limits": {"request_buffer": "0"},
                                "reverse_proxy": [route(b, "/")]}})
     with connect(gh.port) as s:
         s.sendall(build_request("POST", "/slowbody", headers=[("Content-Length", "1000")])

@@ -1,0 +1,292 @@
+"""Upstream failures while a request is under way (issue 11, items 1 and 2).
+
+One retry rule for every path (docs/operations.md, "Retries"): a request is
+sent again only when nothing of it left, when its head left but not one byte
+of its body, or when it is idempotent and gatehouse still holds its whole
+body. A non-idempotent request that reached a backend which then failed is
+answered 502, never replayed. And a backend that fails while the client is
+still uploading is the backend's failure: 502 with Proxy-Status, a warning,
+and the access log naming it, never a silent close logged as 499."""
+
+import socket
+import threading
+import time
+
+import pytest
+
+import helpers
+import hostile
+from helpers import SockReader, build_request, connect, read_response, route
+from hostile import RawBackend, response_bytes
+
+
+@pytest.fixture
+def raw_backend():
+    started = []
+
+    def start(handler):
+        b = RawBackend(handler)
+        started.append(b)
+        return b
+
+    yield start
+    for b in started:
+        b.stop()
+
+
+def assert_named(resp, status, errors):
+    assert resp.status == status and hostile.is_proxy_error(resp, status, errors), \
+        f"wanted {status} {errors}, got {resp.status} {hostile.proxy_status(resp)!r} {resp.body[:200]!r}"
+
+
+def stale_after_first(how):
+    """A backend whose kept-alive connection goes bad: on each connection it
+    answers the first request and keeps the connection; the second request on
+    that connection is read completely and then the connection is closed (or
+    reset) without an answer. Fresh connections answer normally."""
+    def handler(conn, req):
+        if len(conn.requests) == 1:
+            conn.send(response_bytes(200, b"ok:" + req.target.encode()))
+            return True
+        if conn.index == 0:
+            if how == "reset":
+                conn.reset()
+            return False
+        conn.send(response_bytes(200, b"fresh:" + req.target.encode()))
+        return True
+    return handler
+
+
+def keepalive_pair(gh, second):
+    """GET /first, then `second` (raw request bytes) on the same client
+    connection, so the second request meets the pooled backend connection."""
+    with connect(gh.port) as s:
+        r = SockReader(s)
+        s.sendall(build_request("GET", "/first"))
+        first = read_response(r)
+        assert first.status == 200, first
+        s.sendall(second)
+        return read_response(r)
+
+
+@pytest.mark.parametrize("how", ["close", "reset"])
+def test_post_on_stale_pooled_connection_is_not_replayed(gatehouse, raw_backend, how):
+    b = raw_backend(stale_after_first(how))
+    gh = gatehouse({"server": {"reverse_proxy": [route(b, "/")]}})
+    resp = keepalive_pair(gh, build_request("POST", "/order", body=b"item=42&n=01"))
+    assert_named(resp, 502, "connection_terminated")
+    time.sleep(0.3)   # a replay would arrive now
+    posts = [req for _, req in b.requests if req.method == "POST"]
+    assert len(posts) == 1, f"the POST reached the backend {len(posts)} times"
+    assert posts[0].body == b"item=42&n=01"
+    assert "not retried" in gh.logs()
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "PUT", "DELETE", "OPTIONS"])
+def test_idempotent_on_stale_pooled_connection_is_retried(gatehouse, raw_backend, method):
+    b = raw_backend(stale_after_first("close"))
+    gh = gatehouse({"server": {"reverse_proxy": [route(b, "/")]}})
+    body = b"replace-me" if method == "PUT" else b""
+    with connect(gh.port) as s:
+        r = SockReader(s)
+        s.sendall(build_request("GET", "/first"))
+        assert read_response(r).status == 200
+        s.sendall(build_request(method, "/again", body=body))
+        resp = read_response(r, method=method)
+    assert resp.status == 200, resp
+    if method != "HEAD":
+        assert resp.body == b"ok:/again"        # the first answer of a fresh connection
+    seen = [(idx, req) for idx, req in b.requests if req.target == "/again"]
+    assert [idx for idx, _ in seen] == [0, 1]   # the stale try, then a fresh connection
+    seen = [req for _, req in seen]
+    assert all(req.body == body for req in seen)
+
+
+def test_post_with_expect_streamed_retried_when_no_body_left(gatehouse, raw_backend):
+    """A streamed upload with Expect: 100-continue on a pooled connection the
+    backend closes as the head arrives: not one body byte left the client, so
+    the request goes again on a fresh connection and succeeds."""
+    body = b"x" * (2 * 1024 * 1024)   # larger than the default request_buffer: streamed
+
+    class Backend(RawBackend):
+        def _serve(self, conn):
+            try:
+                while not self.stopping.is_set():
+                    raw = conn.reader.read_until(b"\r\n\r\n")
+                    start, headers = helpers.parse_head(raw)
+                    req = helpers.Request(start, headers, raw_head=raw)
+                    self._note_request(req, conn)
+                    conn.requests.append(req)
+                    if req.target == "/upload" and conn.index == 0:
+                        return          # closes as the head arrives
+                    if req.header("expect"):
+                        conn.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+                    n = int(req.header("content-length") or 0)
+                    req.body = conn.reader.read_exact(n) if n else b""
+                    conn.send(response_bytes(200, b"got %d" % len(req.body)))
+            except (EOFError, OSError, ValueError):
+                return
+            finally:
+                conn.closed.set()
+                conn.sock.close()
+
+    b = Backend(lambda conn, req: True)
+    try:
+        gh = gatehouse({"server": {"reverse_proxy": [route(b, "/")]}})
+        with connect(gh.port) as s:
+            r = SockReader(s)
+            s.sendall(build_request("GET", "/first"))
+            assert read_response(r).status == 200
+            s.sendall(build_request("POST", "/upload",
+                                    headers=[("Expect", "100-continue"),
+                                             ("Content-Length", str(len(body)))],
+                                    body=b""))
+            interim = read_response(r, skip_interim=False)
+            assert interim.status == 100, interim
+            s.sendall(body)
+            resp = read_response(r)
+        assert resp.status == 200, resp
+        assert resp.body == b"got %d" % len(body)
+        uploads = [req for _, req in b.requests if req.target == "/upload"]
+        assert len(uploads) == 2
+        assert [len(req.body) for req in uploads if req.body] == [len(body)]
+    finally:
+        b.stop()
+
+
+class HeadOnlyBackend(RawBackend):
+    """Reads a request head, waits `wait` seconds reading nothing more, then
+    closes the connection (or resets it). Records the heads."""
+
+    def __init__(self, wait=0.3, reset=False):
+        self.wait = wait
+        self.reset_it = reset
+        super().__init__(lambda c, r: False)
+
+    def _serve(self, conn):
+        try:
+            raw = conn.reader.read_until(b"\r\n\r\n")
+            start, headers = helpers.parse_head(raw)
+            req = helpers.Request(start, headers, raw_head=raw)
+            self._note_request(req, conn)
+            time.sleep(self.wait)
+            if self.reset_it:
+                conn.reset()
+        except (EOFError, OSError, ValueError):
+            pass
+        finally:
+            conn.closed.set()
+            with_suppress_close(conn.sock)
+
+
+def with_suppress_close(sock):
+    try:
+        sock.close()
+    except OSError:
+        pass
+
+
+def upload_and_read(gh, head, first_part, filler, timeout=8.0):
+    """Sends a head and part of a body, keeps sending the rest slowly in the
+    background (a client still uploading), and reads what comes back."""
+    s = connect(gh.port, timeout=timeout)
+    s.sendall(head + first_part)
+    stop = threading.Event()
+
+    def keep_sending():
+        while not stop.is_set():
+            try:
+                s.sendall(filler)
+            except OSError:
+                return
+            time.sleep(0.05)
+
+    t = threading.Thread(target=keep_sending, daemon=True)
+    t.start()
+    try:
+        data, _ = hostile.collect(s, idle=1.0, total=timeout)
+    finally:
+        stop.set()
+        t.join(2)
+        s.close()
+    resps, _, _ = hostile.parse_responses(data)
+    return resps
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+@pytest.mark.parametrize("buffer,total,sent", [(None, 4_000_000, 2_000_000),
+                                               ("16k", 100_000, 50_000),
+                                               ("0", 100_000, 50_000)])
+def test_backend_dies_during_upload_gives_502(gatehouse, framing, buffer, total, sent):
+    """PUT /dies, Content-Length 100000 (or chunked), 50,000 bytes sent and
+    more coming; the backend reads the head, waits 0.3 s and closes. (With
+    the default request_buffer such a body would be received whole first, so
+    the default case sends a body larger than the buffer.)"""
+    b = HeadOnlyBackend(wait=0.3)
+    try:
+        server = {"reverse_proxy": [route(b, "/")]}
+        if buffer is not None:
+            server["limits"] = {"request_buffer": buffer}
+        gh = gatehouse({"server": server})
+        if framing == "chunked":
+            head = (b"PUT /dies HTTP/1.1\r\nHost: example.test\r\n"
+                    b"Transfer-Encoding: chunked\r\n\r\n")
+            part = b"%x\r\n" % sent + b"x" * sent + b"\r\n"
+        else:
+            head = (b"PUT /dies HTTP/1.1\r\nHost: example.test\r\n"
+                    b"Content-Length: %d\r\n\r\n" % total)
+            part = b"x" * sent
+        started = time.monotonic()
+        filler = b"3e8\r\n" + b"y" * 1000 + b"\r\n" if framing == "chunked" else b"y" * 1000
+        resps = upload_and_read(gh, head, part, filler)
+        assert resps, "the client got nothing back"
+        resp = resps[0]
+        assert_named(resp, 502, ["connection_terminated", "http_response_incomplete"])
+        assert "next-hop" in hostile.proxy_status(resp)
+        assert time.monotonic() - started < 6
+        assert helpers.wait_until(lambda: any(rec.get("status") == 502 for rec in gh.access_log()))
+        rec = [rec for rec in gh.access_log() if rec.get("path") == "/dies"][-1]
+        assert rec["status"] == 502 and rec.get("proxy_status") in (
+            "connection_terminated", "http_response_incomplete"), rec
+        assert rec.get("backend") == b.address
+        assert "warn" in gh.stderr() and b.address in gh.stderr()
+    finally:
+        b.stop()
+
+
+def test_backend_dies_after_whole_body_gives_502(gatehouse):
+    """The body was received whole (request buffering), the backend reads the
+    head and closes: a PUT is retried (idempotent, body held) and, the only
+    backend failing again, the client gets 502, not silence."""
+    b = HeadOnlyBackend(wait=0.1)
+    try:
+        gh = gatehouse({"server": {"reverse_proxy": [route(b, "/")]}})
+        body = b"z" * 100000
+        resp = helpers.http_request(gh.port, "PUT", "/dies", body=body, timeout=10)
+        assert_named(resp, 502, ["connection_terminated", "http_response_incomplete"])
+    finally:
+        b.stop()
+
+
+def test_backend_failure_during_upload_informs_passive_health(gatehouse):
+    """Two backends, one of which dies mid-upload: it is ejected (passive
+    health) and the next requests go to the other one."""
+    bad = HeadOnlyBackend(wait=0.2, reset=True)
+    good = RawBackend(lambda conn, req: (conn.send(response_bytes(200, b"good")), True)[1])
+    try:
+        gh = gatehouse({"server": {
+            "reverse_proxy": [{"path": "/", "backends": [{"address": bad.address},
+                                                          {"address": good.address}],
+                               "balance": "round_robin", "retries": 0}]}})
+        for _ in range(8):
+            resp = helpers.http_request(gh.port, "POST", "/u", body=b"q" * 5000, timeout=10)
+            if resp.status == 502:
+                break
+        assert_named(resp, 502, "connection_terminated")
+        # Ejected: the next four go to the good backend only.
+        for _ in range(4):
+            resp = helpers.http_request(gh.port, "POST", "/u", body=b"q" * 10, timeout=10)
+            assert resp.status == 200 and resp.body == b"good"
+    finally:
+        bad.stop()
+        good.stop()
