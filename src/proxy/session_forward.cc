@@ -617,6 +617,18 @@ awaitable<bool> Session::relay_response(const RouteRuntime& rr, upstream::Backen
       client_keep = false;
       break;
   }
+  const bool backend_broke = o.status == RelayStatus::src_timeout ||
+                            o.status == RelayStatus::src_closed || o.status == RelayStatus::src_error ||
+                            o.status == RelayStatus::framing_error;
+  if (backend_broke && !pump_status_ && !pump_client_gone_) {
+    // (Not when the client broke its request: the pump then cancelled the
+    // backend's read, and the backend is not to blame.)
+    GH_WARN("backend %s: %.*s: response body cut after %llu bytes", b.name.c_str(),
+            static_cast<int>(rec_.proxy_status.size()), rec_.proxy_status.data(),
+            static_cast<unsigned long long>(o.bytes));
+    if (o.status != RelayStatus::framing_error)
+      upstream::record_failure(b, rr.backends.size() > 1, now_ms());
+  }
   if (pump_running_) {
     co_await stop_pump();
     client_keep = false;

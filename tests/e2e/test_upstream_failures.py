@@ -290,3 +290,23 @@ def test_backend_failure_during_upload_informs_passive_health(gatehouse):
     finally:
         bad.stop()
         good.stop()
+
+
+def test_backend_cut_mid_response_is_warned_and_logged(gatehouse, raw_backend):
+    """Once the response started, a backend that dies mid-body cannot be
+    answered 502 any more: the client's connection is cut, and the failure
+    is still the backend's: a warn line and the access log name it."""
+    def handler(conn, req):
+        conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789")
+        time.sleep(0.05)
+        return False
+
+    b = raw_backend(handler)
+    gh = gatehouse({"server": {"reverse_proxy": [route(b, "/")]}})
+    with connect(gh.port) as s:
+        s.sendall(build_request("GET", "/cut"))
+        hostile.collect(s, idle=2.0, total=5.0)
+    assert helpers.wait_until(lambda: [r for r in gh.access_log() if r.get("path") == "/cut"])
+    rec = [r for r in gh.access_log() if r.get("path") == "/cut"][-1]
+    assert rec["proxy_status"] == "http_response_incomplete" and rec["backend"] == b.address
+    assert helpers.wait_until(lambda: "response body cut after 10 bytes" in gh.stderr())
