@@ -6,7 +6,8 @@ raises the fd limit); see docs/benchmarks.md for what is measured and how.
 Stdlib only.
 
 usage: bench.py [case...]      cases: small many newconn large1m large100m upload1m idle10k ws
-                                      tls tlsnew tlsresume
+                                      tls tlsnew tlsresume idle10k-tls idle10k-tls-nothing
+                                      idle10k-tls-half
 """
 import datetime
 import http.client
@@ -59,6 +60,14 @@ CASES = {
                      title="1 MiB POST uploads to /upload (the backend hashes each body)"),
     "idle10k": dict(kind="idle", n=10000, c=200, qn=2000, qc=200,
                     title="idle keep-alive client connections (one GET each, then silent)"),
+    # Idle TLS connections, on the HTTPS listener: handshake, then as idle10k
+    # (one GET, then silent), or nothing more, or half a request head.
+    "idle10k-tls": dict(kind="idle", tls=True, then="get", n=10000, c=200, qn=1000, qc=100,
+                        title="idle keep-alive TLS connections (handshake, one GET each, then silent)"),
+    "idle10k-tls-nothing": dict(kind="idle", tls=True, then="nothing", n=10000, c=200, qn=1000, qc=100,
+                                title="idle TLS connections (handshake, then nothing)"),
+    "idle10k-tls-half": dict(kind="idle", tls=True, then="half", n=10000, c=200, qn=1000, qc=100,
+                             title="slow TLS clients (handshake, then half a request head, then silent)"),
     "ws": dict(kind="ws", path="/ws", n=16000, c=32, qn=4000, qc=16,
                title="WebSocket echo: 32-byte messages, one round trip at a time per connection"),
     # HTTPS: every proxy terminates TLS with the same certificate and key (made
@@ -546,8 +555,12 @@ def run_idle(env, proxy, case, n, c):
     pids = proxy.refresh_pids()
     before = rss_bytes(pids)
     meter = CpuMeter(pids)
-    cli = subprocess.Popen(pinned(env.load_cpus, [PY, str(BENCH / "clients" / "idle.py"), "127.0.0.1",
-                                                  str(proxy.port), str(n), str(c)]),
+    argv = [PY, str(BENCH / "clients" / "idle.py"), "127.0.0.1",
+            str(proxy.tls_port if case.get("tls") else proxy.port), str(n), str(c)]
+    if case.get("tls"):
+        argv.append("--tls")
+    argv += ["--then", case.get("then", "get")]
+    cli = subprocess.Popen(pinned(env.load_cpus, argv),
                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     children.append(cli)
     record_pids([cli.pid])
@@ -635,7 +648,10 @@ def case_table(name, case, n, c, results):
     elif case["kind"] == "ws":
         load = f"`bench/clients/ws.py`: {c} connections × {max(1, n // c)} round trips on `{case['path']}`"
     else:
-        load = f"`bench/clients/idle.py`: {n} connections, one `GET /small` each, then idle"
+        then = {"get": "one `GET /small` each", "nothing": "nothing sent",
+                "half": "half a `GET /small` request head each"}[case.get("then", "get")]
+        load = (f"`bench/clients/idle.py{' --tls' if case.get('tls') else ''} --then {case.get('then', 'get')}`: "
+                f"{n} connections{', a TLS handshake on each' if case.get('tls') else ''}, {then}, then idle")
     lines.append(f"### {name}: {case['title']}\n")
     lines.append(f"Load: {load}.\n")
     base = results.get("nginx")
@@ -786,7 +802,7 @@ def main(argv):
     sizes = {}
     for nm in names:
         case = CASES[nm]
-        key = nm.upper()
+        key = nm.upper().replace("-", "_")   # BENCH_IDLE10K_TLS_N
         n = int(os.environ.get(f"BENCH_{key}_N", case["qn"] if QUICK else case["n"]))
         c = int(os.environ.get(f"BENCH_{key}_C", case["qc"] if QUICK else case["c"]))
         sizes[nm] = (n, c)

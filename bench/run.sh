@@ -3,7 +3,7 @@
 # one worker each, behind/in front of one shared demo-origin backend.
 #
 # usage: bench/run.sh [case...]   cases: small many newconn large1m large100m upload1m idle10k ws
-#                                        tls tlsnew tlsresume (HTTPS)
+#                                        tls tlsnew tlsresume (HTTPS); idle10k-tls idle10k-tls-nothing idle10k-tls-half
 #   BENCH_QUICK=1     ~1 minute smoke run (smaller counts, one round)
 #   BENCH_ROUNDS=N    interleaved rounds (default 3; the median is quoted)
 #   BENCH_PROXIES="nginx gatehouse"   a subset of: nginx haproxy gatehouse haproxy-tcp

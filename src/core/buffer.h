@@ -74,6 +74,27 @@ class Buffer {
     }
   }
 
+  // Moves the held bytes into an allocation of just their size and gives
+  // the block back: a slow peer's few bytes need not pin 16 KiB while it
+  // waits. The next reserve_tail() grows it again. Invalidates views.
+  void shrink_to_fit() {
+    size_t n = end_ - begin_;
+    if (n == 0) {
+      release_if_empty();
+      return;
+    }
+    if (cap_ < n + 1024) return;   // not worth a copy
+    char* p = static_cast<char*>(std::malloc(n));
+    if (!p) return;   // keep the bigger buffer
+    std::memcpy(p, data_ + begin_, n);
+    if (cap_ == kBlock) give_block(data_);
+    else std::free(data_);
+    data_ = p;
+    cap_ = n;
+    begin_ = 0;
+    end_ = n;
+  }
+
   // Frees all but `keep` of this thread's cached blocks: after a burst has
   // passed, idle memory should not include blocks only the burst needed.
   static void trim_block_cache(size_t keep) {

@@ -1,7 +1,9 @@
 // Long-idle client connections held outside Asio. An idle keep-alive
 // connection inside Asio costs a per-descriptor reactor state and a pending
 // wait operation (several hundred bytes with the allocator's rounding); here
-// it costs one 56-byte slot in a dense table plus the kernel's epoll entry.
+// it costs one 64-byte slot in a dense table plus the kernel's epoll entry
+// (plus, for TLS, the SSL object the slot keeps: OpenSSL's state of the
+// connection, which cannot be put aside; its buffers are released).
 // The fds sit in a private epoll set (level-triggered, one-shot) whose own
 // fd is watched by the worker's io_context, so no thread is added.
 //
@@ -22,6 +24,7 @@
 #include "core/cidr.h"
 #include "net/asio.h"
 #include "net/server.h"
+#include "net/tls_io.h"
 
 namespace gh::net {
 
@@ -37,6 +40,7 @@ struct IdleConn {
   int64_t expire_at_ms = 0; // closed by expire() at this time; 0: never
   int64_t since_ms = 0;     // when it came in (set by hold())
   ConnectionSlot slot;
+  SslHandle ssl;            // a TLS connection's state (net/tls_io.h); null for plain TCP
 };
 
 class IdleSet {
@@ -68,7 +72,7 @@ class IdleSet {
     int fd = -1;              // -1: free
     uint32_t next_free = 0;
   };
-  static constexpr uint32_t kChunk = 512;   // slots per chunk (24 KiB), never moved
+  static constexpr uint32_t kChunk = 512;   // slots per chunk (32 KiB), never moved
   static constexpr uint32_t kNone = ~0u;
 
   Slot& at(uint32_t i) { return chunks_[i / kChunk][i % kChunk]; }

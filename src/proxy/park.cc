@@ -14,6 +14,7 @@ Parked::Parked(WorkerState& w, Stream s, ClientInfo ci, ConnectionSlot sl, int64
       deadline(w.worker.deadlines, [](void* self) { static_cast<Parked*>(self)->stream.cancel(); },
                this),
       since_ms(now_ms()) {
+  stream.release_buffers();   // TLS: OpenSSL's record buffers, if it still had them
   deadline.expire_at(idle_until);
   ++ws.parked_in_asio;
   ws.note_heavy();
@@ -29,11 +30,12 @@ Parked::~Parked() {
   if (next) next->prev = prev;
 }
 
-// Moves a plain connection into the worker's IdleSet. On refusal (TLS, no
-// set, or the kernel said no) returns false with `slot` still owned here.
+// Moves a connection into the worker's IdleSet; a TLS one takes its SSL
+// along. On refusal (no set, OpenSSL still holds bytes, or the kernel said
+// no) returns false with `slot` and the stream still owned here.
 static bool try_hold(WorkerState& ws, Stream& s, const ClientInfo& ci, ConnectionSlot& slot,
                      int64_t expire_at_ms) {
-  if (!ws.idle || s.is_tls()) return false;
+  if (!ws.idle || !s.quiet()) return false;
   IdleConn c;
   c.ip = ci.ip;
   c.port = ci.port;
@@ -43,8 +45,10 @@ static bool try_hold(WorkerState& ws, Stream& s, const ClientInfo& ci, Connectio
   c.nodelay_pending = s.nodelay_pending();
   c.expire_at_ms = expire_at_ms;
   c.slot = std::move(slot);
+  c.ssl = s.take_ssl();
   if (ws.idle->hold(s.socket(), std::move(c))) return true;
   slot = std::move(c.slot);   // refused: hold() left `c` as it was
+  s.restore_ssl(std::move(c.ssl));
   return false;
 }
 
@@ -116,7 +120,9 @@ void resume_idle(WorkerState& ws, Socket s, IdleConn c) {
   ci.v6 = c.v6;
   ci.served = c.served;
   ci.wakes_quickly = c.served && now_ms() - c.since_ms < kBusyWakeMs;
+  ci.tls = c.ssl != nullptr;
   Stream st(std::move(s));
+  if (ci.tls) st.restore_ssl(std::move(c.ssl));
   st.restore_nodelay_pending(c.nodelay_pending);
   asio::co_spawn(ws.worker.ctx, serve_connection(ws, std::move(st), std::move(ci), std::move(c.slot)),
                  asio::detached);
@@ -127,7 +133,7 @@ void park_tick(WorkerState& ws) {
   if (ws.idle) ws.idle->expire(now);
   if (ws.worker.draining.load(std::memory_order_relaxed)) return;
   for (Parked* p = ws.parked; p; p = p->next) {
-    if (p->to_idle_set || now - p->since_ms < kIdleSetAfterMs || p->stream.is_tls()) continue;
+    if (p->to_idle_set || now - p->since_ms < kIdleSetAfterMs) continue;
     p->to_idle_set = true;
     p->stream.cancel();   // its wait completes with operation_aborted: see park()
   }

@@ -6,8 +6,14 @@
 // Two stages: a connection first waits parked inside Asio (a readiness
 // wait: free to enter and leave, so busy clients between requests land
 // here), and once it has stayed quiet for kIdleSetAfterMs the worker's tick
-// moves it into the worker's IdleSet (net/idle_set.h: ~48 bytes instead of
+// moves it into the worker's IdleSet (net/idle_set.h: ~64 bytes instead of
 // several hundred, for a few epoll_ctl calls).
+//
+// TLS connections park too, with their SSL object (about 15 KiB, OpenSSL's
+// record buffers released), but only when OpenSSL holds none of the
+// client's bytes (net::Stream::quiet()): then the socket's readiness says
+// all there is to know, as for plain TCP. The session checks this before
+// it parks (proxy/session.cc).
 #pragma once
 
 #include <memory>
@@ -38,8 +44,9 @@ struct Parked {
 net::awaitable<void> serve_connection(WorkerState& ws, net::Stream s, ClientInfo ci,
                                       net::ConnectionSlot slot);
 
-// A new plain connection with no bytes yet waits parked for its first
-// request, so a burst of idle connects allocates no session state.
+// A new connection with no bytes yet waits parked for its first request
+// (or, for TLS, its ClientHello), so a burst of idle connects allocates no
+// session state.
 void serve_new_connection(WorkerState& ws, net::Stream s, ClientInfo ci, net::ConnectionSlot slot,
                           int64_t first_byte_deadline_ms);
 

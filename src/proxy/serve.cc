@@ -66,8 +66,16 @@ awaitable<void> Proxy::serve(Worker& w, Socket s, tcp::endpoint peer, const List
     ci.tls = true;
     error_code ignored;
     s.set_option(tcp::no_delay(true), ignored);
-    auto tls = std::make_unique<Stream::TlsStream>(std::move(s), rt->server_tls->asio_context());
-    co_await serve_connection(ws, Stream(std::move(tls)), std::move(ci), std::move(slot));
+    Stream st(std::move(s), new_ssl(rt->server_tls->native_handle(), TlsRole::server));
+    if (!st.is_tls()) co_return;   // OpenSSL refused (out of memory): the socket closes
+    if (w.connections > Session::kManyConnections) {
+      // As below: wait parked for the ClientHello; the handshake runs in
+      // the session that its first bytes start.
+      serve_new_connection(ws, std::move(st), std::move(ci), std::move(slot),
+                           now_ms() + rt->cfg.server.timeouts.client_header.count());
+      co_return;
+    }
+    co_await serve_connection(ws, std::move(st), std::move(ci), std::move(slot));
     co_return;
   }
   Stream st(std::move(s));

@@ -24,8 +24,9 @@ class ClientContext {
   // certificate/key pair that is unreadable, encrypted or mismatched.
   static std::shared_ptr<ClientContext> create(const config::UpstreamTls& tls, std::string& err);
 
-  // Make each backend connection's asio::ssl::stream from this.
+  // Make each backend connection's SSL from this (net::new_ssl()).
   boost::asio::ssl::context& asio_context() { return ctx_; }
+  SSL_CTX* native_handle() const { return const_cast<boost::asio::ssl::context&>(ctx_).native_handle(); }
 
   // Before the handshake of a new connection to `host` (a DNS name or an IP
   // literal, IPv6 without brackets) at `port`: sets SNI (tls.sni, else the

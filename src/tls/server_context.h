@@ -32,10 +32,12 @@ class ServerContext {
   // Same with h2 not offered (HTTP/1.1 only).
   static std::shared_ptr<ServerContext> create(const config::Ssl& ssl, std::string& err);
 
-  // The default context: make each accepted connection's
-  // asio::ssl::stream<tcp::socket> from it. The stream's SSL keeps what it
-  // needs alive (certificates, SNI table), so it may outlive this object.
+  // The default context: each accepted connection's SSL is made from it.
+  // The SSL keeps what it needs alive (certificates, SNI table), so it may
+  // outlive this object.
   boost::asio::ssl::context& asio_context() { return ctx_; }
+  // The same context, for net::new_ssl() (net/tls_io.h).
+  SSL_CTX* native_handle() { return ctx_.native_handle(); }
 
   // Index into the configured certificates (0: cert_file, i: certificates[i-1])
   // that a handshake with SNI `server_name` gets; "" means no SNI. Accepts any
