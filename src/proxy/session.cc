@@ -232,6 +232,7 @@ awaitable<bool> Session::handle_request() {
   response_started_ = false;
   body_unread_ = req_.body != http1::BodyKind::none;
   up_body_ = UpBody::as_received;
+  sent_continue_ = false;
 
   // Copies for the log and the response side: the head's bytes are consumed
   // (and the buffer reused) before the response is written.

@@ -145,6 +145,7 @@ class Session {
   bool up_body_chunked_ = false;           // rebuilt with trailers: body_ is chunk-coded
   size_t raw_body_size_ = 0;               // bytes of in_ after the head that the body used
   std::string body_;                       // a rebuilt body
+  bool sent_continue_ = false;             // gatehouse answered the client's 100-continue itself
   bool tunnel_broken_ = false;
   int pump_status_ = 0;                    // 413/408/400 when the client was at fault
   const char* pump_detail_ = "";

@@ -117,8 +117,9 @@ awaitable<bool> Session::read_response_head(Failure& f) {
       auto st = http1::parse_response(up_in_.view(), resp_, is_head_, lim, perr_);
       if (st == http1::ParseStatus::complete) {
         if (resp_.status < 200 && resp_.status != 101) {
-          // Interim responses (100 Continue, 103 Early Hints) go on to HTTP/1.1 clients.
-          if (client_minor_ >= 1) {
+          // Interim responses (100 Continue, 103 Early Hints) go on to HTTP/1.1
+          // clients; a 100 only once (gatehouse may have sent its own).
+          if (client_minor_ >= 1 && !(resp_.status == 100 && sent_continue_)) {
             scratch_.clear();
             scratch_ += "HTTP/1.1 ";
             scratch_ += std::to_string(resp_.status);
@@ -255,6 +256,7 @@ awaitable<Session::BodyWait> Session::receive_request_body() {
 
   const char* const head_at = in_.data();
   if (req_.expect_continue && in_.size() == head) {
+    sent_continue_ = true;
     if (!co_await write_down("HTTP/1.1 100 Continue\r\n\r\n")) {
       rec_.status = 499;
       closing_ = true;
@@ -515,6 +517,7 @@ awaitable<bool> Session::forward(size_t idx) {
         if (!body_whole) body_in_ = raw_used;
       }
       if (in_.empty() && in_.capacity() > core::Buffer::kBlock) in_.release_if_empty();
+      if (body_.capacity() > core::Buffer::kBlock) std::string().swap(body_);
       rec_.upstream_ms = double(now_us() - upstream_start_us_) / 1000.0;
       co_return co_await relay_response(rr, *b);
     }

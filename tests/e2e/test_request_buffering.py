@@ -229,3 +229,21 @@ def test_request_buffer_zero_streams_at_once(gatehouse):
         assert resp.status == 200
     finally:
         b.stop()
+
+
+def test_one_100_continue_when_a_chunked_body_outgrows_the_buffer(gatehouse, origin):
+    """gatehouse answers the 100-continue itself while it receives the body;
+    when the body turns out larger than request_buffer it streams it to the
+    backend (Expect kept), and the backend's own 100 is not relayed again."""
+    o = origin("echo")
+    gh = gatehouse({"server": {"limits": {"request_buffer": "1k"},
+                               "reverse_proxy": [route(o, "/")]}})
+    with connect(gh.port) as s:
+        s.sendall(build_request("POST", "/upload", headers=[("Expect", "100-continue"),
+                                                            ("Transfer-Encoding", "chunked")]))
+        r = SockReader(s, record=bytearray())
+        assert read_response(r, skip_interim=False).status == 100
+        s.sendall(b"1000\r\n" + b"k" * 4096 + b"\r\n0\r\n\r\n")
+        resp = read_response(r)
+        assert resp.status == 200 and resp.json()["body_bytes"] == 4096
+        assert r.record.count(b"100 Continue") == 1, bytes(r.record[:300])
