@@ -46,10 +46,16 @@ Session::~Session() {
 
 void Session::on_down_deadline(void* self) {
   auto* s = static_cast<Session*>(self);
-  if (s->idle_ && !s->down_.is_tls() && now_ms() < s->idle_until_ms_) {
+  if (s->idle_ && now_ms() < s->idle_until_ms_) {
+    s->down_dl_.clear_fired();
+    if (!s->down_.quiet()) {
+      // TLS, part of a record here: the socket's readiness would not tell
+      // when the rest comes. Wait on in the session until the timeout.
+      s->down_dl_.expire_at(s->idle_until_ms_);
+      return;
+    }
     // Idle for a while but not timed out: park (see read_request_head).
     s->parking_ = true;
-    s->down_dl_.clear_fired();
   }
   s->down_.cancel();
 }
@@ -65,15 +71,23 @@ void Session::on_drain() {
 }
 
 awaitable<bool> Session::run() {
-  if (down_.is_tls()) {
+  if (!down_.handshake_done()) {
     // The handshake counts against the head timeout: a client that opens a
     // connection and stalls is dropped just like a slow head.
     rt_ = ws_.runtime();
     down_dl_.expire_in(rt_->cfg.server.timeouts.client_header);
-    auto [ec] = co_await down_.tls()->async_handshake(asio::ssl::stream_base::server, nothrow);
+    error_code ec = co_await down_.handshake();
     if (ec) {
       down_.close();
       co_return false;
+    }
+    if (ws_.worker.connections > kManyConnections && down_.quiet() &&
+        !ws_.worker.draining.load(std::memory_order_relaxed)) {
+      // Many connections open: like a new plain connection (serve.cc), wait
+      // parked for the first request, still within the head timeout.
+      idle_until_ms_ = down_dl_.at_ms() ? down_dl_.at_ms() : now_ms();
+      down_dl_.clear();
+      co_return true;
     }
   }
   for (;;) {
@@ -137,8 +151,9 @@ awaitable<Session::HeadResult> Session::read_request_head() {
     // Wake up after a short idle time to park the connection without
     // buffers; with many connections open, park at once (memory matters
     // more than the one epoll_ctl a park costs).
-    if (down_.is_tls()) {
-      // TLS may hold decrypted bytes the socket no longer shows: never park.
+    if (!down_.quiet()) {
+      // TLS holding bytes the socket no longer shows: read them, never park
+      // on the socket's readiness.
       down_dl_.expire_at(idle_until_ms_);
     } else if (!first && ws_.worker.connections > kManyConnections &&
                !ws_.worker.draining.load(std::memory_order_relaxed)) {
@@ -171,8 +186,7 @@ awaitable<Session::HeadResult> Session::read_request_head() {
       }
     }
     if (closing_ && in_.empty()) co_return HeadResult::closed;
-    if (in_.tail_room() < 2048) in_.reserve_tail(in_.size() < 8192 ? 8192 : in_.size());
-    auto [ec, n] = co_await down_.read_some(asio::buffer(in_.tail(), in_.tail_room()));
+    auto [ec, n] = co_await down_.read_some_into(in_, 2048, in_.size() < 8192 ? 8192 : in_.size());
     if (parking_) {
       // A keep-alive connection idle for a while leaves the coroutine and
       // its buffers behind (see park.h), so idle clients cost little memory.

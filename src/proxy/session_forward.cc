@@ -79,20 +79,19 @@ awaitable<Failure> Session::connect_upstream(const RouteRuntime& rr, upstream::B
 // TLS to the backend over the connected socket in up_: verified as the
 // route's tls block says; the session is cached for the next connection.
 awaitable<Failure> Session::tls_handshake(const RouteRuntime& rr, upstream::Backend* b) {
-  auto tls = std::make_unique<Stream::TlsStream>(std::move(up_->stream.socket()),
-                                                 rr.tls->asio_context());
-  if (!rr.tls->prepare(tls->native_handle(), b->host, b->port)) {
+  SslHandle ssl = new_ssl(rr.tls->native_handle(), TlsRole::client);
+  if (!ssl || !rr.tls->prepare(ssl.get(), b->host, b->port) ||
+      !up_->stream.start_tls(std::move(ssl))) {
     up_.reset();
     co_return Failure{502, "tls_protocol_error", "cannot use this backend name for TLS"};
   }
-  up_->stream = Stream(std::move(tls));
-  auto [ec] = co_await up_->stream.tls()->async_handshake(asio::ssl::stream_base::client, nothrow);
+  error_code ec = co_await up_->stream.handshake();
   if (!ec) {
-    rr.tls->save_session(up_->stream.tls()->native_handle());
+    rr.tls->save_session(up_->stream.ssl());
     co_return Failure{};
   }
   Failure f;
-  std::string why = tls::ClientContext::verify_error(up_->stream.tls()->native_handle());
+  std::string why = tls::ClientContext::verify_error(up_->stream.ssl());
   if (up_dl_.fired()) f = {504, "connection_timeout", "TLS handshake took longer than timeouts.connect"};
   else if (!why.empty()) f = {502, "tls_certificate_error", why};
   else f = {502, "tls_protocol_error", ec.message()};
