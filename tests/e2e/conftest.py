@@ -82,6 +82,22 @@ def capture_backend():
 
 
 @pytest.fixture
+def raw_backend():
+    """Factory: raw_backend(handler) -> hostile.RawBackend answering with handler(conn, req)."""
+    import hostile
+    started = []
+
+    def start(handler):
+        b = hostile.RawBackend(handler)
+        started.append(b)
+        return b
+
+    yield start
+    for b in started:
+        b.stop()
+
+
+@pytest.fixture
 def gatehouse(tmp_path):
     """Factory: gatehouse(config dict or YAML text, cwd=None) -> Gatehouse.
 

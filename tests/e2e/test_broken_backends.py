@@ -10,21 +10,7 @@ import pytest
 import helpers
 import hostile
 from helpers import SockReader, build_request, connect, route
-from hostile import RawBackend, response_bytes
-
-
-@pytest.fixture
-def raw_backend():
-    started = []
-
-    def start(handler):
-        b = RawBackend(handler)
-        started.append(b)
-        return b
-
-    yield start
-    for b in started:
-        b.stop()
+from hostile import response_bytes
 
 
 def proxy_for(gatehouse, backend, **timeouts):

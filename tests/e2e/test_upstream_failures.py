@@ -8,7 +8,6 @@ answered 502, never replayed. And a backend that fails while the client is
 still uploading is the backend's failure: 502 with Proxy-Status, a warning,
 and the access log naming it, never a silent close logged as 499."""
 
-import socket
 import threading
 import time
 
@@ -18,20 +17,6 @@ import helpers
 import hostile
 from helpers import SockReader, build_request, connect, read_response, route
 from hostile import RawBackend, response_bytes
-
-
-@pytest.fixture
-def raw_backend():
-    started = []
-
-    def start(handler):
-        b = RawBackend(handler)
-        started.append(b)
-        return b
-
-    yield start
-    for b in started:
-        b.stop()
 
 
 def assert_named(resp, status, errors):
