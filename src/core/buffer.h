@@ -60,6 +60,35 @@ class Buffer {
     data_ = p;
     cap_ = want;
   }
+  // Like reserve_tail, but a growth allocates exactly what is needed rather
+  // than doubling: for a body of known size (request buffering), whose
+  // bytes would otherwise sit in an allocation up to twice their size.
+  void reserve_tail_exact(size_t n) {
+    if (cap_ - end_ >= n) return;
+    if (begin_ > 0) {
+      std::memmove(data_, data_ + begin_, end_ - begin_);
+      end_ -= begin_;
+      begin_ = 0;
+      if (cap_ - end_ >= n) return;
+    }
+    if (end_ + n <= kBlock) {
+      reserve_tail(n);
+      return;
+    }
+    char* p;
+    if (cap_ == kBlock) {
+      p = static_cast<char*>(std::malloc(end_ + n));
+      if (p) {
+        std::memcpy(p, data_, end_);
+        give_block(data_);
+      }
+    } else {
+      p = static_cast<char*>(std::realloc(data_, end_ + n));
+    }
+    if (!p) std::abort();  // out of memory: nothing sensible left to do
+    data_ = p;
+    cap_ = end_ + n;
+  }
   char* tail() { return data_ + end_; }
   size_t tail_room() const { return cap_ - end_; }
   void commit(size_t n) { end_ += n; }

@@ -324,7 +324,10 @@ awaitable<Session::BodyWait> Session::receive_request_body() {
       }
     }
     const size_t want = chunked ? 16 * 1024 : static_cast<size_t>(head + cl - in_.size());
-    if (in_.tail_room() < want) in_.reserve_tail(want);
+    if (in_.tail_room() < want) {
+      if (chunked) in_.reserve_tail(want);
+      else in_.reserve_tail_exact(want);   // the body's size is known
+    }
     down_dl_.clear_fired();
     down_dl_.expire_in(srv.timeouts.client_body);
     auto [ec, n] = co_await down_.read_some(asio::buffer(in_.tail(), in_.tail_room()));
