@@ -31,7 +31,7 @@ class Stream {
   // Turns a connected plain stream into TLS with `ssl` (a backend after its
   // TCP connect). The handshake is still to be done. False: not started.
   bool start_tls(SslHandle ssl) {
-    if (!ssl || SSL_set_fd(ssl.get(), sock_.native_handle()) != 1) return false;
+    if (!ssl || !tls_io::attach_socket(ssl.get(), sock_.native_handle())) return false;
     ssl_ = std::move(ssl);
     nodelay_ = Nodelay::set;   // TLS sockets get TCP_NODELAY when they are made
     return true;
@@ -73,8 +73,8 @@ class Stream {
   // bytes do not pin a 16 KiB block for minutes); the bytes read are at
   // buf.tail() on return, for the caller to commit.
   auto read_some_into(core::Buffer& buf, size_t min_room, size_t reserve) {
-    if (buf.tail_room() < min_room) buf.reserve_tail(reserve);
     if (ssl_) return tls_read_some_into(buf, min_room, reserve);
+    if (buf.tail_room() < min_room) buf.reserve_tail(reserve);
     return sock_.async_read_some(asio::buffer(buf.tail(), buf.tail_room()), nothrow);
   }
 
@@ -132,9 +132,7 @@ class Stream {
     nodelay_ = Nodelay::set;
   }
 
-  // Waits for what OpenSSL wants; false (and `ec` set) when the wait failed
-  // or cancel() was called since `cancels_at`.
-  awaitable<bool> tls_wait(tls_io::Want w, uint32_t cancels_at, error_code& ec);
+  awaitable<void> tls_wait(tls_io::Probe& pr, uint32_t cancels_at, bool speculate);
   awaitable<std::tuple<error_code, size_t>> tls_read_some(asio::mutable_buffer b);
   awaitable<std::tuple<error_code, size_t>> tls_read_some_into(core::Buffer& buf, size_t min_room,
                                                                size_t reserve);

@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include "net/stream.h"
+#include "net/tls_wait.h"
 
 namespace gh::net {
 
@@ -31,6 +32,26 @@ SslHandle new_ssl(SSL_CTX* ctx, TlsRole role) {
 }
 
 namespace tls_io {
+
+// Remembers in the socket BIO's callback argument whether the last read
+// drained the socket (read_drained() in tls_wait.h).
+static long watch_reads(BIO* b, int oper, const char*, size_t len, int, long, int ret,
+                        size_t* processed) {
+  if (oper == (BIO_CB_READ | BIO_CB_RETURN)) {
+    bool drained = ret <= 0 || (processed != nullptr && *processed < len);
+    BIO_set_callback_arg(b, drained ? reinterpret_cast<char*>(1) : nullptr);
+  }
+  return ret;
+}
+
+bool attach_socket(SSL* ssl, int fd) {
+  if (SSL_set_fd(ssl, fd) != 1) {
+    ERR_clear_error();
+    return false;
+  }
+  BIO_set_callback_ex(SSL_get_rbio(ssl), watch_reads);
+  return true;
+}
 
 // Turns a failed SSL call's result into a wait or an error. `sys_errno` is
 // errno right after the call.
@@ -103,64 +124,64 @@ size_t handshake_step(SSL* ssl, Want& want, error_code& ec) {
 
 }  // namespace tls_io
 
+using tls_io::Probe;
 using tls_io::Want;
 
-awaitable<bool> Stream::tls_wait(Want w, uint32_t cancels_at, error_code& ec) {
-  if (cancels_ != cancels_at) {
-    ec = asio::error::operation_aborted;
-    co_return false;
+// Runs `pr` to its end through the reactor (net/tls_wait.h). `speculate`:
+// no step was just made, so one may be tried at once if the reactor thinks
+// bytes may be waiting. A cancel() since `cancels_at` ends it with
+// operation_aborted, unless a step had already finished (bytes read are
+// never dropped).
+awaitable<void> Stream::tls_wait(Probe& pr, uint32_t cancels_at, bool speculate) {
+  for (;;) {
+    if (cancels_ != cancels_at) {
+      pr.ec = asio::error::operation_aborted;
+      co_return;
+    }
+    auto [ec] = co_await tls_io::async_ready(sock_, pr, speculate);
+    if (pr.finished) co_return;
+    if (ec) {
+      pr.ec = ec;
+      co_return;
+    }
+    speculate = false;   // OpenSSL wants the other direction now: wait for that
   }
-  auto [wec] = co_await sock_.async_wait(w == Want::write ? Socket::wait_write : Socket::wait_read,
-                                         nothrow);
-  // A wait that had completed when cancel() came still ends the operation,
-  // as a cancelled one would.
-  if (!wec && cancels_ != cancels_at) wec = asio::error::operation_aborted;
-  ec = wec;
-  co_return !wec;
 }
 
 awaitable<std::tuple<error_code, size_t>> Stream::tls_read_some(asio::mutable_buffer b) {
   if (b.size() == 0) co_return std::tuple(error_code(), size_t(0));
   const uint32_t at = cancels_;
-  for (;;) {
-    Want w = Want::nothing;
-    error_code ec;
-    size_t n = tls_io::read_step(ssl_.get(), b.data(), b.size(), w, ec);
-    if (n) co_return std::tuple(error_code(), n);
-    if (ec || !co_await tls_wait(w, at, ec)) co_return std::tuple(ec, size_t(0));
-  }
+  Probe pr(ssl_.get(), Probe::Kind::read, static_cast<char*>(b.data()), b.size());
+  // Bytes OpenSSL already holds need no syscall and no reactor.
+  bool tried = SSL_has_pending(ssl_.get()) != 0;
+  if (!tried || !pr.step()) co_await tls_wait(pr, at, !tried);
+  co_return std::tuple(pr.ec, pr.result);
 }
 
 awaitable<std::tuple<error_code, size_t>> Stream::tls_read_some_into(core::Buffer& buf,
                                                                       size_t min_room,
                                                                       size_t reserve) {
   const uint32_t at = cancels_;
-  for (;;) {
-    if (buf.tail_room() < min_room) buf.reserve_tail(reserve);
-    Want w = Want::nothing;
-    error_code ec;
-    size_t n = tls_io::read_step(ssl_.get(), buf.tail(), buf.tail_room(), w, ec);
-    if (n) co_return std::tuple(error_code(), n);
-    if (ec) co_return std::tuple(ec, size_t(0));
-    buf.shrink_to_fit();
-    if (!co_await tls_wait(w, at, ec)) co_return std::tuple(ec, size_t(0));
-  }
+  Probe pr(ssl_.get(), Probe::Kind::read_into);
+  pr.into = &buf;
+  pr.min_room = min_room;
+  pr.reserve = reserve;
+  bool tried = SSL_has_pending(ssl_.get()) != 0;
+  if (!tried || !pr.step()) co_await tls_wait(pr, at, !tried);
+  co_return std::tuple(pr.ec, pr.result);
 }
 
 // Writes all of [p, p+n). After WANT_WRITE the retry passes the same bytes,
-// as OpenSSL requires (the record already made is sent first).
+// as OpenSSL requires (the record already made is sent first). Writes are
+// tried at once: the socket's send buffer mostly has room.
 awaitable<error_code> Stream::tls_write(const char* p, size_t n) {
   const uint32_t at = cancels_;
   while (n) {
-    Want w = Want::nothing;
-    error_code ec;
-    size_t k = tls_io::write_step(ssl_.get(), p, n, w, ec);
-    if (k) {
-      p += k;
-      n -= k;
-      continue;
-    }
-    if (ec || !co_await tls_wait(w, at, ec)) co_return ec;
+    Probe pr(ssl_.get(), Probe::Kind::write, const_cast<char*>(p), n);
+    if (!pr.step()) co_await tls_wait(pr, at, false);
+    if (pr.ec) co_return pr.ec;
+    p += pr.result;
+    n -= pr.result;
   }
   co_return error_code();
 }
@@ -168,12 +189,9 @@ awaitable<error_code> Stream::tls_write(const char* p, size_t n) {
 awaitable<error_code> Stream::handshake() {
   if (!ssl_) co_return error_code();
   const uint32_t at = cancels_;
-  for (;;) {
-    Want w = Want::nothing;
-    error_code ec;
-    if (tls_io::handshake_step(ssl_.get(), w, ec)) co_return error_code();
-    if (ec || !co_await tls_wait(w, at, ec)) co_return ec;
-  }
+  Probe pr(ssl_.get(), Probe::Kind::handshake);
+  co_await tls_wait(pr, at, true);
+  co_return pr.ec;
 }
 
 }  // namespace gh::net

@@ -50,6 +50,7 @@ SslHandle new_ssl(SSL_CTX* ctx, TlsRole role);
 namespace tls_io {
 
 enum class Want { nothing, read, write };
+struct Probe;   // net/tls_wait.h
 
 // One non-blocking step each. On success returns the byte count (> 0; the
 // handshake returns 1 when done). Otherwise returns 0 with `want` saying
@@ -60,6 +61,9 @@ enum class Want { nothing, read, write };
 size_t read_step(SSL* ssl, void* p, size_t n, Want& want, error_code& ec);
 size_t write_step(SSL* ssl, const void* p, size_t n, Want& want, error_code& ec);
 size_t handshake_step(SSL* ssl, Want& want, error_code& ec);
+
+// Makes `ssl` read and write the socket `fd` (which must be non-blocking).
+bool attach_socket(SSL* ssl, int fd);
 
 }  // namespace tls_io
 }  // namespace gh::net
