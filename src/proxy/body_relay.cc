@@ -142,7 +142,9 @@ awaitable<RelayOutcome> relay_body(RelayEnds e, BodyKind kind, uint64_t length, 
     }
     e.src_deadline.expire_in(wait);
     const int64_t waited_from = rated ? now_ms() : 0;
+    if (e.src_waiting) *e.src_waiting = true;
     auto [ec, n] = co_await e.src.read_some(asio::buffer(e.buf.tail(), e.buf.tail_room()));
+    if (e.src_waiting) *e.src_waiting = false;
     if (ec || n == 0) {
       if (kind == BodyKind::until_close && ec == asio::error::eof) {
         src_ended = true;

@@ -32,6 +32,8 @@ struct RelayEnds {
   // The rate applies from the first body byte on (a client that sent
   // Expect: 100-continue waits for the backend's 100 before it sends).
   bool min_rate_from_first_byte = false;
+  // When set, true while the relay waits for the source (not the destination).
+  bool* src_waiting = nullptr;
 };
 
 inline constexpr int64_t kMinRateGraceMs = 5000;

@@ -62,6 +62,14 @@ void Session::on_down_deadline(void* self) {
 
 void Session::on_up_deadline(void* self) {
   auto* s = static_cast<Session*>(self);
+  if (s->pump_running_ && s->pump_waiting_client_) {
+    // The request body is still coming from the client: the backend cannot
+    // be blamed for not answering a request it has not got whole. The
+    // client's own timeouts (client_body, the minimum rate) bound the wait.
+    s->up_dl_.clear_fired();
+    s->up_dl_.expire_in(s->rt_->cfg.server.timeouts.upstream_response);
+    return;
+  }
   if (s->up_) s->up_->stream.cancel();
 }
 

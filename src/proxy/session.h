@@ -76,6 +76,7 @@ class Session {
                                          std::string_view body);
   net::awaitable<bool> write_down(std::string_view a, std::string_view b = {});
   void build_upstream_head(const RouteRuntime& route, const upstream::Backend& b);
+  void retarget_upstream_head(const RouteRuntime& route, const upstream::Backend& b);
   void build_downstream_head(const RouteRuntime& route, const upstream::Backend& b,
                              bool chunk_out, bool close);
   bool skip_request_body();
@@ -132,6 +133,7 @@ class Session {
   bool pump_client_gone_ = false;          // the client vanished mid-body
   bool pump_stopping_ = false;             // stop_pump cancelled it: its read errors are ours
   bool pump_wrote_ = false;                // the pump tried to write body bytes upstream
+  bool pump_waiting_client_ = false;       // the pump waits for the client's body bytes
   // The request's body has not been read to its end: closing now would
   // reset a client that is still sending, losing the response (lingering close).
   bool body_unread_ = false;

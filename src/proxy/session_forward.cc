@@ -141,6 +141,7 @@ awaitable<bool> Session::read_response_head(Failure& f) {
           }
           up_in_.consume(resp_.head_size);
           up_dl_.expire_in(srv.timeouts.upstream_response);
+          got_bytes = !up_in_.empty();   // a close now is before the final response
           continue;
         }
         co_return true;
@@ -173,7 +174,7 @@ awaitable<void> Session::pump_request_body(BodyKind kind, uint64_t remaining) {
   RelayOutcome o = co_await relay_body(
       RelayEnds{down_, in_, down_dl_, srv.timeouts.client_body, up_->stream, up_dl_,
                 srv.timeouts.upstream_response, srv.limits.request_body_min_rate,
-                req_.expect_continue},
+                req_.expect_continue, &pump_waiting_client_},
       kind, remaining, kind == BodyKind::chunked, req_chunks_, allowed, {});
   body_in_ += o.bytes;
   pump_wrote_ = o.wrote;
@@ -339,6 +340,7 @@ awaitable<Session::BodyWait> Session::receive_request_body() {
         rec_.status = 499;   // the client went away mid-body
         closing_ = true;
         body_unread_ = false;
+        body_in_ = in_.size() - head;   // what had arrived (chunked: with its framing)
       }
       co_return BodyWait::answered;
     }
@@ -440,8 +442,9 @@ awaitable<bool> Session::forward(size_t idx) {
         }
       }
       // After a head-only try the head left in_ with the pump; the head
-      // serialized for it (still in out_) is sent again as it was.
+      // serialized for it (still in out_) goes again, retargeted.
       if (!head_consumed) build_upstream_head(rr, *b);
+      else retarget_upstream_head(rr, *b);
       upstream_start_us_ = now_us();
       b->requests.fetch_add(1, std::memory_order_relaxed);
       b->in_flight.fetch_add(1, std::memory_order_relaxed);
@@ -508,8 +511,7 @@ awaitable<bool> Session::forward(size_t idx) {
         if (is_connection_failure(f)) upstream::record_failure(*b, may_eject, now_ms());
         GH_WARN("backend %s: %s%s%s%s", b->name.c_str(), f.error, f.details.empty() ? "" : ": ",
                 f.details.c_str(), again ? "" : " (not retried: the request may have been applied)");
-        // Another backend needs the head rebuilt from in_, gone once streamed.
-        if (!again || head_consumed) stop = true;
+        if (!again) stop = true;
         break;
       }
       upstream::record_success(*b);

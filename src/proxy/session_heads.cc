@@ -301,6 +301,20 @@ void Session::build_upstream_head(const RouteRuntime& rr, const upstream::Backen
   out_ += "\r\n";
 }
 
+// After a head-only try (see forward) the head has left in_, so another
+// backend gets the head serialized for the first one; only its Host can
+// differ, when the route sends the backend's own authority.
+void Session::retarget_upstream_head(const RouteRuntime& rr, const upstream::Backend& b) {
+  const config::Route& route = *rr.conf;
+  if (route.preserve_host && !m_host_.empty()) return;
+  size_t at = out_.find("\r\nHost: ");
+  if (at == std::string::npos) return;
+  at += 8;
+  const size_t end = out_.find("\r\n", at);
+  std::string authority;
+  out_.replace(at, end - at, authority_for(b, route.ssl, authority));
+}
+
 void Session::build_downstream_head(const RouteRuntime& rr, const upstream::Backend& b,
                                     bool chunk_out, bool close) {
   const config::Route& route = *rr.conf;

@@ -295,3 +295,115 @@ def test_backend_cut_mid_response_is_warned_and_logged(gatehouse, raw_backend):
     rec = [r for r in gh.access_log() if r.get("path") == "/cut"][-1]
     assert rec["proxy_status"] == "http_response_incomplete" and rec["backend"] == b.address
     assert helpers.wait_until(lambda: "response body cut after 10 bytes" in gh.stderr())
+
+
+class ExpectBackend(RawBackend):
+    """Answers 100 Continue to Expect, reads the whole body, answers 200."""
+
+    def __init__(self):
+        super().__init__(lambda c, r: False)
+
+    def _serve(self, conn):
+        try:
+            while not self.stopping.is_set():
+                raw = conn.reader.read_until(b"\r\n\r\n")
+                start, headers = helpers.parse_head(raw)
+                req = helpers.Request(start, headers, raw_head=raw)
+                if req.header("expect"):
+                    conn.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+                n = int(req.header("content-length") or 0)
+                req.body = conn.reader.read_exact(n) if n else b""
+                self._note_request(req, conn)
+                conn.send(response_bytes(200, b"got %d" % len(req.body)))
+        except (EOFError, OSError, ValueError):
+            return
+        finally:
+            conn.closed.set()
+            with_suppress_close(conn.sock)
+
+
+@pytest.mark.parametrize("expect", [True, False])
+@pytest.mark.parametrize("method", ["POST", "PUT"])
+def test_head_only_try_goes_to_another_backend(gatehouse, expect, method):
+    """A streamed request whose backend closes after its head, before one
+    body byte left the client, goes to the other backend (any method)."""
+    bad = HeadOnlyBackend(wait=0.3)
+    good = ExpectBackend()
+    try:
+        gh = gatehouse({"server": {"reverse_proxy": [{
+            "path": "/", "backends": [{"address": bad.address}, {"address": good.address}],
+            "preserve_host": False}]}})
+        size = 2_000_000   # larger than the default request_buffer: streamed
+        for _ in range(4):
+            with connect(gh.port, timeout=15) as s:
+                r = SockReader(s)
+                headers = [("Content-Length", str(size))]
+                if expect:
+                    headers.append(("Expect", "100-continue"))
+                s.sendall(build_request(method, "/dies", headers=headers))
+                if expect:
+                    assert read_response(r, skip_interim=False).status == 100
+                else:
+                    time.sleep(0.5)   # the head alone went to a backend
+                s.sendall(b"b" * size)
+                resp = read_response(r)
+            assert resp.status == 200 and resp.body == b"got %d" % size, resp
+        assert bad.requests, "no request met the failing backend"
+        got = [req for _, req in good.requests]
+        assert all(req.header("host") == good.address for req in got)
+        assert "not retried" not in gh.logs()
+    finally:
+        bad.stop()
+        good.stop()
+
+
+@pytest.mark.deadline(30)
+def test_client_stalling_a_streamed_body_is_not_the_backends_fault(gatehouse):
+    """With upstream_response shorter than the client's own body timeout, a
+    client that stalls a streamed body gets 408 (client_body), never 504, and
+    the backend is not ejected."""
+    b = ExpectBackend()
+    try:
+        gh = gatehouse({"server": {
+            "timeouts": {"upstream_response": "1s", "client_body": "3s"},
+            "limits": {"request_body_min_rate": "0"},
+            "reverse_proxy": [{"path": "/", "backends": [{"address": b.address},
+                                                          {"address": b.address.replace("127.0.0.1", "localhost")}]}]}})
+        with connect(gh.port, timeout=15) as s:
+            s.sendall(build_request("POST", "/stall", headers=[("Content-Length", "3000000")])
+                      + b"s" * 1_200_000)
+            data, _ = hostile.collect(s, idle=1.0, total=10)
+        resps, _, _ = hostile.parse_responses(data)
+        assert resps and resps[0].status == 408, data[:300]
+        assert "warn: backend" not in gh.stderr()
+        for _ in range(4):
+            assert helpers.http_request(gh.port, "GET", "/after").status == 200
+    finally:
+        b.stop()
+
+
+def test_backend_closing_after_its_100_is_connection_terminated(gatehouse, raw_backend):
+    def handler(conn, req):
+        conn.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+        time.sleep(0.1)
+        return False
+
+    b = raw_backend(handler)
+    gh = gatehouse({"server": {"reverse_proxy": [route(b, "/")]}})
+    size = 2_000_000
+    with connect(gh.port, timeout=15) as s:
+        s.sendall(build_request("POST", "/c", headers=[("Content-Length", str(size)),
+                                                       ("Expect", "100-continue")]) + b"c" * size)
+        resp = read_response(SockReader(s))
+    assert_named(resp, 502, "connection_terminated")
+
+
+def test_client_gone_during_buffering_logs_what_arrived(gatehouse, raw_backend):
+    b = raw_backend(lambda conn, req: (conn.send(response_bytes(200, b"ok")), True)[1])
+    gh = gatehouse({"server": {"reverse_proxy": [route(b, "/")]}})
+    with connect(gh.port) as s:
+        s.sendall(b"POST /gone HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab")
+        time.sleep(0.3)
+    assert helpers.wait_until(lambda: [r for r in gh.access_log() if r.get("path") == "/gone"])
+    rec = [r for r in gh.access_log() if r.get("path") == "/gone"][-1]
+    assert rec["status"] == 499 and rec["bytes_received"] == 2, rec
