@@ -10,6 +10,7 @@ namespace gh::upstream {
 // syscall and saves a failed request plus a retry (or, for a backend that
 // sent bytes after its response, serving those bytes as the next answer).
 static bool looks_alive(net::Stream& s) {
+  if (!s.quiet()) return false;   // TLS: OpenSSL holds bytes the backend sent unasked
   char c;
   ssize_t r = ::recv(s.socket().native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
   return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
