@@ -19,6 +19,14 @@ from helpers import SockReader, build_request, connect, read_response, route
 from hostile import RawBackend, response_bytes
 
 
+def last_log(gh, path):
+    """The last access-log record for `path`, waiting for it to be written."""
+    def records():
+        return [r for r in gh.access_log() if r.get("path") == path]
+    assert helpers.wait_until(records), f"no access-log record for {path}"
+    return records()[-1]
+
+
 def assert_named(resp, status, errors):
     assert resp.status == status and hostile.is_proxy_error(resp, status, errors), \
         f"wanted {status} {errors}, got {resp.status} {hostile.proxy_status(resp)!r} {resp.body[:200]!r}"
@@ -229,8 +237,7 @@ def test_backend_dies_during_upload_gives_502(gatehouse, framing, buffer, total,
         assert_named(resp, 502, ["connection_terminated", "http_response_incomplete"])
         assert "next-hop" in hostile.proxy_status(resp)
         assert time.monotonic() - started < 6
-        assert helpers.wait_until(lambda: any(rec.get("status") == 502 for rec in gh.access_log()))
-        rec = [rec for rec in gh.access_log() if rec.get("path") == "/dies"][-1]
+        rec = last_log(gh, "/dies")
         assert rec["status"] == 502 and rec.get("proxy_status") in (
             "connection_terminated", "http_response_incomplete"), rec
         assert rec.get("backend") == b.address
@@ -291,8 +298,7 @@ def test_backend_cut_mid_response_is_warned_and_logged(gatehouse, raw_backend):
     with connect(gh.port) as s:
         s.sendall(build_request("GET", "/cut"))
         hostile.collect(s, idle=2.0, total=5.0)
-    assert helpers.wait_until(lambda: [r for r in gh.access_log() if r.get("path") == "/cut"])
-    rec = [r for r in gh.access_log() if r.get("path") == "/cut"][-1]
+    rec = last_log(gh, "/cut")
     assert rec["proxy_status"] == "http_response_incomplete" and rec["backend"] == b.address
     assert helpers.wait_until(lambda: "response body cut after 10 bytes" in gh.stderr())
 
@@ -404,6 +410,5 @@ def test_client_gone_during_buffering_logs_what_arrived(gatehouse, raw_backend):
     with connect(gh.port) as s:
         s.sendall(b"POST /gone HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab")
         time.sleep(0.3)
-    assert helpers.wait_until(lambda: [r for r in gh.access_log() if r.get("path") == "/gone"])
-    rec = [r for r in gh.access_log() if r.get("path") == "/gone"][-1]
+    rec = last_log(gh, "/gone")
     assert rec["status"] == 499 and rec["bytes_received"] == 2, rec
