@@ -43,6 +43,14 @@ int listen_loopback(uint16_t& port) {
   return fd;
 }
 
+// A connection accepted on `fd` within `ms` milliseconds, or -1: the test
+// origins' loops check their stop flag between tries.
+int accept_within(int fd, int ms) {
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, ms) <= 0) return -1;
+  return ::accept(fd, nullptr, nullptr);
+}
+
 // A tiny origin on 127.0.0.1: answers each connection according to `mode`.
 class Origin {
  public:
@@ -77,9 +85,7 @@ class Origin {
  private:
   void loop() {
     while (!stop_) {
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, 10) <= 0) continue;
-      int c = ::accept(fd_, nullptr, nullptr);
+      int c = accept_within(fd_, 10);
       if (c < 0) continue;
       ++hits;
       Mode m = mode.load();
@@ -581,9 +587,7 @@ class SlowOrigin {
  private:
   void loop() {
     while (!stop_) {
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, 10) <= 0) continue;
-      int c = ::accept(fd_, nullptr, nullptr);
+      int c = accept_within(fd_, 10);
       if (c < 0) continue;
       ++hits;
       int now = ++active;
