@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/cidr.h"
@@ -77,6 +78,63 @@ struct UpstreamTls {
   std::string key_file;
 };
 
+// Policies (CONTRACT "Policies"): each may be set under `server` (the
+// default for every route) or in a route, where it replaces the server's
+// value whole (never merged). Unset (nullopt) means "not given here".
+
+// Field rules for one direction. Names are stored lower-case; hop-by-hop and
+// framing fields are refused at load, so no rule can break message framing.
+struct FieldRules {
+  std::vector<std::pair<std::string, std::string>> set;   // replaces every field of the name
+  std::vector<std::pair<std::string, std::string>> add;   // appended
+  std::vector<std::string> remove;                        // every field of the name dropped
+  bool empty() const { return set.empty() && add.empty() && remove.empty(); }
+};
+
+struct HeaderRules {
+  FieldRules request;    // on the upstream request
+  FieldRules response;   // on every response the client gets (proxied or our own)
+};
+
+// A page served instead of an error's body, read at load (and reload).
+struct ErrorPage {
+  unsigned lo = 0, hi = 0;       // status range: 502-502, or 500-599 for "5xx"
+  std::string file;              // absolute path, for messages
+  std::string content_type;      // from the file's extension
+  std::string body;              // the file's bytes (at most kMaxErrorPage)
+};
+inline constexpr uint64_t kMaxErrorPage = 1024 * 1024;
+
+struct AccessRules {
+  std::vector<core::Cidr> allow;   // non-empty: only these addresses pass
+  std::vector<core::Cidr> deny;    // refused, whatever allow says
+};
+
+// One htpasswd line that gatehouse can verify: bcrypt or SHA-crypt.
+struct HtpasswdUser {
+  std::string user;
+  std::string hash;   // "$2y$...", "$5$...", "$6$..."
+};
+
+struct BasicAuth {
+  std::string realm = "Restricted";
+  std::string users_file;              // absolute path
+  std::vector<HtpasswdUser> users;     // read at load and reload
+};
+
+struct Policies {
+  std::optional<std::string> server_header;   // "" = no Server field
+  std::optional<bool> obfuscate;
+  std::optional<HeaderRules> headers;
+  std::optional<std::vector<ErrorPage>> error_pages;
+  std::optional<bool> intercept_errors;
+  std::optional<AccessRules> access;
+  std::optional<BasicAuth> basic_auth;
+};
+
+// `route` over `server`, key by key: what one route runs with.
+Policies effective_policies(const Policies& server, const Policies& route);
+
 struct Route {
   std::string path = "/";           // normalized: starts with '/', no trailing '/' unless "/"
   std::vector<std::string> domains; // lower-case; "*.example.com" wildcards; empty = any
@@ -91,6 +149,7 @@ struct Route {
   UpstreamTls tls;
   Redirect redirect = Redirect::none;
   bool cache = false;
+  Policies policies;
   Mark mark;
 };
 
@@ -105,6 +164,7 @@ struct Server {
   std::string access_log = "stdout"; // stdout | stderr | off | a file path
   AccessLogFormat access_log_format = AccessLogFormat::json;
   std::vector<Route> reverse_proxy;
+  Policies policies;                // defaults for every route
 };
 
 struct CertPair {

@@ -8,9 +8,13 @@
 namespace gh::config::keys {
 
 inline constexpr std::string_view kTop[] = {"server", "ssl", "admin"};
+// Policy keys are valid both under server (defaults) and in a route.
+#define GH_POLICY_KEYS \
+  "server_header", "obfuscate", "headers", "error_pages", "intercept_errors", "access", "basic_auth"
 inline constexpr std::string_view kServer[] = {
     "host",     "port",       "workers",           "trusted_proxies", "forwarded",
-    "timeouts", "limits",     "access_log",        "access_log_format", "reverse_proxy"};
+    "timeouts", "limits",     "access_log",        "access_log_format", "reverse_proxy",
+    GH_POLICY_KEYS};
 inline constexpr std::string_view kTimeouts[] = {
     "client_header",     "client_body", "keepalive",     "connect",
     "upstream_response", "tunnel_idle", "shutdown_drain"};
@@ -20,7 +24,13 @@ inline constexpr std::string_view kLimits[] = {"max_header_bytes", "max_body_byt
 inline constexpr std::string_view kRoute[] = {
     "path",      "host",    "port",         "ssl",    "websocket", "domains",
     "strip_prefix", "preserve_host", "backends", "balance", "retries", "health_check",
-    "tls",       "redirect", "cache"};
+    "tls",       "redirect", "cache", GH_POLICY_KEYS};
+inline constexpr std::string_view kPolicies[] = {GH_POLICY_KEYS};
+#undef GH_POLICY_KEYS
+inline constexpr std::string_view kHeaders[] = {"request", "response"};
+inline constexpr std::string_view kFieldRules[] = {"set", "add", "remove"};
+inline constexpr std::string_view kAccess[] = {"allow", "deny"};
+inline constexpr std::string_view kBasicAuth[] = {"realm", "users_file"};
 inline constexpr std::string_view kBackend[] = {"address", "weight", "backup"};
 inline constexpr std::string_view kHealthCheck[] = {"path",    "interval",  "timeout",
                                                     "healthy", "unhealthy", "expect_status"};
@@ -49,6 +59,10 @@ inline constexpr Section kSections[] = {
     {"ssl", kSsl},
     {"ssl.certificates entry", kCertPair},
     {"admin", kAdmin},
+    {"headers", kHeaders},
+    {"headers.request / headers.response", kFieldRules},
+    {"access", kAccess},
+    {"basic_auth", kBasicAuth},
 };
 
 }  // namespace gh::config::keys

@@ -146,6 +146,7 @@ Route load_route(Ctx& ctx, const Value& v, std::optional<YAML::Mark>& dup_mark) 
                                               : std::vector<Entry>{};
   for (const Entry& e : entries) {
     const Value& val = e.value;
+    if (load_policy(ctx, e, r.policies)) continue;
     if (e.key == "path") {
       dup_mark.reset();
       auto s = read_string(ctx, val);

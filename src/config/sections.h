@@ -17,6 +17,11 @@ void load_server(Ctx& ctx, const Value& v, Server& out);
 // when the entry or its path was broken: its path is then only a stand-in.
 Route load_route(Ctx& ctx, const Value& v, std::optional<YAML::Mark>& dup_mark);
 
+// A policy key (keys::kPolicies) of server or a route into `out`; false when
+// `e` is not a policy key. Files the policies name (error pages, htpasswd)
+// are read here, so a reload re-reads them and a bad one fails the load.
+bool load_policy(Ctx& ctx, const Entry& e, Policies& out);
+
 // The front TLS block; checks its ports against the already loaded `server`.
 void load_ssl(Ctx& ctx, const Value& v, const Server& server, Ssl& out);
 

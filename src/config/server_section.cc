@@ -48,6 +48,7 @@ void load_limits(Ctx& ctx, const Value& v, Limits& l) {
 void load_server(Ctx& ctx, const Value& v, Server& out) {
   for (const Entry& e : map_entries(ctx, v, "server", keys::kServer)) {
     const Value& val = e.value;
+    if (load_policy(ctx, e, out.policies)) continue;
     if (e.key == "host") {
       if (auto s = read_string(ctx, val)) {
         std::string why;

@@ -4,13 +4,6 @@
 
 namespace gh::http1 {
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (detail::lower(a[i]) != detail::lower(b[i])) return false;
-  return true;
-}
-
 bool list_contains(std::string_view list, std::string_view token) {
   bool found = false;
   detail::for_each_list_element(list, [&](std::string_view el) { found = found || iequals(el, token); });

@@ -8,12 +8,13 @@
 #include <string_view>
 #include <vector>
 
+#include "http/exchange.h"
+
 namespace gh::http1 {
 
-struct Header {
-  std::string_view name;   // as sent (case kept)
-  std::string_view value;  // leading/trailing OWS removed
-};
+// A field line: name as sent (case kept), value with leading/trailing OWS removed.
+using Header = http::Field;
+using http::iequals;
 
 enum class ParseStatus { complete, incomplete, error };
 
@@ -115,8 +116,6 @@ ParseStatus parse_request(std::string_view buf, RequestHead& out, const Limits& 
 ParseStatus parse_response(std::string_view buf, ResponseHead& out, bool request_method_head,
                            const Limits& lim, ParseError& err);
 
-// Case-insensitive ASCII comparison for header names and tokens.
-bool iequals(std::string_view a, std::string_view b);
 // True if the comma-separated list `list` contains `token` (case-insensitive, OWS trimmed).
 bool list_contains(std::string_view list, std::string_view token);
 

@@ -28,6 +28,7 @@ struct LogRecord {
   std::string_view route;         // route path prefix, empty when none matched
   std::string_view backend;       // "host:port", empty when none was used
   std::string_view proxy_status;  // RFC 9209 error name, empty on success
+  std::string_view policy;        // the policy that refused the request ("access"), or empty
   int status = 0;
   int version_minor = 1;
   uint64_t bytes_sent = 0;        // response body bytes sent to the client

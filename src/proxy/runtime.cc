@@ -27,9 +27,12 @@ std::shared_ptr<const Runtime> build_runtime(config::Config cfg, std::string& er
       rt->hsts_header = "Strict-Transport-Security: max-age=" +
                         std::to_string(rt->cfg.ssl.hsts.count() / 1000) + "\r\n";
   }
+  rt->server_pipeline = std::make_unique<policy::Pipeline>(rt->cfg.server.policies);
   for (const auto& r : rt->cfg.server.reverse_proxy) {
     RouteRuntime rr;
     rr.conf = &r;
+    rr.pipeline = std::make_unique<policy::Pipeline>(
+        config::effective_policies(rt->cfg.server.policies, r.policies));
     rr.backend_scheme = r.ssl ? "https" : "http";
     if (r.ssl) {
       rr.tls = tls::ClientContext::create(r.tls, err);

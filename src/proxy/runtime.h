@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "policy/pipeline.h"
 #include "proxy/router.h"
 #include "tls/client_context.h"
 #include "tls/server_context.h"
@@ -22,6 +23,7 @@ struct RouteRuntime {
   std::vector<upstream::Backend*> backends;
   std::string backend_scheme;      // "http" or "https"
   std::shared_ptr<tls::ClientContext> tls;   // set when the route has ssl: true
+  std::unique_ptr<policy::Pipeline> pipeline;  // the route's policies (server's where it sets none)
 };
 
 struct Runtime {
@@ -32,6 +34,8 @@ struct Runtime {
   std::vector<std::unique_ptr<upstream::Backend>> backend_store;
   std::shared_ptr<tls::ServerContext> server_tls;   // set when ssl.enabled
   std::string hsts_header;         // "Strict-Transport-Security: max-age=N\r\n" or ""
+  // The server-wide policies, for responses before or without a route (404).
+  std::unique_ptr<policy::Pipeline> server_pipeline;
   uint64_t generation = 0;
 };
 

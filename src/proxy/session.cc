@@ -148,6 +148,8 @@ awaitable<Session::HeadResult> Session::read_request_head() {
   response_started_ = false;
   route_ = nullptr;
   backend_ = nullptr;
+  pipe_ = rt_->server_pipeline.get();
+  ex_.reset();
   const auto& srv = rt_->cfg.server;
   http1::Limits lim;
   lim.max_head = srv.limits.max_header_bytes;
@@ -351,7 +353,39 @@ awaitable<bool> Session::handle_request() {
     co_await send_error(413, "http_request_error", "request body larger than limits.max_body_bytes");
     co_return false;
   }
+  // The request phase of the route's policies (see policy/policy.h).
+  pipe_ = rr.pipeline.get();
+  xreq_.method = req_.method;
+  xreq_.scheme = client_.tls ? std::string_view("https") : std::string_view("http");
+  xreq_.authority = req_.host;
+  xreq_.path = req_.path;
+  xreq_.normalized = asterisk ? std::string_view("*") : std::string_view(norm_path_);
+  xreq_.fields = req_.headers;
+  xreq_.version = 10 + client_minor_;
+  if (pipe_->acts_on_request()) {
+    policy::Verdict v = co_await run_request_policies(*pipe_);
+    if (v == policy::Verdict::answered) {
+      rec_.policy = ex_.refused_by;
+      closing_ = !skip_request_body();
+      co_await send_answer(*ex_.answer);
+      co_return !closing_;
+    }
+  }
   co_return co_await forward(static_cast<size_t>(idx));
+}
+
+// Runs the request phase; the coroutine only waits when a policy suspends
+// (a password check on the blocking pool), otherwise it returns at once.
+awaitable<policy::Verdict> Session::run_request_policies(const policy::Pipeline& p) {
+  eff_client_ = effective_client(client_.ip, client_.ip_str, req_.headers,
+                                 rt_->cfg.server.trusted_proxies);
+  ex_.request = &xreq_;
+  ex_.client_ip = eff_client_.ip;
+  ex_.client_ip_str = eff_client_.str;
+  ex_.now_ms = now_ms();
+  policy::Verdict v = p.run_request(ex_);
+  if (v == policy::Verdict::suspend) v = co_await p.run_rest(ex_);
+  co_return v;
 }
 
 // https:// + the client's host without its port (the TLS port is added when
@@ -407,8 +441,14 @@ awaitable<bool> Session::write_down(std::string_view a, std::string_view b) {
 }
 
 awaitable<void> Session::send_error(int status, const char* error, std::string_view details,
-                                    std::string_view next_hop) {
+                                    std::string_view next_hop, std::string_view extra_headers) {
   rec_.proxy_status = error;
+  if (!next_hop.empty() && pipe_ && pipe_->hides_backends()) {
+    // obfuscate: no backend name or address in what the client sees; the
+    // details of an upstream failure often hold one (a DNS name, a reason).
+    next_hop = {};
+    details = {};
+  }
   if (response_started_) {
     // A response is already on its way: the only honest signal left is to
     // cut the connection so the client sees an incomplete message.
@@ -427,7 +467,21 @@ awaitable<void> Session::send_error(int status, const char* error, std::string_v
   scratch_ += "Proxy-Status: ";
   http::append_proxy_status(scratch_, error, next_hop, details);
   scratch_ += "\r\n";
+  scratch_ += extra_headers;
   co_await send_own_response(status, scratch_, body);
+}
+
+// A policy's own answer (403, 401 ...): a proxy-made error with the policy's
+// fields (WWW-Authenticate) and Proxy-Status naming the refusal.
+awaitable<void> Session::send_answer(const policy::Answer& a) {
+  std::string extra;
+  for (const auto& [name, value] : a.fields) {
+    extra += name;
+    extra += ": ";
+    extra += value;
+    extra += "\r\n";
+  }
+  co_await send_error(a.status, a.error, a.details, {}, extra);
 }
 
 awaitable<void> Session::send_redirect(std::string_view location) {
@@ -439,11 +493,18 @@ awaitable<void> Session::send_redirect(std::string_view location) {
 }
 
 // A response gatehouse makes itself: status line, Date, the given extra
-// header lines (each ending in CRLF), a plain-text body, the request id,
-// connection handling and HSTS.
+// header lines (each ending in CRLF), a plain-text body (or the error page
+// the policies name for this status), the request id, the response rules,
+// connection handling and HSTS. `from_backend`: the status is the backend's
+// own error, replaced only where intercept_errors says so.
 awaitable<void> Session::send_own_response(int status, std::string_view extra_headers,
-                                           std::string_view body) {
+                                           std::string_view body, bool from_backend) {
   rec_.status = status;
+  std::string_view content_type = "text/plain; charset=utf-8";
+  if (const policy::Policy::Page* page = pipe_->error_page(status, from_backend)) {
+    body = page->body;
+    content_type = page->content_type;
+  }
   out_.clear();
   out_ += "HTTP/1.1 ";
   out_ += std::to_string(status);
@@ -451,14 +512,26 @@ awaitable<void> Session::send_own_response(int status, std::string_view extra_he
   out_ += http::reason_phrase(status);
   out_ += "\r\nDate: ";
   out_ += http::http_date();
-  out_ += "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ";
+  out_ += "\r\nContent-Type: ";
+  out_ += content_type;
+  out_ += "\r\nContent-Length: ";
   out_ += std::to_string(body.size());
   out_ += "\r\n";
   out_ += extra_headers;
-  if (!request_id_.empty()) {
+  const policy::FieldEdits& fixed = pipe_->response_edits();
+  if (!request_id_.empty() && !fixed.drops("x-request-id") && !ex_.downstream.drops("x-request-id")) {
     out_ += "X-Request-ID: ";
     out_ += request_id_;
     out_ += "\r\n";
+  }
+  const policy::FieldEdits* both[] = {&fixed, &ex_.downstream};
+  for (const policy::FieldEdits* edits : both) {
+    for (const auto& f : edits->added()) {
+      out_ += f.name;
+      out_ += ": ";
+      out_ += f.value;
+      out_ += "\r\n";
+    }
   }
   if (closing_) out_ += "Connection: close\r\n";
   else if (client_minor_ == 0) out_ += "Connection: keep-alive\r\n";

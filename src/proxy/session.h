@@ -12,6 +12,8 @@
 #include "http1/parser.h"
 #include "net/deadlines.h"
 #include "net/stream.h"
+#include "policy/pipeline.h"
+#include "proxy/client_address.h"
 #include "proxy/access_log.h"
 #include "proxy/worker_state.h"
 #include "upstream/pool.h"
@@ -70,10 +72,13 @@ class Session {
   net::awaitable<void> tunnel();
   net::awaitable<void> pipe(net::Stream& src, core::Buffer& buf, net::Stream& dst);
   net::awaitable<void> send_error(int status, const char* error, std::string_view details,
-                                  std::string_view next_hop = {});
+                                  std::string_view next_hop = {},
+                                  std::string_view extra_headers = {});
+  net::awaitable<void> send_answer(const policy::Answer& a);
   net::awaitable<void> send_redirect(std::string_view location);
   net::awaitable<void> send_own_response(int status, std::string_view extra_headers,
-                                         std::string_view body);
+                                         std::string_view body, bool from_backend = false);
+  net::awaitable<policy::Verdict> run_request_policies(const policy::Pipeline& p);
   net::awaitable<bool> write_down(std::string_view a, std::string_view b = {});
   void build_upstream_head(const RouteRuntime& route, const upstream::Backend& b);
   void retarget_upstream_head(const RouteRuntime& route, const upstream::Backend& b);
@@ -96,6 +101,10 @@ class Session {
   core::Buffer up_in_;                     // bytes from the backend
   http1::RequestHead req_;
   http1::ResponseHead resp_;
+  http::RequestHead xreq_;                 // req_ as the policies see it (protocol-neutral)
+  policy::Exchange ex_;                    // the policies' per-request state
+  const policy::Pipeline* pipe_ = nullptr; // the route's policies, or the server's before routing
+  ClientAddress eff_client_;               // the client as the policies see it
   http1::ParseError perr_;
   std::string out_;                        // serialized heads
   std::string scratch_;                    // paths, rewritten values

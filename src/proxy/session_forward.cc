@@ -579,6 +579,16 @@ awaitable<bool> Session::relay_response(const RouteRuntime& rr, upstream::Backen
 
   bool client_keep = client_keep_alive_ && !closing_ && !pump_running_ &&
                      !ws_.worker.draining.load(std::memory_order_relaxed);
+  if (resp_.status >= 400 && pipe_->intercepts_errors() && pipe_->error_page(resp_.status, true)) {
+    // intercept_errors: the backend's own error goes out with our page as its
+    // body. Its body is not read: the connection to it is closed instead.
+    if (pump_running_) co_await stop_pump();
+    if (pump_failed_) client_keep = false;
+    release_upstream(false);
+    if (!client_keep) closing_ = true;
+    co_await send_own_response(resp_.status, {}, {}, true);
+    co_return client_keep;
+  }
   BodyKind kind = resp_.body;
   bool chunk_out = false;
   if (kind == BodyKind::until_close) {

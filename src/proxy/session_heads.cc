@@ -5,6 +5,7 @@
 #include <array>
 
 #include "http/status.h"
+#include "proxy/client_address.h"
 #include "proxy/rewrite.h"
 #include "proxy/router.h"
 #include "proxy/session.h"
@@ -98,6 +99,25 @@ void join(std::string& acc, std::string_view v) {
   acc += v;
 }
 
+// Drops what the rules remove from a field section we write.
+struct Edits {
+  const policy::FieldEdits& fixed;     // the pipeline's, fixed at load
+  const policy::FieldEdits& dynamic;   // this request's, from the request phase
+  bool any = !fixed.empty() || !dynamic.empty();
+  bool drops(std::string_view name) const {
+    return any && (fixed.drops(name) || dynamic.drops(name));
+  }
+  void append_to(std::string& out) const {
+    if (!any) return;
+    for (const auto& f : fixed.added()) add_header(out, f.name, f.value);
+    for (const auto& f : dynamic.added()) add_header(out, f.name, f.value);
+  }
+  // Undoes a field gatehouse generated (from `start` on) when a rule drops it.
+  void check_generated(std::string& out, size_t start, std::string_view name) const {
+    if (drops(name)) out.resize(start);
+  }
+};
+
 bool is_token_char(unsigned char c) {
   return isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
@@ -117,28 +137,6 @@ void append_fwd_value(std::string& out, std::string_view v, bool force_quote) {
     out += c;
   }
   out += '"';
-}
-
-// The left-most address of the chain that is not one of our trusted proxies,
-// walking from the right (the nearest hop) like nginx's real_ip_recursive.
-std::string_view real_client(std::string_view xff, std::string_view fallback,
-                             const std::vector<core::Cidr>& trusted) {
-  std::string_view last = fallback;
-  while (!xff.empty()) {
-    size_t c = xff.rfind(',');
-    std::string_view item = c == std::string_view::npos ? xff : xff.substr(c + 1);
-    xff = c == std::string_view::npos ? std::string_view() : xff.substr(0, c);
-    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
-    auto ip = core::parse_ip(item);
-    if (!ip) return last;   // junk: stop trusting the chain here
-    last = item;
-    bool is_trusted = false;
-    for (const auto& t : trusted)
-      if (t.contains(*ip)) is_trusted = true;
-    if (!is_trusted) return item;
-  }
-  return last;
 }
 
 std::string_view authority_for(const upstream::Backend& b, bool tls, std::string& tmp) {
@@ -179,9 +177,8 @@ void Session::build_upstream_head(const RouteRuntime& rr, const upstream::Backen
   const bool managed = fm != config::Forwarded::none;
   const bool xf = fm == config::Forwarded::x_forwarded || fm == config::Forwarded::both;
   const bool rf = fm == config::Forwarded::rfc7239 || fm == config::Forwarded::both;
-  bool trusted = false;
-  for (const auto& c : srv.trusted_proxies)
-    if (c.contains(client_.ip)) trusted = true;
+  const bool trusted = is_trusted(client_.ip, srv.trusted_proxies);
+  const Edits edits{pipe_->upstream_edits(), ex_.upstream};
 
   std::string prev_xff, prev_fwd, prev_via;
   std::string_view prev_proto, prev_xhost, prev_xport, prev_real;
@@ -220,10 +217,12 @@ void Session::build_upstream_head(const RouteRuntime& rr, const upstream::Backen
         break;
     }
     if (conn.n && conn.has(h.name)) continue;
+    if (edits.drops(h.name)) continue;
     add_header(out_, h.name, h.value);
   }
 
   const std::string_view scheme = client_.tls ? "https" : "http";
+  size_t at = out_.size();
   if (xf) {
     out_ += "X-Forwarded-For: ";
     if (!prev_xff.empty()) {
@@ -231,11 +230,18 @@ void Session::build_upstream_head(const RouteRuntime& rr, const upstream::Backen
       out_ += ", ";
     }
     out_ += client_.ip_str;
-    out_ += "\r\nX-Forwarded-Proto: ";
+    out_ += "\r\n";
+    edits.check_generated(out_, at, "x-forwarded-for");
+    at = out_.size();
+    out_ += "X-Forwarded-Proto: ";
     out_ += prev_proto.empty() ? scheme : prev_proto;
     out_ += "\r\n";
+    edits.check_generated(out_, at, "x-forwarded-proto");
+    at = out_.size();
     if (!prev_xhost.empty()) add_header(out_, "X-Forwarded-Host", prev_xhost);
     else if (!req_.host.empty()) add_header(out_, "X-Forwarded-Host", req_.host);
+    edits.check_generated(out_, at, "x-forwarded-host");
+    at = out_.size();
     if (!prev_xport.empty()) {
       add_header(out_, "X-Forwarded-Port", prev_xport);
     } else {
@@ -243,13 +249,17 @@ void Session::build_upstream_head(const RouteRuntime& rr, const upstream::Backen
       out_ += std::to_string(client_.local_port);
       out_ += "\r\n";
     }
+    edits.check_generated(out_, at, "x-forwarded-port");
+    at = out_.size();
     out_ += "X-Real-IP: ";
     if (!prev_real.empty()) out_ += prev_real;
     else if (trusted && !prev_xff.empty())
       out_ += real_client(prev_xff, client_.ip_str, srv.trusted_proxies);
     else out_ += client_.ip_str;
     out_ += "\r\n";
+    edits.check_generated(out_, at, "x-real-ip");
   }
+  at = out_.size();
   if (rf) {
     out_ += "Forwarded: ";
     if (!prev_fwd.empty()) {
@@ -271,15 +281,22 @@ void Session::build_upstream_head(const RouteRuntime& rr, const upstream::Backen
       append_fwd_value(out_, req_.host, false);
     }
     out_ += "\r\n";
+    edits.check_generated(out_, at, "forwarded");
   }
+  at = out_.size();
   out_ += "Via: ";
   if (!prev_via.empty()) {
     out_ += prev_via;
     out_ += ", ";
   }
-  out_ += "1.1 gatehouse\r\nX-Request-ID: ";
+  out_ += "1.1 gatehouse\r\n";
+  edits.check_generated(out_, at, "via");
+  at = out_.size();
+  out_ += "X-Request-ID: ";
   out_ += request_id_;
   out_ += "\r\n";
+  edits.check_generated(out_, at, "x-request-id");
+  edits.append_to(out_);
   if (up_body_ == UpBody::rebuilt && !up_body_chunked_) {
     // A chunked body received whole goes on with its length, as nginx does:
     // many application servers handle chunked request bodies poorly.
@@ -342,6 +359,7 @@ void Session::build_downstream_head(const RouteRuntime& rr, const upstream::Back
   const bool rewrite = ctx.active();
   const bool switching = resp_.status == 101;
 
+  const Edits edits{pipe_->response_edits(), ex_.downstream};
   std::string prev_via;
   std::string_view te_value;
   bool have_rid = false;
@@ -379,19 +397,23 @@ void Session::build_downstream_head(const RouteRuntime& rr, const upstream::Back
         break;
     }
     if (conn.n && conn.has(h.name)) continue;
+    if (edits.drops(h.name)) continue;
     add_header(out_, h.name, h.value);
   }
+  size_t at = out_.size();
   out_ += "Via: ";
   if (!prev_via.empty()) {
     out_ += prev_via;
     out_ += ", ";
   }
   out_ += "1.1 gatehouse\r\n";
-  if (!have_rid) {
+  edits.check_generated(out_, at, "via");
+  if (!have_rid && !edits.drops("x-request-id")) {
     out_ += "X-Request-ID: ";
     out_ += request_id_;
     out_ += "\r\n";
   }
+  edits.append_to(out_);
   if (chunk_out) {
     // Other codings the backend applied stay applied; only the framing is ours.
     if (resp_.te_other_codings && !te_value.empty()) add_header(out_, "Transfer-Encoding", te_value);

@@ -1,0 +1,335 @@
+// Policy keys, shared by `server` and routes (CONTRACT "Policies"). Every
+// bad value is a FILE:LINE:COL error; files a policy names are read here.
+#include <fstream>
+#include <sstream>
+
+#include "config/keys.h"
+#include "config/sections.h"
+
+namespace gh::config::detail {
+namespace {
+
+bool token_char(unsigned char c) {
+  return isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+  return out;
+}
+
+// Fields a rule may never touch: they frame the message or belong to one
+// hop (RFC 9110 7.6.1), and gatehouse states them itself.
+const char* forbidden_field(std::string_view lname) {
+  static constexpr std::string_view kHop[] = {
+      "connection", "keep-alive", "proxy-connection", "te", "transfer-encoding", "upgrade",
+      "trailer", "content-length", "http2-settings"};
+  for (std::string_view h : kHop)
+    if (lname == h) return "is a hop-by-hop or framing field, which gatehouse states itself";
+  if (lname == "host") return "is set by the route (use 'preserve_host')";
+  return nullptr;
+}
+
+std::optional<std::string> read_field_name(Ctx& ctx, const Value& v, YAML::Mark at) {
+  auto s = read_string(ctx, v);
+  if (!s) return std::nullopt;
+  for (unsigned char c : *s) {
+    if (!token_char(c)) {
+      ctx.error(at, "field name " + shown(*s) + " is not a valid token (RFC 9110 5.1)");
+      return std::nullopt;
+    }
+  }
+  std::string l = lower(*s);
+  if (const char* why = forbidden_field(l)) {
+    ctx.error(at, "field " + shown(*s) + " " + why + "; header rules cannot change it");
+    return std::nullopt;
+  }
+  return s;
+}
+
+void load_field_map(Ctx& ctx, const Value& v, std::vector<std::pair<std::string, std::string>>& out) {
+  if (!v.node.IsMap() && !v.node.IsNull()) {
+    ctx.error(v.mark, v.name + " must be a map of field name to value, got " + kind_of(v.node));
+    return;
+  }
+  if (v.node.IsNull()) return;
+  for (auto it = v.node.begin(); it != v.node.end(); ++it) {
+    Value key{it->first, it->first.Mark(), "a field name"};
+    Value val{it->second, it->second.IsNull() ? it->first.Mark() : it->second.Mark(),
+              "the value of a field"};
+    auto name = read_field_name(ctx, key, key.mark);
+    if (!name) continue;
+    auto value = read_text(ctx, val, "a field value");
+    if (!value) continue;
+    out.emplace_back(*name, *value);
+  }
+}
+
+void load_field_rules(Ctx& ctx, const Value& v, FieldRules& out) {
+  for (const Entry& e : map_entries(ctx, v, "headers.request / headers.response", keys::kFieldRules)) {
+    if (e.key == "set") {
+      load_field_map(ctx, e.value, out.set);
+    } else if (e.key == "add") {
+      load_field_map(ctx, e.value, out.add);
+    } else if (e.key == "remove") {
+      for (const Value& item : list_items(ctx, e.value))
+        if (auto n = read_field_name(ctx, item, item.mark)) out.remove.push_back(lower(*n));
+    }
+  }
+}
+
+void load_headers(Ctx& ctx, const Value& v, HeaderRules& out) {
+  for (const Entry& e : map_entries(ctx, v, "headers", keys::kHeaders)) {
+    Value val = e.value;
+    val.name = "'headers." + e.key + "'";
+    load_field_rules(ctx, val, e.key == "request" ? out.request : out.response);
+  }
+}
+
+const char* content_type_for(std::string_view file) {
+  size_t dot = file.rfind('.');
+  std::string ext = lower(dot == std::string_view::npos ? "" : file.substr(dot + 1));
+  if (ext == "html" || ext == "htm") return "text/html; charset=utf-8";
+  if (ext == "json") return "application/json";
+  if (ext == "txt") return "text/plain; charset=utf-8";
+  if (ext == "xml") return "application/xml";
+  if (ext == "css") return "text/css";
+  if (ext == "svg") return "image/svg+xml";
+  return "application/octet-stream";
+}
+
+// Reads a whole small file; reports and returns nullopt on failure.
+std::optional<std::string> slurp(Ctx& ctx, const Value& v, const std::string& path, uint64_t max) {
+  std::ifstream f(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  if (!f.good() && !f.eof()) {
+    ctx.error(v.mark, v.name + " " + shown(path, 4096) + ": cannot be read");
+    return std::nullopt;
+  }
+  std::string s = std::move(ss).str();
+  if (s.size() > max) {
+    ctx.error(v.mark, v.name + " " + shown(path, 4096) + " is larger than " +
+                          std::to_string(max / 1024) + " KiB");
+    return std::nullopt;
+  }
+  return s;
+}
+
+void load_error_pages(Ctx& ctx, const Value& v, std::vector<ErrorPage>& out) {
+  if (!v.node.IsMap() && !v.node.IsNull()) {
+    ctx.error(v.mark, "'error_pages' must be a map of status (or 4xx / 5xx) to file, got " +
+                          std::string(kind_of(v.node)));
+    return;
+  }
+  if (v.node.IsNull()) return;
+  for (auto it = v.node.begin(); it != v.node.end(); ++it) {
+    Value key{it->first, it->first.Mark(), "an error_pages status"};
+    auto k = read_string(ctx, key);
+    if (!k) continue;
+    ErrorPage page;
+    std::string kl = lower(*k);
+    if (kl == "4xx" || kl == "5xx") {
+      page.lo = kl[0] == '4' ? 400 : 500;
+      page.hi = page.lo + 99;
+    } else if (auto n = parse_decimal(*k); n && *n >= 400 && *n <= 599) {
+      page.lo = page.hi = static_cast<unsigned>(*n);
+    } else {
+      ctx.error(key.mark, "error_pages key " + shown(*k) +
+                              " must be an error status 400-599, 4xx or 5xx");
+      continue;
+    }
+    bool dup = false;
+    for (const ErrorPage& p : out) dup = dup || (p.lo == page.lo && p.hi == page.hi);
+    if (dup) {
+      ctx.error(key.mark, "error_pages lists " + shown(*k) + " twice");
+      continue;
+    }
+    Value val{it->second, it->second.IsNull() ? it->first.Mark() : it->second.Mark(),
+              "error page"};
+    auto path = read_file_path(ctx, val, true);
+    if (!path) continue;
+    auto body = slurp(ctx, val, *path, kMaxErrorPage);
+    if (!body) continue;
+    page.file = *path;
+    page.content_type = content_type_for(*path);
+    page.body = std::move(*body);
+    out.push_back(std::move(page));
+  }
+}
+
+// Returns how many items the list had (loaded or not).
+size_t load_cidrs(Ctx& ctx, const Value& v, std::vector<core::Cidr>& out) {
+  std::vector<Value> items = list_items(ctx, v);
+  for (const Value& item : items) {
+    auto s = read_string(ctx, item);
+    if (!s) continue;
+    if (auto c = core::Cidr::parse(*s)) out.push_back(*c);
+    else ctx.error(item.mark, item.name + " must be an address or CIDR block like 10.0.0.0/8 "
+                                          "or fd00::/8, got " + shown(*s));
+  }
+  return items.size();
+}
+
+void load_access(Ctx& ctx, const Value& v, AccessRules& out) {
+  std::optional<YAML::Mark> allow_mark;
+  size_t allow_items = 0;
+  for (const Entry& e : map_entries(ctx, v, "access", keys::kAccess)) {
+    if (e.key == "allow") {
+      allow_mark = e.key_mark;
+      allow_items = load_cidrs(ctx, e.value, out.allow);
+    } else {
+      load_cidrs(ctx, e.value, out.deny);
+    }
+  }
+  if (allow_mark && allow_items == 0) {
+    // "Only these" with none listed would refuse everyone: say so.
+    ctx.error(*allow_mark, "'allow' lists no address; it would refuse every client (leave it out "
+                           "to allow everyone not denied)");
+  }
+}
+
+// Apache htpasswd: "user:hash" lines; '#' comments and blank lines skipped.
+// Only hashes libcrypt verifies safely are taken: bcrypt and SHA-crypt.
+void load_htpasswd(Ctx& ctx, const Value& v, const std::string& path, BasicAuth& out) {
+  auto text = slurp(ctx, v, path, 16 * 1024 * 1024);
+  if (!text) return;
+  auto fail = [&](int line, int col, std::string msg) {
+    if (ctx.errors.size() >= Ctx::kMaxErrors) return;
+    ctx.errors.push_back(Error{path, line, col, std::move(msg)});
+  };
+  std::string_view rest = *text;
+  int line = 0;
+  while (!rest.empty()) {
+    ++line;
+    size_t nl = rest.find('\n');
+    std::string_view l = rest.substr(0, nl);
+    rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+    if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+    if (l.empty() || l[0] == '#') continue;
+    size_t colon = l.find(':');
+    if (colon == std::string_view::npos || colon == 0) {
+      fail(line, 1, "not a 'user:hash' line");
+      continue;
+    }
+    std::string_view user = l.substr(0, colon), hash = l.substr(colon + 1);
+    // htpasswd may append ":comment" fields after the hash.
+    if (size_t c2 = hash.find(':'); c2 != std::string_view::npos) hash = hash.substr(0, c2);
+    const int col = static_cast<int>(colon) + 2;
+    const std::string who = "user " + shown(user) + ": ";
+    if (hash.starts_with("$apr1$") || hash.starts_with("$1$")) {
+      fail(line, col, who + "MD5 password hashes are refused (weak); re-create the entry with "
+                            "'htpasswd -B' (bcrypt)");
+      continue;
+    }
+    if (hash.starts_with("{SHA}")) {
+      fail(line, col, who + "SHA-1 password hashes are refused (weak, unsalted); re-create the "
+                            "entry with 'htpasswd -B' (bcrypt)");
+      continue;
+    }
+    const bool bcrypt = hash.starts_with("$2y$") || hash.starts_with("$2b$") || hash.starts_with("$2a$");
+    const bool sha = hash.starts_with("$5$") || hash.starts_with("$6$");
+    bool shape = bcrypt || sha;
+    for (unsigned char c : hash)
+      if (!(isalnum(c) || c == '.' || c == '/' || c == '$' || c == '=')) shape = false;
+    if (bcrypt && hash.size() != 60) shape = false;
+    if (!shape) {
+      fail(line, col, who + "not a bcrypt ($2y$, $2b$, $2a$) or SHA-crypt ($5$, $6$) hash; plain "
+                            "text and DES crypt are refused (create entries with 'htpasswd -B')");
+      continue;
+    }
+    bool dup = false;
+    for (const HtpasswdUser& u : out.users) dup = dup || u.user == user;
+    if (dup) {
+      fail(line, 1, who + "listed twice");
+      continue;
+    }
+    out.users.push_back(HtpasswdUser{std::string(user), std::string(hash)});
+  }
+  if (out.users.empty() && ctx.errors.empty())
+    ctx.warn(v.mark, "users_file " + shown(path, 4096) + " has no users: every request is refused");
+}
+
+void load_basic_auth(Ctx& ctx, const Value& v, BasicAuth& out) {
+  std::optional<YAML::Mark> file_mark;
+  for (const Entry& e : map_entries(ctx, v, "basic_auth", keys::kBasicAuth)) {
+    if (e.key == "realm") {
+      auto s = read_string(ctx, e.value);
+      if (!s) continue;
+      if (s->find('"') != std::string::npos || s->find('\\') != std::string::npos) {
+        ctx.error(e.value.mark, "'realm' may not contain '\"' or '\\', got " + shown(*s));
+        continue;
+      }
+      out.realm = *s;
+    } else if (e.key == "users_file") {
+      file_mark = e.key_mark;
+      Value val = e.value;
+      val.name = "'users_file'";
+      if (auto p = read_file_path(ctx, val, true)) {
+        out.users_file = *p;
+        load_htpasswd(ctx, val, *p, out);
+      }
+    }
+  }
+  if (!file_mark) ctx.error(v.mark, "'basic_auth' needs a 'users_file' (Apache htpasswd)");
+}
+
+}  // namespace
+
+bool load_policy(Ctx& ctx, const Entry& e, Policies& out) {
+  const Value& val = e.value;
+  if (e.key == "server_header") {
+    auto s = read_text(ctx, val, "a word, or \"\" for none");
+    if (!s) return true;
+    for (unsigned char c : *s) {
+      if (c < 0x20 || c == 0x7f) {
+        ctx.error(val.mark, "'server_header' may not contain control characters");
+        return true;
+      }
+    }
+    out.server_header = *s;
+  } else if (e.key == "obfuscate") {
+    if (auto f = read_bool(ctx, val)) out.obfuscate = *f;
+  } else if (e.key == "headers") {
+    HeaderRules h;
+    load_headers(ctx, val, h);
+    out.headers = std::move(h);
+  } else if (e.key == "error_pages") {
+    std::vector<ErrorPage> pages;
+    load_error_pages(ctx, val, pages);
+    out.error_pages = std::move(pages);
+  } else if (e.key == "intercept_errors") {
+    if (auto f = read_bool(ctx, val)) out.intercept_errors = *f;
+  } else if (e.key == "access") {
+    AccessRules a;
+    load_access(ctx, val, a);
+    out.access = std::move(a);
+  } else if (e.key == "basic_auth") {
+    BasicAuth b;
+    load_basic_auth(ctx, val, b);
+    out.basic_auth = std::move(b);
+  } else {
+    return false;
+  }
+  return true;
+}
+
+}  // namespace gh::config::detail
+
+namespace gh::config {
+
+Policies effective_policies(const Policies& server, const Policies& route) {
+  Policies p;
+  p.server_header = route.server_header ? route.server_header : server.server_header;
+  p.obfuscate = route.obfuscate ? route.obfuscate : server.obfuscate;
+  p.headers = route.headers ? route.headers : server.headers;
+  p.error_pages = route.error_pages ? route.error_pages : server.error_pages;
+  p.intercept_errors = route.intercept_errors ? route.intercept_errors : server.intercept_errors;
+  p.access = route.access ? route.access : server.access;
+  p.basic_auth = route.basic_auth ? route.basic_auth : server.basic_auth;
+  return p;
+}
+
+}  // namespace gh::config

@@ -1,0 +1,129 @@
+// basic_auth (RFC 7617): users from an Apache htpasswd file, checked with
+// libcrypt on the blocking pool. A verified credential is remembered per
+// worker thread for kCacheMs, so bcrypt (slow by design) does not run on
+// every request of a logged-in browser. The client's Authorization field is
+// never sent upstream: it is a credential for us, not for the backend.
+#include <openssl/evp.h>
+
+#include <atomic>
+#include <string>
+#include <unordered_map>
+
+#include "policy/blocking.h"
+#include "policy/kinds.h"
+#include "policy/password.h"
+
+namespace gh::policy {
+namespace {
+
+constexpr int64_t kCacheMs = 60'000;       // how long a verified credential is trusted
+constexpr size_t kCacheEntries = 4096;     // per worker thread; full: start over
+constexpr size_t kMaxCredential = 4096;    // decoded "user:password" bytes
+
+std::atomic<uint64_t> g_next_id{1};
+
+// Per worker thread: SHA-256(policy id, credential) -> verified until (steady ms).
+thread_local std::unordered_map<std::string, int64_t> tl_verified;
+
+// Standard base64 (RFC 4648 4) through OpenSSL; nullopt when malformed.
+std::optional<std::string> decode_base64(std::string_view in) {
+  if (in.empty() || in.size() % 4 != 0 || in.size() > kMaxCredential * 4 / 3 + 4) return std::nullopt;
+  std::string out(in.size() / 4 * 3, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
+  if (n < 0) return std::nullopt;
+  size_t pad = in.ends_with("==") ? 2 : in.ends_with("=") ? 1 : 0;
+  out.resize(static_cast<size_t>(n) - pad);
+  return out;
+}
+
+class BasicAuth final : public Policy {
+ public:
+  explicit BasicAuth(const config::BasicAuth& c) : id_(g_next_id++) {
+    challenge_ = "Basic realm=\"" + c.realm + "\"";   // exactly as the contract shows
+    for (const auto& u : c.users) users_.emplace(u.user, u.hash);
+    if (!c.users.empty()) dummy_hash_ = c.users.front().hash;
+  }
+  const char* name() const override { return "basic_auth"; }
+  bool acts_on_request() const override { return true; }
+  void static_upstream_edits(FieldEdits& out) const override { out.remove("authorization"); }
+
+  Verdict on_request(Exchange& ex) const override {
+    bool found = false;
+    std::string_view auth = http::find_field(ex.request->fields, "authorization", &found);
+    if (!found) return refuse(ex, "basic_auth: no credentials");
+    if (auth.size() < 6 || !http::iequals(auth.substr(0, 6), "basic ")) {
+      return refuse(ex, "basic_auth: not Basic credentials");
+    }
+    std::string_view b64 = auth.substr(6);
+    while (!b64.empty() && b64.front() == ' ') b64.remove_prefix(1);
+    auto cred = decode_base64(b64);
+    if (!cred || cred->find(':') == std::string::npos) {
+      return refuse(ex, "basic_auth: malformed credentials");
+    }
+    std::string key = cache_key(*cred);
+    auto it = tl_verified.find(key);
+    if (it != tl_verified.end() && it->second > ex.now_ms) return Verdict::next;
+    ex.pending = std::move(*cred);
+    return Verdict::suspend;
+  }
+
+  net::awaitable<Verdict> resume(Exchange& ex) const override {
+    std::string cred = std::move(ex.pending);
+    ex.pending.clear();
+    size_t colon = cred.find(':');
+    std::string user = cred.substr(0, colon);
+    auto it = users_.find(user);
+    const bool known = it != users_.end();
+    // An unknown user costs a verification too, so response times do not
+    // tell which user names exist.
+    std::string hash = known ? it->second : dummy_hash_;
+    std::string password = cred.substr(colon + 1);
+    bool ok = false;
+    if (!hash.empty()) {
+      // (A named task, not a temporary in the co_await: GCC 12 destroys
+      // such temporaries twice.)
+      auto task = [hash, password]() { return verify_password(password, hash); };
+      ok = co_await run_blocking(std::move(task));
+    }
+    if (!ok || !known) co_return refuse(ex, "basic_auth: wrong user name or password");
+    if (tl_verified.size() >= kCacheEntries) tl_verified.clear();
+    tl_verified[cache_key(cred)] = ex.now_ms + kCacheMs;
+    co_return Verdict::next;
+  }
+
+ private:
+  Verdict refuse(Exchange& ex, const char* why) const {
+    Answer a;
+    a.status = 401;
+    a.details = why;
+    a.fields.emplace_back("WWW-Authenticate", challenge_);
+    ex.answer = std::move(a);
+    return Verdict::answered;
+  }
+
+  std::string cache_key(std::string_view cred) const {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_MD_CTX* c = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(c, EVP_sha256(), nullptr);
+    EVP_DigestUpdate(c, &id_, sizeof id_);
+    EVP_DigestUpdate(c, cred.data(), cred.size());
+    EVP_DigestFinal_ex(c, md, &n);
+    EVP_MD_CTX_free(c);
+    return std::string(reinterpret_cast<char*>(md), n);
+  }
+
+  uint64_t id_;   // tells this policy's cache entries from another's (and a reloaded one's)
+  std::string challenge_;
+  std::unordered_map<std::string, std::string> users_;
+  std::string dummy_hash_;
+};
+
+}  // namespace
+
+std::unique_ptr<Policy> make_basic_auth(const config::BasicAuth& conf) {
+  return std::make_unique<BasicAuth>(conf);
+}
+
+}  // namespace gh::policy

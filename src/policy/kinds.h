@@ -1,0 +1,24 @@
+// Constructors of every policy kind, one file each in src/policy. The
+// pipeline (pipeline.cc) is the only caller.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "config/config.h"
+#include "policy/policy.h"
+
+namespace gh::policy {
+
+// Server field and obfuscation (server_header, obfuscate): response edits only.
+std::unique_ptr<Policy> make_response_identity(const std::string& server_header, bool obfuscate);
+// headers.request / headers.response: static edits only.
+std::unique_ptr<Policy> make_header_rules(const config::HeaderRules& rules);
+// error_pages (+ intercept_errors): the error phase.
+std::unique_ptr<Policy> make_error_pages(const std::vector<config::ErrorPage>& pages, bool intercept);
+// access: allow/deny by client address; 403.
+std::unique_ptr<Policy> make_access(const config::AccessRules& rules);
+// basic_auth: htpasswd users, bcrypt/SHA-crypt via libcrypt; 401.
+std::unique_ptr<Policy> make_basic_auth(const config::BasicAuth& conf);
+
+}  // namespace gh::policy

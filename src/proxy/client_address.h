@@ -1,0 +1,36 @@
+// Who the client is, as gatehouse determines it: the peer of the connection,
+// or, when the peer is one of server.trusted_proxies, the address that proxy
+// names in X-Forwarded-For (nginx's real_ip with real_ip_recursive). One rule
+// for X-Real-IP, access lists and every later policy that keys on the client.
+#pragma once
+
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/cidr.h"
+#include "http/exchange.h"
+
+namespace gh::proxy {
+
+bool is_trusted(const core::Ip16& ip, const std::vector<core::Cidr>& trusted);
+
+// The left-most address of an X-Forwarded-For chain that is not a trusted
+// proxy, walking from the right (the nearest hop); junk stops the walk at
+// the last good address. `fallback` when the chain is empty.
+std::string_view real_client(std::string_view xff, std::string_view fallback,
+                             const std::vector<core::Cidr>& trusted);
+
+struct ClientAddress {
+  core::Ip16 ip{};
+  std::string str;
+};
+
+// The client for policies: `peer` itself unless it is trusted and the
+// request carries X-Forwarded-For (all its fields, in order).
+ClientAddress effective_client(const core::Ip16& peer, std::string_view peer_str,
+                               std::span<const http::Field> fields,
+                               const std::vector<core::Cidr>& trusted);
+
+}  // namespace gh::proxy
