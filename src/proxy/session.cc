@@ -355,13 +355,7 @@ awaitable<bool> Session::handle_request() {
   }
   // The request phase of the route's policies (see policy/policy.h).
   pipe_ = rr.pipeline.get();
-  xreq_.method = req_.method;
-  xreq_.scheme = client_.tls ? std::string_view("https") : std::string_view("http");
-  xreq_.authority = req_.host;
-  xreq_.path = req_.path;
-  xreq_.normalized = asterisk ? std::string_view("*") : std::string_view(norm_path_);
-  xreq_.fields = req_.headers;
-  xreq_.version = 10 + client_minor_;
+  fill_exchange();
   if (pipe_->acts_on_request()) {
     policy::Verdict v = co_await run_request_policies(*pipe_);
     if (v == policy::Verdict::answered) {
@@ -372,6 +366,18 @@ awaitable<bool> Session::handle_request() {
     }
   }
   co_return co_await forward(static_cast<size_t>(idx));
+}
+
+// The HTTP/1 head as the protocol-neutral exchange: views into in_, so this
+// is repeated whenever the head's bytes move (reparse_head).
+void Session::fill_exchange() {
+  xreq_.method = req_.method;
+  xreq_.scheme = client_.tls ? std::string_view("https") : std::string_view("http");
+  xreq_.authority = req_.host;
+  xreq_.path = req_.path;
+  xreq_.normalized = req_.target == "*" ? std::string_view("*") : std::string_view(norm_path_);
+  xreq_.fields = req_.headers;
+  xreq_.version = 10 + client_minor_;
 }
 
 // Runs the request phase; the coroutine only waits when a policy suspends

@@ -67,6 +67,7 @@ class Session {
   enum class BodyWait { complete, stream, answered };
   net::awaitable<BodyWait> receive_request_body();
   void reparse_head();
+  void fill_exchange();
   net::awaitable<void> pump_request_body(http1::BodyKind kind, uint64_t remaining);
   net::awaitable<void> stop_pump();
   net::awaitable<void> tunnel();

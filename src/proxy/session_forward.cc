@@ -359,6 +359,7 @@ void Session::reparse_head() {
   http1::Limits lim;
   lim.max_head = rt_->cfg.server.limits.max_header_bytes;
   http1::parse_request(in_.view(), req_, lim, perr_);
+  fill_exchange();
 }
 
 awaitable<bool> Session::forward(size_t idx) {

@@ -154,23 +154,25 @@ std::string_view authority_for(const upstream::Backend& b, bool tls, std::string
 
 }  // namespace
 
+// The upstream request in HTTP/1.1, from the protocol-neutral head (xreq_);
+// only the body's framing comes from how the client's body arrived.
 void Session::build_upstream_head(const RouteRuntime& rr, const upstream::Backend& b) {
   const auto& srv = rt_->cfg.server;
   const config::Route& route = *rr.conf;
   out_.clear();
-  out_ += req_.method;
+  out_ += xreq_.method;
   out_ += ' ';
-  if (req_.target == "*") out_ += '*';
-  else if (route.strip_prefix) strip_route_prefix(req_.path, norm_path_, route.path, out_);
-  else out_ += req_.path;
+  if (xreq_.path == "*") out_ += '*';
+  else if (route.strip_prefix) strip_route_prefix(xreq_.path, norm_path_, route.path, out_);
+  else out_ += xreq_.path;
   out_ += " HTTP/1.1\r\nHost: ";
   std::string authority;
-  if (route.preserve_host && !req_.host.empty()) out_ += req_.host;
+  if (route.preserve_host && !xreq_.authority.empty()) out_ += xreq_.authority;
   else out_ += authority_for(b, route.ssl, authority);
   out_ += "\r\n";
 
   ConnTokens conn;
-  for (const auto& h : req_.headers)
+  for (const auto& h : xreq_.fields)
     if (h.name.size() == 10 && iequals(h.name, "connection")) conn.add_list(h.value);
 
   const config::Forwarded fm = srv.forwarded;
@@ -182,7 +184,7 @@ void Session::build_upstream_head(const RouteRuntime& rr, const upstream::Backen
 
   std::string prev_xff, prev_fwd, prev_via;
   std::string_view prev_proto, prev_xhost, prev_xport, prev_real;
-  for (const auto& h : req_.headers) {
+  for (const auto& h : xreq_.fields) {
     H k = classify(h.name);
     switch (k) {
       case H::connection: case H::keep_alive: case H::proxy_connection: case H::te:
@@ -239,7 +241,7 @@ void Session::build_upstream_head(const RouteRuntime& rr, const upstream::Backen
     edits.check_generated(out_, at, "x-forwarded-proto");
     at = out_.size();
     if (!prev_xhost.empty()) add_header(out_, "X-Forwarded-Host", prev_xhost);
-    else if (!req_.host.empty()) add_header(out_, "X-Forwarded-Host", req_.host);
+    else if (!xreq_.authority.empty()) add_header(out_, "X-Forwarded-Host", xreq_.authority);
     edits.check_generated(out_, at, "x-forwarded-host");
     at = out_.size();
     if (!prev_xport.empty()) {
@@ -276,9 +278,9 @@ void Session::build_upstream_head(const RouteRuntime& rr, const upstream::Backen
     }
     out_ += ";proto=";
     out_ += scheme;
-    if (!req_.host.empty()) {
+    if (!xreq_.authority.empty()) {
       out_ += ";host=";
-      append_fwd_value(out_, req_.host, false);
+      append_fwd_value(out_, xreq_.authority, false);
     }
     out_ += "\r\n";
     edits.check_generated(out_, at, "forwarded");
