@@ -15,6 +15,7 @@
 #include "config/config.h"
 #include "core/log.h"
 #include "net/server.h"
+#include "policy/blocking.h"
 #include "proxy/serve.h"
 #include "tls/certificates.h"
 
@@ -179,6 +180,10 @@ int cmd_run(const std::string& file) {
     return gh::admin::serve_admin(std::move(st), gh::admin::make_admin_handler(status_json), opt);
   });
   checker.stop();
+  // Jobs on the blocking pool post back to the workers: finish them while
+  // the workers' contexts still exist.
+  gh::policy::blocking_pool().stop();
+  gh::policy::blocking_pool().join();
   shared.access_log.stop();
   GH_INFO("stopped");
   return 0;
