@@ -5,7 +5,9 @@
 // never sent upstream: it is a credential for us, not for the backend.
 #include <openssl/evp.h>
 
+#include <array>
 #include <atomic>
+#include <cstring>
 #include <string>
 #include <unordered_map>
 
@@ -22,8 +24,31 @@ constexpr size_t kMaxCredential = 4096;    // decoded "user:password" bytes
 
 std::atomic<uint64_t> g_next_id{1};
 
-// Per worker thread: SHA-256(policy id, credential) -> verified until (steady ms).
-thread_local std::unordered_map<std::string, int64_t> tl_verified;
+// Per worker thread: SHA-256(policy id, Authorization value) -> verified
+// until (steady ms). A digest, so the map holds no password.
+using Key = std::array<unsigned char, 32>;
+struct KeyHash {
+  size_t operator()(const Key& k) const {
+    size_t h;
+    std::memcpy(&h, k.data(), sizeof h);   // already uniformly distributed
+    return h;
+  }
+};
+thread_local std::unordered_map<Key, int64_t, KeyHash> tl_verified;
+
+// SHA-256 fetched once and a digest context per thread: the lookup and the
+// context set-up would otherwise cost more than the hashing itself.
+Key digest(uint64_t id, std::string_view value) {
+  static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  thread_local std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  Key k{};
+  unsigned int n = 0;
+  EVP_DigestInit_ex2(ctx.get(), md, nullptr);
+  EVP_DigestUpdate(ctx.get(), &id, sizeof id);
+  EVP_DigestUpdate(ctx.get(), value.data(), value.size());
+  EVP_DigestFinal_ex(ctx.get(), k.data(), &n);
+  return k;
+}
 
 // Standard base64 (RFC 4648 4) through OpenSSL; nullopt when malformed.
 std::optional<std::string> decode_base64(std::string_view in) {
@@ -57,13 +82,13 @@ class BasicAuth final : public Policy {
     }
     std::string_view b64 = auth.substr(6);
     while (!b64.empty() && b64.front() == ' ') b64.remove_prefix(1);
+    // The cache is keyed by the credential as sent: a hit needs no decoding.
+    auto it = tl_verified.find(digest(id_, b64));
+    if (it != tl_verified.end() && it->second > ex.now_ms) return Verdict::next;
     auto cred = decode_base64(b64);
     if (!cred || cred->find(':') == std::string::npos) {
       return refuse(ex, "basic_auth: malformed credentials");
     }
-    std::string key = cache_key(*cred);
-    auto it = tl_verified.find(key);
-    if (it != tl_verified.end() && it->second > ex.now_ms) return Verdict::next;
     ex.pending = std::move(*cred);
     return Verdict::suspend;
   }
@@ -88,7 +113,11 @@ class BasicAuth final : public Policy {
     }
     if (!ok || !known) co_return refuse(ex, "basic_auth: wrong user name or password");
     if (tl_verified.size() >= kCacheEntries) tl_verified.clear();
-    tl_verified[cache_key(cred)] = ex.now_ms + kCacheMs;
+    // Keyed by the field's base64 as the next request will send it.
+    bool found = false;
+    std::string_view b64 = http::find_field(ex.request->fields, "authorization", &found).substr(6);
+    while (!b64.empty() && b64.front() == ' ') b64.remove_prefix(1);
+    tl_verified[digest(id_, b64)] = ex.now_ms + kCacheMs;
     co_return Verdict::next;
   }
 
@@ -100,18 +129,6 @@ class BasicAuth final : public Policy {
     a.fields.emplace_back("WWW-Authenticate", challenge_);
     ex.answer = std::move(a);
     return Verdict::answered;
-  }
-
-  std::string cache_key(std::string_view cred) const {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    EVP_MD_CTX* c = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(c, EVP_sha256(), nullptr);
-    EVP_DigestUpdate(c, &id_, sizeof id_);
-    EVP_DigestUpdate(c, cred.data(), cred.size());
-    EVP_DigestFinal_ex(c, md, &n);
-    EVP_MD_CTX_free(c);
-    return std::string(reinterpret_cast<char*>(md), n);
   }
 
   uint64_t id_;   // tells this policy's cache entries from another's (and a reloaded one's)
