@@ -185,6 +185,41 @@ def test_server_header_route_replaces_server_value(gatehouse, capture_backend):
     assert raw_get(gh.port, "/nowhere").headers_all("server") == ["Outer"]
 
 
+def test_server_header_on_gatehouse_made_400_431_and_redirect(gatehouse, origin):
+    """Answers gatehouse makes before any backend: malformed request (400),
+    oversized head (431), a route's `redirect: https` (301)."""
+    o = origin()
+    gh = gatehouse({"server": {"server_header": "MyProxy",
+                               "limits": {"max_header_bytes": "4k"},
+                               "reverse_proxy": [route(o, "/secure", redirect="https"),
+                                                 route(o, "/")]}})
+    r = helpers.parse_raw_response(helpers.raw_exchange(gh.port, b"GARBAGE\r\n\r\n"))
+    assert r is not None and r.status == 400, r
+    assert r.headers_all("server") == ["MyProxy"], r.headers
+    big = build_request("GET", "/x", headers=[("X-Big", "a" * 8000)], host=FRONT)
+    r = helpers.parse_raw_response(helpers.raw_exchange(gh.port, big))
+    assert r is not None and r.status == 431, r
+    assert r.headers_all("server") == ["MyProxy"], r.headers
+    r = raw_get(gh.port, "/secure/x")
+    assert r.status == 301, r
+    assert r.headers_all("server") == ["MyProxy"], r.headers
+
+
+def test_server_header_and_obfuscate_on_websocket_101(gatehouse):
+    wsb = ws_helpers.ScriptedWsBackend(lambda conn: None, extra_headers=[
+        ("Server", "ws-backend/1.0"), ("X-Powered-By", "Socket.IO")])
+    try:
+        gh = gatehouse({"server": {"obfuscate": True, "reverse_proxy": [route(wsb, "/")]}})
+        ws = ws_helpers.raw_ws_connect(gh.port, "/ws/x")
+        try:
+            assert ws.response.headers_all("server") == ["gatehouse"], ws.response.headers
+            assert not ws.response.has("x-powered-by"), ws.response.headers
+        finally:
+            ws.close()
+    finally:
+        wsb.stop()
+
+
 def test_server_header_over_requests_library(gatehouse, origin):
     """What a real client library sees (one merged header)."""
     o = origin()
@@ -369,6 +404,31 @@ def test_headers_route_replaces_server_value(gatehouse, capture_backend):
     assert r.headers_all("x-resp-server") == ["1"]
 
 
+def test_response_header_rules_apply_to_gatehouse_400(gatehouse, origin):
+    o = origin()
+    gh = gatehouse({"server": {
+        "headers": {"response": {"set": {"X-Frame-Options": "DENY"}}},
+        "reverse_proxy": [route(o, "/")]}})
+    r = helpers.parse_raw_response(helpers.raw_exchange(gh.port, b"GARBAGE\r\n\r\n"))
+    assert r is not None and r.status == 400, r
+    assert r.headers_all("x-frame-options") == ["DENY"], r.headers
+
+
+def test_request_header_rules_apply_to_websocket_upgrade(gatehouse):
+    wsb = ws_helpers.ScriptedWsBackend(lambda conn: None)
+    try:
+        gh = gatehouse({"server": {"reverse_proxy": [route(wsb, "/", headers={"request": {
+            "set": {"X-Env": "prod"}, "remove": ["X-Debug"]}})]}})
+        ws = ws_helpers.raw_ws_connect(gh.port, "/ws/x",
+                                       extra=[("X-Env", "dev"), ("X-Debug", "1")])
+        ws.close()
+        req = wsb.wait_conn(1).request
+        assert req.headers_all("x-env") == ["prod"], req.headers
+        assert not req.has("x-debug"), req.headers
+    finally:
+        wsb.stop()
+
+
 HEADERS_TEMPLATE = """\
 server:
   port: 18080
@@ -522,7 +582,7 @@ def test_error_page_for_404_without_route(gatehouse, origin, tmp_path):
     write_pages(tmp_path, **{"404": PAGE_404})
     o = origin()
     gh = gatehouse({"server": {"error_pages": {"404": "./errors/404.html"},
-                               "reverse_proxy": [route(o, "/app")]}})
+                               "reverse_proxy": [route(o, "/app", strip_prefix=True)]}})
     r = raw_get(gh.port, "/nothing")
     assert r.status == 404
     assert_page(r, PAGE_404)
@@ -598,6 +658,78 @@ def test_intercept_errors_replaces_backend_body_and_keeps_connection(gatehouse, 
         r3 = read_response(reader)
         assert r3.status == 200 and r3.body == b"fine"
     assert secret not in bytes(record), "the backend's error body reached the client"
+
+
+def test_intercept_errors_with_content_length_and_close_delimited_bodies(gatehouse,
+                                                                         capture_backend,
+                                                                         tmp_path):
+    write_pages(tmp_path, **{"5xx": PAGE_5XX})
+    secret = b"SECRET-" + b"s" * 200000
+
+    def respond(req):
+        if req.target.startswith("/cl"):
+            return canned(503, {"Content-Type": "text/plain"}, secret)
+        if req.target.startswith("/eof"):
+            return (b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\n"
+                    b"Connection: close\r\n\r\n" + secret)
+        return canned(200, {}, "fine")
+
+    b = capture_backend(response=respond)
+    gh = gatehouse({"server": {"reverse_proxy": [route(b, "/", intercept_errors=True, error_pages={
+        "5xx": "./errors/5xx.html"})]}})
+    record = bytearray()
+    with connect(gh.port, timeout=10) as s:
+        reader = SockReader(s, record=record)
+        for target, status in (("/cl", 503), ("/ok", 200), ("/eof", 500), ("/ok", 200)):
+            s.sendall(build_request("GET", target, host=FRONT))
+            r = read_response(reader)
+            assert r.status == status, (target, r)
+            if status != 200:
+                assert_page(r, PAGE_5XX)
+            else:
+                assert r.body == b"fine"
+    assert b"SECRET-" not in bytes(record)
+
+
+def test_head_to_intercepted_error_has_no_body(gatehouse, origin, tmp_path):
+    write_pages(tmp_path, **{"5xx": PAGE_5XX})
+    o = origin()
+    gh = gatehouse({"server": {"reverse_proxy": [route(o, "/", intercept_errors=True, error_pages={
+        "5xx": "./errors/5xx.html"})]}})
+    with connect(gh.port, timeout=10) as s:
+        reader = SockReader(s)
+        s.sendall(build_request("HEAD", "/status/500", host=FRONT))
+        r = read_response(reader, "HEAD")
+        assert r.status == 500 and r.body == b""
+        s.sendall(build_request("GET", "/small", host=FRONT))
+        r = read_response(reader)
+        assert r.status == 200 and r.body == b"hello, world\n", r
+
+
+def test_error_page_for_gatehouse_400(gatehouse, origin, tmp_path):
+    """A malformed request is a proxy-made error too (server-level pages)."""
+    write_pages(tmp_path, **{"4xx": PAGE_4XX})
+    o = origin()
+    gh = gatehouse({"server": {"error_pages": {"4xx": "./errors/4xx.html"},
+                               "reverse_proxy": [route(o, "/")]}})
+    r = helpers.parse_raw_response(helpers.raw_exchange(
+        gh.port, b"GET /a b HTTP/1.1\r\nHost: x\r\n\r\n"))
+    assert r is not None and r.status == 400, r
+    assert_page(r, PAGE_4XX)
+    assert "error=http_request_error" in proxy_status(r), r.headers
+
+
+def test_sighup_with_missing_error_page_keeps_old_config(gatehouse, tmp_path):
+    d = write_pages(tmp_path, **{"502": PAGE_502})
+    dead = free_port()
+    gh = gatehouse({"server": {"reverse_proxy": [route(dead, "/", error_pages={
+        "502": "./errors/502.html"})]}})
+    assert raw_get(gh.port, "/x").body == PAGE_502
+    (d / "502.html").unlink()
+    gh.signal(signal.SIGHUP)
+    assert wait_until(lambda: "502.html" in gh.stderr(), 5.0), gh.stderr()[-2000:]
+    assert raw_get(gh.port, "/x").body == PAGE_502  # the page read at the last good load
+    assert gh.proc.poll() is None
 
 
 def test_intercept_errors_only_for_listed_statuses(gatehouse, capture_backend, tmp_path):
@@ -867,26 +999,35 @@ def test_access_denied_pipelined_with_next_request(gatehouse, capture_backend):
 
 
 def test_access_denied_chunked_post_then_next_request(gatehouse, capture_backend):
+    """A refused chunked request: either the connection goes on (the body was
+    skipped) or the 403 says `Connection: close` and the connection ends; the
+    body is never read as a request."""
     admin = capture_backend()
     public = capture_backend()
     gh = gatehouse({"server": {"reverse_proxy": [
         route(admin, "/admin", access={"deny": ["127.0.0.1"]}),
         route(public, "/"),
     ]}})
+    body = b"GET /smuggled HTTP/1.1\r\nHost: front.test\r\n\r\n"
     with connect(gh.port, timeout=10) as s:
         reader = SockReader(s)
         s.sendall(build_request("POST", "/admin/up", host=FRONT,
                                 headers=[("Transfer-Encoding", "chunked")])
-                  + b"5\r\nhello\r\n0\r\n\r\n")
+                  + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
         r1 = read_response(reader, "POST")
         assert r1.status == 403
-        s.sendall(build_request("GET", "/next", host=FRONT))
+        assert_denied(r1, "access")
+        closing = "close" in (r1.header("connection") or "").lower()
         try:
+            s.sendall(build_request("GET", "/next", host=FRONT))
             r2 = read_response(reader)
-        except EOFError:
-            pytest.fail("connection closed after a refused chunked request with a complete body")
-        assert r2.status == 200
+        except (EOFError, ConnectionResetError, BrokenPipeError):
+            assert closing, "connection closed without Connection: close on the 403"
+        else:
+            assert r2.status == 200 and r2.body == b"captured"
+    time.sleep(0.2)
     assert not admin.requests
+    assert all("smuggled" not in q.target for q in public.requests)
 
 
 def test_access_denied_expect_continue_does_not_wait_for_body(gatehouse, capture_backend):
@@ -1025,7 +1166,7 @@ def test_check_accepts_good_access(tmp_path):
 def test_access_route_replaces_server_value(gatehouse, origin):
     o = origin()
     gh = gatehouse({"server": {"access": {"deny": ["127.0.0.1"]}, "reverse_proxy": [
-        route(o, "/open", access={"allow": ["127.0.0.0/8"]}),
+        route(o, "/open", strip_prefix=True, access={"allow": ["127.0.0.0/8"]}),
         route(o, "/"),
     ]}})
     r = raw_get(gh.port, "/open/small")

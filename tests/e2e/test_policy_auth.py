@@ -311,6 +311,9 @@ def test_cache_does_not_accept_a_wrong_password(gatehouse, capture_backend, tmp_
     for wrong in ("right-passwor", "right-password2", "RIGHT-PASSWORD", ""):
         assert_challenge(get(gh.port, headers=[basic("cached", wrong)]))
     assert get(gh.port, headers=[basic("cached", pw)]).status == 200
+    # Another (unknown) user with the cached password is not let in either.
+    assert_challenge(get(gh.port, headers=[basic("other", pw)]))
+    assert_challenge(get(gh.port, headers=[basic("cached ", pw)]))
 
 
 def test_reload_with_changed_htpasswd(gatehouse, capture_backend, tmp_path, htpasswd_lines):
