@@ -316,6 +316,68 @@ def test_cache_does_not_accept_a_wrong_password(gatehouse, capture_backend, tmp_
     assert_challenge(get(gh.port, headers=[basic("cached ", pw)]))
 
 
+def test_pipelined_requests_with_pending_verifications_keep_order(gatehouse, capture_backend,
+                                                                   tmp_path):
+    """Verification may happen off the worker: pipelined requests (good, bad
+    with a body that looks like a request, good with a body, chunked) are
+    still answered in order, and only the good ones reach the backend."""
+    b = capture_backend(response=lambda req: helpers.canned(200, {}, "ok:" + req.target))
+    gh = auth_front(gatehouse, b, tmp_path, ["u1:" + make_hash("p1", "2y", cost=10),
+                                             "u2:" + make_hash("p2", "sha512")])
+    good1, bad, good2 = basic("u1", "p1"), basic("u1", "bad"), basic("u2", "p2")
+    data = b"".join([
+        build_request("GET", "/a", headers=[good1], host=FRONT),
+        build_request("POST", "/b", headers=[bad], host=FRONT,
+                      body=b"GET /smuggled HTTP/1.1\r\nHost: front.test\r\n\r\n"),
+        build_request("POST", "/c", headers=[good2], body=b"hello", host=FRONT),
+        build_request("POST", "/d", headers=[good1, ("Transfer-Encoding", "chunked")],
+                      host=FRONT) + b"5\r\nworld\r\n0\r\n\r\n",
+        build_request("GET", "/e", headers=[good1], host=FRONT),
+    ])
+    with connect(gh.port, timeout=10) as s:
+        reader = SockReader(s)
+        s.sendall(data)
+        got = [read_response(reader, m) for m in ("GET", "POST", "POST", "POST", "GET")]
+    assert [r.status for r in got] == [200, 401, 200, 200, 200], got
+    assert [r.body for r in got if r.status == 200] == [b"ok:/a", b"ok:/c", b"ok:/d", b"ok:/e"]
+    reqs = b.wait_requests(4)
+    time.sleep(0.2)
+    assert [(q.target, q.body) for q in b.requests] == [
+        ("/a", b""), ("/c", b"hello"), ("/d", b"world"), ("/e", b"")], reqs
+
+
+def test_slow_verification_does_not_stall_other_requests(gatehouse, capture_backend, tmp_path):
+    """With one worker, requests waiting for bcrypt verifications must not
+    hold up an unprotected route."""
+    import threading
+    pw = "p1"
+    h = make_hash(pw, "2y", cost=13)
+    one = verify_seconds(pw, h, n=1)
+    b = capture_backend()
+    write_htpasswd(tmp_path, [f"u1:{h}"])
+    gh = gatehouse({"server": {"workers": 1, "reverse_proxy": [
+        route(b, "/p", basic_auth={"realm": REALM, "users_file": "./htpasswd"}),
+        route(b, "/"),
+    ]}})
+    results = []
+
+    def slow(i):
+        r = get(gh.port, "/p/x", headers=[basic("u1", f"wrong{i}")])
+        results.append(r.status)
+
+    threads = [threading.Thread(target=slow, args=(i,), daemon=True) for i in range(3)]
+    for t in threads:
+        t.start()
+    time.sleep(0.1)
+    t0 = time.perf_counter()
+    assert get(gh.port, "/free").status == 200
+    took = time.perf_counter() - t0
+    for t in threads:
+        t.join(15)
+    assert results == [401, 401, 401]
+    assert took < one / 2, f"unprotected request took {took:.3f}s; one verification {one:.3f}s"
+
+
 def test_reload_with_changed_htpasswd(gatehouse, capture_backend, tmp_path, htpasswd_lines):
     """After SIGHUP the new file counts, cached verifications included."""
     b = capture_backend()
