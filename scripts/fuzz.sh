@@ -49,9 +49,9 @@ out="$root/build-fuzz"
 mkdir -p "$out"
 
 # --- per-target sources, run length limit and dictionary ----------------------
-http1_srcs="src/http1/request_parser.cc src/http1/response_parser.cc src/http1/chunked.cc src/http1/fields.cc"
-config_srcs="$(echo src/config/*.cc) src/core/cidr.cc src/core/units.cc src/http/path.cc"
-proxy_srcs="src/proxy/router.cc src/proxy/rewrite.cc src/http/path.cc"
+http1_srcs="src/http1/request_parser.cc src/http1/response_parser.cc src/http1/chunked.cc src/http1/fields.cc src/http/fields.cc"
+config_srcs="$(echo src/config/*.cc) src/core/cidr.cc src/core/units.cc src/http/path.cc src/http/fields.cc"
+proxy_srcs="src/proxy/router.cc src/proxy/rewrite.cc src/http/path.cc src/http/fields.cc"
 
 sources() {
   case "$1" in
@@ -92,7 +92,7 @@ fi
 # Files a target is built from (sources and the headers they may include).
 inputs() {
   case "$1" in
-    fuzz_request_parser|fuzz_response_parser|fuzz_chunked) echo src/http1/* ;;
+    fuzz_request_parser|fuzz_response_parser|fuzz_chunked) echo src/http1/* src/http/exchange.h src/http/fields.cc ;;
     fuzz_config) echo src/config/* src/core/cidr.* src/core/units.* src/proxy/router.* src/http/path.* ;;
     fuzz_router_rewrite) echo src/proxy/router.* src/proxy/rewrite.* src/http/path.* src/config/config.h src/core/cidr.h ;;
   esac

@@ -96,10 +96,14 @@ TEST_F(PoolTest, AConnectionWithUnreadBytesIsNotHandedOut) {
 TEST_F(PoolTest, AConnectionReusedAtOnceSkipsThePeek) {
   // The cheap path under load: no syscall when reused within kPeekAfterMs.
   Pair p(ctx);
+  const auto put_at = std::chrono::steady_clock::now();
   put(p);
   net::asio::write(p.peer, net::asio::buffer("x", 1));
   std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  EXPECT_TRUE(pool.take(b));
+  bool taken = static_cast<bool>(pool.take(b));
+  if (std::chrono::steady_clock::now() - put_at >= std::chrono::milliseconds(Pool::kPeekAfterMs))
+    GTEST_SKIP() << "the machine was too busy to reuse within kPeekAfterMs";
+  EXPECT_TRUE(taken);
 }
 
 TEST_F(PoolTest, KeepsAtMostMaxIdleDroppingTheOldest) {
