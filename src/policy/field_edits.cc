@@ -13,8 +13,8 @@ void FieldEdits::append(std::string_view name, std::string_view value) {
 }
 
 void FieldEdits::append_copy(std::string_view name, std::string value) {
-  owned_.push_back(std::move(value));
-  added_.push_back(http::Field{name, owned_.back()});
+  owned_.push_front(std::move(value));
+  added_.push_back(http::Field{name, owned_.front()});
 }
 
 void FieldEdits::merge(const FieldEdits& o) {

@@ -20,7 +20,7 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
+#include <forward_list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -60,7 +60,9 @@ class FieldEdits {
  private:
   std::vector<std::string_view> removed_;
   std::vector<http::Field> added_;
-  std::deque<std::string> owned_;
+  // Values of append_copy; a list so that views stay valid, and (unlike a
+  // deque) free when empty: every session holds two of these.
+  std::forward_list<std::string> owned_;
 };
 
 // A response a policy makes itself instead of forwarding the request.
