@@ -3,6 +3,7 @@
 // worker thread for kCacheMs, so bcrypt (slow by design) does not run on
 // every request of a logged-in browser. The client's Authorization field is
 // never sent upstream: it is a credential for us, not for the backend.
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include <array>
@@ -83,18 +84,24 @@ class BasicAuth final : public Policy {
     std::string_view b64 = auth.substr(6);
     while (!b64.empty() && b64.front() == ' ') b64.remove_prefix(1);
     // The cache is keyed by the credential as sent: a hit needs no decoding.
-    auto it = tl_verified.find(digest(id_, b64));
+    const Key key = digest(id_, b64);
+    auto it = tl_verified.find(key);
     if (it != tl_verified.end() && it->second > ex.now_ms) return Verdict::next;
     auto cred = decode_base64(b64);
     if (!cred || cred->find(':') == std::string::npos) {
       return refuse(ex, "basic_auth: malformed credentials");
     }
-    ex.pending = std::move(*cred);
+    // For resume: the cache key, then "user:password".
+    ex.pending.assign(key.begin(), key.end());
+    ex.pending += *cred;
     return Verdict::suspend;
   }
 
   net::awaitable<Verdict> resume(Exchange& ex) const override {
-    std::string cred = std::move(ex.pending);
+    Key key;
+    std::memcpy(key.data(), ex.pending.data(), key.size());
+    std::string cred = ex.pending.substr(key.size());
+    OPENSSL_cleanse(ex.pending.data(), ex.pending.size());
     ex.pending.clear();
     size_t colon = cred.find(':');
     std::string user = cred.substr(0, colon);
@@ -113,11 +120,7 @@ class BasicAuth final : public Policy {
     }
     if (!ok || !known) co_return refuse(ex, "basic_auth: wrong user name or password");
     if (tl_verified.size() >= kCacheEntries) tl_verified.clear();
-    // Keyed by the field's base64 as the next request will send it.
-    bool found = false;
-    std::string_view b64 = http::find_field(ex.request->fields, "authorization", &found).substr(6);
-    while (!b64.empty() && b64.front() == ' ') b64.remove_prefix(1);
-    tl_verified[digest(id_, b64)] = ex.now_ms + kCacheMs;
+    tl_verified[key] = ex.now_ms + kCacheMs;
     co_return Verdict::next;
   }
 

@@ -17,14 +17,6 @@ void FieldEdits::append_copy(std::string_view name, std::string value) {
   added_.push_back(http::Field{name, owned_.front()});
 }
 
-void FieldEdits::merge(const FieldEdits& o) {
-  for (std::string_view n : o.removed_) remove(n);
-  for (const http::Field& f : o.added_) {
-    if (o.owned_.empty()) append(f.name, f.value);
-    else append_copy(f.name, std::string(f.value));
-  }
-}
-
 bool FieldEdits::drops(std::string_view name) const {
   for (std::string_view r : removed_)
     if (r.size() == name.size() && http::iequals(r, name)) return true;

@@ -51,7 +51,6 @@ class FieldEdits {
     remove(name);
     append(name, value);
   }
-  void merge(const FieldEdits& o);
   bool drops(std::string_view name) const;
   const std::vector<http::Field>& added() const { return added_; }
   bool empty() const { return removed_.empty() && added_.empty(); }

@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "http/path.h"
 #include "http/status.h"
+#include "proxy/head_edits.h"
 #include "proxy/router.h"
 
 namespace gh::proxy {
@@ -524,21 +525,13 @@ awaitable<void> Session::send_own_response(int status, std::string_view extra_he
   out_ += std::to_string(body.size());
   out_ += "\r\n";
   out_ += extra_headers;
-  const policy::FieldEdits& fixed = pipe_->response_edits();
-  if (!request_id_.empty() && !fixed.drops("x-request-id") && !ex_.downstream.drops("x-request-id")) {
+  const HeadEdits edits{pipe_->response_edits(), ex_.downstream};
+  if (!request_id_.empty() && !edits.drops("x-request-id")) {
     out_ += "X-Request-ID: ";
     out_ += request_id_;
     out_ += "\r\n";
   }
-  const policy::FieldEdits* both[] = {&fixed, &ex_.downstream};
-  for (const policy::FieldEdits* edits : both) {
-    for (const auto& f : edits->added()) {
-      out_ += f.name;
-      out_ += ": ";
-      out_ += f.value;
-      out_ += "\r\n";
-    }
-  }
+  edits.append_to(out_);
   if (closing_) out_ += "Connection: close\r\n";
   else if (client_minor_ == 0) out_ += "Connection: keep-alive\r\n";
   if (client_.tls) out_ += rt_->hsts_header;

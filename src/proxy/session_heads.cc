@@ -6,6 +6,7 @@
 
 #include "http/status.h"
 #include "proxy/client_address.h"
+#include "proxy/head_edits.h"
 #include "proxy/rewrite.h"
 #include "proxy/router.h"
 #include "proxy/session.h"
@@ -99,25 +100,6 @@ void join(std::string& acc, std::string_view v) {
   acc += v;
 }
 
-// Drops what the rules remove from a field section we write.
-struct Edits {
-  const policy::FieldEdits& fixed;     // the pipeline's, fixed at load
-  const policy::FieldEdits& dynamic;   // this request's, from the request phase
-  bool any = !fixed.empty() || !dynamic.empty();
-  bool drops(std::string_view name) const {
-    return any && (fixed.drops(name) || dynamic.drops(name));
-  }
-  void append_to(std::string& out) const {
-    if (!any) return;
-    for (const auto& f : fixed.added()) add_header(out, f.name, f.value);
-    for (const auto& f : dynamic.added()) add_header(out, f.name, f.value);
-  }
-  // Undoes a field gatehouse generated (from `start` on) when a rule drops it.
-  void check_generated(std::string& out, size_t start, std::string_view name) const {
-    if (drops(name)) out.resize(start);
-  }
-};
-
 bool is_token_char(unsigned char c) {
   return isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
@@ -180,7 +162,7 @@ void Session::build_upstream_head(const RouteRuntime& rr, const upstream::Backen
   const bool xf = fm == config::Forwarded::x_forwarded || fm == config::Forwarded::both;
   const bool rf = fm == config::Forwarded::rfc7239 || fm == config::Forwarded::both;
   const bool trusted = is_trusted(client_.ip, srv.trusted_proxies);
-  const Edits edits{pipe_->upstream_edits(), ex_.upstream};
+  const HeadEdits edits{pipe_->upstream_edits(), ex_.upstream};
 
   std::string prev_xff, prev_fwd, prev_via;
   std::string_view prev_proto, prev_xhost, prev_xport, prev_real;
@@ -361,7 +343,7 @@ void Session::build_downstream_head(const RouteRuntime& rr, const upstream::Back
   const bool rewrite = ctx.active();
   const bool switching = resp_.status == 101;
 
-  const Edits edits{pipe_->response_edits(), ex_.downstream};
+  const HeadEdits edits{pipe_->response_edits(), ex_.downstream};
   std::string prev_via;
   std::string_view te_value;
   bool have_rid = false;

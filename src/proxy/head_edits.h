@@ -1,0 +1,39 @@
+// The policies' field edits as the HTTP/1 head writers apply them: the
+// pipeline's fixed edits plus one request's own, for every head gatehouse
+// writes (upstream requests, proxied responses, its own responses).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "policy/policy.h"
+
+namespace gh::proxy {
+
+struct HeadEdits {
+  const policy::FieldEdits& fixed;     // the pipeline's, fixed at load
+  const policy::FieldEdits& dynamic;   // this request's, from the request phase
+  bool any = !fixed.empty() || !dynamic.empty();
+
+  bool drops(std::string_view name) const {
+    return any && (fixed.drops(name) || dynamic.drops(name));
+  }
+  // Appends the added field lines ("Name: value\r\n").
+  void append_to(std::string& out) const {
+    if (!any) return;
+    for (const policy::FieldEdits* e : {&fixed, &dynamic}) {
+      for (const auto& f : e->added()) {
+        out += f.name;
+        out += ": ";
+        out += f.value;
+        out += "\r\n";
+      }
+    }
+  }
+  // Undoes a field gatehouse generated (from `start` on) when a rule drops it.
+  void check_generated(std::string& out, size_t start, std::string_view name) const {
+    if (drops(name)) out.resize(start);
+  }
+};
+
+}  // namespace gh::proxy
