@@ -22,6 +22,11 @@ namespace {
 constexpr int64_t kCacheMs = 60'000;       // how long a verified credential is trusted
 constexpr size_t kCacheEntries = 4096;     // per worker thread; full: start over
 constexpr size_t kMaxCredential = 4096;    // decoded "user:password" bytes
+// Password checks waiting or running on the blocking pool, process-wide.
+// Beyond this a flood of guesses would only lengthen everyone's wait (each
+// bcrypt takes tens of ms): further checks are refused at once with 503.
+constexpr int kMaxPendingChecks = 256;
+std::atomic<int> g_pending_checks{0};
 
 std::atomic<uint64_t> g_next_id{1};
 
@@ -112,6 +117,18 @@ class BasicAuth final : public Policy {
     std::string hash = known ? it->second : dummy_hash_;
     std::string password = cred.substr(colon + 1);
     bool ok = false;
+    if (g_pending_checks.fetch_add(1, std::memory_order_relaxed) >= kMaxPendingChecks) {
+      g_pending_checks.fetch_sub(1, std::memory_order_relaxed);
+      Answer a;
+      a.status = 503;
+      a.details = "basic_auth: too many password checks waiting";
+      a.fields.emplace_back("Retry-After", "1");
+      ex.answer = std::move(a);
+      co_return Verdict::answered;
+    }
+    struct Pending {
+      ~Pending() { g_pending_checks.fetch_sub(1, std::memory_order_relaxed); }
+    } pending_guard;
     if (!hash.empty()) {
       // (A named task, not a temporary in the co_await: GCC 12 destroys
       // such temporaries twice.)

@@ -230,6 +230,34 @@ TEST(Pipeline, BasicAuthChallengesChecksAndCaches) {
   EXPECT_EQ(run(p, sha.ex), Verdict::next);
 }
 
+TEST(Pipeline, BasicAuthRefusesChecksBeyondTheQueueBound) {
+  config::Policies c;
+  c.basic_auth = users({{"alice", make_hash("$5$", "pw")}});
+  Pipeline p(c);
+  // 400 requests with distinct wrong passwords at once: all suspend before
+  // any check completes (one io_context runs them in turn), so the first
+  // 256 queue for libcrypt and the rest are refused with 503 at once.
+  constexpr int kN = 400;
+  std::vector<std::string> values;
+  for (int i = 0; i < kN; ++i) values.push_back(basic("alice:guess" + std::to_string(i)));
+  std::vector<std::unique_ptr<Req>> reqs;
+  net::asio::io_context io;
+  int refused_401 = 0, refused_503 = 0;
+  for (int i = 0; i < kN; ++i) {
+    reqs.push_back(std::make_unique<Req>("127.0.0.1", std::vector<http::Field>{{"Authorization", values[i]}}));
+    Exchange& ex = reqs.back()->ex;
+    net::asio::co_spawn(io.get_executor(), [&p, &ex, &refused_401, &refused_503]() -> net::awaitable<void> {
+      Verdict v = p.run_request(ex);
+      if (v == Verdict::suspend) v = co_await p.run_rest(ex);
+      if (v == Verdict::answered && ex.answer->status == 401) ++refused_401;
+      if (v == Verdict::answered && ex.answer->status == 503) ++refused_503;
+    }, net::asio::detached);
+  }
+  io.run();
+  EXPECT_EQ(refused_401, 256);
+  EXPECT_EQ(refused_503, kN - 256);
+}
+
 TEST(Pipeline, AccessRunsBeforeBasicAuth) {
   config::Policies c;
   c.access = acl({}, {"127.0.0.1"});
