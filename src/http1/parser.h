@@ -74,6 +74,8 @@ struct ResponseHead {
   std::string_view upgrade;
   bool te_other_codings = false;  // Transfer-Encoding listed codings besides chunked (e.g. gzip)
 
+  // Whether the backend lets the connection be reused after this response.
+  bool keep_alive() const { return version_minor >= 1 ? !conn_close : conn_keep_alive && !conn_close; }
   void clear();
 };
 

@@ -582,10 +582,18 @@ awaitable<bool> Session::relay_response(const RouteRuntime& rr, upstream::Backen
                      !ws_.worker.draining.load(std::memory_order_relaxed);
   if (resp_.status >= 400 && pipe_->intercepts_errors() && pipe_->error_page(resp_.status, true)) {
     // intercept_errors: the backend's own error goes out with our page as its
-    // body. Its body is not read: the connection to it is closed instead.
+    // body. A body that already arrived whole (error bodies are small) is
+    // dropped and the connection kept; anything else is not read: the
+    // connection to the backend is closed instead.
+    const bool had_pump = pump_running_;
     if (pump_running_) co_await stop_pump();
     if (pump_failed_) client_keep = false;
-    release_upstream(false);
+    const size_t whole = resp_.head_size + static_cast<size_t>(resp_.content_length);
+    const bool drained = !had_pump && !pump_failed_ &&
+                         (resp_.body == BodyKind::none ||
+                          (resp_.body == BodyKind::content_length && up_in_.size() == whole));
+    if (drained) up_in_.clear();
+    release_upstream(drained && resp_.keep_alive());
     if (!client_keep) closing_ = true;
     co_await send_own_response(resp_.status, {}, {}, true);
     co_return client_keep;
@@ -605,7 +613,7 @@ awaitable<bool> Session::relay_response(const RouteRuntime& rr, upstream::Backen
   response_started_ = true;
   resp_chunks_.reset();
   const int64_t resp_len = kind == BodyKind::content_length ? resp_.content_length : 0;
-  const bool upstream_keep_hint = resp_.version_minor >= 1 ? !resp_.conn_close : resp_.conn_keep_alive;
+  const bool upstream_keep_hint = resp_.keep_alive();
   RelayOutcome o = co_await relay_body(
       RelayEnds{up_->stream, up_in_, up_dl_, srv.timeouts.upstream_response, down_, down_dl_,
                 srv.timeouts.client_body},

@@ -660,6 +660,32 @@ def test_intercept_errors_replaces_backend_body_and_keeps_connection(gatehouse, 
     assert secret not in bytes(record), "the backend's error body reached the client"
 
 
+def test_intercept_errors_keeps_the_backend_connection_for_a_small_error(gatehouse, capture_backend,
+                                                                        tmp_path):
+    # A small error body that arrived with its head is dropped, not read
+    # through a closed connection: the next request reuses the connection.
+    write_pages(tmp_path, **{"5xx": PAGE_5XX})
+
+    def respond(req):
+        if req.target.startswith("/err"):
+            return canned(502, {"Content-Type": "text/plain"}, "backend says no")
+        return canned(200, {}, "fine")
+
+    b = capture_backend(response=respond)
+    gh = gatehouse({"server": {"reverse_proxy": [route(b, "/", intercept_errors=True, error_pages={
+        "5xx": "./errors/5xx.html"})]}})
+    with connect(gh.port, timeout=10) as s:
+        reader = SockReader(s)
+        s.sendall(build_request("GET", "/err", host=FRONT))
+        r1 = read_response(reader)
+        assert r1.status == 502
+        assert_page(r1, PAGE_5XX)
+        s.sendall(build_request("GET", "/ok", host=FRONT))
+        r2 = read_response(reader)
+        assert r2.status == 200 and r2.body == b"fine"
+    assert len(b.connections) == 1, "the backend connection was not reused after the intercepted error"
+
+
 def test_intercept_errors_with_content_length_and_close_delimited_bodies(gatehouse,
                                                                          capture_backend,
                                                                          tmp_path):
