@@ -1,6 +1,6 @@
 // basic_auth (RFC 7617): users from an Apache htpasswd file, checked with
 // libcrypt on the blocking pool. A verified credential is remembered per
-// worker thread for kCacheMs, so bcrypt (slow by design) does not run on
+// worker thread until kCacheMs without use, so bcrypt (slow by design) does not run on
 // every request of a logged-in browser. The client's Authorization field is
 // never sent upstream: it is a credential for us, not for the backend.
 #include <openssl/crypto.h>
@@ -19,7 +19,12 @@
 namespace gh::policy {
 namespace {
 
-constexpr int64_t kCacheMs = 60'000;       // how long a verified credential is trusted
+// How long a verified credential stays trusted after its last use. Idle, not
+// absolute: a credential can only stop being valid through a reload, which
+// builds a new policy (new id) whose cache starts empty; an absolute expiry
+// would only make every busy client pay a bcrypt again each minute, all its
+// connections at once.
+constexpr int64_t kCacheMs = 60'000;
 constexpr size_t kCacheEntries = 4096;     // per worker thread; full: start over
 constexpr size_t kMaxCredential = 4096;    // decoded "user:password" bytes
 // Password checks waiting or running on the blocking pool, process-wide.
@@ -91,7 +96,10 @@ class BasicAuth final : public Policy {
     // The cache is keyed by the credential as sent: a hit needs no decoding.
     const Key key = digest(id_, b64);
     auto it = tl_verified.find(key);
-    if (it != tl_verified.end() && it->second > ex.now_ms) return Verdict::next;
+    if (it != tl_verified.end() && it->second > ex.now_ms) {
+      it->second = ex.now_ms + kCacheMs;
+      return Verdict::next;
+    }
     auto cred = decode_base64(b64);
     if (!cred || cred->find(':') == std::string::npos) {
       return refuse(ex, "basic_auth: malformed credentials");

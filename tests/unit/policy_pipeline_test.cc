@@ -222,8 +222,11 @@ TEST(Pipeline, BasicAuthChallengesChecksAndCaches) {
   EXPECT_EQ(run(p, first.ex), Verdict::next);
   Req again("127.0.0.1", {{"Authorization", good}});
   EXPECT_EQ(p.run_request(again.ex), Verdict::next);      // cached: no hashing
+  Req used("127.0.0.1", {{"Authorization", good}});
+  used.ex.now_ms += 50'000;                                  // each use extends it
+  EXPECT_EQ(p.run_request(used.ex), Verdict::next);
   Req later("127.0.0.1", {{"Authorization", good}});
-  later.ex.now_ms += 61'000;                                // the cache is brief
+  later.ex.now_ms += 50'000 + 61'000;                       // 61 s unused: checked again
   EXPECT_EQ(p.run_request(later.ex), Verdict::suspend);
   std::string bob = basic("bob:builder");   // (the fields are views: keep the value alive)
   Req sha("127.0.0.1", {{"Authorization", bob}});
