@@ -411,14 +411,19 @@ def front_pki(tmp_path_factory):
     return SimpleNamespace(ca=th.write_ca(ca, d / "ca.pem"), leaf=leaf)
 
 
+def tls_block(pki):
+    """The ssl section of a config serving pki's leaf on a second, TLS port."""
+    return {"enabled": True, "port": free_port(), "cert_file": str(pki.leaf.cert),
+            "key_file": str(pki.leaf.key)}
+
+
 def test_basic_auth_over_tls(gatehouse, capture_backend, tmp_path, htpasswd_lines, front_pki):
     b = capture_backend()
     write_htpasswd(tmp_path, htpasswd_lines)
     gh = gatehouse({
         "server": {"reverse_proxy": [route(b, "/", basic_auth={
             "realm": REALM, "users_file": "./htpasswd"})]},
-        "ssl": {"enabled": True, "port": free_port(), "cert_file": str(front_pki.leaf.cert),
-                "key_file": str(front_pki.leaf.key)}})
+        "ssl": tls_block(front_pki)})
     with th.TlsClient(gh.tls_port, sni=FRONT, cafile=front_pki.ca) as c:
         assert_challenge(c.request(target="/x", host=FRONT))
         assert_challenge(c.request(target="/x", host=FRONT, headers=[basic("bob", "nope")]))
@@ -464,8 +469,7 @@ def test_wss_upgrade_needs_credentials(gatehouse, origin, tmp_path, htpasswd_lin
     gh = gatehouse({
         "server": {"reverse_proxy": [route(o, "/ws", basic_auth={
             "realm": REALM, "users_file": "./htpasswd"})]},
-        "ssl": {"enabled": True, "port": free_port(), "cert_file": str(front_pki.leaf.cert),
-                "key_file": str(front_pki.leaf.key)}})
+        "ssl": tls_block(front_pki)})
     ctx = th.client_context(cafile=front_pki.ca)
     with th.TlsClient(gh.tls_port, sni=FRONT, cafile=front_pki.ca) as c:
         c.sock.sendall(ws_helpers.upgrade_request("/ws/echo", host=FRONT))
