@@ -1,4 +1,4 @@
-// The policies' field edits as the HTTP/1 head writers apply them: the
+// The policies' field edits as the head writers apply them: the
 // pipeline's fixed edits plus one request's own, for every head gatehouse
 // writes (upstream requests, proxied responses, its own responses).
 #pragma once
@@ -18,17 +18,21 @@ struct HeadEdits {
   bool drops(std::string_view name) const {
     return any && (fixed.drops(name) || dynamic.drops(name));
   }
+  // Calls fn(name, value) for each added field, fixed ones first.
+  template <class Fn>
+  void for_each_added(Fn&& fn) const {
+    if (!any) return;
+    for (const policy::FieldEdits* e : {&fixed, &dynamic})
+      for (const auto& f : e->added()) fn(std::string_view(f.name), std::string_view(f.value));
+  }
   // Appends the added field lines ("Name: value\r\n").
   void append_to(std::string& out) const {
-    if (!any) return;
-    for (const policy::FieldEdits* e : {&fixed, &dynamic}) {
-      for (const auto& f : e->added()) {
-        out += f.name;
-        out += ": ";
-        out += f.value;
-        out += "\r\n";
-      }
-    }
+    for_each_added([&out](std::string_view name, std::string_view value) {
+      out += name;
+      out += ": ";
+      out += value;
+      out += "\r\n";
+    });
   }
   // Undoes a field gatehouse generated (from `start` on) when a rule drops it.
   void check_generated(std::string& out, size_t start, std::string_view name) const {

@@ -1,6 +1,6 @@
-// The request loop of one client connection: read a head, decide, forward,
-// repeat while keep-alive lasts. Forwarding itself is in session_forward.cc,
-// head serialization in session_heads.cc.
+// The request loop of one HTTP/1 client connection: read a head, decide,
+// forward, repeat while keep-alive lasts. Forwarding itself is forward.h's;
+// the request body is in session_body.cc, responses in session_response.cc.
 #include "proxy/session.h"
 
 #include <sys/time.h>
@@ -27,7 +27,7 @@ Session::Session(WorkerState& ws, Stream s, ClientInfo info)
       down_(std::move(s)),
       client_(std::move(info)),
       down_dl_(ws.worker.deadlines, &Session::on_down_deadline, this),
-      up_dl_(ws.worker.deadlines, &Session::on_up_deadline, this) {
+      fwd_(ws, down_.socket().get_executor()) {
   client_hash_ = core::is_v4_mapped(client_.ip)
                      ? upstream::hash_client_address(std::span(client_.ip).subspan(12))
                      : upstream::hash_client_address(client_.ip);
@@ -61,19 +61,6 @@ void Session::on_down_deadline(void* self) {
   s->down_.cancel();
 }
 
-void Session::on_up_deadline(void* self) {
-  auto* s = static_cast<Session*>(self);
-  if (s->pump_running_ && s->pump_waiting_client_) {
-    // The request body is still coming from the client: the backend cannot
-    // be blamed for not answering a request it has not got whole. The
-    // client's own timeouts (client_body, the minimum rate) bound the wait.
-    s->up_dl_.clear_fired();
-    s->up_dl_.expire_in(s->rt_->cfg.server.timeouts.upstream_response);
-    return;
-  }
-  if (s->up_) s->up_->stream.cancel();
-}
-
 void Session::on_drain() {
   closing_ = true;
   if (idle_) down_.cancel();
@@ -102,7 +89,7 @@ awaitable<bool> Session::run() {
   for (;;) {
     HeadResult hr = co_await read_request_head();
     if (hr == HeadResult::park) {
-      release_upstream(false);
+      fwd_.release(false);
       co_return true;
     }
     if (hr == HeadResult::closed) break;
@@ -114,7 +101,7 @@ awaitable<bool> Session::run() {
     finish_log();
     if (!keep || closing_ || ws_.worker.draining.load(std::memory_order_relaxed)) break;
   }
-  release_upstream(false);
+  fwd_.release(false);
   if (body_unread_) co_await linger_close();
   down_.close();
   co_return false;
@@ -448,7 +435,13 @@ awaitable<bool> Session::write_down(std::string_view a, std::string_view b) {
 }
 
 awaitable<void> Session::send_error(int status, const char* error, std::string_view details,
-                                    std::string_view next_hop, std::string_view extra_headers) {
+                                    std::string_view next_hop) {
+  co_await send_error_fields(status, error, details, next_hop, {});
+}
+
+awaitable<void> Session::send_error_fields(int status, const char* error, std::string_view details,
+                                           std::string_view next_hop,
+                                           std::string_view extra_headers) {
   rec_.proxy_status = error;
   if (!next_hop.empty() && pipe_ && pipe_->hides_backends()) {
     // obfuscate: no backend name or address in what the client sees; the
@@ -488,7 +481,7 @@ awaitable<void> Session::send_answer(const policy::Answer& a) {
     extra += value;
     extra += "\r\n";
   }
-  co_await send_error(a.status, a.error, a.details, {}, extra);
+  co_await send_error_fields(a.status, a.error, a.details, {}, extra);
 }
 
 awaitable<void> Session::send_redirect(std::string_view location) {

@@ -1,9 +1,11 @@
-// One client connection: reads requests, routes them, forwards them upstream
-// and relays the responses, until the client or a limit ends it. All of a
+// One HTTP/1 client connection: reads requests, routes them, runs the
+// request policies, and hands each request to the forward path (forward.h)
+// as its Downstream, until the client or a limit ends it. All of a
 // connection's state lives here; nothing is shared with other connections.
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/buffer.h"
@@ -13,32 +15,16 @@
 #include "net/deadlines.h"
 #include "net/stream.h"
 #include "policy/pipeline.h"
-#include "proxy/client_address.h"
 #include "proxy/access_log.h"
+#include "proxy/body_http1.h"
+#include "proxy/client_address.h"
+#include "proxy/downstream.h"
+#include "proxy/forward.h"
 #include "proxy/worker_state.h"
-#include "upstream/pool.h"
 
 namespace gh::proxy {
 
-struct ClientInfo {
-  core::Ip16 ip{};
-  std::string ip_str;        // "127.0.0.1" / "::1"
-  uint16_t port = 0;
-  uint16_t local_port = 0;   // the listener's port (X-Forwarded-Port)
-  bool tls = false;          // the client reached us over TLS
-  bool v6 = false;           // the socket's family (a v6 listener may carry v4 clients)
-  bool served = false;         // parked after a request (not waiting for its first)
-  bool wakes_quickly = false;  // served, and its last park ended within kBusyWakeMs (see park.h)
-};
-
-// How one upstream exchange ended, RFC 9209 names.
-struct Failure {
-  int status = 0;            // 0: no failure
-  const char* error = "";    // "connection_refused", ...
-  std::string details;
-};
-
-class Session {
+class Session final : public Downstream {
  public:
   Session(WorkerState& ws, net::Stream s, ClientInfo info);
   ~Session();
@@ -60,39 +46,54 @@ class Session {
   net::awaitable<HeadResult> read_request_head();
   net::awaitable<bool> handle_request();           // false: close the connection
   net::awaitable<bool> forward(size_t route_index);
-  net::awaitable<Failure> connect_upstream(const RouteRuntime& rr, upstream::Backend* b);
-  net::awaitable<Failure> tls_handshake(const RouteRuntime& rr, upstream::Backend* b);
-  net::awaitable<bool> read_response_head(Failure& f);
-  net::awaitable<bool> relay_response(const RouteRuntime& rr, upstream::Backend& b);
   enum class BodyWait { complete, stream, answered };
   net::awaitable<BodyWait> receive_request_body();
   void reparse_head();
   void fill_exchange();
-  net::awaitable<void> pump_request_body(http1::BodyKind kind, uint64_t remaining);
-  net::awaitable<void> stop_pump();
-  net::awaitable<void> tunnel();
-  net::awaitable<void> pipe(net::Stream& src, core::Buffer& buf, net::Stream& dst);
-  net::awaitable<void> send_error(int status, const char* error, std::string_view details,
-                                  std::string_view next_hop = {},
-                                  std::string_view extra_headers = {});
+  net::awaitable<void> pipe(net::Stream& src, core::Buffer& buf, net::Stream& dst,
+                            net::Deadline& up_dl);
+  net::awaitable<void> send_error_fields(int status, const char* error, std::string_view details,
+                                         std::string_view next_hop, std::string_view extra_headers);
   net::awaitable<void> send_answer(const policy::Answer& a);
   net::awaitable<void> send_redirect(std::string_view location);
   net::awaitable<void> send_own_response(int status, std::string_view extra_headers,
                                          std::string_view body, bool from_backend = false);
   net::awaitable<policy::Verdict> run_request_policies(const policy::Pipeline& p);
   net::awaitable<bool> write_down(std::string_view a, std::string_view b = {});
-  void build_upstream_head(const RouteRuntime& route, const upstream::Backend& b);
-  void retarget_upstream_head(const RouteRuntime& route, const upstream::Backend& b);
-  void build_downstream_head(const RouteRuntime& route, const upstream::Backend& b,
-                             bool chunk_out, bool close);
   bool skip_request_body();
   std::string https_location(bool asterisk) const;
   void finish_log();
-  void release_upstream(bool reusable);
   net::awaitable<void> linger_close();
 
+  // Downstream: how the forward path answers this connection's client.
+  net::awaitable<bool> send_interim(int status, std::span<const http::Field> fields) override;
+  FieldWriter& begin_response(int status, std::string_view reason,
+                              const ResponseFraming& framing) override;
+  bool keeps_length() const override { return !chunk_out_; }
+  BodySink& end_response() override;
+  bool keeps_connection() const override { return !closing_; }
+ public:
+  net::awaitable<void> send_error(int status, const char* error, std::string_view details,
+                                  std::string_view next_hop = {}) override;
+ private:
+  net::awaitable<void> send_intercepted(int status) override;
+  void request_delivered() override;
+  void close_after_response() override { closing_ = true; }
+  net::awaitable<void> tunnel(upstream::UpConn& up, core::Buffer& up_in,
+                              net::Deadline& up_dl) override;
+
+  // Field lines in HTTP/1 form, appended to the head being built.
+  struct LineWriter final : FieldWriter {
+    std::string* out = nullptr;
+    void add(std::string_view name, std::string_view value) override {
+      *out += name;
+      *out += ": ";
+      *out += value;
+      *out += "\r\n";
+    }
+  };
+
   static void on_down_deadline(void* self);
-  static void on_up_deadline(void* self);
 
   WorkerState& ws_;
   net::Stream down_;
@@ -109,9 +110,16 @@ class Session {
   http1::ParseError perr_;
   std::string out_;                        // serialized heads
   std::string scratch_;                    // paths, rewritten values
-  std::unique_ptr<upstream::UpConn> up_;
   net::Deadline down_dl_;
-  net::Deadline up_dl_;
+  Forwarder fwd_;                          // the forward path of the current request
+  ForwardRequest freq_;                    // what it forwards
+  std::optional<Http1BodySource> body_src_;   // a streamed request body
+  std::optional<Http1BodySink> resp_sink_;    // the response body
+  LineWriter lines_;
+  bool chunk_out_ = false;                 // the response body goes chunk-coded
+  bool switching_ = false;                 // the response is a 101
+  std::string_view upgrade_to_;            // its protocol (views into the backend's head,
+  std::string_view te_other_;              // valid from begin_response to end_response)
   bool idle_ = false;                      // waiting for a request head's first byte
   bool parking_ = false;                   // the idle read was cancelled to park
   int64_t idle_until_ms_ = 0;              // keep-alive (or first head) deadline while idle
@@ -131,19 +139,10 @@ class Session {
   bool client_keep_alive_ = true;
   bool upgrade_requested_ = false;
   std::string m_upgrade_;
-  std::vector<net::tcp::endpoint> endpoints_;
-  net::asio::steady_timer* pump_waiter_ = nullptr;
   uint64_t client_hash_ = 0;
   const config::Route* route_ = nullptr;
   upstream::Backend* backend_ = nullptr;
   http1::ChunkedDecoder req_chunks_;
-  http1::ChunkedDecoder resp_chunks_;
-  bool pump_running_ = false;
-  bool pump_failed_ = false;               // client or upstream broke while sending the body
-  bool pump_client_gone_ = false;          // the client vanished mid-body
-  bool pump_stopping_ = false;             // stop_pump cancelled it: its read errors are ours
-  bool pump_wrote_ = false;                // the pump tried to write body bytes upstream
-  bool pump_waiting_client_ = false;       // the pump waits for the client's body bytes
   // The request's body has not been read to its end: closing now would
   // reset a client that is still sending, losing the response (lingering close).
   bool body_unread_ = false;
@@ -159,13 +158,10 @@ class Session {
   std::string body_;                       // a rebuilt body
   bool sent_continue_ = false;             // gatehouse answered the client's 100-continue itself
   bool tunnel_broken_ = false;
-  int pump_status_ = 0;                    // 413/408/400 when the client was at fault
-  const char* pump_detail_ = "";
   bool response_started_ = false;          // some response bytes reached the client
   uint64_t body_in_ = 0;
   LogRecord rec_;
   int64_t start_us_ = 0;            // steady clock, for durations in the log
-  int64_t upstream_start_us_ = 0;
 };
 
 }  // namespace gh::proxy

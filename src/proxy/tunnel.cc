@@ -3,13 +3,14 @@
 // passed on as a half-close; an error or the idle timeout ends both.
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
+#include "core/log.h"
 #include "proxy/session.h"
 
 namespace gh::proxy {
 
 using namespace gh::net;
 
-awaitable<void> Session::pipe(Stream& src, core::Buffer& buf, Stream& dst) {
+awaitable<void> Session::pipe(Stream& src, core::Buffer& buf, Stream& dst, Deadline& up_dl) {
   const auto idle = rt_->cfg.server.timeouts.tunnel_idle;
   for (;;) {
     if (!buf.empty()) {
@@ -17,7 +18,7 @@ awaitable<void> Session::pipe(Stream& src, core::Buffer& buf, Stream& dst) {
       if (ec) break;
       buf.consume(buf.size());
       down_dl_.expire_in(idle);
-      up_dl_.expire_in(idle);
+      up_dl.expire_in(idle);
     }
     if (tunnel_broken_) break;
     if (buf.tail_room() < 4096) buf.reserve_tail(16 * 1024);
@@ -29,27 +30,37 @@ awaitable<void> Session::pipe(Stream& src, core::Buffer& buf, Stream& dst) {
     if (ec) break;
     buf.commit(n);
     down_dl_.expire_in(idle);
-    up_dl_.expire_in(idle);
+    up_dl.expire_in(idle);
   }
   // Reset, timeout or write failure: the tunnel is over in both directions.
   tunnel_broken_ = true;
   down_.cancel();
-  if (up_) up_->stream.cancel();
+  if (&src == &down_) dst.cancel();
+  else src.cancel();
 }
 
-awaitable<void> Session::tunnel() {
+// The request is done when its tunnel starts (the log line goes now: a
+// tunnel may last hours). Bytes the client sent before it could have seen
+// the 101 (RFC 6455 forbids that) were meant as HTTP, never as tunnel data.
+awaitable<void> Session::tunnel(upstream::UpConn& up, core::Buffer& up_in, Deadline& up_dl) {
   using namespace asio::experimental::awaitable_operators;
+  if (!in_.empty()) {
+    GH_WARN("client %s sent %zu bytes before the 101 of its upgrade; dropped, not tunnelled",
+            client_.ip_str.c_str(), in_.size());
+    in_.clear();
+  }
+  backend_ = up.backend;
+  finish_log();
   const auto idle = rt_->cfg.server.timeouts.tunnel_idle;
   tunnel_broken_ = false;
   closing_ = true;
   down_dl_.clear_fired();
-  up_dl_.clear_fired();
+  up_dl.clear_fired();
   down_dl_.expire_in(idle);
-  up_dl_.expire_in(idle);
-  co_await (pipe(down_, in_, up_->stream) && pipe(up_->stream, up_in_, down_));
+  up_dl.expire_in(idle);
+  co_await (pipe(down_, in_, up.stream, up_dl) && pipe(up.stream, up_in, down_, up_dl));
   down_dl_.clear();
-  up_dl_.clear();
-  release_upstream(false);
+  up_dl.clear();
 }
 
 }  // namespace gh::proxy

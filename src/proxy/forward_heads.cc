@@ -1,7 +1,8 @@
-// Serializing the heads we send: the upstream request (hop-by-hop headers
-// out, forwarding headers in, framing re-stated) and the downstream response
-// (hop-by-hop out, Via and request id in, redirects and cookies mapped back).
-// Both are always rebuilt from parsed fields, never copied as raw bytes.
+// The field rules of the forward path: the upstream request in HTTP/1.1
+// (hop-by-hop fields out, forwarding fields in, framing re-stated) and the
+// response's fields for the downstream, whatever its protocol (hop-by-hop
+// out, Via and request id in, redirects and cookies mapped back). Both are
+// always rebuilt from parsed fields, never copied as raw bytes.
 #include <array>
 
 #include "http/status.h"
@@ -9,7 +10,7 @@
 #include "proxy/head_edits.h"
 #include "proxy/rewrite.h"
 #include "proxy/router.h"
-#include "proxy/session.h"
+#include "proxy/forward.h"
 
 namespace gh::proxy {
 
@@ -136,37 +137,42 @@ std::string_view authority_for(const upstream::Backend& b, bool tls, std::string
 
 }  // namespace
 
-// The upstream request in HTTP/1.1, from the protocol-neutral head (xreq_);
-// only the body's framing comes from how the client's body arrived.
-void Session::build_upstream_head(const RouteRuntime& rr, const upstream::Backend& b) {
-  const auto& srv = rt_->cfg.server;
+// The upstream request in HTTP/1.1, from the protocol-neutral head; only
+// the body's framing comes from how the request body is to be sent.
+void Forwarder::build_upstream_head(const RouteRuntime& rr, const upstream::Backend& b) {
+  const ForwardRequest& req = *req_;
+  const http::RequestHead& xreq = *req.head;
+  const ClientInfo& client = *req.client;
+  const auto& srv = req.rt->cfg.server;
   const config::Route& route = *rr.conf;
   out_.clear();
-  out_ += xreq_.method;
+  out_ += xreq.method;
   out_ += ' ';
-  if (xreq_.path == "*") out_ += '*';
-  else if (route.strip_prefix) strip_route_prefix(xreq_.path, norm_path_, route.path, out_);
-  else out_ += xreq_.path;
+  if (xreq.path == "*") out_ += '*';
+  else if (route.strip_prefix) strip_route_prefix(xreq.path, xreq.normalized, route.path, out_);
+  else out_ += xreq.path;
   out_ += " HTTP/1.1\r\nHost: ";
   std::string authority;
-  if (route.preserve_host && !xreq_.authority.empty()) out_ += xreq_.authority;
+  authority_sent_ = route.preserve_host && !xreq.authority.empty();
+  if (authority_sent_) out_ += xreq.authority;
   else out_ += authority_for(b, route.ssl, authority);
   out_ += "\r\n";
 
   ConnTokens conn;
-  for (const auto& h : xreq_.fields)
+  for (const auto& h : xreq.fields)
     if (h.name.size() == 10 && iequals(h.name, "connection")) conn.add_list(h.value);
 
   const config::Forwarded fm = srv.forwarded;
   const bool managed = fm != config::Forwarded::none;
   const bool xf = fm == config::Forwarded::x_forwarded || fm == config::Forwarded::both;
   const bool rf = fm == config::Forwarded::rfc7239 || fm == config::Forwarded::both;
-  const bool trusted = is_trusted(client_.ip, srv.trusted_proxies);
-  const HeadEdits edits{pipe_->upstream_edits(), ex_.upstream};
+  const bool trusted = is_trusted(client.ip, srv.trusted_proxies);
+  const HeadEdits edits{req.pipeline->upstream_edits(), req.ex->upstream};
+  const RequestBody& body = req.body;
 
   std::string prev_xff, prev_fwd, prev_via;
   std::string_view prev_proto, prev_xhost, prev_xport, prev_real;
-  for (const auto& h : xreq_.fields) {
+  for (const auto& h : xreq.fields) {
     H k = classify(h.name);
     switch (k) {
       case H::connection: case H::keep_alive: case H::proxy_connection: case H::te:
@@ -194,8 +200,8 @@ void Session::build_upstream_head(const RouteRuntime& rr, const upstream::Backen
         continue;
       case H::expect:
         // A body gatehouse already holds whole goes with the head: the
-        // client's 100-continue was answered by us (see receive_request_body).
-        if (up_body_ != UpBody::as_received) continue;
+        // client's 100-continue was answered by us (see the downstream).
+        if (body.kind == RequestBody::Kind::whole) continue;
         break;
       default:
         break;
@@ -205,7 +211,7 @@ void Session::build_upstream_head(const RouteRuntime& rr, const upstream::Backen
     add_header(out_, h.name, h.value);
   }
 
-  const std::string_view scheme = client_.tls ? "https" : "http";
+  const std::string_view scheme = client.tls ? "https" : "http";
   size_t at = out_.size();
   if (xf) {
     out_ += "X-Forwarded-For: ";
@@ -213,7 +219,7 @@ void Session::build_upstream_head(const RouteRuntime& rr, const upstream::Backen
       out_ += prev_xff;
       out_ += ", ";
     }
-    out_ += client_.ip_str;
+    out_ += client.ip_str;
     out_ += "\r\n";
     edits.check_generated(out_, at, "x-forwarded-for");
     at = out_.size();
@@ -223,14 +229,14 @@ void Session::build_upstream_head(const RouteRuntime& rr, const upstream::Backen
     edits.check_generated(out_, at, "x-forwarded-proto");
     at = out_.size();
     if (!prev_xhost.empty()) add_header(out_, "X-Forwarded-Host", prev_xhost);
-    else if (!xreq_.authority.empty()) add_header(out_, "X-Forwarded-Host", xreq_.authority);
+    else if (!xreq.authority.empty()) add_header(out_, "X-Forwarded-Host", xreq.authority);
     edits.check_generated(out_, at, "x-forwarded-host");
     at = out_.size();
     if (!prev_xport.empty()) {
       add_header(out_, "X-Forwarded-Port", prev_xport);
     } else {
       out_ += "X-Forwarded-Port: ";
-      out_ += std::to_string(client_.local_port);
+      out_ += std::to_string(client.local_port);
       out_ += "\r\n";
     }
     edits.check_generated(out_, at, "x-forwarded-port");
@@ -238,8 +244,8 @@ void Session::build_upstream_head(const RouteRuntime& rr, const upstream::Backen
     out_ += "X-Real-IP: ";
     if (!prev_real.empty()) out_ += prev_real;
     else if (trusted && !prev_xff.empty())
-      out_ += real_client(prev_xff, client_.ip_str, srv.trusted_proxies);
-    else out_ += client_.ip_str;
+      out_ += real_client(prev_xff, client.ip_str, srv.trusted_proxies);
+    else out_ += client.ip_str;
     out_ += "\r\n";
     edits.check_generated(out_, at, "x-real-ip");
   }
@@ -251,18 +257,18 @@ void Session::build_upstream_head(const RouteRuntime& rr, const upstream::Backen
       out_ += ", ";
     }
     out_ += "for=";
-    if (core::is_v4_mapped(client_.ip)) {
-      out_ += client_.ip_str;
+    if (core::is_v4_mapped(client.ip)) {
+      out_ += client.ip_str;
     } else {
       out_ += "\"[";
-      out_ += client_.ip_str;
+      out_ += client.ip_str;
       out_ += "]\"";
     }
     out_ += ";proto=";
     out_ += scheme;
-    if (!xreq_.authority.empty()) {
+    if (!xreq.authority.empty()) {
       out_ += ";host=";
-      append_fwd_value(out_, xreq_.authority, false);
+      append_fwd_value(out_, xreq.authority, false);
     }
     out_ += "\r\n";
     edits.check_generated(out_, at, "forwarded");
@@ -277,37 +283,48 @@ void Session::build_upstream_head(const RouteRuntime& rr, const upstream::Backen
   edits.check_generated(out_, at, "via");
   at = out_.size();
   out_ += "X-Request-ID: ";
-  out_ += request_id_;
+  out_ += req.request_id;
   out_ += "\r\n";
   edits.check_generated(out_, at, "x-request-id");
   edits.append_to(out_);
-  if (up_body_ == UpBody::rebuilt && !up_body_chunked_) {
-    // A chunked body received whole goes on with its length, as nginx does:
-    // many application servers handle chunked request bodies poorly.
-    out_ += "Content-Length: ";
-    out_ += std::to_string(body_.size());
-    out_ += "\r\n";
-  } else if (req_.body == http1::BodyKind::content_length) {
-    out_ += "Content-Length: ";
-    out_ += std::to_string(req_.content_length);
-    out_ += "\r\n";
-  } else if (req_.body == http1::BodyKind::chunked) {
-    out_ += "Transfer-Encoding: chunked\r\n";
+  switch (body.kind) {
+    case RequestBody::Kind::none:
+      break;
+    case RequestBody::Kind::whole:
+      // A chunked body received whole goes on with its length, as nginx
+      // does: many application servers handle chunked request bodies poorly.
+      if (body.whole_chunked) {
+        out_ += "Transfer-Encoding: chunked\r\n";
+      } else {
+        out_ += "Content-Length: ";
+        out_ += std::to_string(body.whole.size());
+        out_ += "\r\n";
+      }
+      break;
+    case RequestBody::Kind::stream:
+      if (body.length_known) {
+        out_ += "Content-Length: ";
+        out_ += std::to_string(body.length);
+        out_ += "\r\n";
+      } else {
+        out_ += "Transfer-Encoding: chunked\r\n";
+      }
+      break;
   }
-  if (upgrade_requested_) {
+  if (!req.upgrade.empty()) {
     out_ += "Connection: upgrade\r\nUpgrade: ";
-    out_ += m_upgrade_;
+    out_ += req.upgrade;
     out_ += "\r\n";
   }
   out_ += "\r\n";
 }
 
-// After a head-only try (see forward) the head has left in_, so another
-// backend gets the head serialized for the first one; only its Host can
-// differ, when the route sends the backend's own authority.
-void Session::retarget_upstream_head(const RouteRuntime& rr, const upstream::Backend& b) {
+// After a head-only try (see forward) the head has left with the body
+// source, so another backend gets the head serialized for the first one;
+// only its Host can differ, when the route sends the backend's own authority.
+void Forwarder::retarget_upstream_head(const RouteRuntime& rr, const upstream::Backend& b) {
   const config::Route& route = *rr.conf;
-  if (route.preserve_host && !m_host_.empty()) return;
+  if (authority_sent_) return;
   size_t at = out_.find("\r\nHost: ");
   if (at == std::string::npos) return;
   at += 8;
@@ -316,24 +333,24 @@ void Session::retarget_upstream_head(const RouteRuntime& rr, const upstream::Bac
   out_.replace(at, end - at, authority_for(b, route.ssl, authority));
 }
 
-void Session::build_downstream_head(const RouteRuntime& rr, const upstream::Backend& b,
-                                    bool chunk_out, bool close) {
+// The response's fields as the client is to get them, in order, through `w`
+// (which copies each): the backend's minus hop-by-hop and framing fields
+// (Content-Length only while `keep_length`), Location, Content-Location,
+// Refresh and Set-Cookie mapped back to the client's view, Via, the request
+// id, the response rules. The status line and the downstream's own framing
+// and connection fields are the downstream's.
+void Forwarder::write_response_fields(const RouteRuntime& rr, const upstream::Backend& b,
+                                      FieldWriter& w, bool keep_length) {
+  const ForwardRequest& req = *req_;
   const config::Route& route = *rr.conf;
-  out_.clear();
-  out_ += "HTTP/1.1 ";
-  out_ += std::to_string(resp_.status);
-  out_ += ' ';
-  out_ += resp_.reason.empty() ? std::string_view(http::reason_phrase(resp_.status)) : resp_.reason;
-  out_ += "\r\n";
-
   ConnTokens conn;
   for (const auto& h : resp_.headers)
     if (h.name.size() == 10 && iequals(h.name, "connection")) conn.add_list(h.value);
 
   std::string authority;
   RewriteContext ctx;
-  ctx.client_scheme = client_.tls ? "https" : "http";
-  ctx.client_host = m_host_;
+  ctx.client_scheme = req.client->tls ? "https" : "http";
+  ctx.client_host = req.client_host;
   ctx.route_prefix = route.path;
   ctx.strip_prefix = route.strip_prefix;
   ctx.preserve_host = route.preserve_host;
@@ -341,27 +358,21 @@ void Session::build_downstream_head(const RouteRuntime& rr, const upstream::Back
   ctx.backend_authority = authority_for(b, route.ssl, authority);
   ctx.backend_host = b.host;
   const bool rewrite = ctx.active();
-  const bool switching = resp_.status == 101;
 
-  const HeadEdits edits{pipe_->response_edits(), ex_.downstream};
-  std::string prev_via;
-  std::string_view te_value;
+  const HeadEdits edits{req.pipeline->response_edits(), req.ex->downstream};
+  scratch_.clear();   // the Via list
   bool have_rid = false;
   for (const auto& h : resp_.headers) {
     H k = classify(h.name);
     switch (k) {
       case H::connection: case H::keep_alive: case H::proxy_connection: case H::te:
-        continue;
-      case H::transfer_encoding:
-        te_value = h.value;
-        continue;
-      case H::upgrade:
-        continue;  // re-stated below for 101
+      case H::transfer_encoding: case H::upgrade:
+        continue;  // the downstream states its own framing and upgrade
       case H::content_length:
-        if (chunk_out) continue;
+        if (!keep_length) continue;
         break;
       case H::via:
-        join(prev_via, h.value);
+        join(scratch_, h.value);
         continue;
       case H::x_request_id:
         have_rid = true;
@@ -372,7 +383,7 @@ void Session::build_downstream_head(const RouteRuntime& rr, const upstream::Back
                                          : k == H::refresh  ? rewrite_refresh(h.value, ctx)
                                                             : rewrite_location(h.value, ctx);
           if (v) {
-            add_header(out_, h.name, *v);
+            if (!edits.drops(h.name)) w.add(h.name, *v);
             continue;
           }
         }
@@ -382,38 +393,15 @@ void Session::build_downstream_head(const RouteRuntime& rr, const upstream::Back
     }
     if (conn.n && conn.has(h.name)) continue;
     if (edits.drops(h.name)) continue;
-    add_header(out_, h.name, h.value);
+    w.add(h.name, h.value);
   }
-  size_t at = out_.size();
-  out_ += "Via: ";
-  if (!prev_via.empty()) {
-    out_ += prev_via;
-    out_ += ", ";
+  if (!edits.drops("via")) {
+    if (!scratch_.empty()) scratch_ += ", ";
+    scratch_ += "1.1 gatehouse";
+    w.add("Via", scratch_);
   }
-  out_ += "1.1 gatehouse\r\n";
-  edits.check_generated(out_, at, "via");
-  if (!have_rid && !edits.drops("x-request-id")) {
-    out_ += "X-Request-ID: ";
-    out_ += request_id_;
-    out_ += "\r\n";
-  }
-  edits.append_to(out_);
-  if (chunk_out) {
-    // Other codings the backend applied stay applied; only the framing is ours.
-    if (resp_.te_other_codings && !te_value.empty()) add_header(out_, "Transfer-Encoding", te_value);
-    else out_ += "Transfer-Encoding: chunked\r\n";
-  }
-  if (switching) {
-    out_ += "Connection: upgrade\r\nUpgrade: ";
-    out_ += resp_.upgrade;
-    out_ += "\r\n";
-  } else if (close) {
-    out_ += "Connection: close\r\n";
-  } else if (client_minor_ == 0) {
-    out_ += "Connection: keep-alive\r\n";
-  }
-  if (client_.tls) out_ += rt_->hsts_header;
-  out_ += "\r\n";
+  if (!have_rid && !edits.drops("x-request-id")) w.add("X-Request-ID", req.request_id);
+  edits.for_each_added([&w](std::string_view name, std::string_view value) { w.add(name, value); });
 }
 
 }  // namespace gh::proxy

@@ -1,0 +1,348 @@
+// The upstream try loop: backend pick, pooled or new connection (DNS,
+// connect, TLS), the upstream request and the request body pump. The
+// response side is in forward_response.cc, the heads in forward_heads.cc.
+#include "proxy/forward.h"
+
+#include <array>
+
+#include "core/log.h"
+#include "proxy/body_http1.h"
+#include "proxy/retry.h"
+#include "upstream/passive_health.h"
+
+namespace gh::proxy {
+
+using namespace gh::net;
+
+// Connection-level failures count against the backend; a bad response does not
+// say the backend is down.
+static bool is_connection_failure(const Failure& f) {
+  std::string_view e = f.error;
+  return e == "connection_refused" || e == "connection_timeout" || e == "connection_terminated" ||
+         e == "destination_ip_unroutable" || e == "dns_error" || e == "dns_timeout" ||
+         e == "http_response_timeout";
+}
+
+Forwarder::Forwarder(WorkerState& ws, Executor ex)
+    : ws_(ws), ex_(ex), up_dl_(ws.worker.deadlines, &Forwarder::on_up_deadline, this) {}
+
+void Forwarder::on_up_deadline(void* self) {
+  auto* f = static_cast<Forwarder*>(self);
+  if (f->pump_running_ && f->pump_waiting_client_ && f->req_) {
+    // The request body is still coming from the client: the backend cannot
+    // be blamed for not answering a request it has not got whole. The
+    // client's own timeouts (client_body, the minimum rate) bound the wait.
+    f->up_dl_.clear_fired();
+    f->up_dl_.expire_in(f->req_->rt->cfg.server.timeouts.upstream_response);
+    return;
+  }
+  if (f->up_) f->up_->stream.cancel();
+}
+
+void Forwarder::release(bool reusable) {
+  if (!up_) return;
+  if (reusable && !up_->stream.socket().is_open()) reusable = false;
+  up_in_.clear();
+  up_in_.release_if_empty();
+  if (reusable) {
+    up_->uses++;
+    ws_.pool.put(std::move(up_));
+  } else {
+    up_->stream.close();
+    up_.reset();
+  }
+}
+
+awaitable<Failure> Forwarder::connect(const RouteRuntime& rr, upstream::Backend* b) {
+  const auto& t = req_->rt->cfg.server.timeouts;
+  Failure f;
+  up_dl_.clear_fired();
+  up_dl_.expire_in(t.connect);
+  error_code ec = co_await ws_.resolver.resolve(b->host, b->port, endpoints_);
+  if (ec) {
+    if (up_dl_.fired()) f = {504, "dns_timeout", "name resolution took longer than timeouts.connect"};
+    else f = {502, "dns_error", "cannot resolve " + b->host + ": " + ec.message()};
+    co_return f;
+  }
+  f = {504, "connection_timeout", "connect took longer than timeouts.connect"};
+  for (const auto& ep : endpoints_) {
+    if (up_dl_.fired()) break;
+    up_ = std::make_unique<upstream::UpConn>(Stream(Socket(ex_)), b);
+    auto [cec] = co_await up_->stream.socket().async_connect(ep, nothrow);
+    if (!cec) {
+      error_code ignored;
+      up_->stream.socket().set_option(tcp::no_delay(true), ignored);
+      if (!rr.tls) co_return Failure{};
+      co_return co_await tls_handshake(rr, b);
+    }
+    up_.reset();
+    if (up_dl_.fired() || cec == asio::error::timed_out) {
+      f = {504, "connection_timeout", "connect took longer than timeouts.connect"};
+      break;
+    }
+    if (cec == asio::error::connection_refused) f = {502, "connection_refused", ""};
+    else if (cec == asio::error::host_unreachable || cec == asio::error::network_unreachable)
+      f = {502, "destination_ip_unroutable", cec.message()};
+    else f = {502, "connection_refused", cec.message()};
+  }
+  if (f.status == 504) ws_.resolver.invalidate(b->host);
+  co_return f;
+}
+
+// TLS to the backend over the connected socket in up_: verified as the
+// route's tls block says; the session is cached for the next connection.
+awaitable<Failure> Forwarder::tls_handshake(const RouteRuntime& rr, upstream::Backend* b) {
+  SslHandle ssl = new_ssl(rr.tls->native_handle(), TlsRole::client);
+  if (!ssl || !rr.tls->prepare(ssl.get(), b->host, b->port) ||
+      !up_->stream.start_tls(std::move(ssl))) {
+    up_.reset();
+    co_return Failure{502, "tls_protocol_error", "cannot use this backend name for TLS"};
+  }
+  error_code ec = co_await up_->stream.handshake();
+  if (!ec) {
+    rr.tls->save_session(up_->stream.ssl());
+    co_return Failure{};
+  }
+  Failure f;
+  std::string why = tls::ClientContext::verify_error(up_->stream.ssl());
+  if (up_dl_.fired()) f = {504, "connection_timeout", "TLS handshake took longer than timeouts.connect"};
+  else if (!why.empty()) f = {502, "tls_certificate_error", why};
+  else f = {502, "tls_protocol_error", ec.message()};
+  rr.tls->forget_session(b->host, b->port);
+  up_.reset();
+  co_return f;
+}
+
+// The rest of a streamed request body, client to backend, while the main
+// coroutine waits for the response.
+awaitable<void> Forwarder::pump_request_body() {
+  const auto& srv = req_->rt->cfg.server;
+  uint64_t max = srv.limits.max_body_bytes;
+  uint64_t allowed = 0;
+  if (max) allowed = req_->body_in >= max ? 1 : max - req_->body_in;
+  Http1BodySink sink(up_->stream, up_dl_, srv.timeouts.upstream_response, !req_->body.length_known);
+  req_->body.source->waiting = &pump_waiting_client_;
+  RelayOutcome o = co_await relay_body(*req_->body.source, sink, allowed);
+  req_->body.source->waiting = nullptr;
+  req_->body_in += o.bytes;
+  pump_wrote_ = o.wrote;
+  if (pump_stopping_ && o.status != RelayStatus::done) {
+    // Cancelled by stop_pump: the upstream side failed or the response is
+    // complete; a read error now says nothing about the client.
+    pump_failed_ = true;
+    down_->close_after_response();
+    co_return;
+  }
+  switch (o.status) {
+    case RelayStatus::done:
+      req_->body_read = true;
+      break;
+    case RelayStatus::too_large:
+      pump_status_ = 413;
+      pump_detail_ = "request body larger than limits.max_body_bytes";
+      break;
+    case RelayStatus::src_timeout:
+      pump_status_ = 408;
+      pump_detail_ = "request body not received in time";
+      break;
+    case RelayStatus::src_too_slow:
+      pump_status_ = 408;
+      pump_detail_ = "request body slower than limits.request_body_min_rate";
+      break;
+    case RelayStatus::framing_error:
+      pump_status_ = 400;
+      pump_detail_ = o.detail;
+      break;
+    case RelayStatus::src_closed:
+    case RelayStatus::src_error:
+      pump_client_gone_ = true;
+      break;
+    case RelayStatus::dst_error:
+      break;  // the backend stopped reading: its response (if any) is still readable
+  }
+  if (o.status != RelayStatus::done) {
+    pump_failed_ = true;
+    down_->close_after_response();
+    // The client broke the request: stop waiting for the backend's answer.
+    if ((pump_status_ || pump_client_gone_) && up_) up_->stream.cancel();
+  }
+}
+
+awaitable<void> Forwarder::stop_pump() {
+  if (!pump_running_) co_return;
+  asio::steady_timer t(ex_);
+  t.expires_at(asio::steady_timer::time_point::max());
+  pump_waiter_ = &t;
+  pump_stopping_ = true;
+  req_->body.source->cancel();
+  if (up_) up_->stream.cancel();
+  co_await t.async_wait(nothrow);
+  pump_waiter_ = nullptr;
+  pump_stopping_ = false;
+}
+
+awaitable<bool> Forwarder::forward(ForwardRequest& req, Downstream& down) {
+  req_ = &req;
+  down_ = &down;
+  const RouteRuntime& rr = req.rt->routes[req.route_index];
+  const config::Route& route = *rr.conf;
+  const auto& srv = req.rt->cfg.server;
+  upstream::Balancer* bal = ws_.balancer(req.route_index);
+  const RequestBody& body = req.body;
+  const bool streamed = body.kind == RequestBody::Kind::stream;
+  // A body held whole (or none) goes with the head, and a failed try can be
+  // repeated as the retry rule allows.
+  const bool body_whole = !streamed;
+  method_.assign(req.head->method);
+  // A request that could not be sent again must not meet a connection the
+  // backend closed a moment ago: check every pooled connection it takes.
+  const bool replayable_when_sent = may_retry(TryProgress::sent, method_, body_whole);
+
+  std::array<upstream::Backend*, 8> tried{};
+  size_t ntried = 0;
+  Failure last{503, "destination_unavailable", "no healthy backend for this route"};
+  upstream::Backend* last_backend = nullptr;
+  bool head_released = false;    // the source let the request head go (streamed bodies)
+  uint64_t first_payload = 0;    // body bytes sent with the head
+  pump_running_ = pump_failed_ = pump_client_gone_ = pump_stopping_ = false;
+  pump_status_ = 0;
+  pump_detail_ = "";
+  backend_ = nullptr;
+
+  for (unsigned attempt = 0; attempt <= route.retries; ++attempt) {
+    upstream::PickContext pc;
+    pc.client_hash = req.client_hash;
+    pc.exclude = std::span<upstream::Backend* const>(tried.data(), ntried);
+    pc.now_ms = now_ms();
+    upstream::Backend* b = bal->pick(pc);
+    if (!b) break;
+    if (ntried < tried.size()) tried[ntried++] = b;
+    backend_ = last_backend = b;
+    const bool may_eject = rr.backends.size() > 1;
+
+    bool fresh_retry_used = false;
+    bool stop = false;
+    for (;;) {
+      up_ = ws_.pool.take(b, !replayable_when_sent);
+      const bool reused = up_ != nullptr;
+      if (!up_) {
+        Failure f = co_await connect(rr, b);
+        if (f.status) {
+          // Nothing was sent: any request may go to another backend.
+          last = f;
+          upstream::record_failure(*b, may_eject, now_ms());
+          GH_WARN("backend %s: %s%s%s", b->name.c_str(), f.error, f.details.empty() ? "" : ": ",
+                  f.details.c_str());
+          break;
+        }
+      }
+      // After a head-only try of a streamed body the head has gone with
+      // the source's first consume; the head serialized for it goes again,
+      // retargeted.
+      if (!head_released) build_upstream_head(rr, *b);
+      else retarget_upstream_head(rr, *b);
+      const int64_t upstream_start_us = now_us();
+      b->requests.fetch_add(1, std::memory_order_relaxed);
+      b->in_flight.fetch_add(1, std::memory_order_relaxed);
+      struct InFlight {
+        upstream::Backend* b;
+        ~InFlight() { b->in_flight.fetch_sub(1, std::memory_order_relaxed); }
+      } in_flight_guard{b};
+
+      up_dl_.clear_fired();
+      up_dl_.expire_in(srv.timeouts.upstream_response);
+      // The head, and with it what body there is to send now.
+      Http1BodySink sink(up_->stream, up_dl_, srv.timeouts.upstream_response,
+                         streamed && !body.length_known);
+      sink.hold_head(out_);
+      BodyBatch first;
+      bool first_taken = false;
+      if (body.kind == RequestBody::Kind::whole) {
+        first.add(body.whole);
+      } else if (streamed && !head_released) {
+        RelayStatus st = body.source->take(first);
+        uint64_t max = srv.limits.max_body_bytes;
+        if (st != RelayStatus::done || (max && first.payload > max)) {
+          down.close_after_response();
+          release(false);
+          if (st != RelayStatus::done)
+            co_await down.send_error(400, "http_request_error", body.source->detail(), {});
+          else
+            co_await down.send_error(413, "http_request_error",
+                                     "request body larger than limits.max_body_bytes", {});
+          co_return false;
+        }
+        first_taken = true;
+      }
+      const bool wec = !co_await sink.write(first);
+      pump_wrote_ = false;
+      if (!wec && first_taken) {
+        body.source->consume(first);
+        head_released = true;
+        first_payload = first.payload;
+        req.body_in = first.payload;
+        if (first.end) req.body_read = true;
+      }
+      if (!wec && streamed && !req.body_read) {
+        // The rest of the body streams while we wait for the response, so a
+        // backend that answers early (or sends 100 Continue) is heard.
+        pump_running_ = true;
+        pump_failed_ = false;
+        asio::co_spawn(ex_, pump_request_body(), [this](std::exception_ptr) {
+          pump_running_ = false;
+          if (pump_waiter_) pump_waiter_->cancel();
+        });
+      }
+      Failure f;
+      bool ok = !wec && co_await read_response_head(f);
+      if (wec) f = {502, "connection_terminated", "backend closed the connection"};
+      if (!ok) {
+        if (pump_running_) co_await stop_pump();
+        release(false);
+        if (pump_status_) {
+          down.close_after_response();
+          co_await down.send_error(pump_status_, "http_request_error", pump_detail_, {});
+          co_return false;
+        }
+        if (pump_client_gone_ || f.status == 0) {
+          req.rec->status = 499;
+          req.body_read = true;   // gone: nothing to linger for
+          down.close_after_response();
+          co_return false;
+        }
+        // How far this try got decides whether the request may be sent again.
+        TryProgress progress = TryProgress::sent;
+        if (streamed && first_payload == 0 && !req.body_read && !pump_wrote_ && !wec)
+          progress = TryProgress::head_only;
+        const bool again = may_retry(progress, method_, body_whole);
+        if (again && reused && !fresh_retry_used &&
+            std::string_view(f.error) == "connection_terminated") {
+          // A kept-alive connection the backend had closed: the same backend
+          // on a fresh connection, not counted against its health.
+          fresh_retry_used = true;
+          continue;
+        }
+        last = f;
+        if (is_connection_failure(f)) upstream::record_failure(*b, may_eject, now_ms());
+        GH_WARN("backend %s: %s%s%s%s", b->name.c_str(), f.error, f.details.empty() ? "" : ": ",
+                f.details.c_str(), again ? "" : " (not retried: the request may have been applied)");
+        if (!again) stop = true;
+        break;
+      }
+      upstream::record_success(*b);
+      if (body_whole) down.request_delivered();
+      req.rec->upstream_ms = double(now_us() - upstream_start_us) / 1000.0;
+      co_return co_await relay_response(rr, *b);
+    }
+    if (stop) break;
+  }
+  if (body_whole) down.request_delivered();   // the next request may follow
+  else down.close_after_response();
+  // (GCC 12 miscompiles a ?: inside co_await arguments: compute it first.)
+  std::string_view hop;
+  if (last_backend) hop = last_backend->name;
+  co_await down.send_error(last.status, last.error, last.details, hop);
+  co_return down.keeps_connection();
+}
+
+}  // namespace gh::proxy

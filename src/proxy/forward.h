@@ -1,0 +1,116 @@
+// The forward path of one request, whatever protocol the client speaks:
+// pick a backend (balancer, health, retries), get a connection (pool, DNS,
+// connect, TLS), send the upstream request (HTTP/1.1), stream the request
+// body while the response is awaited, read the response head, apply the
+// response field rules and relay the body to the client's Downstream.
+// Failures before anything reached the client become a named 5xx
+// (RFC 9209 Proxy-Status) or a retry under the one retry rule (retry.h).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/buffer.h"
+#include "http/exchange.h"
+#include "http1/chunked.h"
+#include "http1/parser.h"
+#include "net/deadlines.h"
+#include "policy/pipeline.h"
+#include "proxy/access_log.h"
+#include "proxy/downstream.h"
+#include "proxy/runtime.h"
+#include "proxy/worker_state.h"
+#include "upstream/pool.h"
+
+namespace gh::proxy {
+
+// How one upstream exchange ended, RFC 9209 names.
+struct Failure {
+  int status = 0;            // 0: no failure
+  const char* error = "";    // "connection_refused", ...
+  std::string details;
+};
+
+// One request as the forward path needs it. The downstream owns all of it
+// for the exchange's duration; `head`'s views hold until the body source's
+// first consume() (the forward path copies what it needs later).
+struct ForwardRequest {
+  const Runtime* rt = nullptr;
+  size_t route_index = 0;
+  const http::RequestHead* head = nullptr;
+  const ClientInfo* client = nullptr;
+  const policy::Pipeline* pipeline = nullptr;
+  const policy::Exchange* ex = nullptr;      // the request's own field edits
+  std::string_view client_host;              // Host / :authority, a copy that outlives `head`
+  std::string_view request_id;
+  std::string_view upgrade;                  // the protocol the client asks to switch to, or empty
+  std::string_view ws_key;                   // Sec-WebSocket-Key, to check the backend's accept
+  bool is_head = false;
+  uint64_t client_hash = 0;                  // for ip_hash balancing
+  RequestBody body;
+  LogRecord* rec = nullptr;                  // status, proxy_status, bytes_sent, upstream_ms are set
+  uint64_t body_in = 0;                      // in: body bytes already received; out: all received
+  bool body_read = false;                    // out: a streamed body was read to its end, or the client left
+};
+
+class Forwarder {
+ public:
+  Forwarder(WorkerState& ws, net::Executor ex);
+  Forwarder(const Forwarder&) = delete;
+  Forwarder& operator=(const Forwarder&) = delete;
+
+  // Forwards `req` and answers `down` (with the backend's response or a
+  // proxy-made error). Returns false when the client's connection cannot
+  // carry another request (the downstream was also told so).
+  net::awaitable<bool> forward(ForwardRequest& req, Downstream& down);
+  // Gives the backend connection back to the pool (when `reusable`) or
+  // closes it. Safe to call when there is none.
+  void release(bool reusable);
+  // The backend the last request went to (for the log), or null.
+  upstream::Backend* backend() const { return backend_; }
+
+ private:
+  net::awaitable<Failure> connect(const RouteRuntime& rr, upstream::Backend* b);
+  net::awaitable<Failure> tls_handshake(const RouteRuntime& rr, upstream::Backend* b);
+  net::awaitable<bool> read_response_head(Failure& f);
+  net::awaitable<bool> relay_response(const RouteRuntime& rr, upstream::Backend& b);
+  net::awaitable<void> pump_request_body();
+  net::awaitable<void> stop_pump();
+  void build_upstream_head(const RouteRuntime& rr, const upstream::Backend& b);
+  void retarget_upstream_head(const RouteRuntime& rr, const upstream::Backend& b);
+  void write_response_fields(const RouteRuntime& rr, const upstream::Backend& b, FieldWriter& w,
+                             bool keep_length);
+  static void on_up_deadline(void* self);
+
+  WorkerState& ws_;
+  net::Executor ex_;
+  ForwardRequest* req_ = nullptr;
+  Downstream* down_ = nullptr;
+  std::unique_ptr<upstream::UpConn> up_;
+  core::Buffer up_in_;                       // bytes from the backend
+  net::Deadline up_dl_;
+  http1::ResponseHead resp_;
+  http1::ParseError perr_;
+  http1::ChunkedDecoder resp_chunks_;
+  std::string out_;                          // the upstream head
+  std::string scratch_;                      // generated field values
+  std::vector<net::tcp::endpoint> endpoints_;
+  upstream::Backend* backend_ = nullptr;
+  std::string method_;                       // the request's method, after its head is released
+  bool authority_sent_ = false;              // the head carried the client's authority (preserve_host)
+
+  // The request body streaming upstream (RequestBody::Kind::stream).
+  net::asio::steady_timer* pump_waiter_ = nullptr;
+  bool pump_running_ = false;
+  bool pump_failed_ = false;               // client or upstream broke while sending the body
+  bool pump_client_gone_ = false;          // the client vanished mid-body
+  bool pump_stopping_ = false;             // stop_pump cancelled it: its read errors are ours
+  bool pump_wrote_ = false;                // the pump tried to write body bytes upstream
+  bool pump_waiting_client_ = false;       // the pump waits for the client's body bytes
+  int pump_status_ = 0;                    // 413/408/400 when the client was at fault
+  const char* pump_detail_ = "";
+  bool close_client_ = false;              // the client's connection must close after this
+};
+
+}  // namespace gh::proxy

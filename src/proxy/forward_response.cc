@@ -1,0 +1,198 @@
+// The response side of the forward path: the backend's head (interim
+// responses passed on), switching protocols, intercepted errors, and the
+// body relayed to the downstream with the backend connection kept or not.
+#include <algorithm>
+
+#include "core/log.h"
+#include "proxy/body_http1.h"
+#include "proxy/forward.h"
+#include "proxy/websocket_accept.h"
+#include "upstream/passive_health.h"
+
+namespace gh::proxy {
+
+using namespace gh::net;
+using http1::BodyKind;
+
+awaitable<bool> Forwarder::read_response_head(Failure& f) {
+  const auto& srv = req_->rt->cfg.server;
+  http1::Limits lim;
+  lim.max_head = std::max<size_t>(srv.limits.max_header_bytes, 64 * 1024);
+  up_dl_.clear_fired();
+  up_dl_.expire_in(srv.timeouts.upstream_response);
+  bool got_bytes = !up_in_.empty();
+  for (;;) {
+    if (pump_status_ || pump_client_gone_) {
+      f = {0, "", ""};   // the request broke on the client side; the caller answers
+      co_return false;
+    }
+    if (!up_in_.empty()) {
+      auto st = http1::parse_response(up_in_.view(), resp_, req_->is_head, lim, perr_);
+      if (st == http1::ParseStatus::complete) {
+        if (resp_.status < 200 && resp_.status != 101) {
+          // Interim responses (100 Continue, 103 Early Hints) go on where the
+          // client's protocol has them.
+          if (!co_await down_->send_interim(resp_.status, resp_.headers)) {
+            f = {0, "", ""};
+            co_return false;
+          }
+          up_in_.consume(resp_.head_size);
+          up_dl_.expire_in(srv.timeouts.upstream_response);
+          got_bytes = !up_in_.empty();   // a close now is before the final response
+          continue;
+        }
+        co_return true;
+      }
+      if (st == http1::ParseStatus::error) {
+        bool too_big = up_in_.size() >= lim.max_head;
+        f = {502, too_big ? "http_response_header_section_size" : "http_protocol_error", perr_.detail};
+        co_return false;
+      }
+    }
+    if (up_in_.tail_room() < 2048) up_in_.reserve_tail(up_in_.size() < 16384 ? 16384 : up_in_.size());
+    auto [ec, n] = co_await up_->stream.read_some(asio::buffer(up_in_.tail(), up_in_.tail_room()));
+    if (ec || n == 0) {
+      if (up_dl_.fired()) f = {504, "http_response_timeout", "no response within timeouts.upstream_response"};
+      else if (!got_bytes) f = {502, "connection_terminated", "backend closed the connection before responding"};
+      else f = {502, "http_response_incomplete", "backend closed the connection in the response head"};
+      co_return false;
+    }
+    got_bytes = true;
+    up_in_.commit(n);
+  }
+}
+
+awaitable<bool> Forwarder::relay_response(const RouteRuntime& rr, upstream::Backend& b) {
+  const auto& srv = req_->rt->cfg.server;
+  Downstream& down = *down_;
+  LogRecord& rec = *req_->rec;
+  if (resp_.status == 101) {
+    bool valid = !req_->upgrade.empty();
+    const char* why = "backend switched protocols without an upgrade request";
+    if (valid && http1::list_contains(req_->upgrade, "websocket") && !req_->ws_key.empty()) {
+      std::string_view accept;
+      for (const auto& h : resp_.headers)
+        if (http1::iequals(h.name, "sec-websocket-accept")) accept = h.value;
+      if (accept != websocket_accept(req_->ws_key)) {
+        valid = false;
+        why = "backend sent a wrong Sec-WebSocket-Accept";
+      }
+    }
+    if (!valid) {
+      if (pump_running_) co_await stop_pump();
+      release(false);
+      down.close_after_response();
+      co_await down.send_error(502, "http_upgrade_failed", why, b.name);
+      co_return false;
+    }
+    ResponseFraming fr;
+    fr.length = ResponseFraming::Length::none;
+    fr.switching = true;
+    fr.upgrade = resp_.upgrade;
+    FieldWriter& w = down.begin_response(101, resp_.reason, fr);
+    write_response_fields(rr, b, w, down.keeps_length());
+    BodySink& sink = down.end_response();
+    up_in_.consume(resp_.head_size);
+    rec.status = 101;
+    BodyBatch none;
+    none.end = true;
+    if (!co_await sink.write(none)) {
+      release(false);
+      co_return false;
+    }
+    co_await down.tunnel(*up_, up_in_, up_dl_);
+    release(false);
+    co_return false;
+  }
+
+  const policy::Pipeline& pipe = *req_->pipeline;
+  if (resp_.status >= 400 && pipe.intercepts_errors() && pipe.error_page(resp_.status, true)) {
+    // intercept_errors: the backend's own error goes out with our page as its
+    // body. A body that already arrived whole (error bodies are small) is
+    // dropped and the connection kept; anything else is not read: the
+    // connection to the backend is closed instead.
+    const bool had_pump = pump_running_;
+    if (pump_running_) co_await stop_pump();
+    if (had_pump || pump_failed_) down.close_after_response();
+    const size_t whole = resp_.head_size + static_cast<size_t>(resp_.content_length);
+    const bool drained = !had_pump && !pump_failed_ &&
+                         (resp_.body == BodyKind::none ||
+                          (resp_.body == BodyKind::content_length && up_in_.size() == whole));
+    if (drained) up_in_.clear();
+    release(drained && resp_.keep_alive());
+    co_await down.send_intercepted(resp_.status);
+    co_return down.keeps_connection();
+  }
+
+  const BodyKind kind = resp_.body;
+  ResponseFraming fr;
+  fr.length = kind == BodyKind::none             ? ResponseFraming::Length::none
+              : kind == BodyKind::content_length ? ResponseFraming::Length::known
+                                                 : ResponseFraming::Length::unknown;
+  fr.request_unfinished = pump_running_;
+  if (resp_.te_other_codings)
+    for (const auto& h : resp_.headers)
+      if (http1::iequals(h.name, "transfer-encoding")) fr.te_other_codings = h.value;
+  FieldWriter& w = down.begin_response(resp_.status, resp_.reason, fr);
+  write_response_fields(rr, b, w, down.keeps_length());
+  BodySink& sink = down.end_response();
+  up_in_.consume(resp_.head_size);
+  rec.status = resp_.status;
+  resp_chunks_.reset();
+  const bool upstream_keep_hint = resp_.keep_alive();
+  Http1BodySource src(up_->stream, up_in_, up_dl_, srv.timeouts.upstream_response, kind,
+                      kind == BodyKind::content_length ? resp_.content_length : 0, resp_chunks_);
+  RelayOutcome o = co_await relay_body(src, sink, 0);
+  rec.bytes_sent = o.bytes;
+  bool client_keep = true;
+  bool upstream_keep = false;
+  switch (o.status) {
+    case RelayStatus::done:
+      upstream_keep = upstream_keep_hint && kind != BodyKind::until_close && up_in_.empty();
+      break;
+    case RelayStatus::src_timeout:
+    case RelayStatus::src_too_slow:
+      rec.proxy_status = "http_response_timeout";
+      client_keep = false;
+      break;
+    case RelayStatus::src_closed:
+    case RelayStatus::src_error:
+      rec.proxy_status = "http_response_incomplete";
+      client_keep = false;
+      break;
+    case RelayStatus::framing_error:
+      rec.proxy_status = "http_response_transfer_coding";
+      client_keep = false;
+      break;
+    case RelayStatus::dst_error:
+    case RelayStatus::too_large:
+      client_keep = false;
+      break;
+  }
+  const bool backend_broke = o.status == RelayStatus::src_timeout ||
+                            o.status == RelayStatus::src_closed || o.status == RelayStatus::src_error ||
+                            o.status == RelayStatus::framing_error;
+  if (backend_broke && !pump_status_ && !pump_client_gone_) {
+    // (Not when the client broke its request: the pump then cancelled the
+    // backend's read, and the backend is not to blame.)
+    GH_WARN("backend %s: %.*s: response body cut after %llu bytes", b.name.c_str(),
+            static_cast<int>(rec.proxy_status.size()), rec.proxy_status.data(),
+            static_cast<unsigned long long>(o.bytes));
+    if (o.status != RelayStatus::framing_error)
+      upstream::record_failure(b, rr.backends.size() > 1, now_ms());
+  }
+  if (pump_running_) {
+    co_await stop_pump();
+    client_keep = false;
+    upstream_keep = false;
+  }
+  if (pump_failed_) {
+    client_keep = false;
+    upstream_keep = false;
+  }
+  release(upstream_keep);
+  if (!client_keep) down.close_after_response();
+  co_return down.keeps_connection();
+}
+
+}  // namespace gh::proxy
