@@ -26,7 +26,7 @@ Http1BodySource::Http1BodySource(Stream& stream, core::Buffer& buf, Deadline& de
       skip_(skip),
       ended_(kind == BodyKind::none || (kind == BodyKind::content_length && length == 0)) {}
 
-RelayStatus Http1BodySource::take(BodyBatch& b) {
+http::RelayStatus Http1BodySource::take(http::BodyBatch& b) {
   if (!ended_) {
     std::string_view avail = buf_.view().substr(skip_);
     switch (kind_) {
@@ -51,7 +51,7 @@ RelayStatus Http1BodySource::take(BodyBatch& b) {
           auto step = dec_.next(avail.substr(b.consumed));
           if (step.error) {
             detail_ = step.detail;
-            return RelayStatus::framing_error;
+            return http::RelayStatus::framing_error;
           }
           b.add(step.data);
           b.consumed += step.consumed;
@@ -71,16 +71,16 @@ RelayStatus Http1BodySource::take(BodyBatch& b) {
     b.more = false;
     if (kind_ == BodyKind::chunked) b.trailers = dec_.trailers();
   }
-  return RelayStatus::done;
+  return http::RelayStatus::done;
 }
 
-void Http1BodySource::consume(const BodyBatch& b) {
+void Http1BodySource::consume(const http::BodyBatch& b) {
   buf_.consume(skip_ + b.consumed);
   skip_ = 0;
 }
 
-awaitable<RelayStatus> Http1BodySource::fill() {
-  if (ended_) co_return RelayStatus::done;
+awaitable<http::RelayStatus> Http1BodySource::fill() {
+  if (ended_) co_return http::RelayStatus::done;
   if (buf_.tail_room() < 4096) buf_.reserve_tail(kReadChunk);
   std::chrono::milliseconds wait = timeout_;
   bool by_rate = false;
@@ -97,14 +97,14 @@ awaitable<RelayStatus> Http1BodySource::fill() {
   if (ec || n == 0) {
     if (kind_ == BodyKind::until_close && ec == asio::error::eof) {
       ended_ = true;
-      co_return RelayStatus::done;
+      co_return http::RelayStatus::done;
     }
     if (dl_.fired()) {
       detail_ = by_rate ? "slower than the minimum rate" : "timed out";
-      co_return by_rate ? RelayStatus::src_too_slow : RelayStatus::src_timeout;
+      co_return by_rate ? http::RelayStatus::src_too_slow : http::RelayStatus::src_timeout;
     }
     detail_ = ec == asio::error::eof ? "closed" : "read failed";
-    co_return ec == asio::error::eof ? RelayStatus::src_closed : RelayStatus::src_error;
+    co_return ec == asio::error::eof ? http::RelayStatus::src_closed : http::RelayStatus::src_error;
   }
   buf_.commit(n);
   if (min_rate_) {
@@ -113,13 +113,13 @@ awaitable<RelayStatus> Http1BodySource::fill() {
     credit_ms_ = std::min<int64_t>(kMinRateGraceMs,
                                    credit_ms_ + static_cast<int64_t>(n * 1000 / min_rate_));
   }
-  co_return RelayStatus::done;
+  co_return http::RelayStatus::done;
 }
 
-awaitable<bool> Http1BodySink::write(const BodyBatch& b) {
+awaitable<bool> Http1BodySink::write(const http::BodyBatch& b) {
   // A head, three buffers per chunk, the last chunk with its trailers.
-  std::array<asio::const_buffer, 1 + 3 * BodyBatch::kMaxPieces + 3> bufs;
-  std::array<std::array<char, 20>, BodyBatch::kMaxPieces> size_lines;
+  std::array<asio::const_buffer, 1 + 3 * http::BodyBatch::kMaxPieces + 3> bufs;
+  std::array<std::array<char, 20>, http::BodyBatch::kMaxPieces> size_lines;
   size_t n = 0;
   if (!head_.empty()) bufs[n++] = asio::buffer(head_.data(), head_.size());
   head_ = {};

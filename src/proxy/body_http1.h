@@ -14,7 +14,7 @@
 #include "http1/parser.h"
 #include "net/deadlines.h"
 #include "net/stream.h"
-#include "proxy/body.h"
+#include "http/body.h"
 
 namespace gh::proxy {
 
@@ -23,7 +23,7 @@ namespace gh::proxy {
 // not pay.
 inline constexpr int64_t kMinRateGraceMs = 5000;
 
-class Http1BodySource final : public BodySource {
+class Http1BodySource final : public http::BodySource {
  public:
   // Reads from `stream` into `buf`, whose first `skip` bytes are not body
   // (a head still in use) and are released with the first consume().
@@ -40,9 +40,9 @@ class Http1BodySource final : public BodySource {
     rate_on_ = bytes_per_s && !from_first_byte;
   }
 
-  RelayStatus take(BodyBatch& b) override;
-  void consume(const BodyBatch& b) override;
-  net::awaitable<RelayStatus> fill() override;
+  http::RelayStatus take(http::BodyBatch& b) override;
+  void consume(const http::BodyBatch& b) override;
+  net::awaitable<http::RelayStatus> fill() override;
   void cancel() override { stream_.cancel(); }
   const char* detail() const override { return detail_; }
 
@@ -62,7 +62,7 @@ class Http1BodySource final : public BodySource {
   const char* detail_ = "";
 };
 
-class Http1BodySink final : public BodySink {
+class Http1BodySink final : public http::BodySink {
  public:
   // Writes to `stream`; each write must finish within `timeout`. With
   // `chunk_out` the payload goes chunk-coded (trailers kept), else as is.
@@ -73,7 +73,7 @@ class Http1BodySink final : public BodySink {
   // it must live until then).
   void hold_head(std::string_view head) { head_ = head; }
 
-  net::awaitable<bool> write(const BodyBatch& b) override;
+  net::awaitable<bool> write(const http::BodyBatch& b) override;
   bool holds_head() const override { return !head_.empty(); }
 
  private:

@@ -14,7 +14,7 @@
 #include "core/cidr.h"
 #include "http/exchange.h"
 #include "net/deadlines.h"
-#include "proxy/body.h"
+#include "http/body.h"
 
 namespace gh::upstream {
 struct UpConn;
@@ -50,7 +50,7 @@ struct RequestBody {
   // Length upstream), else it goes chunk-coded.
   bool length_known = false;
   uint64_t length = 0;
-  BodySource* source = nullptr;
+  http::BodySource* source = nullptr;
   // stream: the client waits for a 100 (Continue) before it sends the body;
   // Expect then goes upstream, and slowness counts from the first byte.
   bool expect_continue = false;
@@ -92,7 +92,7 @@ class Downstream {
   virtual bool keeps_length() const = 0;
   // Ends the head; the body goes to the sink returned (which sends the head
   // with its first write). Valid until the next begin_response.
-  virtual BodySink& end_response() = 0;
+  virtual http::BodySink& end_response() = 0;
   // True when the client's connection stays open after this response.
   virtual bool keeps_connection() const = 0;
 

@@ -122,11 +122,11 @@ awaitable<void> Forwarder::pump_request_body() {
   if (max) allowed = req_->body_in >= max ? 1 : max - req_->body_in;
   Http1BodySink sink(up_->stream, up_dl_, srv.timeouts.upstream_response, !req_->body.length_known);
   req_->body.source->waiting = &pump_waiting_client_;
-  RelayOutcome o = co_await relay_body(*req_->body.source, sink, allowed);
+  http::RelayOutcome o = co_await http::relay_body(*req_->body.source, sink, allowed);
   req_->body.source->waiting = nullptr;
   req_->body_in += o.bytes;
   pump_wrote_ = o.wrote;
-  if (pump_stopping_ && o.status != RelayStatus::done) {
+  if (pump_stopping_ && o.status != http::RelayStatus::done) {
     // Cancelled by stop_pump: the upstream side failed or the response is
     // complete; a read error now says nothing about the client.
     pump_failed_ = true;
@@ -134,33 +134,33 @@ awaitable<void> Forwarder::pump_request_body() {
     co_return;
   }
   switch (o.status) {
-    case RelayStatus::done:
+    case http::RelayStatus::done:
       req_->body_read = true;
       break;
-    case RelayStatus::too_large:
+    case http::RelayStatus::too_large:
       pump_status_ = 413;
       pump_detail_ = "request body larger than limits.max_body_bytes";
       break;
-    case RelayStatus::src_timeout:
+    case http::RelayStatus::src_timeout:
       pump_status_ = 408;
       pump_detail_ = "request body not received in time";
       break;
-    case RelayStatus::src_too_slow:
+    case http::RelayStatus::src_too_slow:
       pump_status_ = 408;
       pump_detail_ = "request body slower than limits.request_body_min_rate";
       break;
-    case RelayStatus::framing_error:
+    case http::RelayStatus::framing_error:
       pump_status_ = 400;
       pump_detail_ = o.detail;
       break;
-    case RelayStatus::src_closed:
-    case RelayStatus::src_error:
+    case http::RelayStatus::src_closed:
+    case http::RelayStatus::src_error:
       pump_client_gone_ = true;
       break;
-    case RelayStatus::dst_error:
+    case http::RelayStatus::dst_error:
       break;  // the backend stopped reading: its response (if any) is still readable
   }
-  if (o.status != RelayStatus::done) {
+  if (o.status != http::RelayStatus::done) {
     pump_failed_ = true;
     down_->close_after_response();
     // The client broke the request: stop waiting for the backend's answer.
@@ -255,17 +255,17 @@ awaitable<bool> Forwarder::forward(ForwardRequest& req, Downstream& down) {
       Http1BodySink sink(up_->stream, up_dl_, srv.timeouts.upstream_response,
                          streamed && !body.length_known);
       sink.hold_head(out_);
-      BodyBatch first;
+      http::BodyBatch first;
       bool first_taken = false;
       if (body.kind == RequestBody::Kind::whole) {
         first.add(body.whole);
       } else if (streamed && !head_released) {
-        RelayStatus st = body.source->take(first);
+        http::RelayStatus st = body.source->take(first);
         uint64_t max = srv.limits.max_body_bytes;
-        if (st != RelayStatus::done || (max && first.payload > max)) {
+        if (st != http::RelayStatus::done || (max && first.payload > max)) {
           down.close_after_response();
           release(false);
-          if (st != RelayStatus::done)
+          if (st != http::RelayStatus::done)
             co_await down.send_error(400, "http_request_error", body.source->detail(), {});
           else
             co_await down.send_error(413, "http_request_error",

@@ -91,10 +91,10 @@ awaitable<bool> Forwarder::relay_response(const RouteRuntime& rr, upstream::Back
     fr.upgrade = resp_.upgrade;
     FieldWriter& w = down.begin_response(101, resp_.reason, fr);
     write_response_fields(rr, b, w, down.keeps_length());
-    BodySink& sink = down.end_response();
+    http::BodySink& sink = down.end_response();
     up_in_.consume(resp_.head_size);
     rec.status = 101;
-    BodyBatch none;
+    http::BodyBatch none;
     none.end = true;
     if (!co_await sink.write(none)) {
       release(false);
@@ -135,50 +135,50 @@ awaitable<bool> Forwarder::relay_response(const RouteRuntime& rr, upstream::Back
       if (http1::iequals(h.name, "transfer-encoding")) fr.te_other_codings = h.value;
   FieldWriter& w = down.begin_response(resp_.status, resp_.reason, fr);
   write_response_fields(rr, b, w, down.keeps_length());
-  BodySink& sink = down.end_response();
+  http::BodySink& sink = down.end_response();
   up_in_.consume(resp_.head_size);
   rec.status = resp_.status;
   resp_chunks_.reset();
   const bool upstream_keep_hint = resp_.keep_alive();
   Http1BodySource src(up_->stream, up_in_, up_dl_, srv.timeouts.upstream_response, kind,
                       kind == BodyKind::content_length ? resp_.content_length : 0, resp_chunks_);
-  RelayOutcome o = co_await relay_body(src, sink, 0);
+  http::RelayOutcome o = co_await http::relay_body(src, sink, 0);
   rec.bytes_sent = o.bytes;
   bool client_keep = true;
   bool upstream_keep = false;
   switch (o.status) {
-    case RelayStatus::done:
+    case http::RelayStatus::done:
       upstream_keep = upstream_keep_hint && kind != BodyKind::until_close && up_in_.empty();
       break;
-    case RelayStatus::src_timeout:
-    case RelayStatus::src_too_slow:
+    case http::RelayStatus::src_timeout:
+    case http::RelayStatus::src_too_slow:
       rec.proxy_status = "http_response_timeout";
       client_keep = false;
       break;
-    case RelayStatus::src_closed:
-    case RelayStatus::src_error:
+    case http::RelayStatus::src_closed:
+    case http::RelayStatus::src_error:
       rec.proxy_status = "http_response_incomplete";
       client_keep = false;
       break;
-    case RelayStatus::framing_error:
+    case http::RelayStatus::framing_error:
       rec.proxy_status = "http_response_transfer_coding";
       client_keep = false;
       break;
-    case RelayStatus::dst_error:
-    case RelayStatus::too_large:
+    case http::RelayStatus::dst_error:
+    case http::RelayStatus::too_large:
       client_keep = false;
       break;
   }
-  const bool backend_broke = o.status == RelayStatus::src_timeout ||
-                            o.status == RelayStatus::src_closed || o.status == RelayStatus::src_error ||
-                            o.status == RelayStatus::framing_error;
+  const bool backend_broke = o.status == http::RelayStatus::src_timeout ||
+                            o.status == http::RelayStatus::src_closed || o.status == http::RelayStatus::src_error ||
+                            o.status == http::RelayStatus::framing_error;
   if (backend_broke && !pump_status_ && !pump_client_gone_) {
     // (Not when the client broke its request: the pump then cancelled the
     // backend's read, and the backend is not to blame.)
     GH_WARN("backend %s: %.*s: response body cut after %llu bytes", b.name.c_str(),
             static_cast<int>(rec.proxy_status.size()), rec.proxy_status.data(),
             static_cast<unsigned long long>(o.bytes));
-    if (o.status != RelayStatus::framing_error)
+    if (o.status != http::RelayStatus::framing_error)
       upstream::record_failure(b, rr.backends.size() > 1, now_ms());
   }
   if (pump_running_) {

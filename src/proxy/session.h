@@ -70,7 +70,7 @@ class Session final : public Downstream {
   FieldWriter& begin_response(int status, std::string_view reason,
                               const ResponseFraming& framing) override;
   bool keeps_length() const override { return !chunk_out_; }
-  BodySink& end_response() override;
+  http::BodySink& end_response() override;
   bool keeps_connection() const override { return !closing_; }
  public:
   net::awaitable<void> send_error(int status, const char* error, std::string_view details,

@@ -56,7 +56,7 @@ FieldWriter& Session::begin_response(int status, std::string_view reason,
   return lines_;
 }
 
-BodySink& Session::end_response() {
+http::BodySink& Session::end_response() {
   if (chunk_out_) {
     // Other codings the backend applied stay applied; only the framing is ours.
     if (!te_other_.empty()) {

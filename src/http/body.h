@@ -1,8 +1,8 @@
-// Message bodies as the forward path moves them, whatever carries them: a
-// source hands out payload (framing removed), a sink takes payload and
-// frames it for its own protocol. HTTP/1 on either side is body_http1.h; an
-// HTTP/2 stream is one more pair, and the forward path (forward.cc) does not
-// change. Memory stays bounded: a source holds at most its read buffer, and
+// Message bodies as streams of payload, whatever carries them (RFC 9110
+// section 6.4: content, apart from its framing): a source hands out payload
+// with the framing removed, a sink takes payload and frames it for its own
+// protocol. HTTP/1 on either side is proxy/body_http1.h; an HTTP/2 stream is
+// one more pair, and the forward path (proxy/forward.h) does not change. Memory stays bounded: a source holds at most its read buffer, and
 // relay_body() never takes the next batch before the sink has written the
 // last (backpressure).
 #pragma once
@@ -11,9 +11,14 @@
 #include <cstdint>
 #include <string_view>
 
-#include "net/asio.h"
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
 
-namespace gh::proxy {
+namespace gh::http {
+
+// The coroutine type of the I/O layers (Awaitable is the same type).
+template <class T = void>
+using Awaitable = boost::asio::awaitable<T, boost::asio::io_context::executor_type>;
 
 // How a relay (or one source or sink step) ended.
 enum class RelayStatus {
@@ -61,7 +66,7 @@ class BodySource {
   virtual void consume(const BodyBatch& b) = 0;
   // Waits until more of the body arrived (or it ended). Errors: src_closed,
   // src_error, src_timeout, src_too_slow.
-  virtual net::awaitable<RelayStatus> fill() = 0;
+  virtual Awaitable<RelayStatus> fill() = 0;
   // Makes a waiting fill() return (src_error): the relay is being stopped.
   virtual void cancel() = 0;
   // Why the last step failed, short and static ("bad chunk size").
@@ -77,7 +82,7 @@ class BodySink {
   virtual ~BodySink() = default;
   // Writes `b`'s pieces (and, with b.end, the end of the body and its
   // trailers). False when the destination failed (dst_error).
-  virtual net::awaitable<bool> write(const BodyBatch& b) = 0;
+  virtual Awaitable<bool> write(const BodyBatch& b) = 0;
   // True while a head waits to go out with the first write: a relay then
   // writes even an empty batch at once, so a slow body never holds a head back.
   virtual bool holds_head() const = 0;
@@ -93,6 +98,6 @@ struct RelayOutcome {
 // Moves a body from `src` to `dst` until its end: take what is there, write
 // it, wait for more. `max_bytes` 0 means no limit; over it nothing more is
 // written and too_large is returned.
-net::awaitable<RelayOutcome> relay_body(BodySource& src, BodySink& dst, uint64_t max_bytes);
+Awaitable<RelayOutcome> relay_body(BodySource& src, BodySink& dst, uint64_t max_bytes);
 
-}  // namespace gh::proxy
+}  // namespace gh::http

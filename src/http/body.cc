@@ -1,8 +1,8 @@
-#include "proxy/body.h"
+#include "http/body.h"
 
-namespace gh::proxy {
+namespace gh::http {
 
-net::awaitable<RelayOutcome> relay_body(BodySource& src, BodySink& dst, uint64_t max_bytes) {
+Awaitable<RelayOutcome> relay_body(BodySource& src, BodySink& dst, uint64_t max_bytes) {
   RelayOutcome out;
   for (;;) {
     BodyBatch b;
@@ -37,4 +37,4 @@ net::awaitable<RelayOutcome> relay_body(BodySource& src, BodySink& dst, uint64_t
   }
 }
 
-}  // namespace gh::proxy
+}  // namespace gh::http
