@@ -464,7 +464,7 @@ def test_check_refuses_hop_by_hop_and_framing_names(tmp_path, name):
 @pytest.mark.parametrize("name", ["Proxy-Connection", "Trailer"])
 def test_check_refuses_other_hop_by_hop_names(tmp_path, name):
     """Beyond the contract's examples: names gatehouse itself treats as
-    hop-by-hop (session_heads.cc) cannot be set either."""
+    hop-by-hop (forward_heads.cc) cannot be set either."""
     p, line, col = header_config(tmp_path, "response", "set", name)
     assert_check_fails_at(p, line, col)
 
