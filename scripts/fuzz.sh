@@ -5,7 +5,7 @@
 # Usage: scripts/fuzz.sh [SECONDS] [target...]
 #   SECONDS  run time per target (default 30; 0 = build only)
 #   target   fuzz_request_parser fuzz_response_parser fuzz_chunked fuzz_config
-#            fuzz_router_rewrite (default: all)
+#            fuzz_router_rewrite http2_fuzz (default: all)
 # Environment: FUZZ_JOBS (parallel builds, default nproc), FUZZ_ARGS (extra
 # libFuzzer flags, e.g. "-only_ascii=1"), FUZZ_KEEP_CORPUS=1 (keep growing
 # build-fuzz/corpus/<target> across runs instead of starting from the seeds).
@@ -24,12 +24,12 @@ if ! [[ "$secs" =~ ^[0-9]+$ ]]; then
 fi
 [ $# -gt 0 ] && shift
 
-all_targets=(fuzz_request_parser fuzz_response_parser fuzz_chunked fuzz_config fuzz_router_rewrite)
+all_targets=(fuzz_request_parser fuzz_response_parser fuzz_chunked fuzz_config fuzz_router_rewrite http2_fuzz)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all_targets[@]}")
 
 # --- toolchain (same idempotent pattern as scripts/deps.sh) -------------------
-pkgs=(clang-14 libclang-rt-14-dev libyaml-cpp-dev)
+pkgs=(clang-14 libclang-rt-14-dev libyaml-cpp-dev libnghttp2-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -58,10 +58,16 @@ sources() {
     fuzz_request_parser|fuzz_response_parser|fuzz_chunked) echo "$http1_srcs" ;;
     fuzz_config) echo "$config_srcs src/proxy/router.cc" ;;
     fuzz_router_rewrite) echo "$proxy_srcs" ;;
+    http2_fuzz) echo "$(echo src/http2/*.cc) src/http/fields.cc" ;;
     *) return 1 ;;
   esac
 }
-libs() { if [ "$1" = fuzz_config ]; then echo "-lyaml-cpp"; fi; }
+libs() {
+  case "$1" in
+    fuzz_config) echo "-lyaml-cpp" ;;
+    http2_fuzz) echo "-lnghttp2" ;;
+  esac
+}
 max_len() {
   case "$1" in
     fuzz_config) echo 4096 ;;            # the longest seed is 3.4 KB
@@ -95,6 +101,7 @@ inputs() {
     fuzz_request_parser|fuzz_response_parser|fuzz_chunked) echo src/http1/* src/http/exchange.h src/http/fields.cc ;;
     fuzz_config) echo src/config/* src/core/cidr.* src/core/units.* src/proxy/router.* src/http/path.* ;;
     fuzz_router_rewrite) echo src/proxy/router.* src/proxy/rewrite.* src/http/path.* src/config/config.h src/core/cidr.h ;;
+    http2_fuzz) echo src/http2/* src/http/exchange.h src/http/fields.cc ;;
   esac
 }
 stale() {

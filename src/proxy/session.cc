@@ -10,6 +10,7 @@
 #include "http/path.h"
 #include "http/status.h"
 #include "proxy/head_edits.h"
+#include "proxy/own_response.h"
 #include "proxy/router.h"
 
 namespace gh::proxy {
@@ -441,14 +442,8 @@ awaitable<void> Session::send_error(int status, const char* error, std::string_v
 
 awaitable<void> Session::send_error_fields(int status, const char* error, std::string_view details,
                                            std::string_view next_hop,
-                                           std::string_view extra_headers) {
+                                           std::span<const http::Field> extra) {
   rec_.proxy_status = error;
-  if (!next_hop.empty() && pipe_ && pipe_->hides_backends()) {
-    // obfuscate: no backend name or address in what the client sees; the
-    // details of an upstream failure often hold one (a DNS name, a reason).
-    next_hop = {};
-    details = {};
-  }
   if (response_started_) {
     // A response is already on its way: the only honest signal left is to
     // cut the connection so the client sees an incomplete message.
@@ -456,83 +451,47 @@ awaitable<void> Session::send_error_fields(int status, const char* error, std::s
     closing_ = true;
     co_return;
   }
-  std::string body = std::to_string(status) + " " + http::reason_phrase(status) + ": " + error;
-  if (!details.empty()) {
-    body += " (";
-    body += details;
-    body += ")";
-  }
-  body += "\n";
-  scratch_.clear();
-  scratch_ += "Proxy-Status: ";
-  http::append_proxy_status(scratch_, error, next_hop, details);
-  scratch_ += "\r\n";
-  scratch_ += extra_headers;
-  co_await send_own_response(status, scratch_, body);
+  make_error(own_, pipe_, status, error, details, next_hop);
+  co_await send_own(extra);
 }
 
 // A policy's own answer (403, 401 ...): a proxy-made error with the policy's
 // fields (WWW-Authenticate) and Proxy-Status naming the refusal.
 awaitable<void> Session::send_answer(const policy::Answer& a) {
-  std::string extra;
-  for (const auto& [name, value] : a.fields) {
-    extra += name;
-    extra += ": ";
-    extra += value;
-    extra += "\r\n";
-  }
-  co_await send_error_fields(a.status, a.error, a.details, {}, extra);
+  std::array<http::Field, 8> extra;
+  size_t n = 0;
+  for (const auto& [name, value] : a.fields)
+    if (n < extra.size()) extra[n++] = http::Field{name, value};
+  co_await send_error_fields(a.status, a.error, a.details, {}, std::span(extra.data(), n));
 }
 
 awaitable<void> Session::send_redirect(std::string_view location) {
-  scratch_.clear();
-  scratch_ += "Location: ";
-  scratch_ += location;
-  scratch_ += "\r\n";
-  co_await send_own_response(301, scratch_, "301 Moved Permanently\n");
+  make_plain(own_, pipe_, 301, "301 Moved Permanently\n");
+  const http::Field loc{"Location", location};
+  co_await send_own(std::span(&loc, 1));
 }
 
-// A response gatehouse makes itself: status line, Date, the given extra
-// header lines (each ending in CRLF), a plain-text body (or the error page
-// the policies name for this status), the request id, the response rules,
-// connection handling and HSTS. `from_backend`: the status is the backend's
-// own error, replaced only where intercept_errors says so.
-awaitable<void> Session::send_own_response(int status, std::string_view extra_headers,
-                                           std::string_view body, bool from_backend) {
-  rec_.status = status;
-  std::string_view content_type = "text/plain; charset=utf-8";
-  if (const policy::Policy::Page* page = pipe_->error_page(status, from_backend)) {
-    body = page->body;
-    content_type = page->content_type;
-  }
+// own_ in HTTP/1.1: the status line, its fields (own_response.h), the
+// connection fields and HSTS, the body (none for HEAD).
+awaitable<void> Session::send_own(std::span<const http::Field> extra) {
+  rec_.status = own_.status;
   out_.clear();
   out_ += "HTTP/1.1 ";
-  out_ += std::to_string(status);
+  out_ += std::to_string(own_.status);
   out_ += ' ';
-  out_ += http::reason_phrase(status);
-  out_ += "\r\nDate: ";
-  out_ += http::http_date();
-  out_ += "\r\nContent-Type: ";
-  out_ += content_type;
-  out_ += "\r\nContent-Length: ";
-  out_ += std::to_string(body.size());
+  out_ += http::reason_phrase(own_.status);
   out_ += "\r\n";
-  out_ += extra_headers;
+  lines_.out = &out_;
   const HeadEdits edits{pipe_->response_edits(), ex_.downstream};
-  if (!request_id_.empty() && !edits.drops("x-request-id")) {
-    out_ += "X-Request-ID: ";
-    out_ += request_id_;
-    out_ += "\r\n";
-  }
-  edits.append_to(out_);
+  write_own_fields(lines_, own_, extra, request_id_, edits);
   if (closing_) out_ += "Connection: close\r\n";
   else if (client_minor_ == 0) out_ += "Connection: keep-alive\r\n";
   if (client_.tls) out_ += rt_->hsts_header;
   out_ += "\r\n";
-  rec_.bytes_sent = body.size();
+  rec_.bytes_sent = own_.body.size();
   response_started_ = true;
   std::string_view payload;   // (no ?: inside co_await arguments: GCC 12 miscompiles it)
-  if (!is_head_) payload = body;
+  if (!is_head_) payload = own_.body;
   co_await write_down(out_, payload);
 }
 

@@ -20,6 +20,7 @@
 #include "proxy/client_address.h"
 #include "proxy/downstream.h"
 #include "proxy/forward.h"
+#include "proxy/own_response.h"
 #include "proxy/worker_state.h"
 
 namespace gh::proxy {
@@ -53,11 +54,11 @@ class Session final : public Downstream {
   net::awaitable<void> pipe(net::Stream& src, core::Buffer& buf, net::Stream& dst,
                             net::Deadline& up_dl);
   net::awaitable<void> send_error_fields(int status, const char* error, std::string_view details,
-                                         std::string_view next_hop, std::string_view extra_headers);
+                                         std::string_view next_hop,
+                                         std::span<const http::Field> extra);
   net::awaitable<void> send_answer(const policy::Answer& a);
   net::awaitable<void> send_redirect(std::string_view location);
-  net::awaitable<void> send_own_response(int status, std::string_view extra_headers,
-                                         std::string_view body, bool from_backend = false);
+  net::awaitable<void> send_own(std::span<const http::Field> extra);
   net::awaitable<policy::Verdict> run_request_policies(const policy::Pipeline& p);
   net::awaitable<bool> write_down(std::string_view a, std::string_view b = {});
   bool skip_request_body();
@@ -116,6 +117,7 @@ class Session final : public Downstream {
   std::optional<Http1BodySource> body_src_;   // a streamed request body
   std::optional<Http1BodySink> resp_sink_;    // the response body
   LineWriter lines_;
+  OwnResponse own_;                        // a response gatehouse makes itself
   bool chunk_out_ = false;                 // the response body goes chunk-coded
   bool switching_ = false;                 // the response is a 101
   std::string_view upgrade_to_;            // its protocol (views into the backend's head,

@@ -2,6 +2,7 @@
 // responses, the status line, the framing this client can take (chunked,
 // or close-delimited for HTTP/1.0), connection fields and HSTS.
 #include "http/status.h"
+#include "proxy/own_response.h"
 #include "proxy/session.h"
 
 namespace gh::proxy {
@@ -87,7 +88,8 @@ http::BodySink& Session::end_response() {
 // intercept_errors: the backend's error status with the route's page.
 awaitable<void> Session::send_intercepted(int status) {
   if (!client_keep_alive_ || ws_.worker.draining.load(std::memory_order_relaxed)) closing_ = true;
-  co_await send_own_response(status, {}, {}, true);
+  make_plain(own_, pipe_, status, {}, true);
+  co_await send_own({});
 }
 
 }  // namespace gh::proxy
