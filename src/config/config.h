@@ -44,12 +44,15 @@ struct Limits {
   // least this fast, in bytes per second (0: no minimum), or the client gets
   // 408: its slowness would otherwise hold the backend.
   uint64_t request_body_min_rate = 1024;
+  // SETTINGS_MAX_CONCURRENT_STREAMS offered to HTTP/2 clients (RFC 9113 5.1.2).
+  uint32_t h2_max_concurrent_streams = 128;
 };
 
 enum class Forwarded { x_forwarded, rfc7239, both, none };
 enum class Balance { round_robin, least_conn, ip_hash, random };
 enum class AccessLogFormat { json, combined };
 enum class Redirect { none, https };
+enum class UpstreamProtocol { http1, http2 };
 
 struct BackendConf {
   std::string host;        // name or IP literal (IPv6 without brackets)
@@ -142,6 +145,9 @@ struct Route {
   bool websocket = false;           // legacy PyServe key, no effect
   bool strip_prefix = false;
   bool preserve_host = true;
+  // How requests reach the backends: HTTP/1.1, or HTTP/2 (h2 over TLS with
+  // `ssl`, else h2c with prior knowledge), which gRPC needs.
+  UpstreamProtocol upstream_protocol = UpstreamProtocol::http1;
   std::vector<BackendConf> backends; // never empty after loading (host/port folded in)
   Balance balance = Balance::round_robin;
   unsigned retries = 1;
@@ -157,6 +163,7 @@ struct Server {
   std::string host = "0.0.0.0";
   uint16_t port = 8080;
   unsigned workers = 0;             // 0 = auto (one per CPU)
+  bool http2 = true;                // h2 in ALPN on TLS listeners, h2c prior knowledge on plain ones
   std::vector<core::Cidr> trusted_proxies;
   Forwarded forwarded = Forwarded::x_forwarded;
   Timeouts timeouts;

@@ -14,17 +14,18 @@ inline constexpr std::string_view kTop[] = {"server", "ssl", "admin"};
 inline constexpr std::string_view kServer[] = {
     "host",     "port",       "workers",           "trusted_proxies", "forwarded",
     "timeouts", "limits",     "access_log",        "access_log_format", "reverse_proxy",
-    GH_POLICY_KEYS};
+    "http2",    GH_POLICY_KEYS};
 inline constexpr std::string_view kTimeouts[] = {
     "client_header",     "client_body", "keepalive",     "connect",
     "upstream_response", "tunnel_idle", "shutdown_drain"};
 inline constexpr std::string_view kLimits[] = {"max_header_bytes", "max_body_bytes",
                                                "max_connections", "request_buffer",
-                                               "request_body_min_rate"};
+                                               "request_body_min_rate",
+                                               "h2_max_concurrent_streams"};
 inline constexpr std::string_view kRoute[] = {
     "path",      "host",    "port",         "ssl",    "websocket", "domains",
     "strip_prefix", "preserve_host", "backends", "balance", "retries", "health_check",
-    "tls",       "redirect", "cache", GH_POLICY_KEYS};
+    "tls",       "redirect", "cache", "upstream_protocol", GH_POLICY_KEYS};
 inline constexpr std::string_view kPolicies[] = {GH_POLICY_KEYS};
 #undef GH_POLICY_KEYS
 inline constexpr std::string_view kHeaders[] = {"request", "response"};

@@ -196,6 +196,11 @@ Route load_route(Ctx& ctx, const Value& v, std::optional<YAML::Mark>& dup_mark) 
       }
     } else if (e.key == "backends") {
       backends = &e;
+    } else if (e.key == "upstream_protocol") {
+      if (auto u = read_enum<UpstreamProtocol>(
+              ctx, val, {{"http1", UpstreamProtocol::http1}, {"http2", UpstreamProtocol::http2}})) {
+        r.upstream_protocol = *u;
+      }
     } else if (e.key == "balance") {
       if (auto b = read_enum<Balance>(ctx, val, {{"round_robin", Balance::round_robin},
                                                 {"least_conn", Balance::least_conn},

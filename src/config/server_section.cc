@@ -39,6 +39,9 @@ void load_limits(Ctx& ctx, const Value& v, Limits& l) {
       if (auto n = read_size(ctx, e.value, 0, 64 * 1024 * 1024)) l.request_buffer = *n;
     } else if (e.key == "request_body_min_rate") {
       if (auto n = read_size(ctx, e.value, 0, UINT64_MAX)) l.request_body_min_rate = *n;
+    } else if (e.key == "h2_max_concurrent_streams") {
+      // RFC 9113 allows 0, but a server that takes no stream serves nothing.
+      if (auto n = read_uint(ctx, e.value, 1, 100'000)) l.h2_max_concurrent_streams = static_cast<uint32_t>(*n);
     }
   }
 }
@@ -57,6 +60,8 @@ void load_server(Ctx& ctx, const Value& v, Server& out) {
       }
     } else if (e.key == "port") {
       if (auto p = read_port(ctx, val)) out.port = *p;
+    } else if (e.key == "http2") {
+      if (auto f = read_bool(ctx, val)) out.http2 = *f;
     } else if (e.key == "workers") {
       auto s = read_text(ctx, val, "auto or an integer from 1 to 1024");
       if (!s) continue;

@@ -117,9 +117,8 @@ awaitable<http::RelayStatus> Http1BodySource::fill() {
 }
 
 awaitable<bool> Http1BodySink::write(const http::BodyBatch& b) {
-  // A head, three buffers per chunk, the last chunk with its trailers.
-  std::array<asio::const_buffer, 1 + 3 * http::BodyBatch::kMaxPieces + 3> bufs;
-  std::array<std::array<char, 20>, http::BodyBatch::kMaxPieces> size_lines;
+  auto& bufs = bufs_;
+  auto& size_lines = size_lines_;
   size_t n = 0;
   if (!head_.empty()) bufs[n++] = asio::buffer(head_.data(), head_.size());
   head_ = {};

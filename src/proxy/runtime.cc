@@ -21,7 +21,7 @@ Runtime::Runtime(config::Config c) : cfg(std::move(c)), router(cfg.server.revers
 std::shared_ptr<const Runtime> build_runtime(config::Config cfg, std::string& err) {
   auto rt = std::make_shared<Runtime>(std::move(cfg));
   if (rt->cfg.ssl.enabled) {
-    rt->server_tls = tls::ServerContext::create(rt->cfg.ssl, err);
+    rt->server_tls = tls::ServerContext::create(rt->cfg.ssl, rt->cfg.server.http2, err);
     if (!rt->server_tls) return nullptr;
     if (rt->cfg.ssl.hsts.count() > 0)
       rt->hsts_header = "Strict-Transport-Security: max-age=" +

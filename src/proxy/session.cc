@@ -10,6 +10,7 @@
 #include "http/path.h"
 #include "http/status.h"
 #include "proxy/head_edits.h"
+#include "proxy/intake.h"
 #include "proxy/own_response.h"
 #include "proxy/router.h"
 
@@ -222,17 +223,6 @@ awaitable<Session::HeadResult> Session::read_request_head() {
   }
 }
 
-// Request ids from clients are kept when they are short and plain; anything
-// else is replaced, so logs and backends never see injected junk.
-static bool plausible_request_id(std::string_view v) {
-  if (v.empty() || v.size() > 200) return false;
-  for (unsigned char c : v)
-    if (!(isalnum(c) || c == '-' || c == '_' || c == '.' || c == ':' || c == '+' || c == '/' ||
-          c == '='))
-      return false;
-  return true;
-}
-
 awaitable<bool> Session::handle_request() {
   start_us_ = now_us();
   rec_ = LogRecord{};
@@ -254,31 +244,14 @@ awaitable<bool> Session::handle_request() {
   m_host_.assign(req_.host);
   m_ua_.clear();
   m_referer_.clear();
-  request_id_.clear();
   m_ws_key_.clear();
-  unsigned via_hops = 0;
   for (const auto& h : req_.headers) {
     if (h.name.size() == 10 && http1::iequals(h.name, "user-agent")) m_ua_.assign(h.value);
     else if (h.name.size() == 7 && http1::iequals(h.name, "referer")) m_referer_.assign(h.value);
-    else if (h.name.size() == 12 && http1::iequals(h.name, "x-request-id") &&
-             plausible_request_id(h.value))
-      request_id_.assign(h.value);
     else if (h.name.size() == 17 && http1::iequals(h.name, "sec-websocket-key"))
       m_ws_key_.assign(h.value);
-    else if (h.name.size() == 3 && http1::iequals(h.name, "via"))
-      for (size_t at = h.value.find("gatehouse"); at != std::string_view::npos;
-           at = h.value.find("gatehouse", at + 9))
-        ++via_hops;
   }
-  if (request_id_.empty()) {
-    static const char hex[] = "0123456789abcdef";
-    uint64_t a = ws_.rng(), b = ws_.rng();
-    request_id_.resize(32);
-    for (int i = 0; i < 16; ++i) {
-      request_id_[i] = hex[(a >> (i * 4)) & 15];
-      request_id_[16 + i] = hex[(b >> (i * 4)) & 15];
-    }
-  }
+  pick_request_id(req_.headers, ws_, request_id_);
   rec_.method = m_method_;
   rec_.path = m_path_;
   rec_.host = m_host_;
@@ -290,7 +263,7 @@ awaitable<bool> Session::handle_request() {
   client_keep_alive_ = req_.keep_alive();
 
   const auto& cfg = rt_->cfg;
-  if (via_hops >= kMaxViaHops) {
+  if (via_hops(req_.headers) >= kMaxViaHops) {
     // A route pointing back at ourselves would otherwise loop until some
     // limit breaks: stop it with a name.
     closing_ = true;
@@ -310,7 +283,7 @@ awaitable<bool> Session::handle_request() {
   bool asterisk = req_.target == "*";
   if (!client_.tls && cfg.ssl.enabled && cfg.ssl.redirect_http) {
     closing_ = !skip_request_body();
-    co_await send_redirect(https_location(asterisk));
+    co_await send_redirect(https_location(rt_->cfg, req_.host, req_.path, asterisk));
     co_return !closing_;
   }
   // Routing sees the normalized path; the backend gets the client's bytes.
@@ -333,7 +306,7 @@ awaitable<bool> Session::handle_request() {
   rec_.route = route_->path;
   if (route_->redirect == config::Redirect::https && !client_.tls) {
     closing_ = !skip_request_body();
-    co_await send_redirect(https_location(asterisk));
+    co_await send_redirect(https_location(rt_->cfg, req_.host, req_.path, asterisk));
     co_return !closing_;
   }
   uint64_t max_body = cfg.server.limits.max_body_bytes;
@@ -381,23 +354,6 @@ awaitable<policy::Verdict> Session::run_request_policies(const policy::Pipeline&
   policy::Verdict v = p.run_request(ex_);
   if (v == policy::Verdict::suspend) v = co_await p.run_rest(ex_);
   co_return v;
-}
-
-// https:// + the client's host without its port (the TLS port is added when
-// it is not 443) + the path and query as sent.
-std::string Session::https_location(bool asterisk) const {
-  const auto& cfg = rt_->cfg;
-  std::string loc = "https://";
-  std::string_view host = req_.host;
-  size_t colon = host.rfind(':');
-  if (colon != std::string_view::npos && host.find(']', colon) == std::string_view::npos)
-    host = host.substr(0, colon);
-  loc += host;
-  uint16_t tls_port = cfg.ssl.port ? *cfg.ssl.port : cfg.server.port;
-  if (!cfg.ssl.enabled) tls_port = 443;
-  if (tls_port != 443) loc += ":" + std::to_string(tls_port);
-  loc += asterisk ? std::string_view("/") : req_.path;
-  return loc;
 }
 
 // After answering without forwarding, the request's body must be skipped to

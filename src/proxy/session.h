@@ -62,7 +62,6 @@ class Session final : public Downstream {
   net::awaitable<policy::Verdict> run_request_policies(const policy::Pipeline& p);
   net::awaitable<bool> write_down(std::string_view a, std::string_view b = {});
   bool skip_request_body();
-  std::string https_location(bool asterisk) const;
   void finish_log();
   net::awaitable<void> linger_close();
 
@@ -128,7 +127,6 @@ class Session final : public Downstream {
   static constexpr int64_t kParkAfterMs = 500;
  public:
   static constexpr size_t kManyConnections = 256;   // above: park as soon as idle
-  static constexpr unsigned kMaxViaHops = 10;       // more "gatehouse" in Via: a loop
  private:
   bool closing_ = false;                   // close after the current response
 
