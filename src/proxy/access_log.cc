@@ -1,5 +1,7 @@
 #include "proxy/access_log.h"
 
+#include <sys/time.h>
+
 #include "core/json_string.h"
 
 #include <fcntl.h>
@@ -76,6 +78,18 @@ void AccessLogSink::writer() {
 
 // Appends `prefix` (the separator and the quoted key, e.g. `,"path":`) and
 // `value` as a JSON string.
+int64_t unix_ms() {
+  timeval tv;
+  gettimeofday(&tv, nullptr);
+  return int64_t(tv.tv_sec) * 1000 + tv.tv_usec / 1000;
+}
+
+// The request's protocol as logs name it (the request line's HTTP-version).
+static const char* protocol_name(const LogRecord& r) {
+  if (r.http2) return "HTTP/2.0";
+  return r.version_minor ? "HTTP/1.1" : "HTTP/1.0";
+}
+
 static void json_field(std::string& o, std::string_view prefix, std::string_view value) {
   o += prefix;
   core::append_json_string(o, value);
@@ -118,8 +132,8 @@ void AccessLogBuffer::add(const LogRecord& r) {
     json_field(buf_, ",\"method\":", r.method);
     json_field(buf_, ",\"path\":", r.path);
     json_field(buf_, ",\"host\":", r.host);
-    buf_ += ",\"protocol\":\"HTTP/1.";
-    buf_ += r.version_minor ? '1' : '0';
+    buf_ += ",\"protocol\":\"";
+    buf_ += protocol_name(r);
     std::snprintf(num, sizeof num, "\",\"status\":%d,\"bytes_sent\":%llu,\"bytes_received\":%llu",
                   r.status, static_cast<unsigned long long>(r.bytes_sent),
                   static_cast<unsigned long long>(r.bytes_received));
@@ -152,7 +166,9 @@ void AccessLogBuffer::add(const LogRecord& r) {
     clf_str(buf_, r.method);
     buf_ += ' ';
     clf_str(buf_, r.path);
-    buf_ += r.version_minor ? " HTTP/1.1\" " : " HTTP/1.0\" ";
+    buf_ += ' ';
+    buf_ += protocol_name(r);
+    buf_ += "\" ";
     std::snprintf(num, sizeof num, "%d %llu \"", r.status,
                   static_cast<unsigned long long>(r.bytes_sent));
     buf_ += num;

@@ -16,6 +16,9 @@
 
 namespace gh::proxy {
 
+// Wall-clock milliseconds since the epoch, for a record's start time.
+int64_t unix_ms();
+
 struct LogRecord {
   int64_t start_unix_ms = 0;
   std::string_view client;        // client IP
@@ -30,7 +33,8 @@ struct LogRecord {
   std::string_view proxy_status;  // RFC 9209 error name, empty on success
   std::string_view policy;        // the policy that refused the request ("access"), or empty
   int status = 0;
-  int version_minor = 1;
+  int version_minor = 1;          // HTTP/1.x: x
+  bool http2 = false;             // the request came over HTTP/2 (version_minor unused)
   uint64_t bytes_sent = 0;        // response body bytes sent to the client
   uint64_t bytes_received = 0;    // request body bytes received from the client
   double duration_ms = 0;

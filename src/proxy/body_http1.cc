@@ -10,8 +10,52 @@ using namespace gh::net;
 using http1::BodyKind;
 
 namespace {
+
 constexpr size_t kReadChunk = 64 * 1024;
-}
+
+// The buffers of one gathered write (a head, three per chunk, the last chunk
+// with its trailers), lent per write from a per-thread cache: in write()'s
+// coroutine frame they would make it too large for Asio's frame cache (a
+// malloc per batch), and in every sink they would cost each idle session
+// 1.5 KiB.
+struct Gather {
+  std::array<asio::const_buffer, 1 + 3 * http::BodyBatch::kMaxPieces + 3> bufs;
+  std::array<std::array<char, 20>, http::BodyBatch::kMaxPieces> size_lines;
+};
+
+class GatherLease {
+ public:
+  GatherLease() {
+    auto& c = cache();
+    if (c.n) g_ = c.items[--c.n];
+    else g_ = new Gather;
+  }
+  ~GatherLease() {
+    auto& c = cache();
+    if (c.n < Cache::kMax) c.items[c.n++] = g_;
+    else delete g_;
+  }
+  GatherLease(const GatherLease&) = delete;
+  GatherLease& operator=(const GatherLease&) = delete;
+  Gather& operator*() { return *g_; }
+
+ private:
+  struct Cache {
+    static constexpr size_t kMax = 64;   // writes in flight at once on one worker, kept
+    Gather* items[kMax];
+    size_t n = 0;
+    ~Cache() {
+      while (n) delete items[--n];
+    }
+  };
+  static Cache& cache() {
+    thread_local Cache c;
+    return c;
+  }
+  Gather* g_;
+};
+
+}  // namespace
 
 Http1BodySource::Http1BodySource(Stream& stream, core::Buffer& buf, Deadline& deadline,
                                  std::chrono::milliseconds timeout, BodyKind kind, uint64_t length,
@@ -117,8 +161,9 @@ awaitable<http::RelayStatus> Http1BodySource::fill() {
 }
 
 awaitable<bool> Http1BodySink::write(const http::BodyBatch& b) {
-  auto& bufs = bufs_;
-  auto& size_lines = size_lines_;
+  GatherLease lease;
+  auto& bufs = (*lease).bufs;
+  auto& size_lines = (*lease).size_lines;
   size_t n = 0;
   if (!head_.empty()) bufs[n++] = asio::buffer(head_.data(), head_.size());
   head_ = {};

@@ -83,12 +83,6 @@ class Http1BodySink final : public http::BodySink {
   std::chrono::milliseconds timeout_;
   bool chunk_out_;
   std::string_view head_;
-  // The gathered write (a head, three buffers per chunk, the last chunk with
-  // its trailers): here rather than in write()'s coroutine frame, which would
-  // then be too large for Asio's per-thread frame cache and cost a malloc
-  // per batch.
-  std::array<net::asio::const_buffer, 1 + 3 * http::BodyBatch::kMaxPieces + 3> bufs_;
-  std::array<std::array<char, 20>, http::BodyBatch::kMaxPieces> size_lines_;
 };
 
 }  // namespace gh::proxy

@@ -53,6 +53,11 @@ void Forwarder::release(bool reusable) {
   }
 }
 
+void Forwarder::cancel() {
+  if (up_) up_->stream.cancel();
+  if (pump_running_ && req_ && req_->body.source) req_->body.source->cancel();
+}
+
 awaitable<Failure> Forwarder::connect(const RouteRuntime& rr, upstream::Backend* b) {
   const auto& t = req_->rt->cfg.server.timeouts;
   Failure f;

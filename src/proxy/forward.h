@@ -67,6 +67,9 @@ class Forwarder {
   // Gives the backend connection back to the pool (when `reusable`) or
   // closes it. Safe to call when there is none.
   void release(bool reusable);
+  // Stops what waits on the backend now (the client went away): the
+  // forward in progress fails fast and answers nobody.
+  void cancel();
   // The backend the last request went to (for the log), or null.
   upstream::Backend* backend() const { return backend_; }
 

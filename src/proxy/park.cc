@@ -1,5 +1,7 @@
 #include "proxy/park.h"
 
+#include "proxy/h2_connection.h"
+
 #include <sys/socket.h>
 
 namespace gh::proxy {
@@ -83,18 +85,33 @@ static void park(std::unique_ptr<Parked> p) {
 
 awaitable<void> serve_connection(WorkerState& ws, Stream s, ClientInfo ci, ConnectionSlot slot) {
   std::unique_ptr<Parked> parked;
+  std::unique_ptr<H2Connection> h2;
+  std::string already;
   {
     Session session(ws, std::move(s), std::move(ci));
-    if (!co_await session.run()) co_return;
-    Stream st = session.take_stream();
-    ClientInfo client = session.take_client();
-    client.served = client.served || session.served_any();
-    // Past the cap, straight to the idle set (see serve_new_connection).
-    if (ws.parked_in_asio >= kMaxParkedInAsio && !client.wakes_quickly &&
-        try_hold(ws, st, client, slot, session.idle_until_ms()))
-      co_return;
-    parked = std::make_unique<Parked>(ws, std::move(st), std::move(client), std::move(slot),
-                                      session.idle_until_ms());
+    Session::RunEnd end = co_await session.run();
+    if (end == Session::RunEnd::closed) co_return;
+    if (end == Session::RunEnd::http2) {
+      already = session.take_input();
+      h2 = std::make_unique<H2Connection>(ws, session.take_stream(), session.take_client(),
+                                          std::move(slot));
+    } else {
+      Stream st = session.take_stream();
+      ClientInfo client = session.take_client();
+      client.served = client.served || session.served_any();
+      // Past the cap, straight to the idle set (see serve_new_connection).
+      if (ws.parked_in_asio >= kMaxParkedInAsio && !client.wakes_quickly &&
+          try_hold(ws, st, client, slot, session.idle_until_ms()))
+        co_return;
+      parked = std::make_unique<Parked>(ws, std::move(st), std::move(client), std::move(slot),
+                                        session.idle_until_ms());
+    }
+  }
+  if (h2) {
+    // HTTP/2 (ALPN h2, or the preface on a plain listener): the rest of the
+    // connection is its, with the session (and its buffers) gone.
+    co_await h2->run(std::move(already));
+    co_return;
   }
   park(std::move(parked));
 }

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 
+#include "proxy/h2_connection.h"
 #include "proxy/park.h"
 #include "proxy/session.h"
 
@@ -17,6 +18,7 @@ Proxy::Proxy(Server& server, Shared& shared) {
     WorkerState* sp = st.get();
     w->on_drain = [sp] {
       for (Session* s = sp->sessions; s; s = s->next_session) s->on_drain();
+      for (H2Connection* c = sp->h2_connections; c; c = c->next) c->on_drain();
       close_parked(*sp);
     };
     sp->idle = std::make_unique<IdleSet>(

@@ -18,12 +18,6 @@ namespace gh::proxy {
 
 using namespace gh::net;
 
-static int64_t unix_ms() {
-  timeval tv;
-  gettimeofday(&tv, nullptr);
-  return int64_t(tv.tv_sec) * 1000 + tv.tv_usec / 1000;
-}
-
 Session::Session(WorkerState& ws, Stream s, ClientInfo info)
     : ws_(ws),
       down_(std::move(s)),
@@ -68,7 +62,24 @@ void Session::on_drain() {
   if (idle_) down_.cancel();
 }
 
-awaitable<bool> Session::run() {
+// The connection preface of HTTP/2 with prior knowledge (RFC 9113 3.3, 3.4).
+static constexpr std::string_view kH2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+// ALPN chose h2 (RFC 9113 3.2).
+static bool alpn_h2(SSL* ssl) {
+  const unsigned char* p = nullptr;
+  unsigned len = 0;
+  if (ssl) SSL_get0_alpn_selected(ssl, &p, &len);
+  return len == 2 && p[0] == 'h' && p[1] == '2';
+}
+
+std::string Session::take_input() {
+  std::string bytes(in_.view());
+  in_.clear();
+  return bytes;
+}
+
+awaitable<Session::RunEnd> Session::run() {
   if (!down_.handshake_done()) {
     // The handshake counts against the head timeout: a client that opens a
     // connection and stalls is dropped just like a slow head.
@@ -77,7 +88,11 @@ awaitable<bool> Session::run() {
     error_code ec = co_await down_.handshake();
     if (ec) {
       down_.close();
-      co_return false;
+      co_return RunEnd::closed;
+    }
+    if (alpn_h2(down_.ssl())) {
+      down_dl_.clear();
+      co_return RunEnd::http2;
     }
     if (ws_.worker.connections > kManyConnections && down_.quiet() &&
         !ws_.worker.draining.load(std::memory_order_relaxed)) {
@@ -85,14 +100,18 @@ awaitable<bool> Session::run() {
       // parked for the first request, still within the head timeout.
       idle_until_ms_ = down_dl_.at_ms() ? down_dl_.at_ms() : now_ms();
       down_dl_.clear();
-      co_return true;
+      co_return RunEnd::park;
     }
   }
   for (;;) {
     HeadResult hr = co_await read_request_head();
     if (hr == HeadResult::park) {
       fwd_.release(false);
-      co_return true;
+      co_return RunEnd::park;
+    }
+    if (hr == HeadResult::http2) {
+      down_dl_.clear();
+      co_return RunEnd::http2;
     }
     if (hr == HeadResult::closed) break;
     if (hr == HeadResult::answered) {
@@ -106,7 +125,7 @@ awaitable<bool> Session::run() {
   fwd_.release(false);
   if (body_unread_) co_await linger_close();
   down_.close();
-  co_return false;
+  co_return RunEnd::closed;
 }
 
 // A client still sending a body we will not read would get a reset when we
@@ -166,8 +185,23 @@ awaitable<Session::HeadResult> Session::read_request_head() {
   } else {
     down_dl_.expire_in(srv.timeouts.client_header);
   }
+  // Prior knowledge (plain listeners only; TLS decides by ALPN): a new
+  // connection whose first bytes are the HTTP/2 preface is HTTP/2.
+  const bool may_be_h2 = first && !client_.served && !client_.tls && srv.http2;
   for (;;) {
-    if (!in_.empty()) {
+    bool preface_prefix = false;
+    if (may_be_h2 && !in_.empty()) {
+      std::string_view v = in_.view();
+      const size_t n = std::min(v.size(), kH2Preface.size());
+      if (v.substr(0, n) == kH2Preface.substr(0, n)) {
+        if (n == kH2Preface.size()) {
+          idle_ = false;
+          co_return HeadResult::http2;
+        }
+        preface_prefix = true;   // read on: the rest decides
+      }
+    }
+    if (!in_.empty() && !preface_prefix) {
       auto st = http1::parse_request(in_.view(), req_, lim, perr_);
       if (st == http1::ParseStatus::complete) {
         idle_ = false;

@@ -29,10 +29,14 @@ class Session final : public Downstream {
  public:
   Session(WorkerState& ws, net::Stream s, ClientInfo info);
   ~Session();
-  // Serves requests until the connection ends (false) or goes idle long
-  // enough to be parked (true: take_stream() and park it).
-  net::awaitable<bool> run();
+  // Serves requests until the connection ends (closed), goes idle long
+  // enough to be parked (park: take_stream() and park it), or turns out to
+  // speak HTTP/2 (http2: ALPN h2, or the preface on a plain listener;
+  // take_stream() and take_input() for H2Connection).
+  enum class RunEnd { closed, park, http2 };
+  net::awaitable<RunEnd> run();
   net::Stream take_stream() { return std::move(down_); }
+  std::string take_input();
   ClientInfo take_client() { return std::move(client_); }
   int64_t idle_until_ms() const { return idle_until_ms_; }
   bool served_any() const { return rec_.status != 0 || start_us_ != 0; }
@@ -43,7 +47,7 @@ class Session final : public Downstream {
   Session* prev_session = nullptr;
 
  private:
-  enum class HeadResult { ok, closed, answered, park };
+  enum class HeadResult { ok, closed, answered, park, http2 };
   net::awaitable<HeadResult> read_request_head();
   net::awaitable<bool> handle_request();           // false: close the connection
   net::awaitable<bool> forward(size_t route_index);

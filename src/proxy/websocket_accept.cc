@@ -16,4 +16,15 @@ std::string websocket_accept(std::string_view key) {
   return std::string(reinterpret_cast<char*>(out), n);
 }
 
+std::string websocket_key(uint64_t a, uint64_t b) {
+  unsigned char raw[16];
+  for (int i = 0; i < 8; ++i) {
+    raw[i] = static_cast<unsigned char>(a >> (i * 8));
+    raw[8 + i] = static_cast<unsigned char>(b >> (i * 8));
+  }
+  unsigned char out[4 * ((sizeof raw + 2) / 3) + 1];
+  int n = EVP_EncodeBlock(out, raw, sizeof raw);
+  return std::string(reinterpret_cast<char*>(out), n);
+}
+
 }  // namespace gh::proxy

@@ -18,6 +18,7 @@
 namespace gh::proxy {
 
 class Session;
+class H2Connection;
 struct Parked;
 
 struct Shared {
@@ -44,6 +45,7 @@ class WorkerState {
 
   // Sessions register themselves so draining can close the idle ones.
   Session* sessions = nullptr;
+  H2Connection* h2_connections = nullptr;
   Parked* parked = nullptr;
   std::unique_ptr<net::IdleSet> idle;   // long-idle connections (see park.h)
   size_t active_sessions = 0;     // Session objects alive on this worker

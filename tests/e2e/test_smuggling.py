@@ -304,7 +304,9 @@ def build_cases():
         "rl_lowercase_version": f"GET {path_of('rl_lowercase_version')} http/1.1",
     }.items():
         add(name, raw.encode() + b"\r\nHost: example.test\r\n\r\n", b"", refusal_statuses=(505,))
-    add("rl_h2_preface", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", REFUSE, refusal_statuses=(505,))
+    # (The HTTP/2 preface is not a bad HTTP/1 request line any more: it
+    # starts h2c with prior knowledge; test_http2.py covers it, and its
+    # refusal with server.http2: false.)
     add("rl_http09", b"GET /c/rl_http09\r\n\r\n", REFUSE, refusal_statuses=(505,))
 
     # ---- Host and absolute-form

@@ -314,9 +314,16 @@ def test_alpn_http11_s_client(tls_front):
     assert "ALPN protocol: http/1.1" in out, out[-3000:]
 
 
-def test_alpn_http11_chosen_over_h2_and_requests_work(tls_front, pki):
+def test_alpn_h2_preferred_http11_when_asked_and_requests_work(tls_front, pki):
+    """server.http2 is on by default: h2 wins when offered (RFC 9113 3.2),
+    http/1.1 is served to clients that offer only it or no ALPN at all."""
+    c = th.tls_connect(tls_front.tls_port, sni="alpha.test", verify=False, alpn=["h2", "http/1.1"])
+    try:
+        assert c.selected_alpn_protocol() == "h2"
+    finally:
+        c.close()
     r = th.https_request(tls_front.tls_port, target="/small", sni="alpha.test", cafile=pki.ca,
-                         alpn=["h2", "http/1.1"])
+                         alpn=["http/1.1"])
     assert r.alpn == "http/1.1"
     assert r.status == 200 and r.body == b"hello, world\n"
     # No ALPN at all: served HTTP/1.1.
@@ -329,7 +336,7 @@ def test_alpn_only_unknown_protocol_refused(tls_front):
     """docs/tls.md: a client that offers only protocols we don't speak gets
     the no_application_protocol alert (RFC 7301)."""
     with pytest.raises(ssl.SSLError) as e:
-        th.tls_connect(tls_front.tls_port, sni="alpha.test", verify=False, alpn=["h2"])
+        th.tls_connect(tls_front.tls_port, sni="alpha.test", verify=False, alpn=["spdy/3.1"])
     assert re.search(r"no.application.protocol", str(e.value), re.I), e.value
 
 

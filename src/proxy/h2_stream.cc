@@ -1,0 +1,311 @@
+// An HTTP/2 request stream through intake, routing, the policies and the
+// forward path. The response side (HEADERS/DATA/trailers, own responses,
+// gRPC answers, the tunnel) is in h2_stream_response.cc.
+#include "proxy/h2_stream.h"
+
+#include <cstring>
+
+#include "core/log.h"
+#include "http/path.h"
+#include "proxy/h2_connection.h"
+#include "proxy/intake.h"
+#include "proxy/router.h"
+#include "proxy/websocket_accept.h"
+
+namespace gh::proxy {
+
+using namespace gh::net;
+
+H2Stream::H2Stream(H2Connection& c, int32_t id, http2::HeaderBlock head, bool end_stream)
+    : c_(c),
+      id_(id),
+      head_(std::move(head)),
+      fwd_(c.ws(), c.executor()),
+      data_wake_(c.executor()),
+      write_wake_(c.executor()) {
+  body_end_ = end_stream;
+}
+
+H2Stream::~H2Stream() = default;
+
+void H2Stream::on_data(std::string_view bytes, bool end) {
+  if (!bytes.empty()) {
+    body_.reserve_tail(bytes.size());
+    std::memcpy(body_.tail(), bytes.data(), bytes.size());
+    body_.commit(bytes.size());
+    body_in_ += bytes.size();
+  }
+  if (end) body_end_ = true;
+  data_wake_.wake();
+}
+
+void H2Stream::on_trailers(http2::HeaderBlock trailers) {
+  trailers_ = std::move(trailers);
+  trailer_lines_.clear();
+  for (const auto& f : trailers_.fields()) {
+    trailer_lines_ += f.name;
+    trailer_lines_ += ": ";
+    trailer_lines_ += f.value;
+    trailer_lines_ += "\r\n";
+  }
+  body_end_ = true;
+  data_wake_.wake();
+}
+
+void H2Stream::on_closed(uint32_t error_code) {
+  closed_ = true;
+  close_code_ = error_code;
+  if (error_code != 0) {
+    // Reset (by the client, or by the codec for its errors): nobody waits
+    // for this response any more.
+    cut_ = true;
+    fwd_.cancel();
+    source_.cancel();
+  }
+  data_wake_.wake();
+  write_wake_.wake();
+}
+
+void H2Stream::abort() {
+  on_closed(0x8);   // CANCEL
+}
+
+// --- the request body as a BodySource ---------------------------------
+
+http::RelayStatus H2Stream::Source::take(http::BodyBatch& b) {
+  b.add(s_.body_.view());
+  b.consumed = s_.body_.size();
+  if (s_.body_end_) {
+    b.end = true;
+    b.trailers = s_.trailer_lines_;
+  }
+  return http::RelayStatus::done;
+}
+
+void H2Stream::Source::consume(const http::BodyBatch& b) {
+  if (b.consumed == 0) return;
+  s_.body_.consume(b.consumed);
+  // The window comes back only now: a slow backend slows the client.
+  s_.c_.codec().consume(s_.id_, b.consumed);
+  s_.c_.kick();
+}
+
+awaitable<http::RelayStatus> H2Stream::Source::fill() {
+  for (;;) {
+    if (cancelled_) {
+      detail_ = "cancelled";
+      co_return http::RelayStatus::src_error;
+    }
+    if (!s_.body_.empty() || s_.body_end_) co_return http::RelayStatus::done;
+    if (s_.closed_) {
+      detail_ = "stream reset";
+      co_return http::RelayStatus::src_closed;
+    }
+    if (waiting) *waiting = true;
+    const bool woke = co_await s_.data_wake_.wait(timeout);
+    if (waiting) *waiting = false;
+    if (!woke) {
+      detail_ = "timed out";
+      co_return http::RelayStatus::src_timeout;
+    }
+  }
+}
+
+void H2Stream::Source::cancel() {
+  cancelled_ = true;
+  s_.data_wake_.wake();
+}
+
+// Receives a body of known, small length whole before a backend is chosen
+// (request buffering, as for HTTP/1): its window goes back as it arrives,
+// so the client never waits for the backend. False: the client reset the
+// stream or was too slow (answered).
+awaitable<bool> H2Stream::receive_whole_body(uint64_t limit) {
+  const auto timeout = rt_->cfg.server.timeouts.client_body;
+  size_t acked = 0;
+  for (;;) {
+    if (body_.size() > acked) {
+      c_.codec().consume(id_, body_.size() - acked);
+      acked = body_.size();
+      c_.kick();
+    }
+    if (body_end_) co_return true;
+    if (closed_) co_return false;
+    if (body_.size() > limit) {
+      co_await send_error(413, "http_request_error", "request body larger than its Content-Length", {});
+      co_return false;
+    }
+    if (!co_await data_wake_.wait(timeout)) {
+      co_await send_error(408, "http_request_error", "request body not received in time", {});
+      co_return false;
+    }
+  }
+}
+
+awaitable<void> H2Stream::serve() {
+  co_await handle();
+  finish_log();
+  if (!ended_ && !closed_) c_.codec().reset_stream(id_, cut_ ? 0x2 : 0x0);   // INTERNAL_ERROR / NO_ERROR
+  body_.clear();
+  body_.release_if_empty();
+  c_.kick();
+}
+
+awaitable<void> H2Stream::handle() {
+  rt_ = c_.ws().runtime();
+  const auto& cfg = rt_->cfg;
+  const ClientInfo& client = c_.client();
+  start_us_ = now_us();
+  rec_ = LogRecord{};
+  rec_.start_unix_ms = unix_ms();
+  rec_.client = client.ip_str;
+  rec_.http2 = true;
+  pipe_ = rt_->server_pipeline.get();
+  ex_.reset();
+
+  // The exchange. An extended CONNECT for WebSocket (RFC 8441 4) goes to an
+  // HTTP/1.1 backend as the GET upgrade it stands for, with a key we make.
+  const bool ext_connect = head_.method == "CONNECT" && !head_.protocol.empty();
+  const bool websocket = ext_connect && http::iequals(head_.protocol, "websocket");
+  method_.assign(websocket ? std::string_view("GET") : head_.method);
+  fields_.assign(head_.fields().begin(), head_.fields().end());
+  if (websocket) {
+    ws_key_ = websocket_key(c_.ws().rng(), c_.ws().rng());
+    fields_.push_back(http::Field{"sec-websocket-key", ws_key_});
+  }
+  xreq_ = http::RequestHead{};
+  xreq_.method = method_;
+  xreq_.scheme = client.tls ? std::string_view("https") : std::string_view("http");
+  xreq_.authority = head_.authority;
+  xreq_.path = head_.path;
+  xreq_.fields = fields_;
+  xreq_.version = 20;
+  rec_.method = head_.method;
+  rec_.path = head_.path;
+  rec_.host = head_.authority;
+  rec_.user_agent = http::find_field(fields_, "user-agent");
+  rec_.referer = http::find_field(fields_, "referer");
+  pick_request_id(fields_, c_.ws(), request_id_);
+  rec_.request_id = request_id_;
+  grpc_ = is_grpc_request(fields_);
+
+  if (via_hops(fields_) >= kMaxViaHops) {
+    co_await send_error(508, "proxy_loop_detected", "request passed through gatehouse too many times", {});
+    co_return;
+  }
+  if (head_.method == "CONNECT" && !websocket) {
+    if (ext_connect) co_await send_error(501, "http_request_error", "only the websocket protocol can be tunnelled", {});
+    else co_await send_error(405, "http_request_denied", "CONNECT is not supported by a reverse proxy", {});
+    co_return;
+  }
+  const bool asterisk = head_.path == "*";
+  if (!client.tls && cfg.ssl.enabled && cfg.ssl.redirect_http) {
+    co_await send_redirect(https_location(cfg, head_.authority, head_.path, asterisk));
+    co_return;
+  }
+  norm_path_.clear();
+  if (!asterisk) {
+    if (auto st = http::normalize_path(head_.path, norm_path_); st != http::PathStatus::ok) {
+      co_await send_error(400, "http_request_error", http::path_status_text(st), {});
+      co_return;
+    }
+  }
+  xreq_.normalized = asterisk ? std::string_view("*") : std::string_view(norm_path_);
+  const int idx = rt_->router.match(head_.authority, asterisk ? std::string_view("/") : std::string_view(norm_path_));
+  if (idx < 0) {
+    co_await send_error(404, "destination_not_found", "no route matches this host and path", {});
+    co_return;
+  }
+  const RouteRuntime& rr = rt_->routes[idx];
+  rec_.route = rr.conf->path;
+  if (rr.conf->redirect == config::Redirect::https && !client.tls) {
+    co_await send_redirect(https_location(cfg, head_.authority, head_.path, asterisk));
+    co_return;
+  }
+  const uint64_t max_body = cfg.server.limits.max_body_bytes;
+  if (max_body && head_.content_length && *head_.content_length > max_body) {
+    co_await send_error(413, "http_request_error", "request body larger than limits.max_body_bytes", {});
+    co_return;
+  }
+  pipe_ = rr.pipeline.get();
+  if (pipe_->acts_on_request()) {
+    eff_client_ = effective_client(client.ip, client.ip_str, fields_, cfg.server.trusted_proxies);
+    ex_.request = &xreq_;
+    ex_.client_ip = eff_client_.ip;
+    ex_.client_ip_str = eff_client_.str;
+    ex_.now_ms = now_ms();
+    policy::Verdict v = pipe_->run_request(ex_);
+    if (v == policy::Verdict::suspend) v = co_await pipe_->run_rest(ex_);
+    if (v == policy::Verdict::answered) {
+      rec_.policy = ex_.refused_by;
+      co_await send_answer(*ex_.answer);
+      co_return;
+    }
+  }
+  if (closed_) co_return;   // reset while the policies ran
+
+  ForwardRequest& fr = freq_;
+  fr = ForwardRequest{};
+  fr.rt = rt_.get();
+  fr.route_index = static_cast<size_t>(idx);
+  fr.head = &xreq_;
+  fr.client = &client;
+  fr.pipeline = pipe_;
+  fr.ex = &ex_;
+  fr.client_host = head_.authority;
+  fr.request_id = request_id_;
+  if (websocket) {
+    fr.upgrade = "websocket";
+    fr.ws_key = ws_key_;
+  }
+  fr.is_head = method_ == "HEAD";
+  fr.client_hash = core::is_v4_mapped(client.ip)
+                       ? upstream::hash_client_address(std::span(client.ip).subspan(12))
+                       : upstream::hash_client_address(client.ip);
+  fr.rec = &rec_;
+  RequestBody& body = fr.body;
+  const uint64_t buffer = cfg.server.limits.request_buffer;
+  if (websocket || (body_end_ && body_.empty())) {
+    body.kind = RequestBody::Kind::none;
+  } else if (head_.content_length && buffer > 0 && *head_.content_length <= buffer) {
+    if (!co_await receive_whole_body(*head_.content_length)) co_return;
+    body.kind = RequestBody::Kind::whole;
+    if (!trailer_lines_.empty()) {
+      // Trailers need chunked framing upstream: the whole body, coded.
+      coded_.clear();
+      char line[24];
+      int n = std::snprintf(line, sizeof line, "%zx\r\n", body_.size());
+      coded_.append(line, static_cast<size_t>(n));
+      if (!body_.empty()) {
+        coded_ += body_.view();
+        coded_ += "\r\n0\r\n";
+      }
+      coded_ += trailer_lines_;
+      coded_ += "\r\n";
+      body.whole = coded_;
+      body.whole_chunked = true;
+    } else {
+      body.whole = body_.view();
+    }
+    fr.body_in = body_.size();
+  } else {
+    body.kind = RequestBody::Kind::stream;
+    body.length_known = head_.content_length.has_value();
+    body.length = head_.content_length.value_or(0);
+    source_.timeout = cfg.server.timeouts.client_body;
+    body.source = &source_;
+  }
+  co_await fwd_.forward(fr, *this);
+  rec_.bytes_received = body.kind == RequestBody::Kind::stream ? fr.body_in : body_in_;
+}
+
+void H2Stream::finish_log() {
+  if (rec_.status == 0 || logged_) return;
+  logged_ = true;
+  rec_.duration_ms = double(now_us() - start_us_) / 1000.0;
+  if (rec_.bytes_received == 0) rec_.bytes_received = body_in_;
+  if (upstream::Backend* b = fwd_.backend()) rec_.backend = b->name;
+  c_.ws().log.add(rec_);
+}
+
+}  // namespace gh::proxy
