@@ -9,6 +9,8 @@
 #include <array>
 #include <atomic>
 #include <cstring>
+#include <memory>
+#include <vector>
 #include <string>
 #include <unordered_map>
 
@@ -46,6 +48,16 @@ struct KeyHash {
   }
 };
 thread_local std::unordered_map<Key, int64_t, KeyHash> tl_verified;
+
+// Per worker thread: the checks running now, so that a credential sent by
+// many requests at once (a browser's parallel fetches, a client's first
+// burst) is hashed once and the others wait for that result.
+struct Inflight {
+  bool ok = false;
+  bool busy = false;   // refused for load (503), not for the password
+  std::vector<net::asio::steady_timer*> waiters;
+};
+thread_local std::unordered_map<Key, std::shared_ptr<Inflight>, KeyHash> tl_inflight;
 
 // SHA-256 fetched once and a digest context per thread: the lookup and the
 // context set-up would otherwise cost more than the hashing itself.
@@ -116,6 +128,30 @@ class BasicAuth final : public Policy {
     std::string cred = ex.pending.substr(key.size());
     OPENSSL_cleanse(ex.pending.data(), ex.pending.size());
     ex.pending.clear();
+    if (auto it = tl_inflight.find(key); it != tl_inflight.end()) {
+      // The same credential is being checked for another request: its
+      // result is this one's too.
+      std::shared_ptr<Inflight> inf = it->second;
+      OPENSSL_cleanse(cred.data(), cred.size());
+      net::asio::steady_timer t(co_await net::asio::this_coro::executor);
+      t.expires_at(net::asio::steady_timer::time_point::max());
+      inf->waiters.push_back(&t);
+      co_await t.async_wait(net::nothrow);
+      if (inf->busy) co_return busy(ex);
+      if (!inf->ok) co_return refuse(ex, "basic_auth: wrong user name or password");
+      co_return Verdict::next;
+    }
+    auto inf = std::make_shared<Inflight>();
+    tl_inflight.emplace(key, inf);
+    // Whatever the outcome, the waiters learn it and the entry goes.
+    struct Settle {
+      const Key& key;
+      Inflight& inf;
+      ~Settle() {
+        tl_inflight.erase(key);
+        for (auto* t : inf.waiters) t->cancel();
+      }
+    } settle{key, *inf};
     size_t colon = cred.find(':');
     std::string user = cred.substr(0, colon);
     auto it = users_.find(user);
@@ -127,12 +163,8 @@ class BasicAuth final : public Policy {
     bool ok = false;
     if (g_pending_checks.fetch_add(1, std::memory_order_relaxed) >= kMaxPendingChecks) {
       g_pending_checks.fetch_sub(1, std::memory_order_relaxed);
-      Answer a;
-      a.status = 503;
-      a.details = "basic_auth: too many password checks waiting";
-      a.fields.emplace_back("Retry-After", "1");
-      ex.answer = std::move(a);
-      co_return Verdict::answered;
+      inf->busy = true;
+      co_return busy(ex);
     }
     struct Pending {
       ~Pending() { g_pending_checks.fetch_sub(1, std::memory_order_relaxed); }
@@ -146,10 +178,19 @@ class BasicAuth final : public Policy {
     if (!ok || !known) co_return refuse(ex, "basic_auth: wrong user name or password");
     if (tl_verified.size() >= kCacheEntries) tl_verified.clear();
     tl_verified[key] = ex.now_ms + kCacheMs;
+    inf->ok = true;
     co_return Verdict::next;
   }
 
  private:
+  static Verdict busy(Exchange& ex) {
+    Answer a;
+    a.status = 503;
+    a.details = "basic_auth: too many password checks waiting";
+    a.fields.emplace_back("Retry-After", "1");
+    ex.answer = std::move(a);
+    return Verdict::answered;
+  }
   Verdict refuse(Exchange& ex, const char* why) const {
     Answer a;
     a.status = 401;

@@ -78,6 +78,18 @@ class FieldWriter {
   ~FieldWriter() = default;
 };
 
+// Field lines in HTTP/1 form ("Name: value\r\n"), appended to `out`.
+struct FieldLines final : FieldWriter {
+  explicit FieldLines(std::string* o = nullptr) : out(o) {}
+  std::string* out;
+  void add(std::string_view name, std::string_view value) override {
+    *out += name;
+    *out += ": ";
+    *out += value;
+    *out += "\r\n";
+  }
+};
+
 class Downstream {
  public:
   // An interim (1xx, not 101) response from the backend, to pass on where

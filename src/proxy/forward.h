@@ -19,6 +19,7 @@
 #include "policy/pipeline.h"
 #include "proxy/access_log.h"
 #include "proxy/downstream.h"
+#include "proxy/h2_upstream.h"
 #include "proxy/runtime.h"
 #include "proxy/worker_state.h"
 #include "upstream/pool.h"
@@ -46,6 +47,9 @@ struct ForwardRequest {
   std::string_view request_id;
   std::string_view upgrade;                  // the protocol the client asks to switch to, or empty
   std::string_view ws_key;                   // Sec-WebSocket-Key, to check the backend's accept
+  // Only a switch of protocols answers the request (an HTTP/2 extended
+  // CONNECT, RFC 8441: a 2xx would tell the client its tunnel is open).
+  bool upgrade_required = false;
   bool is_head = false;
   uint64_t client_hash = 0;                  // for ip_hash balancing
   RequestBody body;
@@ -78,12 +82,21 @@ class Forwarder {
   net::awaitable<Failure> tls_handshake(const RouteRuntime& rr, upstream::Backend* b);
   net::awaitable<bool> read_response_head(Failure& f);
   net::awaitable<bool> relay_response(const RouteRuntime& rr, upstream::Backend& b);
-  net::awaitable<void> pump_request_body();
+  net::awaitable<void> pump_request_body(http::BodySink& sink);
   net::awaitable<void> stop_pump();
+  void append_upstream_target(const RouteRuntime& rr, std::string& out) const;
+  std::string_view upstream_authority(const RouteRuntime& rr, const upstream::Backend& b,
+                                      std::string& tmp);
+  void write_upstream_fields(FieldWriter& w);
   void build_upstream_head(const RouteRuntime& rr, const upstream::Backend& b);
   void retarget_upstream_head(const RouteRuntime& rr, const upstream::Backend& b);
   void write_response_fields(const RouteRuntime& rr, const upstream::Backend& b, FieldWriter& w,
-                             bool keep_length);
+                             bool keep_length, std::span<const http::Field> fields);
+  // HTTP/2 to the backends (forward_h2.cc).
+  net::awaitable<bool> forward_h2(const RouteRuntime& rr);
+  net::awaitable<bool> wait_h2_head(H2UpStream& st, Failure& f);
+  net::awaitable<bool> relay_h2_response(const RouteRuntime& rr, upstream::Backend& b,
+                                         H2UpConn& conn, H2UpStream& st);
   static void on_up_deadline(void* self);
 
   WorkerState& ws_;
@@ -101,6 +114,8 @@ class Forwarder {
   std::vector<net::tcp::endpoint> endpoints_;
   upstream::Backend* backend_ = nullptr;
   std::string method_;                       // the request's method, after its head is released
+  std::string target_;                       // HTTP/2 upstream: :path
+  std::string trailer_copy_;                 // HTTP/2 upstream: a whole body's trailers
   bool authority_sent_ = false;              // the head carried the client's authority (preserve_host)
 
   // The request body streaming upstream (RequestBody::Kind::stream).
@@ -114,6 +129,7 @@ class Forwarder {
   int pump_status_ = 0;                    // 413/408/400 when the client was at fault
   const char* pump_detail_ = "";
   bool close_client_ = false;              // the client's connection must close after this
+  H2UpSink* h2_sink_ = nullptr;            // HTTP/2 upstream: the pump's sink (to cancel it)
 };
 
 }  // namespace gh::proxy

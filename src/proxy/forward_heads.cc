@@ -137,26 +137,35 @@ std::string_view authority_for(const upstream::Backend& b, bool tls, std::string
 
 }  // namespace
 
-// The upstream request in HTTP/1.1, from the protocol-neutral head; only
-// the body's framing comes from how the request body is to be sent.
-void Forwarder::build_upstream_head(const RouteRuntime& rr, const upstream::Backend& b) {
+// The target the backend gets: the client's path and query as sent, the
+// route's prefix removed with strip_prefix, "*" for OPTIONS *.
+void Forwarder::append_upstream_target(const RouteRuntime& rr, std::string& out) const {
+  const http::RequestHead& xreq = *req_->head;
+  if (xreq.path == "*") out += '*';
+  else if (rr.conf->strip_prefix) strip_route_prefix(xreq.path, xreq.normalized, rr.conf->path, out);
+  else out += xreq.path;
+}
+
+// The authority the backend gets (Host, :authority): the client's with
+// preserve_host, else the backend's own.
+std::string_view Forwarder::upstream_authority(const RouteRuntime& rr, const upstream::Backend& b,
+                                               std::string& tmp) {
+  // (client_host: the request's authority, kept after the head is released.)
+  authority_sent_ = rr.conf->preserve_host && !req_->client_host.empty();
+  if (authority_sent_) return req_->client_host;
+  return authority_for(b, rr.conf->ssl, tmp);
+}
+
+// The request's fields for the backend, in order, through `w` (which copies
+// each): the client's minus hop-by-hop, framing, Host and X-Request-ID ones
+// (and Expect when the body is held whole), forwarding fields as
+// server.forwarded and trusted_proxies say, Via, X-Request-ID, the request
+// rules. Framing and upgrade fields are the upstream codec's.
+void Forwarder::write_upstream_fields(FieldWriter& w) {
   const ForwardRequest& req = *req_;
   const http::RequestHead& xreq = *req.head;
   const ClientInfo& client = *req.client;
   const auto& srv = req.rt->cfg.server;
-  const config::Route& route = *rr.conf;
-  out_.clear();
-  out_ += xreq.method;
-  out_ += ' ';
-  if (xreq.path == "*") out_ += '*';
-  else if (route.strip_prefix) strip_route_prefix(xreq.path, xreq.normalized, route.path, out_);
-  else out_ += xreq.path;
-  out_ += " HTTP/1.1\r\nHost: ";
-  std::string authority;
-  authority_sent_ = route.preserve_host && !xreq.authority.empty();
-  if (authority_sent_) out_ += xreq.authority;
-  else out_ += authority_for(b, route.ssl, authority);
-  out_ += "\r\n";
 
   ConnTokens conn;
   for (const auto& h : xreq.fields)
@@ -208,85 +217,80 @@ void Forwarder::build_upstream_head(const RouteRuntime& rr, const upstream::Back
     }
     if (conn.n && conn.has(h.name)) continue;
     if (edits.drops(h.name)) continue;
-    add_header(out_, h.name, h.value);
+    w.add(h.name, h.value);
   }
 
   const std::string_view scheme = client.tls ? "https" : "http";
-  size_t at = out_.size();
+  std::string& v = scratch_;
   if (xf) {
-    out_ += "X-Forwarded-For: ";
-    if (!prev_xff.empty()) {
-      out_ += prev_xff;
-      out_ += ", ";
+    if (!edits.drops("x-forwarded-for")) {
+      v = prev_xff;
+      if (!v.empty()) v += ", ";
+      v += client.ip_str;
+      w.add("X-Forwarded-For", v);
     }
-    out_ += client.ip_str;
-    out_ += "\r\n";
-    edits.check_generated(out_, at, "x-forwarded-for");
-    at = out_.size();
-    out_ += "X-Forwarded-Proto: ";
-    out_ += prev_proto.empty() ? scheme : prev_proto;
-    out_ += "\r\n";
-    edits.check_generated(out_, at, "x-forwarded-proto");
-    at = out_.size();
-    if (!prev_xhost.empty()) add_header(out_, "X-Forwarded-Host", prev_xhost);
-    else if (!xreq.authority.empty()) add_header(out_, "X-Forwarded-Host", xreq.authority);
-    edits.check_generated(out_, at, "x-forwarded-host");
-    at = out_.size();
-    if (!prev_xport.empty()) {
-      add_header(out_, "X-Forwarded-Port", prev_xport);
-    } else {
-      out_ += "X-Forwarded-Port: ";
-      out_ += std::to_string(client.local_port);
-      out_ += "\r\n";
+    if (!edits.drops("x-forwarded-proto"))
+      w.add("X-Forwarded-Proto", prev_proto.empty() ? scheme : prev_proto);
+    if (!edits.drops("x-forwarded-host")) {
+      if (!prev_xhost.empty()) w.add("X-Forwarded-Host", prev_xhost);
+      else if (!xreq.authority.empty()) w.add("X-Forwarded-Host", xreq.authority);
     }
-    edits.check_generated(out_, at, "x-forwarded-port");
-    at = out_.size();
-    out_ += "X-Real-IP: ";
-    if (!prev_real.empty()) out_ += prev_real;
-    else if (trusted && !prev_xff.empty())
-      out_ += real_client(prev_xff, client.ip_str, srv.trusted_proxies);
-    else out_ += client.ip_str;
-    out_ += "\r\n";
-    edits.check_generated(out_, at, "x-real-ip");
+    if (!edits.drops("x-forwarded-port")) {
+      if (!prev_xport.empty()) w.add("X-Forwarded-Port", prev_xport);
+      else w.add("X-Forwarded-Port", std::to_string(client.local_port));
+    }
+    if (!edits.drops("x-real-ip")) {
+      if (!prev_real.empty()) w.add("X-Real-IP", prev_real);
+      else if (trusted && !prev_xff.empty())
+        w.add("X-Real-IP", real_client(prev_xff, client.ip_str, srv.trusted_proxies));
+      else w.add("X-Real-IP", client.ip_str);
+    }
   }
-  at = out_.size();
-  if (rf) {
-    out_ += "Forwarded: ";
-    if (!prev_fwd.empty()) {
-      out_ += prev_fwd;
-      out_ += ", ";
-    }
-    out_ += "for=";
+  if (rf && !edits.drops("forwarded")) {
+    v = prev_fwd;
+    if (!v.empty()) v += ", ";
+    v += "for=";
     if (core::is_v4_mapped(client.ip)) {
-      out_ += client.ip_str;
+      v += client.ip_str;
     } else {
-      out_ += "\"[";
-      out_ += client.ip_str;
-      out_ += "]\"";
+      v += "\"[";
+      v += client.ip_str;
+      v += "]\"";
     }
-    out_ += ";proto=";
-    out_ += scheme;
+    v += ";proto=";
+    v += scheme;
     if (!xreq.authority.empty()) {
-      out_ += ";host=";
-      append_fwd_value(out_, xreq.authority, false);
+      v += ";host=";
+      append_fwd_value(v, xreq.authority, false);
     }
-    out_ += "\r\n";
-    edits.check_generated(out_, at, "forwarded");
+    w.add("Forwarded", v);
   }
-  at = out_.size();
-  out_ += "Via: ";
-  if (!prev_via.empty()) {
-    out_ += prev_via;
-    out_ += ", ";
+  if (!edits.drops("via")) {
+    v = prev_via;
+    if (!v.empty()) v += ", ";
+    v += "1.1 gatehouse";
+    w.add("Via", v);
   }
-  out_ += "1.1 gatehouse\r\n";
-  edits.check_generated(out_, at, "via");
-  at = out_.size();
-  out_ += "X-Request-ID: ";
-  out_ += req.request_id;
+  if (!edits.drops("x-request-id")) w.add("X-Request-ID", req.request_id);
+  edits.for_each_added([&w](std::string_view name, std::string_view value) { w.add(name, value); });
+}
+
+// The upstream request in HTTP/1.1 (RFC 9112): request line, Host, the
+// field rules above, then the body's framing as the request body is to be
+// sent, and the upgrade the client asked for.
+void Forwarder::build_upstream_head(const RouteRuntime& rr, const upstream::Backend& b) {
+  const ForwardRequest& req = *req_;
+  out_.clear();
+  out_ += req.head->method;
+  out_ += ' ';
+  append_upstream_target(rr, out_);
+  out_ += " HTTP/1.1\r\nHost: ";
+  std::string authority;
+  out_ += upstream_authority(rr, b, authority);
   out_ += "\r\n";
-  edits.check_generated(out_, at, "x-request-id");
-  edits.append_to(out_);
+  FieldLines lines{&out_};
+  write_upstream_fields(lines);
+  const RequestBody& body = req.body;
   switch (body.kind) {
     case RequestBody::Kind::none:
       break;
@@ -340,11 +344,12 @@ void Forwarder::retarget_upstream_head(const RouteRuntime& rr, const upstream::B
 // id, the response rules. The status line and the downstream's own framing
 // and connection fields are the downstream's.
 void Forwarder::write_response_fields(const RouteRuntime& rr, const upstream::Backend& b,
-                                      FieldWriter& w, bool keep_length) {
+                                      FieldWriter& w, bool keep_length,
+                                      std::span<const http::Field> fields) {
   const ForwardRequest& req = *req_;
   const config::Route& route = *rr.conf;
   ConnTokens conn;
-  for (const auto& h : resp_.headers)
+  for (const auto& h : fields)
     if (h.name.size() == 10 && iequals(h.name, "connection")) conn.add_list(h.value);
 
   std::string authority;
@@ -362,7 +367,7 @@ void Forwarder::write_response_fields(const RouteRuntime& rr, const upstream::Ba
   const HeadEdits edits{req.pipeline->response_edits(), req.ex->downstream};
   scratch_.clear();   // the Via list
   bool have_rid = false;
-  for (const auto& h : resp_.headers) {
+  for (const auto& h : fields) {
     H k = classify(h.name);
     switch (k) {
       case H::connection: case H::keep_alive: case H::proxy_connection: case H::te:

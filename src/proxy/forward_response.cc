@@ -90,7 +90,7 @@ awaitable<bool> Forwarder::relay_response(const RouteRuntime& rr, upstream::Back
     fr.switching = true;
     fr.upgrade = resp_.upgrade;
     FieldWriter& w = down.begin_response(101, resp_.reason, fr);
-    write_response_fields(rr, b, w, down.keeps_length());
+    write_response_fields(rr, b, w, down.keeps_length(), resp_.headers);
     http::BodySink& sink = down.end_response();
     up_in_.consume(resp_.head_size);
     rec.status = 101;
@@ -105,6 +105,14 @@ awaitable<bool> Forwarder::relay_response(const RouteRuntime& rr, upstream::Back
     co_return false;
   }
 
+  if (req_->upgrade_required && resp_.status / 100 == 2) {
+    if (pump_running_) co_await stop_pump();
+    release(false);
+    down.close_after_response();
+    co_await down.send_error(502, "http_upgrade_failed",
+                             "backend answered the upgrade without switching protocols", b.name);
+    co_return false;
+  }
   const policy::Pipeline& pipe = *req_->pipeline;
   if (resp_.status >= 400 && pipe.intercepts_errors() && pipe.error_page(resp_.status, true)) {
     // intercept_errors: the backend's own error goes out with our page as its
@@ -134,7 +142,7 @@ awaitable<bool> Forwarder::relay_response(const RouteRuntime& rr, upstream::Back
     for (const auto& h : resp_.headers)
       if (http1::iequals(h.name, "transfer-encoding")) fr.te_other_codings = h.value;
   FieldWriter& w = down.begin_response(resp_.status, resp_.reason, fr);
-  write_response_fields(rr, b, w, down.keeps_length());
+  write_response_fields(rr, b, w, down.keeps_length(), resp_.headers);
   http::BodySink& sink = down.end_response();
   up_in_.consume(resp_.head_size);
   rec.status = resp_.status;

@@ -257,6 +257,7 @@ awaitable<void> H2Stream::handle() {
   if (websocket) {
     fr.upgrade = "websocket";
     fr.ws_key = ws_key_;
+    fr.upgrade_required = true;
   }
   fr.is_head = method_ == "HEAD";
   fr.client_hash = core::is_v4_mapped(client.ip)

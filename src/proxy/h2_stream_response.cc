@@ -8,6 +8,7 @@
 #include "proxy/body_http1.h"
 #include "proxy/h2_connection.h"
 #include "proxy/h2_stream.h"
+#include "proxy/h2_upstream.h"
 #include "proxy/head_edits.h"
 
 namespace gh::proxy {
@@ -15,23 +16,6 @@ namespace gh::proxy {
 using namespace gh::net;
 
 namespace {
-
-// "Name: value\r\n" lines (HTTP/1 trailers, the HSTS line) as fields; views
-// into `lines`.
-size_t split_lines(std::string_view lines, std::span<http::Field> out) {
-  size_t n = 0;
-  while (!lines.empty() && n < out.size()) {
-    size_t end = lines.find("\r\n");
-    std::string_view line = lines.substr(0, end);
-    lines.remove_prefix(end == std::string_view::npos ? lines.size() : end + 2);
-    size_t colon = line.find(':');
-    if (colon == std::string_view::npos) continue;
-    std::string_view value = line.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-    out[n++] = http::Field{line.substr(0, colon), value};
-  }
-  return n;
-}
 
 // gRPC's grpc-message is percent-encoded (gRPC over HTTP2, "Responses").
 std::string grpc_message(std::string_view text) {
@@ -82,7 +66,7 @@ awaitable<bool> H2Stream::submit_head(bool end_stream) {
   for (const auto& [n, v] : collector_.fields) fields.push_back(http::Field{n, v});
   if (c_.client().tls && !rt_->hsts_header.empty()) {
     http::Field hsts;
-    if (split_lines(rt_->hsts_header, std::span(&hsts, 1)) == 1) fields.push_back(hsts);
+    if (split_field_lines(rt_->hsts_header, std::span(&hsts, 1)) == 1) fields.push_back(hsts);
   }
   const int status = switching_ ? 200 : status_;
   if (closed_ || !c_.codec().submit_response(id_, status, fields, end_stream)) {
@@ -119,7 +103,7 @@ awaitable<bool> H2Stream::end_body(std::string_view trailer_lines) {
   bool ok;
   if (!trailer_lines.empty()) {
     std::array<http::Field, 32> t;
-    size_t n = split_lines(trailer_lines, t);
+    size_t n = split_field_lines(trailer_lines, t);
     ok = c_.codec().submit_trailers(id_, std::span(t.data(), n));
   } else {
     // An empty DATA frame with END_STREAM, queued after every byte.
@@ -162,18 +146,23 @@ awaitable<void> H2Stream::send_error_fields(int status, const char* error, std::
   make_error(own_, pipe_, status, error, details, next_hop);
   if (grpc_) {
     // gRPC clients read errors from grpc-status, not the HTTP status: a
-    // trailers-only response (HEADERS with END_STREAM), Proxy-Status kept.
-    rec_.status = status;
-    std::string code = std::to_string(grpc_status_for(status));
-    std::string message = grpc_message(own_.details.empty() ? std::string_view(own_.error)
-                                                            : own_.details);
+    // trailers-only response (HEADERS with END_STREAM, status 200), with
+    // Proxy-Status and the response rules as for any response of ours.
+    const std::string code = std::to_string(grpc_status_for(status));
+    const std::string message =
+        grpc_message(own_.details.empty() ? std::string_view(own_.error) : own_.details);
+    std::array<http::Field, 10> fields;
+    size_t n = 0;
+    fields[n++] = http::Field{"grpc-status", code};
+    fields[n++] = http::Field{"grpc-message", message};
+    for (const auto& f : extra)
+      if (n < fields.size()) fields[n++] = f;
+    own_.content_type = "application/grpc";
+    own_.body = {};
+    const HeadEdits edits{pipe_->response_edits(), ex_.downstream};
     collector_.fields.clear();
-    collector_.add("content-type", "application/grpc");
-    collector_.add("grpc-status", code);
-    collector_.add("grpc-message", message);
-    collector_.add("proxy-status", own_.proxy_status);
-    for (const auto& f : extra) collector_.add(f.name, f.value);
-    collector_.add("x-request-id", request_id_);
+    write_own_fields(collector_, own_, std::span(fields.data(), n), request_id_, edits);
+    rec_.status = status;   // logged as what it stands for
     status_ = 200;
     switching_ = false;
     co_await submit_head(true);

@@ -25,19 +25,6 @@ struct HeadEdits {
     for (const policy::FieldEdits* e : {&fixed, &dynamic})
       for (const auto& f : e->added()) fn(std::string_view(f.name), std::string_view(f.value));
   }
-  // Appends the added field lines ("Name: value\r\n").
-  void append_to(std::string& out) const {
-    for_each_added([&out](std::string_view name, std::string_view value) {
-      out += name;
-      out += ": ";
-      out += value;
-      out += "\r\n";
-    });
-  }
-  // Undoes a field gatehouse generated (from `start` on) when a rule drops it.
-  void check_generated(std::string& out, size_t start, std::string_view name) const {
-    if (drops(name)) out.resize(start);
-  }
 };
 
 }  // namespace gh::proxy

@@ -57,12 +57,14 @@ void make_plain(OwnResponse& r, const policy::Pipeline* pipe, int status, std::s
 
 void write_own_fields(FieldWriter& w, const OwnResponse& r, std::span<const http::Field> extra,
                       std::string_view request_id, const HeadEdits& edits) {
-  w.add("Date", http::http_date());
-  w.add("Content-Type", r.content_type);
+  // A response rule that sets or removes one of the fields made here
+  // replaces it (set) or drops it (remove) rather than doubling it.
+  if (!edits.drops("date")) w.add("Date", http::http_date());
+  if (!edits.drops("content-type")) w.add("Content-Type", r.content_type);
   char len[24];
   int n = std::snprintf(len, sizeof len, "%zu", r.body.size());
   w.add("Content-Length", std::string_view(len, static_cast<size_t>(n)));
-  if (!r.proxy_status.empty()) w.add("Proxy-Status", r.proxy_status);
+  if (!r.proxy_status.empty() && !edits.drops("proxy-status")) w.add("Proxy-Status", r.proxy_status);
   for (const auto& f : extra) w.add(f.name, f.value);
   if (!request_id.empty() && !edits.drops("x-request-id")) w.add("X-Request-ID", request_id);
   edits.for_each_added([&w](std::string_view name, std::string_view value) { w.add(name, value); });

@@ -86,17 +86,6 @@ class Session final : public Downstream {
   net::awaitable<void> tunnel(upstream::UpConn& up, core::Buffer& up_in,
                               net::Deadline& up_dl) override;
 
-  // Field lines in HTTP/1 form, appended to the head being built.
-  struct LineWriter final : FieldWriter {
-    std::string* out = nullptr;
-    void add(std::string_view name, std::string_view value) override {
-      *out += name;
-      *out += ": ";
-      *out += value;
-      *out += "\r\n";
-    }
-  };
-
   static void on_down_deadline(void* self);
 
   WorkerState& ws_;
@@ -119,7 +108,7 @@ class Session final : public Downstream {
   ForwardRequest freq_;                    // what it forwards
   std::optional<Http1BodySource> body_src_;   // a streamed request body
   std::optional<Http1BodySink> resp_sink_;    // the response body
-  LineWriter lines_;
+  FieldLines lines_;
   OwnResponse own_;                        // a response gatehouse makes itself
   bool chunk_out_ = false;                 // the response body goes chunk-coded
   bool switching_ = false;                 // the response is a 101

@@ -7,6 +7,7 @@
 
 #include "core/buffer.h"
 #include "net/deadlines.h"
+#include "proxy/h2_upstream.h"
 
 namespace gh::proxy {
 
@@ -20,6 +21,8 @@ WorkerState::WorkerState(net::Worker& w, Shared& shared)
 void WorkerState::refresh() {
   generation_ = shared_.runtime.generation();
   rt_ = shared_.runtime.load();
+  for (auto& [b, c] : h2_upstreams) c->close();
+  h2_upstreams.clear();
   balancers_.clear();
   if (!rt_) return;
   for (const auto& r : rt_->routes)

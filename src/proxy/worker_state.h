@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include "net/idle_set.h"
@@ -19,6 +20,7 @@ namespace gh::proxy {
 
 class Session;
 class H2Connection;
+class H2UpConn;
 struct Parked;
 
 struct Shared {
@@ -46,6 +48,9 @@ class WorkerState {
   // Sessions register themselves so draining can close the idle ones.
   Session* sessions = nullptr;
   H2Connection* h2_connections = nullptr;
+  // HTTP/2 connections to backends (upstream_protocol: http2), one per
+  // backend, shared by the worker's requests; dropped when the snapshot changes.
+  std::unordered_map<const upstream::Backend*, std::shared_ptr<H2UpConn>> h2_upstreams;
   Parked* parked = nullptr;
   std::unique_ptr<net::IdleSet> idle;   // long-idle connections (see park.h)
   size_t active_sessions = 0;     // Session objects alive on this worker

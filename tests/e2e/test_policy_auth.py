@@ -301,6 +301,39 @@ def test_verification_is_cached(gatehouse, capture_backend, tmp_path):
                                f"{one:.3f}s here (first request {first:.3f}s)")
 
 
+@pytest.mark.deadline(60)
+def test_concurrent_first_checks_of_one_credential_hash_once(gatehouse, capture_backend, tmp_path):
+    """A browser opening a page sends its credential on many connections at
+    once: one worker hashes it once and the other requests wait for that
+    result, instead of each paying a cost-12 bcrypt (about 0.2 s here) on a
+    two-thread pool. A wrong password sent in parallel is refused for all."""
+    import threading
+    pw = "parallel-first"
+    h = make_hash(pw, "2y", cost=12)
+    one = verify_seconds(pw, h)
+    b = capture_backend()
+    gh = auth_front(gatehouse, b, tmp_path, [f"par:{h}"], server={"workers": 1})
+    for cred, want in (([basic("par", pw)], 200), ([basic("par", "nope")], 401)):
+        results = []
+        lock = threading.Lock()
+
+        def one_request():
+            r = get(gh.port, headers=cred)
+            with lock:
+                results.append(r.status)
+
+        threads = [threading.Thread(target=one_request) for _ in range(16)]
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        took = time.perf_counter() - t0
+        assert results == [want] * 16, results
+        # Without collapsing: 16 hashes on 2 threads = 8 rounds.
+        assert took < 4 * one + 0.5, f"16 parallel first checks took {took:.2f}s, one takes {one:.2f}s"
+
+
 def test_cache_does_not_accept_a_wrong_password(gatehouse, capture_backend, tmp_path):
     pw = "right-password"
     h = make_hash(pw, "2b", cost=10)

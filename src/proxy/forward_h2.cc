@@ -1,0 +1,299 @@
+// The forward path over HTTP/2 to the backends (route upstream_protocol:
+// http2): the same backend pick, retry rule, field rules and downstream as
+// HTTP/1, with the request as a stream on the worker's shared connection to
+// the backend (h2_upstream.h). gRPC needs this: trailers both ways, streams
+// that send and receive at once.
+#include <array>
+#include <utility>
+#include <vector>
+
+#include "core/log.h"
+#include "proxy/forward.h"
+#include "proxy/retry.h"
+#include "upstream/passive_health.h"
+
+namespace gh::proxy {
+
+using namespace gh::net;
+
+namespace {
+
+constexpr uint32_t kRefusedStream = 0x7;   // RFC 9113 7: not processed, safe to retry
+
+struct Collected final : FieldWriter {
+  std::vector<std::pair<std::string, std::string>> fields;
+  void add(std::string_view name, std::string_view value) override { fields.emplace_back(name, value); }
+};
+
+bool connection_failure(const Failure& f) {
+  std::string_view e = f.error;
+  return e == "connection_refused" || e == "connection_timeout" || e == "connection_terminated" ||
+         e == "destination_ip_unroutable" || e == "dns_error" || e == "dns_timeout" ||
+         e == "http_response_timeout";
+}
+
+}  // namespace
+
+awaitable<bool> Forwarder::wait_h2_head(H2UpStream& st, Failure& f) {
+  const auto timeout = req_->rt->cfg.server.timeouts.upstream_response;
+  for (;;) {
+    if (pump_status_ || pump_client_gone_) {
+      f = {0, "", ""};   // the request broke on the client side; the caller answers
+      co_return false;
+    }
+    if (st.has_interim) {
+      st.has_interim = false;
+      if (!co_await down_->send_interim(st.interim.status, st.interim.fields())) {
+        f = {0, "", ""};
+        co_return false;
+      }
+    }
+    if (st.head) co_return true;
+    if (st.closed) {
+      if (st.error == kRefusedStream) f = {502, "connection_refused", "backend refused the stream"};
+      else f = {502, "connection_terminated", "backend ended the stream before responding"};
+      co_return false;
+    }
+    if (!co_await st.wake.wait(timeout)) {
+      // The backend cannot be blamed while the client still sends the body.
+      if (pump_running_ && pump_waiting_client_) continue;
+      f = {504, "http_response_timeout", "no response within timeouts.upstream_response"};
+      co_return false;
+    }
+  }
+}
+
+awaitable<bool> Forwarder::forward_h2(const RouteRuntime& rr) {
+  ForwardRequest& req = *req_;
+  Downstream& down = *down_;
+  const config::Route& route = *rr.conf;
+  const auto& srv = req.rt->cfg.server;
+  upstream::Balancer* bal = ws_.balancer(req.route_index);
+  const RequestBody& body = req.body;
+  const bool streamed = body.kind == RequestBody::Kind::stream;
+  const bool body_whole = !streamed;
+  method_.assign(req.head->method);
+  target_.clear();
+  append_upstream_target(rr, target_);
+  // The fields do not depend on the backend: made once, copied (the
+  // request head may be released while the body streams).
+  Collected collected;
+  write_upstream_fields(collected);
+  // TE is hop-by-hop, but "TE: trailers" is the one value HTTP/2 carries
+  // (RFC 9113 8.2.2), and gRPC servers require it: it goes on when the
+  // client said it accepts trailers.
+  for (const auto& f : req.head->fields)
+    if (http::iequals(f.name, "te") && http1::list_contains(f.value, "trailers")) {
+      collected.add("te", "trailers");
+      break;
+    }
+  std::vector<http::Field> fields;
+  fields.reserve(collected.fields.size());
+  for (const auto& [n, v] : collected.fields) fields.push_back(http::Field{n, v});
+  const bool replayable_when_sent = may_retry(TryProgress::sent, method_, body_whole);
+  (void)replayable_when_sent;
+
+  std::array<upstream::Backend*, 8> tried{};
+  size_t ntried = 0;
+  Failure last{503, "destination_unavailable", "no healthy backend for this route"};
+  upstream::Backend* last_backend = nullptr;
+  pump_running_ = pump_failed_ = pump_client_gone_ = pump_stopping_ = false;
+  pump_status_ = 0;
+  pump_detail_ = "";
+  backend_ = nullptr;
+  bool body_started = false;   // a streamed body's bytes have begun to flow (not replayable)
+
+  for (unsigned attempt = 0; attempt <= route.retries; ++attempt) {
+    upstream::PickContext pc;
+    pc.client_hash = req.client_hash;
+    pc.exclude = std::span<upstream::Backend* const>(tried.data(), ntried);
+    pc.now_ms = now_ms();
+    upstream::Backend* b = bal->pick(pc);
+    if (!b) break;
+    if (ntried < tried.size()) tried[ntried++] = b;
+    backend_ = last_backend = b;
+    const bool may_eject = rr.backends.size() > 1;
+
+    std::shared_ptr<H2UpConn> conn;
+    if (auto it = ws_.h2_upstreams.find(b); it != ws_.h2_upstreams.end() && it->second->usable())
+      conn = it->second;
+    if (!conn) {
+      Failure f = co_await connect(rr, b);
+      if (f.status) {
+        last = f;
+        upstream::record_failure(*b, may_eject, now_ms());
+        GH_WARN("backend %s: %s%s%s", b->name.c_str(), f.error, f.details.empty() ? "" : ": ",
+                f.details.c_str());
+        continue;
+      }
+      conn = std::make_shared<H2UpConn>(ex_, ws_.worker.deadlines, b, std::move(up_->stream),
+                                        srv.timeouts.upstream_response);
+      up_.reset();
+      conn->start();
+      if (auto& slot = ws_.h2_upstreams[b]) slot->close();
+      ws_.h2_upstreams[b] = conn;
+    }
+    std::string authority_tmp;
+    const std::string_view authority = upstream_authority(rr, *b, authority_tmp);
+    http2::ClientConnection::Request r;
+    r.method = method_;
+    r.scheme = rr.backend_scheme;
+    r.authority = authority;
+    r.path = target_;
+    r.fields = fields;
+    H2UpStream st(ex_);
+    b->requests.fetch_add(1, std::memory_order_relaxed);
+    b->in_flight.fetch_add(1, std::memory_order_relaxed);
+    struct InFlight {
+      upstream::Backend* b;
+      ~InFlight() { b->in_flight.fetch_sub(1, std::memory_order_relaxed); }
+    } in_flight_guard{b};
+    const int64_t upstream_start_us = now_us();
+    if (conn->open(r, body.kind == RequestBody::Kind::none, &st) < 0) {
+      last = {502, "connection_refused", "backend takes no new HTTP/2 stream now"};
+      conn->close();
+      continue;   // nothing was sent
+    }
+    H2UpSink sink(*conn, st, srv.timeouts.upstream_response);
+    h2_sink_ = &sink;
+    pump_wrote_ = false;
+    if (body.kind == RequestBody::Kind::whole) {
+      http::BodyBatch bb;
+      if (body.whole_chunked) {
+        // Held chunk-coded for HTTP/1 (it has trailers): decoded again here.
+        http1::ChunkedDecoder dec;
+        std::string_view rest = body.whole;
+        for (;;) {
+          auto step = dec.next(rest);
+          if (step.error || bb.full()) break;
+          bb.add(step.data);
+          rest.remove_prefix(step.consumed);
+          if (step.done || step.consumed == 0) break;
+        }
+        trailer_copy_ = dec.trailers();
+        bb.trailers = trailer_copy_;
+      } else {
+        bb.add(body.whole);
+      }
+      bb.end = true;
+      co_await sink.write(bb);
+    } else if (streamed && !body_started) {
+      body_started = true;
+      pump_running_ = true;
+      pump_failed_ = false;
+      asio::co_spawn(ex_, pump_request_body(sink), [this](std::exception_ptr) {
+        pump_running_ = false;
+        if (pump_waiter_) pump_waiter_->cancel();
+      });
+    }
+    Failure f;
+    const bool ok = co_await wait_h2_head(st, f);
+    if (!ok) {
+      if (pump_running_) co_await stop_pump();
+      h2_sink_ = nullptr;
+      conn->forget(st);
+      if (pump_status_) {
+        down.close_after_response();
+        co_await down.send_error(pump_status_, "http_request_error", pump_detail_, {});
+        co_return false;
+      }
+      if (pump_client_gone_ || f.status == 0) {
+        req.rec->status = 499;
+        req.body_read = true;
+        down.close_after_response();
+        co_return false;
+      }
+      TryProgress progress = TryProgress::sent;
+      if (st.closed && st.error == kRefusedStream) progress = TryProgress::not_sent;
+      else if (streamed && !pump_wrote_) progress = TryProgress::head_only;
+      // A streamed body that began to flow cannot be sent again.
+      const bool again = may_retry(progress, method_, body_whole) && !(streamed && pump_wrote_);
+      last = f;
+      if (connection_failure(f)) upstream::record_failure(*b, may_eject, now_ms());
+      GH_WARN("backend %s: %s%s%s%s", b->name.c_str(), f.error, f.details.empty() ? "" : ": ",
+              f.details.c_str(), again ? "" : " (not retried: the request may have been applied)");
+      if (!again) break;
+      if (streamed) body_started = false;   // head-only: the pump starts again on the next stream
+      continue;
+    }
+    upstream::record_success(*b);
+    if (body_whole) down.request_delivered();
+    req.rec->upstream_ms = double(now_us() - upstream_start_us) / 1000.0;
+    const bool keep = co_await relay_h2_response(rr, *b, *conn, st);
+    h2_sink_ = nullptr;
+    co_return keep;
+  }
+  h2_sink_ = nullptr;
+  if (body_whole) down.request_delivered();
+  else down.close_after_response();
+  std::string_view hop;
+  if (last_backend) hop = last_backend->name;
+  co_await down.send_error(last.status, last.error, last.details, hop);
+  co_return down.keeps_connection();
+}
+
+awaitable<bool> Forwarder::relay_h2_response(const RouteRuntime& rr, upstream::Backend& b,
+                                             H2UpConn& conn, H2UpStream& st) {
+  const auto& srv = req_->rt->cfg.server;
+  Downstream& down = *down_;
+  LogRecord& rec = *req_->rec;
+  const http2::HeaderBlock& resp = st.response;
+  const int status = resp.status;
+  const policy::Pipeline& pipe = *req_->pipeline;
+  if (status >= 400 && pipe.intercepts_errors() && pipe.error_page(status, true)) {
+    const bool had_pump = pump_running_;
+    if (pump_running_) co_await stop_pump();
+    if (had_pump || pump_failed_) down.close_after_response();
+    conn.forget(st);
+    co_await down.send_intercepted(status);
+    co_return down.keeps_connection();
+  }
+  ResponseFraming fr;
+  if (req_->is_head || status == 204 || status == 304) fr.length = ResponseFraming::Length::none;
+  else if (resp.content_length) fr.length = ResponseFraming::Length::known;
+  else fr.length = ResponseFraming::Length::unknown;
+  fr.request_unfinished = pump_running_;
+  FieldWriter& w = down.begin_response(status, {}, fr);
+  write_response_fields(rr, b, w, down.keeps_length(), resp.fields());
+  http::BodySink& sink = down.end_response();
+  rec.status = status;
+  H2UpSource src(conn, st, srv.timeouts.upstream_response);
+  http::RelayOutcome o = co_await http::relay_body(src, sink, 0);
+  rec.bytes_sent = o.bytes;
+  bool client_keep = true;
+  switch (o.status) {
+    case http::RelayStatus::done:
+      break;
+    case http::RelayStatus::src_timeout:
+    case http::RelayStatus::src_too_slow:
+      rec.proxy_status = "http_response_timeout";
+      client_keep = false;
+      break;
+    case http::RelayStatus::src_closed:
+    case http::RelayStatus::src_error:
+    case http::RelayStatus::framing_error:
+      rec.proxy_status = "http_response_incomplete";
+      client_keep = false;
+      break;
+    case http::RelayStatus::dst_error:
+    case http::RelayStatus::too_large:
+      client_keep = false;
+      break;
+  }
+  if (client_keep == false && o.status != http::RelayStatus::dst_error &&
+      o.status != http::RelayStatus::too_large && !pump_status_ && !pump_client_gone_)
+    GH_WARN("backend %s: %.*s: response body cut after %llu bytes", b.name.c_str(),
+            static_cast<int>(rec.proxy_status.size()), rec.proxy_status.data(),
+            static_cast<unsigned long long>(o.bytes));
+  if (pump_running_) {
+    // The response is complete while the request still streams (a gRPC
+    // server may answer before the client finished): end the stream.
+    co_await stop_pump();
+  }
+  if (pump_failed_) client_keep = false;
+  conn.forget(st);
+  if (!client_keep) down.close_after_response();
+  co_return down.keeps_connection();
+}
+
+}  // namespace gh::proxy
