@@ -208,7 +208,7 @@ void load_htpasswd(Ctx& ctx, const Value& v, const std::string& path, BasicAuth&
     std::string_view l = rest.substr(0, nl);
     rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
     if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
-    if (l.empty() || l[0] == '#') continue;
+    if (l.find_first_not_of(" \t") == std::string_view::npos || l[0] == '#') continue;   // blank
     size_t colon = l.find(':');
     if (colon == std::string_view::npos || colon == 0) {
       fail(line, 1, "not a 'user:hash' line");

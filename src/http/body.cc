@@ -18,7 +18,8 @@ Awaitable<RelayOutcome> relay_body(BodySource& src, BodySink& dst, uint64_t max_
     }
     if (b.n > 0 || b.end || dst.holds_head()) {
       out.wrote = true;
-      if (!co_await dst.write(b)) {
+      const bool awaited = co_await dst.write(b);
+      if (!awaited) {
         out.status = RelayStatus::dst_error;
         out.detail = "write failed";
         co_return out;

@@ -43,7 +43,8 @@ awaitable<bool> Forwarder::wait_h2_head(H2UpStream& st, Failure& f) {
     }
     if (st.has_interim) {
       st.has_interim = false;
-      if (!co_await down_->send_interim(st.interim.status, st.interim.fields())) {
+      const bool awaited = co_await down_->send_interim(st.interim.status, st.interim.fields());
+      if (!awaited) {
         f = {0, "", ""};
         co_return false;
       }
@@ -51,10 +52,13 @@ awaitable<bool> Forwarder::wait_h2_head(H2UpStream& st, Failure& f) {
     if (st.head) co_return true;
     if (st.closed) {
       if (st.error == kRefusedStream) f = {502, "connection_refused", "backend refused the stream"};
-      else f = {502, "connection_terminated", "backend ended the stream before responding"};
+      else f = {502, "connection_terminated",
+                "backend ended the stream before responding (HTTP/2 error " +
+                    std::to_string(st.error) + ")"};
       co_return false;
     }
-    if (!co_await st.wake.wait(timeout)) {
+    const bool awaited = co_await st.wake.wait(timeout);
+    if (!awaited) {
       // The backend cannot be blamed while the client still sends the body.
       if (pump_running_ && pump_waiting_client_) continue;
       f = {504, "http_response_timeout", "no response within timeouts.upstream_response"};

@@ -88,13 +88,6 @@ H classify(std::string_view n) {
   }
 }
 
-void add_header(std::string& out, std::string_view name, std::string_view value) {
-  out += name;
-  out += ": ";
-  out += value;
-  out += "\r\n";
-}
-
 // Appends `v` to a list header value collected from several fields.
 void join(std::string& acc, std::string_view v) {
   if (!acc.empty()) acc += ", ";
@@ -204,8 +197,8 @@ void Forwarder::write_upstream_fields(FieldWriter& w) {
       case H::forwarded:
         if (!managed) break;
         if (!trusted) continue;
-        if (!rf) break;
         join(prev_fwd, h.value);
+        if (!rf) break;          // x-forwarded mode: a trusted proxy's Forwarded passes as it is
         continue;
       case H::expect:
         // A body gatehouse already holds whole goes with the head: the
@@ -222,6 +215,10 @@ void Forwarder::write_upstream_fields(FieldWriter& w) {
 
   const std::string_view scheme = client.tls ? "https" : "http";
   std::string& v = scratch_;
+  // A trusted proxy that told us the client only in Forwarded: its for=
+  // chain starts X-Forwarded-For, so the backend, the policies
+  // (effective_client) and X-Real-IP agree on who the client is.
+  if (xf && prev_xff.empty() && !prev_fwd.empty()) prev_xff = forwarded_for_chain(prev_fwd);
   if (xf) {
     if (!edits.drops("x-forwarded-for")) {
       v = prev_xff;

@@ -32,7 +32,8 @@ awaitable<bool> Forwarder::read_response_head(Failure& f) {
         if (resp_.status < 200 && resp_.status != 101) {
           // Interim responses (100 Continue, 103 Early Hints) go on where the
           // client's protocol has them.
-          if (!co_await down_->send_interim(resp_.status, resp_.headers)) {
+          const bool awaited = co_await down_->send_interim(resp_.status, resp_.headers);
+          if (!awaited) {
             f = {0, "", ""};
             co_return false;
           }
@@ -96,7 +97,8 @@ awaitable<bool> Forwarder::relay_response(const RouteRuntime& rr, upstream::Back
     rec.status = 101;
     http::BodyBatch none;
     none.end = true;
-    if (!co_await sink.write(none)) {
+    const bool awaited = co_await sink.write(none);
+    if (!awaited) {
       release(false);
       co_return false;
     }

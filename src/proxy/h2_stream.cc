@@ -135,7 +135,8 @@ awaitable<bool> H2Stream::receive_whole_body(uint64_t limit) {
       co_await send_error(413, "http_request_error", "request body larger than its Content-Length", {});
       co_return false;
     }
-    if (!co_await data_wake_.wait(timeout)) {
+    const bool awaited = co_await data_wake_.wait(timeout);
+    if (!awaited) {
       co_await send_error(408, "http_request_error", "request body not received in time", {});
       co_return false;
     }
@@ -269,7 +270,8 @@ awaitable<void> H2Stream::handle() {
   if (websocket || (body_end_ && body_.empty())) {
     body.kind = RequestBody::Kind::none;
   } else if (head_.content_length && buffer > 0 && *head_.content_length <= buffer) {
-    if (!co_await receive_whole_body(*head_.content_length)) co_return;
+    const bool awaited = co_await receive_whole_body(*head_.content_length);
+    if (!awaited) co_return;
     body.kind = RequestBody::Kind::whole;
     if (!trailer_lines_.empty()) {
       // Trailers need chunked framing upstream: the whole body, coded.

@@ -90,7 +90,8 @@ awaitable<bool> H2Stream::send_data(std::string_view bytes) {
     bytes.remove_prefix(n);
     c_.kick();
     if (bytes.empty()) break;
-    if (!co_await write_wake_.wait(timeout)) {
+    const bool awaited = co_await write_wake_.wait(timeout);
+    if (!awaited) {
       cut_ = true;
       co_return false;
     }
@@ -119,11 +120,14 @@ awaitable<bool> H2Stream::Sink::write(const http::BodyBatch& b) {
   H2Stream& s = s_;
   if (!s.head_sent_) {
     const bool end_now = b.end && b.n == 0 && b.trailers.empty() && !s.switching_;
-    if (!co_await s.submit_head(end_now)) co_return false;
+    const bool awaited = co_await s.submit_head(end_now);
+    if (!awaited) co_return false;
     if (end_now || s.switching_) co_return true;   // a 101 carries no body: the tunnel follows
   }
-  for (size_t i = 0; i < b.n; ++i)
-    if (!co_await s.send_data(b.pieces[i])) co_return false;
+  for (size_t i = 0; i < b.n; ++i) {
+    const bool awaited = co_await s.send_data(b.pieces[i]);
+    if (!awaited) co_return false;
+  }
   if (b.end) co_return co_await s.end_body(b.trailers);
   co_return true;
 }
@@ -199,10 +203,12 @@ awaitable<void> H2Stream::send_own(std::span<const http::Field> extra) {
   status_ = own_.status;
   switching_ = false;
   const bool body = method_ != "HEAD" && !own_.body.empty();
-  if (!co_await submit_head(!body)) co_return;
+  const bool awaited = co_await submit_head(!body);
+  if (!awaited) co_return;
   rec_.bytes_sent = own_.body.size();
   if (!body) co_return;
-  if (co_await send_data(own_.body)) co_await end_body({});
+  const bool sent = co_await send_data(own_.body);
+  if (sent) co_await end_body({});
 }
 
 void H2Stream::request_delivered() {
@@ -234,7 +240,8 @@ awaitable<void> H2Stream::tunnel_up(upstream::UpConn& up) {
     http::BodyBatch b;
     source_.take(b);
     if (b.n > 0) {
-      if (!co_await sink.write(b)) break;
+      const bool awaited = co_await sink.write(b);
+      if (!awaited) break;
       last_activity_ms_ = now_ms();
     }
     source_.consume(b);
@@ -255,7 +262,8 @@ awaitable<void> H2Stream::tunnel_down(upstream::UpConn& up, core::Buffer& up_in,
   const auto idle = rt_->cfg.server.timeouts.tunnel_idle;
   for (;;) {
     if (!up_in.empty()) {
-      if (!co_await send_data(up_in.view())) break;
+      const bool awaited = co_await send_data(up_in.view());
+      if (!awaited) break;
       up_in.clear();
       last_activity_ms_ = now_ms();
     }

@@ -48,7 +48,7 @@ void H2UpConn::start() {
   asio::co_spawn(ex_, writer(shared_from_this()), asio::detached);
 }
 
-bool H2UpConn::usable() const { return !dead_ && codec_.can_submit(); }
+bool H2UpConn::usable() const { return !dead_ && !draining_ && codec_.can_submit(); }
 
 int32_t H2UpConn::open(const http2::ClientConnection::Request& r, bool end_stream, H2UpStream* s) {
   if (dead_) return -1;
@@ -68,9 +68,11 @@ void H2UpConn::forget(H2UpStream& s) {
   s.id = -1;
 }
 
+// Graceful: no new streams; the ones running finish, then the connection
+// ends (the writer sees it idle).
 void H2UpConn::close() {
-  if (dead_) return;
-  dead_ = true;
+  if (dead_ || draining_) return;
+  draining_ = true;
   codec_.shutdown_graceful();
   kick();
 }
@@ -113,7 +115,7 @@ awaitable<void> H2UpConn::writer(std::shared_ptr<H2UpConn> self) {
     dispatch();
     std::string_view out = codec_.pending_output();
     if (out.empty()) {
-      if (dead_ && (streams_.empty() || !codec_.wants_write())) break;
+      if (dead_ || (draining_ && streams_.empty())) break;
       co_await write_wake_.wait();
       continue;
     }
@@ -136,7 +138,7 @@ void H2UpConn::dispatch() {
     auto it = streams_.find(ev.stream_id);
     if (it == streams_.end()) {
       if (ev.kind == http2::EventKind::response_data) codec_.consume(ev.stream_id, ev.data.size());
-      if (ev.kind == http2::EventKind::goaway) dead_ = true;   // no new streams here
+      if (ev.kind == http2::EventKind::goaway) draining_ = true;   // no new streams here
       continue;
     }
     H2UpStream& s = *it->second;
@@ -198,7 +200,8 @@ awaitable<bool> H2UpSink::write(const http::BodyBatch& b) {
       if (d.empty()) break;
       // (Not `!d.empty() && !co_await ...`: GCC 12 miscompiles a co_await in
       // a short-circuit operand.)
-      if (!co_await s_.writable.wait(timeout_)) co_return false;
+      const bool awaited = co_await s_.writable.wait(timeout_);
+      if (!awaited) co_return false;
     }
   }
   if (b.end) {
@@ -243,7 +246,8 @@ awaitable<http::RelayStatus> H2UpSource::fill() {
       detail_ = s_.error ? "stream reset" : "closed";
       co_return s_.error ? http::RelayStatus::src_error : http::RelayStatus::src_closed;
     }
-    if (!co_await s_.wake.wait(timeout_)) {
+    const bool woke = co_await s_.wake.wait(timeout_);
+    if (!woke) {
       detail_ = "timed out";
       co_return http::RelayStatus::src_timeout;
     }

@@ -81,7 +81,8 @@ class H2UpConn : public std::enable_shared_from_this<H2UpConn> {
   core::Buffer in_;
   std::string out_;
   std::unordered_map<int32_t, H2UpStream*> streams_;
-  bool dead_ = false;
+  bool dead_ = false;       // the connection is over
+  bool draining_ = false;   // no new streams (GOAWAY either way); running ones finish
 };
 
 // The request body into an H2UpStream (DATA, then END_STREAM or trailers).

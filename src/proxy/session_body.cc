@@ -34,7 +34,8 @@ awaitable<Session::BodyWait> Session::receive_request_body() {
   const char* const head_at = in_.data();
   if (req_.expect_continue && in_.size() == head) {
     sent_continue_ = true;
-    if (!co_await write_down("HTTP/1.1 100 Continue\r\n\r\n")) {
+    const bool awaited = co_await write_down("HTTP/1.1 100 Continue\r\n\r\n");
+    if (!awaited) {
       rec_.status = 499;
       closing_ = true;
       co_return BodyWait::answered;

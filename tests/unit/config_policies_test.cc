@@ -141,6 +141,13 @@ TEST_F(PolicyFiles, ErrorPagesRefuseBadStatusesAndMissingFiles) {
   EXPECT_EQ(r.errors[0].col, 10);
 }
 
+TEST_F(PolicyFiles, HtpasswdSkipsLinesOfOnlyWhitespace) {
+  std::string f = write("htpasswd", "alice:" + kBcrypt + "\n   \n\t\r\nbob:" + kSha512 + "\n");
+  LoadResult r = load("server:\n  basic_auth:\n    users_file: " + f + "\n");
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].str();
+  EXPECT_EQ(r.config->server.policies.basic_auth->users.size(), 2u);
+}
+
 TEST_F(PolicyFiles, HtpasswdTakesBcryptAndShaCrypt) {
   std::string f = write("htpasswd", "# users\nalice:" + kBcrypt + "\n\nbob:" + kSha512 + "\n");
   LoadResult r = load("server:\n  basic_auth:\n    realm: Staff\n    users_file: " + f + "\n");
