@@ -783,7 +783,8 @@ def sha_of_body(req):
     return canned(200, {"Content-Type": "text/plain"}, sha256(req.body))
 
 
-@pytest.mark.xfail(reason=UPLOAD_CORRUPTION, strict=True)
+# Under ASan the timing changes and the 40 uploads come through whole.
+@pytest.mark.xfail(not SANITIZED, reason=UPLOAD_CORRUPTION, strict=True)
 @pytest.mark.deadline(90)
 def test_streamed_upload_is_not_corrupted(gatehouse, capture_backend):
     """Up to 40 uploads of 20 MiB (streamed: over request_buffer) to a backend
@@ -1458,10 +1459,19 @@ def test_client_reset_mid_body_leaves_no_dirty_backend_connection(gatehouse, ori
         assert_others_served(gh)
 
 
+@pytest.mark.xfail(SANITIZED, reason="gatehouse bug: when the drain ends with an HTTP/2 "
+                   "connection still open, Proxy::~Proxy frees the WorkerStates before the "
+                   "connection's coroutine frame is destroyed, and ~H2Connection unlinks itself "
+                   "from ws_.h2_connections (h2_connection.cc:32): heap-use-after-free at exit "
+                   "(silent without ASan)", strict=True)
 @pytest.mark.deadline(30)
-def test_sigterm_with_a_stalled_stream_exits_within_the_drain(gatehouse, origin):
+def test_sigterm_with_a_stalled_stream_exits_within_the_drain(origin, tmp_path):
+    """The drain ends on time although a stream cannot finish (its client
+    never opens its window), and the process exits cleanly (0, no crash).
+    Runs its own gatehouse so that a crash at exit fails this test, not the
+    fixture's teardown."""
     o = origin()
-    gh = gatehouse(server_cfg([route(o, "/")], timeouts={"shutdown_drain": "2s"}))
+    gh = helpers.Gatehouse(server_cfg([route(o, "/")], timeouts={"shutdown_drain": "2s"}), tmp_path)
     c = RawH2(gh.port, auto_ack=False)
     try:
         c.handshake()
@@ -1471,13 +1481,16 @@ def test_sigterm_with_a_stalled_stream_exits_within_the_drain(gatehouse, origin)
         gh.signal(signal.SIGTERM)
         code = gh.wait_exit(10)
         took = time.monotonic() - t0
-        assert code == 0, (code, gh.logs()[-2000:])
+        sanitizer = [line for line in gh.logs().splitlines()
+                     if "SUMMARY:" in line or "ERROR: AddressSanitizer" in line]
+        assert code == 0, (code, sanitizer or gh.logs()[-2000:])
         assert took < 5 * SLOW, took
         c.wait_closed(3)
         assert c.closed
         assert c.goaway is not None, "no GOAWAY before the drain ended"
     finally:
         c.close()
+        gh.teardown()
 
 
 # ==========================================================================
