@@ -4,6 +4,9 @@
 
 #include "core/log.h"
 #include "proxy/h2_stream.h"
+#include "proxy/head_edits.h"
+#include "proxy/intake.h"
+#include "proxy/own_response.h"
 
 namespace gh::proxy {
 
@@ -153,8 +156,7 @@ void H2Connection::dispatch_events() {
         start_stream(ev);
         break;
       case http2::EventKind::request_refused:
-        // A head over limits.max_header_bytes: nothing of it was kept.
-        codec_->submit_response(ev.stream_id, ev.status, {}, true);
+        refuse_head(ev.stream_id, ev.status);
         break;
       case http2::EventKind::request_data:
         if (s) s->on_data(ev.data, ev.end_stream);
@@ -173,6 +175,29 @@ void H2Connection::dispatch_events() {
         break;
     }
   }
+}
+
+// A request head over limits.max_header_bytes (nothing of it was kept):
+// answered like any proxy-made error, with the server-wide response rules.
+void H2Connection::refuse_head(int32_t id, int status) {
+  static const policy::FieldEdits kNoEdits;
+  const policy::Pipeline* pipe = rt_->server_pipeline.get();
+  OwnResponse own;
+  make_error(own, pipe, status, "http_request_error",
+             "request header section larger than limits.max_header_bytes", {});
+  std::string rid;
+  pick_request_id({}, ws_, rid);
+  struct Fields final : FieldWriter {
+    std::vector<std::pair<std::string, std::string>> v;
+    void add(std::string_view n, std::string_view val) override { v.emplace_back(n, val); }
+  } fields;
+  write_own_fields(fields, own, {}, rid, HeadEdits{pipe->response_edits(), kNoEdits});
+  std::vector<http::Field> views;
+  for (const auto& [n, v] : fields.v) views.push_back(http::Field{n, v});
+  if (!codec_->submit_response(id, status, views, own.body.empty())) return;
+  if (!own.body.empty()) codec_->submit_data(id, own.body, true);
+  GH_WARN("http/2 client %s: request head over limits.max_header_bytes refused (%d)",
+          client_.ip_str.c_str(), status);
 }
 
 void H2Connection::start_stream(http2::Event& ev) {

@@ -62,6 +62,7 @@ class H2Connection {
   net::awaitable<void> writer();
   void dispatch_events();
   void start_stream(http2::Event& ev);
+  void refuse_head(int32_t id, int status);
   void finish_stream(int32_t id);
   void arm_idle_deadline();
   static void on_deadline(void* self);

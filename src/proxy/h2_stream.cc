@@ -30,9 +30,7 @@ H2Stream::~H2Stream() = default;
 
 void H2Stream::on_data(std::string_view bytes, bool end) {
   if (!bytes.empty()) {
-    body_.reserve_tail(bytes.size());
-    std::memcpy(body_.tail(), bytes.data(), bytes.size());
-    body_.commit(bytes.size());
+    body_.append(bytes);   // never moves bytes a batch has lent
     body_in_ += bytes.size();
   }
   if (end) body_end_ = true;
@@ -73,9 +71,10 @@ void H2Stream::abort() {
 // --- the request body as a BodySource ---------------------------------
 
 http::RelayStatus H2Stream::Source::take(http::BodyBatch& b) {
-  b.add(s_.body_.view());
-  b.consumed = s_.body_.size();
-  if (s_.body_end_) {
+  std::string_view lent = s_.body_.lend();
+  b.add(lent);
+  b.consumed = lent.size();
+  if (s_.body_end_ && s_.body_.size() == lent.size()) {
     b.end = true;
     b.trailers = s_.trailer_lines_;
   }
@@ -83,8 +82,8 @@ http::RelayStatus H2Stream::Source::take(http::BodyBatch& b) {
 }
 
 void H2Stream::Source::consume(const http::BodyBatch& b) {
+  s_.body_.give_back(b.consumed);
   if (b.consumed == 0) return;
-  s_.body_.consume(b.consumed);
   // The window comes back only now: a slow backend slows the client.
   s_.c_.codec().consume(s_.id_, b.consumed);
   s_.c_.kick();
@@ -148,7 +147,6 @@ awaitable<void> H2Stream::serve() {
   finish_log();
   if (!ended_ && !closed_) c_.codec().reset_stream(id_, cut_ ? 0x2 : 0x0);   // INTERNAL_ERROR / NO_ERROR
   body_.clear();
-  body_.release_if_empty();
   c_.kick();
 }
 
@@ -270,6 +268,13 @@ awaitable<void> H2Stream::handle() {
   if (websocket || (body_end_ && body_.empty())) {
     body.kind = RequestBody::Kind::none;
   } else if (head_.content_length && buffer > 0 && *head_.content_length <= buffer) {
+    // Received here whole: a client that waits for 100 (Continue) gets it
+    // from us (RFC 9110 10.1.1), as over HTTP/1.
+    if (body_.empty() && !body_end_ &&
+        http::iequals(http::find_field(fields_, "expect"), "100-continue")) {
+      c_.codec().submit_interim(id_, 100, {});
+      c_.kick();
+    }
     const bool awaited = co_await receive_whole_body(*head_.content_length);
     if (!awaited) co_return;
     body.kind = RequestBody::Kind::whole;

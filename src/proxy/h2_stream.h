@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/buffer.h"
+#include "core/lent_buffer.h"
 #include "http/body.h"
 #include "http2/events.h"
 #include "policy/pipeline.h"
@@ -130,7 +131,7 @@ class H2Stream final : public Downstream {
   ForwardRequest freq_;
 
   // Request body: DATA bytes not yet forwarded (consume() gives the window back).
-  core::Buffer body_;
+  core::LentBuffer body_;
   bool body_end_ = false;
   std::string trailer_lines_;           // request trailers as HTTP/1 field lines
   http2::HeaderBlock trailers_;

@@ -214,7 +214,6 @@ awaitable<void> H2Stream::send_own(std::span<const http::Field> extra) {
 void H2Stream::request_delivered() {
   // The whole body went upstream (and its window came back as it arrived).
   body_.clear();
-  body_.release_if_empty();
   std::string().swap(coded_);
 }
 

@@ -155,11 +155,7 @@ void H2UpConn::dispatch() {
         s.wake.wake();
         break;
       case http2::EventKind::response_data:
-        if (!ev.data.empty()) {
-          s.data.reserve_tail(ev.data.size());
-          std::memcpy(s.data.tail(), ev.data.data(), ev.data.size());
-          s.data.commit(ev.data.size());
-        }
+        s.data.append(ev.data);   // never moves bytes a batch has lent
         if (ev.end_stream) s.end = true;
         s.wake.wake();
         break;
@@ -219,9 +215,10 @@ awaitable<bool> H2UpSink::write(const http::BodyBatch& b) {
 }
 
 http::RelayStatus H2UpSource::take(http::BodyBatch& b) {
-  b.add(s_.data.view());
-  b.consumed = s_.data.size();
-  if (s_.end) {
+  std::string_view lent = s_.data.lend();
+  b.add(lent);
+  b.consumed = lent.size();
+  if (s_.end && s_.data.size() == lent.size()) {
     b.end = true;
     b.trailers = s_.trailer_lines;
   }
@@ -229,8 +226,8 @@ http::RelayStatus H2UpSource::take(http::BodyBatch& b) {
 }
 
 void H2UpSource::consume(const http::BodyBatch& b) {
+  s_.data.give_back(b.consumed);
   if (b.consumed == 0) return;
-  s_.data.consume(b.consumed);
   if (s_.id >= 0) c_.codec().consume(s_.id, b.consumed);
   c_.kick();
 }

@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "core/buffer.h"
+#include "core/lent_buffer.h"
 #include "http/body.h"
 #include "http2/client_connection.h"
 #include "net/deadlines.h"
@@ -33,7 +34,7 @@ struct H2UpStream {
   http2::HeaderBlock response;       // ... this one
   http2::HeaderBlock interim;        // an interim (1xx) head not yet passed on
   bool has_interim = false;
-  core::Buffer data;                 // response body bytes not yet relayed
+  core::LentBuffer data;             // response body bytes not yet relayed
   bool end = false;                  // the response is complete
   http2::HeaderBlock trailers;
   std::string trailer_lines;         // the trailers as HTTP/1 field lines

@@ -745,15 +745,7 @@ def test_h2c_large_download_sha256(gatehouse, origin):
     assert len(out) == n and sha256(out) == want
 
 
-UPLOAD_CORRUPTION = (
-    "gatehouse bug: a streamed request body is corrupted on its way upstream: "
-    "H2Stream::Source::take lends views into body_, and H2Stream::on_data's "
-    "body_.reserve_tail() (compaction, or growth: use after free) moves those bytes "
-    "while the batch is still being written to the backend")
 
-
-@pytest.mark.xfail(reason=UPLOAD_CORRUPTION + " (hits this test in about 1 run of 4; "
-                   "test_streamed_upload_is_not_corrupted shows it every time)", strict=False)
 @pytest.mark.deadline(90)
 def test_h2c_large_upload_sha256(gatehouse, origin, tmp_path):
     o = origin()
@@ -783,8 +775,6 @@ def sha_of_body(req):
     return canned(200, {"Content-Type": "text/plain"}, sha256(req.body))
 
 
-# Under ASan the timing changes and the 40 uploads come through whole.
-@pytest.mark.xfail(not SANITIZED, reason=UPLOAD_CORRUPTION, strict=True)
 @pytest.mark.deadline(90)
 def test_streamed_upload_is_not_corrupted(gatehouse, capture_backend):
     """Up to 40 uploads of 20 MiB (streamed: over request_buffer) to a backend
@@ -870,10 +860,6 @@ def test_tls_large_download_and_hsts(gatehouse, origin, front_pki):
         assert r.status == 200 and not r.has("strict-transport-security"), r.headers
 
 
-@pytest.mark.xfail(reason="gatehouse bug: the HTTP/2 front end ignores 'expect: 100-continue' "
-                   "(HTTP/1 answers 100 at once): a body of known length is awaited whole "
-                   "before forwarding while the client waits for 100, so every such request "
-                   "stalls for the client's own expect timeout (curl: 1 s)", strict=True)
 def test_expect_100_continue(gatehouse, capture_backend):
     """A client that waits for 100 (Continue) before sending its body is not
     left waiting (RFC 9110 10.1.1), and the body then goes through."""
@@ -1951,10 +1937,6 @@ def test_header_list_over_max_header_bytes(gatehouse, capture_backend):
     assert_others_served(gh, "/x")
 
 
-@pytest.mark.xfail(reason="gatehouse bug: H2Connection::dispatch_events answers request_refused "
-                   "with a bare ':status 431' (no Proxy-Status, Server or X-Request-ID), "
-                   "unlike every other proxy-made answer (CONTRACT: 431 carries Proxy-Status)",
-                   strict=True)
 def test_refused_header_list_431_carries_proxy_status(gatehouse, capture_backend):
     b = capture_backend()
     gh = gatehouse(server_cfg([route(b, "/")], limits={"max_header_bytes": "16k"}))
