@@ -14,13 +14,63 @@ namespace gh::proxy {
 
 using namespace gh::net;
 
-// Connection-level failures count against the backend; a bad response does not
-// say the backend is down.
-static bool is_connection_failure(const Failure& f) {
+bool is_connection_failure(const Failure& f) {
   std::string_view e = f.error;
   return e == "connection_refused" || e == "connection_timeout" || e == "connection_terminated" ||
          e == "destination_ip_unroutable" || e == "dns_error" || e == "dns_timeout" ||
          e == "http_response_timeout";
+}
+
+upstream::Backend* Tries::pick(upstream::Balancer& bal, uint64_t client_hash) {
+  upstream::PickContext pc;
+  pc.client_hash = client_hash;
+  pc.exclude = std::span<upstream::Backend* const>(tried.data(), n);
+  pc.now_ms = now_ms();
+  upstream::Backend* b = bal.pick(pc);
+  if (!b) return nullptr;
+  if (n < tried.size()) tried[n++] = b;
+  last = b;
+  return b;
+}
+
+void Forwarder::begin_tries() {
+  pump_running_ = pump_failed_ = pump_client_gone_ = pump_stopping_ = false;
+  pump_status_ = 0;
+  pump_detail_ = "";
+  backend_ = nullptr;
+}
+
+bool Forwarder::note_relay_outcome(const http::RelayOutcome& o, upstream::Backend& b,
+                                   size_t backends) {
+  LogRecord& rec = *req_->rec;
+  switch (o.status) {
+    case http::RelayStatus::done:
+      return true;
+    case http::RelayStatus::src_timeout:
+    case http::RelayStatus::src_too_slow:
+      rec.proxy_status = "http_response_timeout";
+      break;
+    case http::RelayStatus::src_closed:
+    case http::RelayStatus::src_error:
+      rec.proxy_status = "http_response_incomplete";
+      break;
+    case http::RelayStatus::framing_error:
+      rec.proxy_status = "http_response_transfer_coding";
+      break;
+    case http::RelayStatus::dst_error:
+    case http::RelayStatus::too_large:
+      return false;   // the client's side failed
+  }
+  if (!pump_status_ && !pump_client_gone_) {
+    // (Not when the client broke its request: the pump then cancelled the
+    // backend's read, and the backend is not to blame.)
+    GH_WARN("backend %s: %.*s: response body cut after %llu bytes", b.name.c_str(),
+            static_cast<int>(rec.proxy_status.size()), rec.proxy_status.data(),
+            static_cast<unsigned long long>(o.bytes));
+    if (o.status != http::RelayStatus::framing_error)
+      upstream::record_failure(b, backends > 1, now_ms());
+  }
+  return false;
 }
 
 Forwarder::Forwarder(WorkerState& ws, Executor ex)
@@ -217,26 +267,16 @@ awaitable<bool> Forwarder::forward(ForwardRequest& req, Downstream& down) {
   // backend closed a moment ago: check every pooled connection it takes.
   const bool replayable_when_sent = may_retry(TryProgress::sent, method_, body_whole);
 
-  std::array<upstream::Backend*, 8> tried{};
-  size_t ntried = 0;
-  Failure last{503, "destination_unavailable", "no healthy backend for this route"};
-  upstream::Backend* last_backend = nullptr;
+  Tries tries;
+  Failure& last = tries.failure;
   bool head_released = false;    // the source let the request head go (streamed bodies)
   uint64_t first_payload = 0;    // body bytes sent with the head
-  pump_running_ = pump_failed_ = pump_client_gone_ = pump_stopping_ = false;
-  pump_status_ = 0;
-  pump_detail_ = "";
-  backend_ = nullptr;
+  begin_tries();
 
   for (unsigned attempt = 0; attempt <= route.retries; ++attempt) {
-    upstream::PickContext pc;
-    pc.client_hash = req.client_hash;
-    pc.exclude = std::span<upstream::Backend* const>(tried.data(), ntried);
-    pc.now_ms = now_ms();
-    upstream::Backend* b = bal->pick(pc);
+    upstream::Backend* b = tries.pick(*bal, req.client_hash);
     if (!b) break;
-    if (ntried < tried.size()) tried[ntried++] = b;
-    backend_ = last_backend = b;
+    backend_ = b;
     const bool may_eject = rr.backends.size() > 1;
 
     bool fresh_retry_used = false;
@@ -261,12 +301,7 @@ awaitable<bool> Forwarder::forward(ForwardRequest& req, Downstream& down) {
       if (!head_released) build_upstream_head(rr, *b);
       else retarget_upstream_head(rr, *b);
       const int64_t upstream_start_us = now_us();
-      b->requests.fetch_add(1, std::memory_order_relaxed);
-      b->in_flight.fetch_add(1, std::memory_order_relaxed);
-      struct InFlight {
-        upstream::Backend* b;
-        ~InFlight() { b->in_flight.fetch_sub(1, std::memory_order_relaxed); }
-      } in_flight_guard{b};
+      InFlight in_flight(b);
 
       up_dl_.clear_fired();
       up_dl_.expire_in(srv.timeouts.upstream_response);
@@ -362,7 +397,7 @@ awaitable<bool> Forwarder::forward(ForwardRequest& req, Downstream& down) {
   else down.close_after_response();
   // (GCC 12 miscompiles a ?: inside co_await arguments: compute it first.)
   std::string_view hop;
-  if (last_backend) hop = last_backend->name;
+  if (tries.last) hop = tries.last->name;
   co_await down.send_error(last.status, last.error, last.details, hop);
   co_return down.keeps_connection();
 }

@@ -7,6 +7,7 @@
 // (RFC 9209 Proxy-Status) or a retry under the one retry rule (retry.h).
 #pragma once
 
+#include <array>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,6 +23,7 @@
 #include "proxy/h2_upstream.h"
 #include "proxy/runtime.h"
 #include "proxy/worker_state.h"
+#include "upstream/balancer.h"
 #include "upstream/pool.h"
 
 namespace gh::proxy {
@@ -31,6 +33,35 @@ struct Failure {
   int status = 0;            // 0: no failure
   const char* error = "";    // "connection_refused", ...
   std::string details;
+};
+
+// Connection-level failures count against the backend's health; a bad
+// response does not say the backend is down.
+bool is_connection_failure(const Failure& f);
+
+// The backends one request has tried (the balancer skips them on a retry),
+// and how the last try failed.
+struct Tries {
+  std::array<upstream::Backend*, 8> tried{};
+  size_t n = 0;
+  upstream::Backend* last = nullptr;
+  Failure failure{503, "destination_unavailable", "no healthy backend for this route"};
+  // The next backend for this request, or null when none is left.
+  upstream::Backend* pick(upstream::Balancer& bal, uint64_t client_hash);
+};
+
+// A request in flight at a backend for the guard's lifetime (least_conn).
+struct InFlight {
+  explicit InFlight(upstream::Backend* b) : b_(b) {
+    b_->requests.fetch_add(1, std::memory_order_relaxed);
+    b_->in_flight.fetch_add(1, std::memory_order_relaxed);
+  }
+  ~InFlight() { b_->in_flight.fetch_sub(1, std::memory_order_relaxed); }
+  InFlight(const InFlight&) = delete;
+  InFlight& operator=(const InFlight&) = delete;
+
+ private:
+  upstream::Backend* b_;
 };
 
 // One request as the forward path needs it. The downstream owns all of it
@@ -98,6 +129,11 @@ class Forwarder {
   net::awaitable<bool> relay_h2_response(const RouteRuntime& rr, upstream::Backend& b,
                                          H2UpConn& conn, H2UpStream& st);
   static void on_up_deadline(void* self);
+  void begin_tries();
+  // After a response body relay: the access log's Proxy-Status for a cut
+  // body, the backend's health when it broke it. False: the client's
+  // connection cannot carry another response.
+  bool note_relay_outcome(const http::RelayOutcome& o, upstream::Backend& b, size_t backends);
 
   WorkerState& ws_;
   net::Executor ex_;

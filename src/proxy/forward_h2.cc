@@ -25,13 +25,6 @@ struct Collected final : FieldWriter {
   void add(std::string_view name, std::string_view value) override { fields.emplace_back(name, value); }
 };
 
-bool connection_failure(const Failure& f) {
-  std::string_view e = f.error;
-  return e == "connection_refused" || e == "connection_timeout" || e == "connection_terminated" ||
-         e == "destination_ip_unroutable" || e == "dns_error" || e == "dns_timeout" ||
-         e == "http_response_timeout";
-}
-
 }  // namespace
 
 awaitable<bool> Forwarder::wait_h2_head(H2UpStream& st, Failure& f) {
@@ -94,28 +87,16 @@ awaitable<bool> Forwarder::forward_h2(const RouteRuntime& rr) {
   std::vector<http::Field> fields;
   fields.reserve(collected.fields.size());
   for (const auto& [n, v] : collected.fields) fields.push_back(http::Field{n, v});
-  const bool replayable_when_sent = may_retry(TryProgress::sent, method_, body_whole);
-  (void)replayable_when_sent;
 
-  std::array<upstream::Backend*, 8> tried{};
-  size_t ntried = 0;
-  Failure last{503, "destination_unavailable", "no healthy backend for this route"};
-  upstream::Backend* last_backend = nullptr;
-  pump_running_ = pump_failed_ = pump_client_gone_ = pump_stopping_ = false;
-  pump_status_ = 0;
-  pump_detail_ = "";
-  backend_ = nullptr;
+  Tries tries;
+  Failure& last = tries.failure;
+  begin_tries();
   bool body_started = false;   // a streamed body's bytes have begun to flow (not replayable)
 
   for (unsigned attempt = 0; attempt <= route.retries; ++attempt) {
-    upstream::PickContext pc;
-    pc.client_hash = req.client_hash;
-    pc.exclude = std::span<upstream::Backend* const>(tried.data(), ntried);
-    pc.now_ms = now_ms();
-    upstream::Backend* b = bal->pick(pc);
+    upstream::Backend* b = tries.pick(*bal, req.client_hash);
     if (!b) break;
-    if (ntried < tried.size()) tried[ntried++] = b;
-    backend_ = last_backend = b;
+    backend_ = b;
     const bool may_eject = rr.backends.size() > 1;
 
     std::shared_ptr<H2UpConn> conn;
@@ -146,12 +127,7 @@ awaitable<bool> Forwarder::forward_h2(const RouteRuntime& rr) {
     r.path = target_;
     r.fields = fields;
     H2UpStream st(ex_);
-    b->requests.fetch_add(1, std::memory_order_relaxed);
-    b->in_flight.fetch_add(1, std::memory_order_relaxed);
-    struct InFlight {
-      upstream::Backend* b;
-      ~InFlight() { b->in_flight.fetch_sub(1, std::memory_order_relaxed); }
-    } in_flight_guard{b};
+    InFlight in_flight(b);
     const int64_t upstream_start_us = now_us();
     if (conn->open(r, body.kind == RequestBody::Kind::none, &st) < 0) {
       last = {502, "connection_refused", "backend takes no new HTTP/2 stream now"};
@@ -213,7 +189,7 @@ awaitable<bool> Forwarder::forward_h2(const RouteRuntime& rr) {
       // A streamed body that began to flow cannot be sent again.
       const bool again = may_retry(progress, method_, body_whole) && !(streamed && pump_wrote_);
       last = f;
-      if (connection_failure(f)) upstream::record_failure(*b, may_eject, now_ms());
+      if (is_connection_failure(f)) upstream::record_failure(*b, may_eject, now_ms());
       GH_WARN("backend %s: %s%s%s%s", b->name.c_str(), f.error, f.details.empty() ? "" : ": ",
               f.details.c_str(), again ? "" : " (not retried: the request may have been applied)");
       if (!again) break;
@@ -231,7 +207,7 @@ awaitable<bool> Forwarder::forward_h2(const RouteRuntime& rr) {
   if (body_whole) down.request_delivered();
   else down.close_after_response();
   std::string_view hop;
-  if (last_backend) hop = last_backend->name;
+  if (tries.last) hop = tries.last->name;
   co_await down.send_error(last.status, last.error, last.details, hop);
   co_return down.keeps_connection();
 }
@@ -264,31 +240,7 @@ awaitable<bool> Forwarder::relay_h2_response(const RouteRuntime& rr, upstream::B
   H2UpSource src(conn, st, srv.timeouts.upstream_response);
   http::RelayOutcome o = co_await http::relay_body(src, sink, 0);
   rec.bytes_sent = o.bytes;
-  bool client_keep = true;
-  switch (o.status) {
-    case http::RelayStatus::done:
-      break;
-    case http::RelayStatus::src_timeout:
-    case http::RelayStatus::src_too_slow:
-      rec.proxy_status = "http_response_timeout";
-      client_keep = false;
-      break;
-    case http::RelayStatus::src_closed:
-    case http::RelayStatus::src_error:
-    case http::RelayStatus::framing_error:
-      rec.proxy_status = "http_response_incomplete";
-      client_keep = false;
-      break;
-    case http::RelayStatus::dst_error:
-    case http::RelayStatus::too_large:
-      client_keep = false;
-      break;
-  }
-  if (client_keep == false && o.status != http::RelayStatus::dst_error &&
-      o.status != http::RelayStatus::too_large && !pump_status_ && !pump_client_gone_)
-    GH_WARN("backend %s: %.*s: response body cut after %llu bytes", b.name.c_str(),
-            static_cast<int>(rec.proxy_status.size()), rec.proxy_status.data(),
-            static_cast<unsigned long long>(o.bytes));
+  bool client_keep = note_relay_outcome(o, b, rr.backends.size());
   if (pump_running_) {
     // The response is complete while the request still streams (a gRPC
     // server may answer before the client finished): end the stream.

@@ -154,43 +154,10 @@ awaitable<bool> Forwarder::relay_response(const RouteRuntime& rr, upstream::Back
                       kind == BodyKind::content_length ? resp_.content_length : 0, resp_chunks_);
   http::RelayOutcome o = co_await http::relay_body(src, sink, 0);
   rec.bytes_sent = o.bytes;
-  bool client_keep = true;
-  bool upstream_keep = false;
-  switch (o.status) {
-    case http::RelayStatus::done:
-      upstream_keep = upstream_keep_hint && kind != BodyKind::until_close && up_in_.empty();
-      break;
-    case http::RelayStatus::src_timeout:
-    case http::RelayStatus::src_too_slow:
-      rec.proxy_status = "http_response_timeout";
-      client_keep = false;
-      break;
-    case http::RelayStatus::src_closed:
-    case http::RelayStatus::src_error:
-      rec.proxy_status = "http_response_incomplete";
-      client_keep = false;
-      break;
-    case http::RelayStatus::framing_error:
-      rec.proxy_status = "http_response_transfer_coding";
-      client_keep = false;
-      break;
-    case http::RelayStatus::dst_error:
-    case http::RelayStatus::too_large:
-      client_keep = false;
-      break;
-  }
-  const bool backend_broke = o.status == http::RelayStatus::src_timeout ||
-                            o.status == http::RelayStatus::src_closed || o.status == http::RelayStatus::src_error ||
-                            o.status == http::RelayStatus::framing_error;
-  if (backend_broke && !pump_status_ && !pump_client_gone_) {
-    // (Not when the client broke its request: the pump then cancelled the
-    // backend's read, and the backend is not to blame.)
-    GH_WARN("backend %s: %.*s: response body cut after %llu bytes", b.name.c_str(),
-            static_cast<int>(rec.proxy_status.size()), rec.proxy_status.data(),
-            static_cast<unsigned long long>(o.bytes));
-    if (o.status != http::RelayStatus::framing_error)
-      upstream::record_failure(b, rr.backends.size() > 1, now_ms());
-  }
+  bool client_keep = note_relay_outcome(o, b, rr.backends.size());
+  const bool upstream_keep_ok = o.status == http::RelayStatus::done;
+  bool upstream_keep =
+      upstream_keep_ok && upstream_keep_hint && kind != BodyKind::until_close && up_in_.empty();
   if (pump_running_) {
     co_await stop_pump();
     client_keep = false;
