@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "proxy/body_http1.h"
 #include "proxy/retry.h"
+#include "tls/ossl.h"
 #include "upstream/passive_health.h"
 
 namespace gh::proxy {
@@ -161,10 +162,7 @@ awaitable<Failure> Forwarder::tls_handshake(const RouteRuntime& rr, upstream::Ba
     rr.tls->save_session(up_->stream.ssl());
     if (h2) {
       // RFC 9113 3.2: h2 over TLS only when the backend chose it.
-      const unsigned char* p = nullptr;
-      unsigned len = 0;
-      SSL_get0_alpn_selected(up_->stream.ssl(), &p, &len);
-      if (len != 2 || p[0] != 'h' || p[1] != '2') {
+      if (!tls::alpn_is_h2(up_->stream.ssl())) {
         up_.reset();
         co_return Failure{502, "tls_protocol_error", "backend did not choose h2 in ALPN"};
       }

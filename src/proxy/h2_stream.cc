@@ -40,12 +40,8 @@ void H2Stream::on_data(std::string_view bytes, bool end) {
 void H2Stream::on_trailers(http2::HeaderBlock trailers) {
   trailers_ = std::move(trailers);
   trailer_lines_.clear();
-  for (const auto& f : trailers_.fields()) {
-    trailer_lines_ += f.name;
-    trailer_lines_ += ": ";
-    trailer_lines_ += f.value;
-    trailer_lines_ += "\r\n";
-  }
+  FieldLines lines{&trailer_lines_};
+  for (const auto& f : trailers_.fields()) lines.add(f.name, f.value);
   body_end_ = true;
   data_wake_.wake();
 }

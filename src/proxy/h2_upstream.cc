@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "core/log.h"
+#include "proxy/downstream.h"
 
 namespace gh::proxy {
 
@@ -162,11 +163,9 @@ void H2UpConn::dispatch() {
       case http2::EventKind::response_trailers:
         s.trailers = std::move(ev.head);
         s.trailer_lines.clear();
-        for (const auto& f : s.trailers.fields()) {
-          s.trailer_lines += f.name;
-          s.trailer_lines += ": ";
-          s.trailer_lines += f.value;
-          s.trailer_lines += "\r\n";
+        {
+          FieldLines lines{&s.trailer_lines};
+          for (const auto& f : s.trailers.fields()) lines.add(f.name, f.value);
         }
         s.end = true;
         s.wake.wake();

@@ -13,6 +13,7 @@
 #include "proxy/intake.h"
 #include "proxy/own_response.h"
 #include "proxy/router.h"
+#include "tls/ossl.h"
 
 namespace gh::proxy {
 
@@ -65,14 +66,6 @@ void Session::on_drain() {
 // The connection preface of HTTP/2 with prior knowledge (RFC 9113 3.3, 3.4).
 static constexpr std::string_view kH2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-// ALPN chose h2 (RFC 9113 3.2).
-static bool alpn_h2(SSL* ssl) {
-  const unsigned char* p = nullptr;
-  unsigned len = 0;
-  if (ssl) SSL_get0_alpn_selected(ssl, &p, &len);
-  return len == 2 && p[0] == 'h' && p[1] == '2';
-}
-
 std::string Session::take_input() {
   std::string bytes(in_.view());
   in_.clear();
@@ -90,7 +83,7 @@ awaitable<Session::RunEnd> Session::run() {
       down_.close();
       co_return RunEnd::closed;
     }
-    if (alpn_h2(down_.ssl())) {
+    if (tls::alpn_is_h2(down_.ssl())) {
       down_dl_.clear();
       co_return RunEnd::http2;
     }

@@ -40,4 +40,12 @@ using SslPtr = std::unique_ptr<SSL, SslFree>;
 // later, unrelated Asio TLS operation on this thread look failed.
 std::string take_ossl_error(const char* fallback = "unknown OpenSSL error");
 
+// True when ALPN chose "h2" on `ssl` (RFC 9113 3.2); false for a null `ssl`.
+inline bool alpn_is_h2(const SSL* ssl) {
+  const unsigned char* p = nullptr;
+  unsigned len = 0;
+  if (ssl) SSL_get0_alpn_selected(ssl, &p, &len);
+  return len == 2 && p[0] == 'h' && p[1] == '2';
+}
+
 }  // namespace gh::tls
