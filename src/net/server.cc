@@ -200,6 +200,16 @@ awaitable<void> Server::drain_loop(Worker& w, int64_t deadline_ms) {
     co_await t.async_wait(nothrow);
     if (w.on_drain) w.on_drain();  // connections that became idle since
   }
+  if (w.connections > 0 && w.on_abort) {
+    // Past the drain time: cut what is left, and let it unwind (briefly)
+    // before the context stops, so no connection outlives the state it uses.
+    w.on_abort();
+    const int64_t until = now_ms() + 500;
+    while (w.connections > 0 && now_ms() < until) {
+      t.expires_after(std::chrono::milliseconds(10));
+      co_await t.async_wait(nothrow);
+    }
+  }
   if (w.on_tick) w.on_tick();
   w.ctx.stop();
 }

@@ -37,6 +37,9 @@ class Worker {
   size_t connections = 0;          // open client connections on this worker
   std::function<void()> on_drain;  // set by the layer above: close idle connections
   std::function<void()> on_tick;   // set by the layer above: periodic flushes (every 100 ms)
+  // Set by the layer above: the drain time is over, end every connection now
+  // (cancel its I/O) so each unwinds while the layer's state still exists.
+  std::function<void()> on_abort;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
 };
 

@@ -52,6 +52,14 @@ void H2Connection::on_drain() {
   }
 }
 
+void H2Connection::abort() {
+  stopping_ = true;
+  write_failed_ = true;   // nothing more is written: the writer ends
+  for (auto& [id, s] : streams_) s->abort();
+  stream_.cancel();
+  kick();
+}
+
 // With no stream open the connection may idle for the keep-alive time
 // (the head timeout before its first request); while streams run, their
 // own timeouts bound them.
@@ -120,6 +128,7 @@ awaitable<void> H2Connection::run(std::string already) {
 awaitable<void> H2Connection::writer() {
   const auto timeout = rt_->cfg.server.timeouts.client_body;
   for (;;) {
+    if (write_failed_) break;   // (also: aborted at the end of the drain)
     dispatch_events();
     std::string_view out = codec_->pending_output();
     if (out.empty()) {

@@ -45,6 +45,8 @@ class H2Connection {
 
   // Draining: GOAWAY now; streams in progress finish, then the connection closes.
   void on_drain();
+  // The drain time is over: every stream and the connection end now.
+  void abort();
 
   // For the streams.
   WorkerState& ws() { return ws_; }

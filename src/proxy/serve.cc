@@ -23,6 +23,11 @@ Proxy::Proxy(Server& server, Shared& shared) {
     };
     sp->idle = std::make_unique<IdleSet>(
         w->ctx, [sp](Socket s, IdleConn c) { resume_idle(*sp, std::move(s), std::move(c)); });
+    w->on_abort = [sp] {
+      for (Session* s = sp->sessions; s; s = s->next_session) s->abort();
+      for (H2Connection* c = sp->h2_connections; c; c = c->next) c->abort();
+      close_parked(*sp);
+    };
     w->on_tick = [sp] {
       sp->tick();
       park_tick(*sp);

@@ -43,6 +43,12 @@ class Session final : public Downstream {
 
   // Draining: idle sessions close now, busy ones after the current response.
   void on_drain();
+  // The drain time is over: the client's and the backend's I/O is cancelled.
+  void abort() {
+    closing_ = true;
+    down_.cancel();
+    fwd_.cancel();
+  }
   Session* next_session = nullptr;
   Session* prev_session = nullptr;
 

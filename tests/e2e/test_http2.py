@@ -1445,11 +1445,6 @@ def test_client_reset_mid_body_leaves_no_dirty_backend_connection(gatehouse, ori
         assert_others_served(gh)
 
 
-@pytest.mark.xfail(SANITIZED, reason="gatehouse bug: when the drain ends with an HTTP/2 "
-                   "connection still open, Proxy::~Proxy frees the WorkerStates before the "
-                   "connection's coroutine frame is destroyed, and ~H2Connection unlinks itself "
-                   "from ws_.h2_connections (h2_connection.cc:32): heap-use-after-free at exit "
-                   "(silent without ASan)", strict=True)
 @pytest.mark.deadline(30)
 def test_sigterm_with_a_stalled_stream_exits_within_the_drain(origin, tmp_path):
     """The drain ends on time although a stream cannot finish (its client
