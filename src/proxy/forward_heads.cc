@@ -39,7 +39,23 @@ struct ConnTokens {
       if (iequals(names[i], name)) return true;
     return false;
   }
+  // The names every Connection field of `fields` lists (RFC 9110 7.6.1).
+  static ConnTokens of(std::span<const http::Field> fields) {
+    ConnTokens t;
+    for (const auto& h : fields)
+      if (h.name.size() == 10 && iequals(h.name, "connection")) t.add_list(h.value);
+    return t;
+  }
 };
+
+// A field that no rule above claimed goes on, unless a Connection field
+// named it hop-by-hop or a field rule removes it.
+void pass_field(const http::Field& h, const ConnTokens& conn, const HeadEdits& edits,
+                FieldWriter& w) {
+  if (conn.n && conn.has(h.name)) return;
+  if (edits.drops(h.name)) return;
+  w.add(h.name, h.value);
+}
 
 enum class H {
   other, connection, keep_alive, proxy_connection, te, transfer_encoding, upgrade, host,
@@ -160,9 +176,7 @@ void Forwarder::write_upstream_fields(FieldWriter& w) {
   const ClientInfo& client = *req.client;
   const auto& srv = req.rt->cfg.server;
 
-  ConnTokens conn;
-  for (const auto& h : xreq.fields)
-    if (h.name.size() == 10 && iequals(h.name, "connection")) conn.add_list(h.value);
+  const ConnTokens conn = ConnTokens::of(xreq.fields);
 
   const config::Forwarded fm = srv.forwarded;
   const bool managed = fm != config::Forwarded::none;
@@ -208,9 +222,7 @@ void Forwarder::write_upstream_fields(FieldWriter& w) {
       default:
         break;
     }
-    if (conn.n && conn.has(h.name)) continue;
-    if (edits.drops(h.name)) continue;
-    w.add(h.name, h.value);
+    pass_field(h, conn, edits, w);
   }
 
   const std::string_view scheme = client.tls ? "https" : "http";
@@ -345,9 +357,7 @@ void Forwarder::write_response_fields(const RouteRuntime& rr, const upstream::Ba
                                       std::span<const http::Field> fields) {
   const ForwardRequest& req = *req_;
   const config::Route& route = *rr.conf;
-  ConnTokens conn;
-  for (const auto& h : fields)
-    if (h.name.size() == 10 && iequals(h.name, "connection")) conn.add_list(h.value);
+  const ConnTokens conn = ConnTokens::of(fields);
 
   std::string authority;
   RewriteContext ctx;
@@ -393,9 +403,7 @@ void Forwarder::write_response_fields(const RouteRuntime& rr, const upstream::Ba
       default:
         break;
     }
-    if (conn.n && conn.has(h.name)) continue;
-    if (edits.drops(h.name)) continue;
-    w.add(h.name, h.value);
+    pass_field(h, conn, edits, w);
   }
   if (!edits.drops("via")) {
     if (!scratch_.empty()) scratch_ += ", ";
