@@ -3,6 +3,7 @@
 // gRPC answers, the tunnel) is in h2_stream_response.cc.
 #include "proxy/h2_stream.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/log.h"
@@ -117,11 +118,10 @@ void H2Stream::Source::cancel() {
 // stream or was too slow (answered).
 awaitable<bool> H2Stream::receive_whole_body(uint64_t limit) {
   const auto timeout = rt_->cfg.server.timeouts.client_body;
-  size_t acked = 0;
   for (;;) {
-    if (body_.size() > acked) {
-      c_.codec().consume(id_, body_.size() - acked);
-      acked = body_.size();
+    if (body_.size() > body_acked_) {
+      c_.codec().consume(id_, body_.size() - body_acked_);
+      body_acked_ = body_.size();
       c_.kick();
     }
     if (body_end_) co_return true;
@@ -141,9 +141,43 @@ awaitable<bool> H2Stream::receive_whole_body(uint64_t limit) {
 awaitable<void> H2Stream::serve() {
   co_await handle();
   finish_log();
+  if (end_held_ && !closed_) {   // (cut_ may say only that the request was not all read)
+    co_await discard_request_rest();
+    if (!closed_) {
+      c_.codec().submit_data(id_, {}, true);
+      ended_ = true;
+    }
+  }
   if (!ended_ && !closed_) c_.codec().reset_stream(id_, cut_ ? 0x2 : 0x0);   // INTERNAL_ERROR / NO_ERROR
   body_.clear();
   c_.kick();
+}
+
+// A response complete before its request (an early 401, 413 or redirect of
+// an upload): RFC 9113 8.1 lets the server end its side and reset the
+// stream with NO_ERROR, but clients such as curl 7.88 (Debian 12) then fail
+// the transfer (error 92) after receiving the whole response. So, as
+// HTTP/1's lingering close does, the END_STREAM waits while the rest of the
+// request body is read and dropped (its window given back), at most
+// kLingerMs in all and kLingerIdleMs of silence; a client still sending
+// after that gets the END_STREAM and then RST_STREAM NO_ERROR.
+awaitable<void> H2Stream::discard_request_rest() {
+  constexpr int64_t kLingerMs = 5000;
+  constexpr int64_t kLingerIdleMs = 1000;
+  const int64_t until = now_ms() + kLingerMs;
+  for (;;) {
+    if (body_.size() > body_acked_) {
+      c_.codec().consume(id_, body_.size() - body_acked_);
+      c_.kick();
+    }
+    body_.clear();
+    body_acked_ = 0;
+    if (body_end_ || closed_) break;
+    const int64_t now = now_ms();
+    if (now >= until) break;
+    const bool woke = co_await data_wake_.wait(std::chrono::milliseconds(std::min(until - now, kLingerIdleMs)));
+    if (!woke) break;
+  }
 }
 
 awaitable<void> H2Stream::handle() {

@@ -100,6 +100,8 @@ class H2Stream final : public Downstream {
   net::awaitable<bool> submit_head(bool end_stream);
   net::awaitable<bool> send_data(std::string_view bytes);
   net::awaitable<bool> end_body(std::string_view trailer_lines);
+  bool hold_end();
+  net::awaitable<void> discard_request_rest();
   net::awaitable<void> send_own(std::span<const http::Field> extra);
   net::awaitable<void> send_answer(const policy::Answer& a);
   net::awaitable<void> send_redirect(std::string location);
@@ -136,6 +138,7 @@ class H2Stream final : public Downstream {
   std::string trailer_lines_;           // request trailers as HTTP/1 field lines
   http2::HeaderBlock trailers_;
   uint64_t body_in_ = 0;
+  size_t body_acked_ = 0;               // bytes at the front of body_ whose window is back
   std::string coded_;                   // a whole body with trailers, chunk-coded for HTTP/1
   Wakeup data_wake_;
   Source source_{*this};
@@ -149,6 +152,7 @@ class H2Stream final : public Downstream {
   OwnResponse own_;
   bool head_sent_ = false;
   bool ended_ = false;                  // END_STREAM submitted
+  bool end_held_ = false;               // the response is complete; END_STREAM waits for the request's end
   bool cut_ = false;                    // the response is incomplete: reset the stream
   bool closed_ = false;                 // the codec closed the stream
   uint32_t close_code_ = 0;

@@ -69,13 +69,15 @@ awaitable<bool> H2Stream::submit_head(bool end_stream) {
     if (split_field_lines(rt_->hsts_header, std::span(&hsts, 1)) == 1) fields.push_back(hsts);
   }
   const int status = switching_ ? 200 : status_;
-  if (closed_ || !c_.codec().submit_response(id_, status, fields, end_stream)) {
+  const bool held = end_stream && hold_end();
+  if (closed_ || !c_.codec().submit_response(id_, status, fields, end_stream && !held)) {
     cut_ = true;
     co_return false;
   }
   head_sent_ = true;
   response_started_ = true;
-  if (end_stream) ended_ = true;
+  if (held) end_held_ = true;
+  else if (end_stream) ended_ = true;
   c_.kick();
   co_return true;
 }
@@ -106,6 +108,9 @@ awaitable<bool> H2Stream::end_body(std::string_view trailer_lines) {
     std::array<http::Field, 32> t;
     size_t n = split_field_lines(trailer_lines, t);
     ok = c_.codec().submit_trailers(id_, std::span(t.data(), n));
+  } else if (hold_end()) {
+    end_held_ = true;   // serve() ends the stream
+    co_return true;
   } else {
     // An empty DATA frame with END_STREAM, queued after every byte.
     c_.codec().submit_data(id_, {}, true);
@@ -114,6 +119,13 @@ awaitable<bool> H2Stream::end_body(std::string_view trailer_lines) {
   if (ok) ended_ = true;
   c_.kick();
   co_return ok;
+}
+
+// Whether the response's END_STREAM waits for the request's end
+// (discard_request_rest). Not for gRPC, whose status must not wait for a
+// client still streaming (its clients take the reset), nor for trailers.
+bool H2Stream::hold_end() {
+  return !body_end_ && !closed_ && !grpc_ && !switching_;
 }
 
 awaitable<bool> H2Stream::Sink::write(const http::BodyBatch& b) {
@@ -214,6 +226,7 @@ awaitable<void> H2Stream::send_own(std::span<const http::Field> extra) {
 void H2Stream::request_delivered() {
   // The whole body went upstream (and its window came back as it arrived).
   body_.clear();
+  body_acked_ = 0;
   std::string().swap(coded_);
 }
 

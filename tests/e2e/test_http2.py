@@ -1168,6 +1168,78 @@ def test_max_body_bytes_413(gatehouse, capture_backend):
     assert_others_served(gh, "/x")
 
 
+def auth_route_cfg(b, tmp_path):
+    import crypt
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        hashed = crypt.crypt("s3cret", crypt.mksalt(crypt.METHOD_SHA256))
+    (tmp_path / "htpasswd").write_text(f"alice:{hashed}\n")
+    return server_cfg([route(b, "/", basic_auth={"realm": "R", "users_file": "./htpasswd"})])
+
+
+def test_early_answer_to_an_upload_completes_for_curl(gatehouse, capture_backend, tmp_path):
+    """A 401 answered before an 8 MiB upload ends: curl 7.88 fails a transfer
+    whose stream is reset, even with NO_ERROR after the whole response (exit
+    92), so gatehouse reads and drops the rest of the body before ending the
+    stream, as HTTP/1's lingering close does."""
+    b = capture_backend()
+    gh = gatehouse(auth_route_cfg(b, tmp_path))
+    f = tmp_path / "upload.bin"
+    f.write_bytes(pattern(8 << 20))
+    code, out, err = run_curl("--http2-prior-knowledge", "--data-binary", f"@{f}",
+                              "-H", f"Host: {FRONT}", "-w", "\n%{http_version} %{http_code}",
+                              gh.url("/upload"), timeout=30)
+    assert code == 0, err
+    assert out.decode("latin-1").endswith("\n2 401"), out[-200:]
+    assert b.requests == []
+
+
+def test_early_answer_waits_for_the_request_end_then_ends_cleanly(gatehouse, capture_backend,
+                                                                   tmp_path):
+    b = capture_backend()
+    gh = gatehouse(auth_route_cfg(b, tmp_path))
+    with H2Client(gh.port) as c:
+        sid = c.start("POST", "/up", body=b"a" * 30000, end=False)
+        st = c.streams[sid]
+        assert c.wait(lambda: st.status is not None, 5), st
+        assert st.status == 401, st
+        # The whole response is there; its end waits for ours.
+        c.wait(lambda: st.done, 0.3)
+        assert not st.done, st
+        for _ in range(5):   # more than a window's worth: the dropped bytes' window comes back
+            c.send_body(sid, b"b" * 30000, end=False, timeout=5)
+        c.send_body(sid, b"c" * 1000, end=True, timeout=5)
+        r = c.response(sid, timeout=5)
+        assert r.ended and r.reset is None, r
+        assert "Basic" in r.header("www-authenticate", ""), r
+        # The connection goes on.
+        sid2 = c.start("GET", "/x")
+        r2 = c.response(sid2, timeout=5)
+        assert r2.status == 401 and r2.ended, r2
+        assert c.goaway is None and not c.closed
+
+
+def test_early_answer_to_a_silent_uploader_ends_within_the_linger(gatehouse, capture_backend,
+                                                                   tmp_path):
+    b = capture_backend()
+    gh = gatehouse(auth_route_cfg(b, tmp_path))
+    with H2Client(gh.port) as c:
+        sid = c.start("POST", "/up", body=b"a" * 1000, end=False)
+        t0 = time.monotonic()
+        r = c.response(sid, timeout=8)
+        took = time.monotonic() - t0
+        # One quiet second (the linger's idle bound), then END_STREAM and the
+        # reset that says the rest of the request is not wanted (RFC 9113 8.1).
+        assert r.status == 401 and r.ended, r
+        assert 0.8 <= took <= 4, took
+        c.wait(lambda: r.reset is not None, 2)
+        assert r.reset in (None, 0), r
+        sid2 = c.start("GET", "/x")
+        assert c.response(sid2, timeout=5).status == 401
+    assert b.requests == []
+
+
 def test_error_pages_over_h2(gatehouse, tmp_path):
     (tmp_path / "502.html").write_text("<h1>down for now</h1>")
     gh = gatehouse(server_cfg([route(free_port(), "/", error_pages={502: "./502.html"})]))
