@@ -183,3 +183,72 @@ def test_many_calls_share_one_backend_connection(gatehouse, grpc_backend):
         futs = [call.future(b"n%d" % i, timeout=10) for i in range(200)]
         results = [f.result() for f in futs]
     assert all(r.startswith(b"echo:n") for r in results)
+
+
+@pytest.fixture(scope="module")
+def grpc_pki(tmp_path_factory):
+    trustme = pytest.importorskip("trustme")
+    import tls_helpers as th
+    from types import SimpleNamespace
+    d = tmp_path_factory.mktemp("grpc-pki")
+    ca = trustme.CA()
+    return SimpleNamespace(
+        ca=th.write_ca(ca, d / "ca.pem"),
+        front=th.write_leaf(ca, d, "front", ["front.test", "127.0.0.1"], "front-cert"),
+        backend=th.write_leaf(ca, d, "backend", ["backend.test"], "backend-cert"))
+
+
+@pytest.mark.deadline(40)
+def test_tls_both_ways(gatehouse, grpc_pki):
+    """gRPC over TLS end to end: the client negotiates h2 by ALPN with
+    gatehouse, gatehouse h2 by ALPN with a grpcio server that only speaks TLS,
+    verifying its certificate against ca_file under the configured SNI."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    server.add_generic_rpc_handlers((_handlers(),))
+    creds = grpc.ssl_server_credentials(
+        [(grpc_pki.backend.key.read_bytes(), grpc_pki.backend.cert.read_bytes())])
+    port = server.add_secure_port(f"{helpers.HOST}:0", creds)
+    server.start()
+    try:
+        r = route(port, "/", upstream_protocol="http2", ssl=True)
+        r["tls"] = {"ca_file": str(grpc_pki.ca), "sni": "backend.test"}
+        gh = gatehouse({"server": {"reverse_proxy": [r]},
+                        "ssl": {"enabled": True, "port": helpers.free_port(),
+                                "cert_file": str(grpc_pki.front.cert),
+                                "key_file": str(grpc_pki.front.key)}})
+        ch_creds = grpc.ssl_channel_credentials(root_certificates=open(grpc_pki.ca, "rb").read())
+        with grpc.secure_channel(f"{helpers.HOST}:{gh.tls_port}", ch_creds,
+                                 options=(("grpc.ssl_target_name_override", "front.test"),)) as ch:
+            resp, info = _stub(ch, "unary_unary", "Unary").with_call(
+                b"tls", metadata=(("x-client", "c9"),), timeout=10)
+            assert resp.startswith(b"echo:tls via:") and b"gatehouse" in resp
+            assert ("x-trailer", "t-c9") in tuple(info.trailing_metadata())
+            got = list(_stub(ch, "stream_stream", "Bidi")(iter([b"a", b"b", b"c"]), timeout=10))
+            assert got == [b"re:a", b"re:b", b"re:c"]
+        gh.stop()
+        recs = [x for x in gh.access_log() if x.get("path") == f"/{SERVICE}/Unary"]
+        assert recs and recs[0]["protocol"] == "HTTP/2.0" and int(recs[0]["status"]) == 200
+    finally:
+        server.stop(grace=None).wait(5)
+
+
+@pytest.mark.deadline(40)
+def test_tls_backend_with_a_certificate_for_another_name_is_unavailable(gatehouse, grpc_pki):
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    server.add_generic_rpc_handlers((_handlers(),))
+    creds = grpc.ssl_server_credentials(
+        [(grpc_pki.backend.key.read_bytes(), grpc_pki.backend.cert.read_bytes())])
+    port = server.add_secure_port(f"{helpers.HOST}:0", creds)
+    server.start()
+    try:
+        r = route(port, "/", upstream_protocol="http2", ssl=True)
+        r["tls"] = {"ca_file": str(grpc_pki.ca), "sni": "elsewhere.test"}
+        gh = gatehouse({"server": {"reverse_proxy": [r]}})
+        with _channel(gh) as ch:
+            with pytest.raises(grpc.RpcError) as e:
+                _stub(ch, "unary_unary", "Unary").with_call(b"x", timeout=10)
+        assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+        md = dict(e.value.trailing_metadata() or ()) | dict(e.value.initial_metadata() or ())
+        assert "tls_certificate_error" in md.get("proxy-status", ""), md
+    finally:
+        server.stop(grace=None).wait(5)
