@@ -7,7 +7,10 @@ Stdlib only.
 
 usage: bench.py [case...]      cases: small policies many newconn large1m large100m upload1m idle10k ws
                                       tls tlsnew tlsresume idle10k-tls idle10k-tls-nothing
-                                      idle10k-tls-half
+                                      idle10k-tls-half h2 grpc
+
+The grpc case also needs Debian's python3-grpcio, for its backend and its
+checks (bench/backends/grpc_echo.py, run as a separate process).
 """
 import base64
 import datetime
@@ -92,7 +95,26 @@ CASES = {
     "tlsresume": dict(kind="tls", mode="resume", path="/small", n=6000, c=32, qn=1000, qc=32,
                       title="a new TLS connection per request, session resumed from a ticket: "
                             "GET /small with `Connection: close`"),
+    # HTTP/2 from the client over TLS (ALPN h2, checked), HTTP/1.1 to the
+    # backend as in every other case. HAProxy mode tcp relays bytes to an
+    # HTTP/1.1 backend, so it cannot take HTTP/2 clients: left out.
+    "h2": dict(kind="h2load", tls=True, h2=True, m=10, path="/small", n=100000, c=32, qn=10000, qc=32,
+               proxies=("nginx", "haproxy", "gatehouse"), compare="tls",
+               title="keep-alive HTTPS GET /small over HTTP/2 (TLS 1.3, ALPN h2): "
+                     "32 connections × 10 concurrent streams, HTTP/1.1 to the backend"),
+    # gRPC unary calls, HTTP/2 both ways: h2c with prior knowledge from h2load
+    # to the proxy and from the proxy to a grpcio backend
+    # (bench/backends/grpc_echo.py). Not HAProxy mode tcp (no HTTP work to
+    # compare: it would relay the client's h2c connection as it is).
+    "grpc": dict(kind="h2load", grpc=True, m=10, path="/bench.Echo/Echo", n=50000, c=8, qn=5000, qc=8,
+                 proxies=("nginx", "haproxy", "gatehouse"),
+                 title="gRPC unary calls over h2c (cleartext HTTP/2 both ways): a 32-byte message "
+                       "echoed by a grpcio backend, 8 connections × 10 concurrent streams"),
 }
+# The proxies that take part in the grpc case (they get its listener and route).
+GRPC_PROXIES = ("nginx", "haproxy", "gatehouse")
+# The grpc case's message (the gRPC frame adds a 5-byte prefix: flag, length).
+GRPC_PAYLOAD = bytes(range(32))
 # Said under the policies table.
 POLICY_NOTES = """\
 Notes: the route strips `/policy`, sets `X-Env: bench` and removes `X-Debug`
@@ -369,6 +391,53 @@ def check_policies(env, proxy):
         raise RuntimeError(f"{name}: /policy/headers answered {st}; the backend got {sorted(h.items())[:20]}")
 
 
+def check_h2(env, proxy):
+    """The h2 case measures HTTP/1.1 unless the proxy really picks h2:
+    `curl --http2` over TLS must get HTTP/2, 200 and the right body."""
+    try:
+        out = subprocess.run(["curl", "--http2", "-sk", "--max-time", "10", "-o", "-",
+                              "-w", "\n%{http_version} %{http_code}",
+                              f"https://127.0.0.1:{proxy.tls_port}/small"],
+                             capture_output=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise RuntimeError(f"{proxy.name}: curl --http2: {e}")
+    body, _, tail = out.stdout.rpartition(b"\n")
+    if out.returncode != 0 or tail.split() != [b"2", b"200"] or body != b"hello, world\n":
+        raise RuntimeError(f"{proxy.name}: curl --http2 https://.../small: exit {out.returncode}, "
+                           f"HTTP version and status {tail.decode(errors='replace')!r}, body {body[:80]!r}")
+
+
+def grpc_client(*args, timeout=30):
+    """bench/backends/grpc_echo.py as a client (grpcio stays out of this
+    process, which forks the proxies and the loads) -> its JSON line."""
+    what = "grpc_echo.py " + " ".join(map(str, args))
+    try:
+        out = subprocess.run([PY, str(BENCH / "backends" / "grpc_echo.py"), *map(str, args)],
+                             capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise RuntimeError(f"{what}: {e}")
+    try:
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        raise RuntimeError(f"{what}: exit {out.returncode}: {out.stderr.strip()[-500:]}")
+
+
+def check_grpc(env, proxy):
+    """A real gRPC call through the proxy: status OK and the message echoed
+    (h2load counts a gRPC error answered with `:status 200` as a success).
+    -> the metadata the backend got (its /bench.Echo/Headers)."""
+    r = grpc_client("check", proxy.grpc_port, GRPC_PAYLOAD.hex())
+    if r["echo_status"] != "OK" or not r["echoed"] or r["headers_status"] != "OK":
+        raise RuntimeError(f"{proxy.name}: gRPC call through it: Echo {r['echo_status']} "
+                           f"{r['echo_details']!r} (echoed: {r['echoed']}), Headers {r['headers_status']}")
+    return r["headers"]
+
+
+def grpc_calls(env):
+    """Echo calls the gRPC backend has served so far."""
+    return grpc_client("count", env.grpc_backend_port)["calls"]
+
+
 # ---------------------------------------------------------------- proxies
 
 def render(template, values):
@@ -463,10 +532,17 @@ def tls_params(port):
 class Proxy:
     """One proxy process (tree) started fresh for one measurement."""
 
-    def __init__(self, name, env, tls=False):
+    def __init__(self, name, env, tls=False, grpc=False):
         self.name, self.env = name, env
         self.dir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=env.tmp))
         self.port = free_port()
+        # grpc: a route to the gRPC backend on a listener that takes h2c with
+        # prior knowledge: gatehouse's plain one (it tells HTTP/2 from
+        # HTTP/1.1 by the first bytes); for nginx and HAProxy a second plain
+        # port, HTTP/2 only (bench/conf/*-grpc.*.in).
+        self.grpc_port = None
+        if grpc and name in GRPC_PROXIES:
+            self.grpc_port = self.port if name == "gatehouse" else free_port()
         # tls: a second listener, HTTPS, beside the plain one (which the checks use).
         self.tls_port = free_port() if tls else None
         v = dict(DIR=self.dir, PORT=self.port, BACKEND_PORT=env.backend_port,
@@ -474,12 +550,22 @@ class Proxy:
                  HTPASSWD=env.htpasswd, HTPASSWD_NGINX=env.htpasswd_nginx,
                  USER="user root;" if os.geteuid() == 0 else "")
         if tls:
-            tv = dict(TLS_PORT=self.tls_port, CERT=env.cert, KEY=env.key, CERT_KEY=env.cert_key)
+            # ALPN: h2 and http/1.1 like gatehouse's default; HAProxy mode tcp
+            # relays to an HTTP/1.1 backend, so http/1.1 only there.
+            tv = dict(TLS_PORT=self.tls_port, CERT=env.cert, KEY=env.key, CERT_KEY=env.cert_key,
+                      ALPN="http/1.1" if name == "haproxy-tcp" else "h2,http/1.1")
             snippet = {"nginx": "nginx-tls.conf.in", "gatehouse": "gatehouse-tls.yaml.in"}.get(
                 name, "haproxy-tls.bind.in")
             v["TLS"] = render(snippet, tv).rstrip("\n")
         else:
             v["TLS"] = ""
+        if self.grpc_port:
+            snippet = {"nginx": "nginx-grpc.conf.in", "haproxy": "haproxy-grpc.cfg.in",
+                       "gatehouse": "gatehouse-grpc.yaml.in"}[name]
+            v["GRPC"] = render(snippet, dict(GRPC_PORT=self.grpc_port,
+                                             GRPC_BACKEND_PORT=env.grpc_backend_port)).rstrip("\n")
+        else:
+            v["GRPC"] = ""
         if name == "nginx":
             cfg = fill("nginx.conf.in", self.dir / "nginx.conf", v)
             argv = ["nginx", "-p", str(self.dir), "-e", str(self.dir / "nginx-error.log"), "-c", str(cfg)]
@@ -508,6 +594,8 @@ class Proxy:
                 raise RuntimeError(f"{name}: GET /small over TLS answered {status} {body[:80]!r}")
             if der != env.cert_der:
                 raise RuntimeError(f"{name}: serves another certificate than the run's")
+        if self.grpc_port:
+            wait_port(self.grpc_port, self.proc, self.logfile)
         self.pids = proc_tree(self.proc.pid)
         record_pids(self.pids[1:])
 
@@ -530,8 +618,9 @@ def parse_h2load(out):
                   r"(\d+) failed, (\d+) errored, (\d+) timeout", out)
     s = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
     total, _, _, ok, failed, errored, tmo = map(int, r.groups())
+    alpn = re.search(r"Application protocol: (\S+)", out)
     return dict(elapsed=elapsed, total=total, succeeded=ok, ok2xx=int(s.group(1)),
-                bad=failed + errored + tmo + (ok - int(s.group(1))))
+                bad=failed + errored + tmo + (ok - int(s.group(1))), alpn=alpn and alpn.group(1))
 
 
 def percentiles(logfile):
@@ -550,7 +639,13 @@ def percentiles(logfile):
 
 
 def h2load_argv(env, case, port, n, c, logfile=None):
-    argv = ["h2load", "--h1", "-n", str(n), "-c", str(c), "-t", "1"]
+    # h2 and grpc: HTTP/2 (ALPN h2 over TLS, h2c with prior knowledge on
+    # http://), m streams at once per connection; otherwise HTTP/1.1.
+    h2 = case.get("h2") or case.get("grpc")
+    argv = ["h2load"] + ([] if h2 else ["--h1"]) + ["-n", str(n), "-c", str(c)] \
+        + (["-m", str(case["m"])] if h2 else []) + ["-t", "1"]
+    if case.get("grpc"):
+        argv += ["-d", str(env.grpc_body), "-H", "content-type: application/grpc", "-H", "te: trailers"]
     for h in case.get("headers", []):
         argv += ["-H", h]
     if case.get("auth"):
@@ -563,17 +658,34 @@ def h2load_argv(env, case, port, n, c, logfile=None):
     return pinned(env.load_cpus, argv)
 
 
+# What h2load must have negotiated with the proxy (its "Application protocol").
+def expected_alpn(case):
+    if case.get("grpc"):
+        return "h2c"
+    if case.get("tls"):
+        return "h2" if case.get("h2") else "http/1.1"
+    return None
+
+
 def run_h2load(env, proxy, case, n, c):
     px = proxy.dir / "h2load.tsv"
-    port = proxy.tls_port if case.get("tls") else proxy.port
+    port = proxy.grpc_port if case.get("grpc") else proxy.tls_port if case.get("tls") else proxy.port
     warm = max(c, min(n // 10, 5000))
     if case.get("auth"):
         check_policies(env, proxy)
+    if case.get("h2"):
+        check_h2(env, proxy)
+    if case.get("grpc"):
+        check_grpc(env, proxy)
     res = subprocess.run(h2load_argv(env, case, port, warm, c), capture_output=True, text=True, timeout=300)
+    w = parse_h2load(res.stdout)
     if case.get("auth"):   # a 401/403 answered fast would make a fine-looking, meaningless figure
-        w = parse_h2load(res.stdout)
         if w["ok2xx"] != warm:
             raise RuntimeError(f"warm-up: {w['ok2xx']} of {warm} requests answered 2xx")
+    if expected_alpn(case) and w["alpn"] != expected_alpn(case):
+        raise RuntimeError(f"warm-up: h2load negotiated {w['alpn'] or 'no protocol'}, not {expected_alpn(case)}")
+    # grpc: h2load cannot see grpc-status, so the backend counts the calls it served.
+    calls0 = grpc_calls(env) if case.get("grpc") else None
     pids = proxy.refresh_pids()
     sampler = RssSampler(pids)
     sampler.start()
@@ -585,6 +697,13 @@ def run_h2load(env, proxy, case, n, c):
         meter.finish()
         rss_max = sampler.stop()
     h = parse_h2load(res.stdout)
+    if expected_alpn(case) and h["alpn"] != expected_alpn(case):
+        raise RuntimeError(f"h2load negotiated {h['alpn'] or 'no protocol'}, not {expected_alpn(case)}")
+    errors = h["bad"] + (n - h["succeeded"])
+    backend_calls = None
+    if case.get("grpc"):   # a call the proxy failed itself never reached the backend
+        backend_calls = grpc_calls(env) - calls0
+        errors = max(errors, n - backend_calls)
     if case.get("auth") and h["ok2xx"] != n:
         raise RuntimeError(f"{h['ok2xx']} of {n} requests answered 2xx (status codes: "
                            + (re.search(r"status codes: .*", res.stdout) or [""])[0] + ")")
@@ -596,7 +715,7 @@ def run_h2load(env, proxy, case, n, c):
     return dict(rps=h["succeeded"] / h["elapsed"], cpu_us=cpu_us, **cpu,
                 p50=p50, p99=p99, hwm=hwm, rss_max=rss_max,
                 mibps=(h["succeeded"] * body / h["elapsed"] / (1 << 20)) if body else None,
-                errors=h["bad"] + (n - h["succeeded"]), count=h["succeeded"])
+                errors=errors, count=h["succeeded"], alpn=h["alpn"], backend_calls=backend_calls)
 
 
 def measured_client(proxy, argv, warmup_argv, name):
@@ -724,7 +843,16 @@ def case_table(name, case, n, c, results, all_results=None):
     """results: proxy -> list of per-round dicts (or an error string)."""
     lines = []
     compared = vs_own(name, case, results, all_results or {})
-    if case["kind"] == "h2load":
+    if case["kind"] == "h2load" and case.get("grpc"):
+        load = (f"`h2load -n {n} -c {c} -m {case['m']} -t 1 -d <5-byte gRPC prefix + {len(GRPC_PAYLOAD)}-byte message> "
+                f"-H 'content-type: application/grpc' -H 'te: trailers'` on `http://127.0.0.1:<h2c port>{case['path']}` "
+                "(h2c with prior knowledge; gatehouse: its plain port, nginx and HAProxy: a second, HTTP/2-only "
+                "plain port); backend: `bench/backends/grpc_echo.py` (grpcio, generic handler, 16 threads); "
+                "errors also count calls that did not reach the backend")
+    elif case["kind"] == "h2load" and case.get("h2"):
+        load = (f"`h2load -n {n} -c {c} -m {case['m']} -t 1` on `https://127.0.0.1:<tls port>{case['path']}` "
+                "(ALPN h2, checked with `curl --http2` before each measurement)")
+    elif case["kind"] == "h2load":
         load = f"`h2load --h1 -n {n} -c {c} -t 1`" + (" `-H 'Connection: close'`" if case.get("headers") else "") \
             + (" `-H 'Authorization: Basic <bench:password>'`" if case.get("auth") else "") \
             + (f" `-d <{case['upload_bytes'] >> 20} MiB file>`" if case.get("upload_bytes") else "") \
@@ -758,7 +886,7 @@ def case_table(name, case, n, c, results, all_results=None):
                          f"{fmt(med(rs, 'with_conns') / MIB)} | {fmt(pc / 1024, 2)} | {ratio(pc, bpc)} | "
                          f"{fmt(med(rs, 'hwm') / MIB)} | {fmt(med(rs, 'alive'), 0)} |")
     else:
-        unit = {"ws": "msg", "tls": "handshake"}.get(case["kind"], "req")
+        unit = "call" if case.get("grpc") else {"ws": "msg", "tls": "handshake"}.get(case["kind"], "req")
         thr = case.get("resp_bytes") or case.get("upload_bytes")
         rate = "handshakes/s" if case["kind"] == "tls" else f"{unit}/s"
         head = f"| proxy | {rate} | {rate} vs nginx | CPU µs/{unit} (min–max) | CPU/{unit} vs nginx | p50 ms | p99 ms |"
@@ -786,6 +914,13 @@ def case_table(name, case, n, c, results, all_results=None):
                 row += f" {sum(r['resumed'] for r in rs)} of {sum(r['count'] for r in rs)} |"
             row += f" {fmt(med(rs, 'hwm') / MIB)} | {fmt(med(rs, 'rss_max') / MIB)} | {sum(r['errors'] for r in rs)} |"
             lines.append(row)
+    if expected_alpn(case):
+        seen = "; ".join(f"{px} {', '.join(sorted({str(r.get('alpn')) for r in rs}))}"
+                         for px, rs in results.items() if isinstance(rs, list) and rs)
+        if seen:
+            lines.append("")
+            lines.append(f"Protocol h2load negotiated (its \"Application protocol\", every round; "
+                         f"anything but {expected_alpn(case)} fails the measurement): {seen}.")
     if compared:
         lines.append("")
         lines.append(compared)
@@ -924,6 +1059,18 @@ def main(argv):
     any_tls = any(uses_tls(CASES[nm]) for nm in names)
     if any_tls:
         make_cert(env)
+    any_grpc = any(CASES[nm].get("grpc") for nm in names)
+    if any_grpc:
+        # The gRPC backend, beside demo-origin on the backend's CPUs, and
+        # h2load's request body: one gRPC message (uncompressed flag, length).
+        env.grpc_backend_port = free_port()
+        grpc_log = Path(env.tmp) / "grpc-backend.log"
+        grpc_backend = start([PY, str(BENCH / "backends" / "grpc_echo.py"), "serve", str(env.grpc_backend_port)],
+                             grpc_log, env.backend_cpus)
+        wait_port(env.grpc_backend_port, grpc_backend, grpc_log)
+        env.grpc_body = Path(env.tmp) / "grpc-request.bin"
+        env.grpc_body.write_bytes(b"\0" + len(GRPC_PAYLOAD).to_bytes(4, "big") + GRPC_PAYLOAD)
+        log(f"bench: gRPC backend grpc_echo.py on 127.0.0.1:{env.grpc_backend_port}")
     if any(CASES[nm].get("upload_bytes") for nm in names):
         env.upload_file = Path(env.tmp) / "upload.bin"
         env.upload_file.write_bytes(os.urandom(max(CASES[nm].get("upload_bytes", 0) for nm in names)))
@@ -939,11 +1086,11 @@ def main(argv):
 
     # The headers each proxy sends upstream, shown once as evidence that all do the same work.
     # With TLS cases: what each proxy negotiates, and what it forwards over TLS.
-    seen, tls_seen, tls_fwd = {}, {}, {}
+    seen, tls_seen, tls_fwd, grpc_seen = {}, {}, {}, {}
     for px in PROXIES:
         p = None
         try:
-            p = Proxy(px, env, tls=any_tls)
+            p = Proxy(px, env, tls=any_tls, grpc=any_grpc)
             st, body = http_get(p.port, "/headers")
             seen[px] = ", ".join(json.loads(body)["headers"].keys()) if st == 200 else f"status {st}"
             if any_tls:
@@ -953,6 +1100,12 @@ def main(argv):
                 tls_fwd[px] = (f"X-Forwarded-Proto {h.get('x-forwarded-proto', '(none)')}, "
                                f"X-Forwarded-Port {'TLS port' if h.get('x-forwarded-port') == str(p.tls_port) else h.get('x-forwarded-port', '(none)')}"
                                if st == 200 else f"status {st}")
+            if p.grpc_port:
+                try:
+                    grpc_seen[px] = ", ".join(f"{k}: {v}" if k in ("via", "x-forwarded-proto") else k
+                                              for k, v in check_grpc(env, p).items())
+                except Exception as e:  # reported again, per round, by the measurements
+                    grpc_seen[px] = f"? ({' '.join(str(e).split())[:120]})"
         except Exception as e:  # reported again, per case, by the measurements
             seen[px] = f"? ({' '.join(str(e).split())[:120] or type(e).__name__})"
             log(f"bench: {px}: {e}")
@@ -972,7 +1125,7 @@ def main(argv):
                 t0 = time.monotonic()
                 p = None
                 try:
-                    p = Proxy(px, env, tls=uses_tls(case))
+                    p = Proxy(px, env, tls=uses_tls(case), grpc=bool(case.get("grpc")))
                     r = RUNNERS[case["kind"]](env, p, case, n, c)
                     results[nm][px].append(r)
                     if case["kind"] == "idle":
@@ -991,6 +1144,8 @@ def main(argv):
                         p.stop()
     elapsed = time.monotonic() - t_start
     stop(origin)
+    if any_grpc:
+        stop(grpc_backend)
     if any(isinstance(rs, str) for per in results.values() for rs in per.values()):
         log(f"bench: some measurements failed; configs and logs kept in {env.tmp}")
         scratch["keep"] = True
@@ -1019,6 +1174,9 @@ def main(argv):
                    "; ".join(f"{px}: {t}" for px, t in tls_seen.items()))
         out.append("- forwarded over TLS (`/headers`): " +
                    "; ".join(f"{px}: {t}" for px, t in tls_fwd.items()))
+    if any_grpc:
+        out.append("- metadata the gRPC backend got through each proxy (`/bench.Echo/Headers`, a real gRPC call "
+                   "from grpcio's client): " + "; ".join(f"{px}: {h}" for px, h in grpc_seen.items()))
     out.append("")
     for nm in names:
         n, c = sizes[nm]
