@@ -126,15 +126,11 @@ void Http1BodySource::consume(const http::BodyBatch& b) {
 awaitable<http::RelayStatus> Http1BodySource::fill() {
   if (ended_) co_return http::RelayStatus::done;
   if (buf_.tail_room() < 4096) buf_.reserve_tail(kReadChunk);
-  std::chrono::milliseconds wait = timeout_;
   bool by_rate = false;
-  if (rate_on_ && credit_ms_ < wait.count()) {
-    wait = std::chrono::milliseconds(std::max<int64_t>(credit_ms_, 0));
-    by_rate = true;
-  }
+  const std::chrono::milliseconds wait = rate_.bound(timeout_, by_rate);
   dl_.clear_fired();
   dl_.expire_in(wait);
-  const int64_t waited_from = min_rate_ ? now_ms() : 0;
+  const int64_t waited_from = rate_.active() ? now_ms() : 0;
   if (waiting) *waiting = true;
   auto [ec, n] = co_await stream_.read_some(asio::buffer(buf_.tail(), buf_.tail_room()));
   if (waiting) *waiting = false;
@@ -151,12 +147,7 @@ awaitable<http::RelayStatus> Http1BodySource::fill() {
     co_return ec == asio::error::eof ? http::RelayStatus::src_closed : http::RelayStatus::src_error;
   }
   buf_.commit(n);
-  if (min_rate_) {
-    if (rate_on_) credit_ms_ -= now_ms() - waited_from;
-    rate_on_ = true;
-    credit_ms_ = std::min<int64_t>(kMinRateGraceMs,
-                                   credit_ms_ + static_cast<int64_t>(n * 1000 / min_rate_));
-  }
+  if (rate_.active()) rate_.arrived(n, now_ms() - waited_from);
   co_return http::RelayStatus::done;
 }
 

@@ -16,13 +16,9 @@
 #include "net/deadlines.h"
 #include "net/stream.h"
 #include "http/body.h"
+#include "proxy/min_rate.h"
 
 namespace gh::proxy {
-
-// A source's slowest acceptable pace may fall behind by this much at most;
-// a burst banks no more than that, so sending fast and then stalling does
-// not pay.
-inline constexpr int64_t kMinRateGraceMs = 5000;
 
 class Http1BodySource final : public http::BodySource {
  public:
@@ -33,13 +29,8 @@ class Http1BodySource final : public http::BodySource {
   Http1BodySource(net::Stream& stream, core::Buffer& buf, net::Deadline& deadline,
                   std::chrono::milliseconds timeout, http1::BodyKind kind, uint64_t length,
                   http1::ChunkedDecoder& dec, size_t skip = 0);
-  // Minimum rate in bytes per second (0: none). Only time spent waiting for
-  // the source counts. `from_first_byte`: the rate applies once the first
-  // body byte arrived (a client that sent Expect: 100-continue waits).
-  void min_rate(uint64_t bytes_per_s, bool from_first_byte) {
-    min_rate_ = bytes_per_s;
-    rate_on_ = bytes_per_s && !from_first_byte;
-  }
+  // Minimum rate in bytes per second (0: none): see MinRate.
+  void min_rate(uint64_t bytes_per_s, bool from_first_byte) { rate_.set(bytes_per_s, from_first_byte); }
 
   http::RelayStatus take(http::BodyBatch& b) override;
   void consume(const http::BodyBatch& b) override;
@@ -57,9 +48,7 @@ class Http1BodySource final : public http::BodySource {
   http1::ChunkedDecoder& dec_;
   size_t skip_;
   bool ended_;
-  uint64_t min_rate_ = 0;
-  bool rate_on_ = false;
-  int64_t credit_ms_ = kMinRateGraceMs;
+  MinRate rate_;
   const char* detail_ = "";
 };
 

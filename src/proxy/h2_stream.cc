@@ -97,13 +97,19 @@ awaitable<http::RelayStatus> H2Stream::Source::fill() {
       detail_ = "stream reset";
       co_return http::RelayStatus::src_closed;
     }
+    bool by_rate = false;
+    const std::chrono::milliseconds wait = rate.bound(timeout, by_rate);
+    const int64_t waited_from = now_ms();
+    const uint64_t had = s_.body_in_;
     if (waiting) *waiting = true;
-    const bool woke = co_await s_.data_wake_.wait(timeout);
+    // (At least 1 ms: a zero wait would be no bound at all.)
+    const bool woke = co_await s_.data_wake_.wait(std::max(wait, std::chrono::milliseconds(1)));
     if (waiting) *waiting = false;
     if (!woke) {
-      detail_ = "timed out";
-      co_return http::RelayStatus::src_timeout;
+      detail_ = by_rate ? "slower than the minimum rate" : "timed out";
+      co_return by_rate ? http::RelayStatus::src_too_slow : http::RelayStatus::src_timeout;
     }
+    if (s_.body_in_ > had) rate.arrived(s_.body_in_ - had, now_ms() - waited_from);
   }
 }
 
@@ -331,6 +337,8 @@ awaitable<void> H2Stream::handle() {
     body.length_known = head_.content_length.has_value();
     body.length = head_.content_length.value_or(0);
     source_.timeout = cfg.server.timeouts.client_body;
+    source_.rate.set(cfg.server.limits.request_body_min_rate,
+                     http::iequals(http::find_field(fields_, "expect"), "100-continue"));
     body.source = &source_;
   }
   co_await fwd_.forward(fr, *this);

@@ -22,6 +22,7 @@
 #include "proxy/client_address.h"
 #include "proxy/downstream.h"
 #include "proxy/forward.h"
+#include "proxy/min_rate.h"
 #include "proxy/own_response.h"
 #include "proxy/wakeup.h"
 
@@ -71,6 +72,7 @@ class H2Stream final : public Downstream {
     void cancel() override;
     const char* detail() const override { return detail_; }
     std::chrono::milliseconds timeout{0};
+    MinRate rate;                        // limits.request_body_min_rate
 
    private:
     H2Stream& s_;

@@ -1417,6 +1417,29 @@ class SilentBackend:
 
 
 @pytest.mark.deadline(45)
+@pytest.mark.deadline(40)
+def test_streamed_body_slower_than_min_rate_gets_408(gatehouse, origin):
+    """limits.request_body_min_rate holds per stream as over HTTP/1: a client
+    that stalls mid-body gets 408 after the grace time (5 s) while its other
+    streams go on."""
+    o = origin()
+    gh = gatehouse(server_cfg([route(o, "/")]))
+    with H2Client(gh.port, timeout=20) as c:
+        sid = c.start("POST", "/upload", headers=[("content-length", "4000000")],
+                      body=b"s" * 2000, end=False)
+        started = time.monotonic()
+        r2 = c.request("GET", "/small", timeout=5)
+        assert r2.status == 200, r2
+        st = c.streams[sid]
+        assert c.wait(lambda: st.status is not None, 15), st
+        took = time.monotonic() - started
+        assert st.status == 408, st
+        assert "request_body_min_rate" in proxy_status(st), st.headers
+        assert 4.0 < took < 9.0, took
+        r3 = c.request("GET", "/small", timeout=5)
+        assert r3.status == 200, r3
+
+
 def test_upload_to_a_backend_that_does_not_read_is_bounded(gatehouse, origin):
     """Flow control as backpressure on the way in: while the backend reads
     nothing, the client's windows stay shut after a bounded amount, and
