@@ -96,6 +96,7 @@ ParseStatus parse_response(std::string_view buf, ResponseHead& out, bool request
   const char* detail = "";
   while (p < e && *p != '\r') {
     if (out.headers.size() >= lim.max_headers) return fail(err, "too many header fields");
+    if (out.headers.capacity() == 0) out.headers.reserve(16);   // (one allocation, kept)
     Header& h = out.headers.emplace_back();
     p = parse_field_line(p, e, h, detail);
     if (p == nullptr) return fail(err, detail);

@@ -33,7 +33,7 @@ namespace {
 
 Connection& self(void* user) { return *static_cast<Connection*>(user); }
 
-void push_data_end(std::deque<Event>& events, EventKind kind, int32_t id) {
+void push_data_end(EventQueue& events, EventKind kind, int32_t id) {
   if (!events.empty() && events.back().kind == kind && events.back().stream_id == id) {
     events.back().end_stream = true;
     return;

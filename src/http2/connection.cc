@@ -258,8 +258,7 @@ void Connection::check_writable() {
 
 bool Connection::next_event(Event& out) {
   if (events_.empty()) return false;
-  out = std::move(events_.front());
-  events_.pop_front();
+  events_.pop_front_into(out);
   return true;
 }
 

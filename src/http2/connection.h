@@ -167,7 +167,7 @@ class Connection {
   Limits limits_;
   nghttp2_session* session_ = nullptr;
   std::unordered_map<int32_t, std::unique_ptr<Stream>> streams_;
-  std::deque<Event> events_;
+  EventQueue events_;
   Counters counters_;
   std::unique_ptr<OutFields> scratch_;  // fields of the head being submitted
   bool goaway_received_ = false;

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 #include "http2/header_block.h"
 
@@ -74,6 +75,28 @@ struct Event {
   uint32_t error_code = 0;      // stream_closed, goaway (RFC 9113 7)
   bool peer_reset = false;      // stream_closed: the peer sent the RST_STREAM
   int32_t last_stream_id = 0;   // goaway
+};
+
+// Events in arrival order. A vector drained from the front and emptied
+// once all are taken, so its storage is kept: no allocation per event once
+// warm (a deque allocates and frees a block every few events).
+class EventQueue {
+ public:
+  bool empty() const { return head_ == v_.size(); }
+  Event& back() { return v_.back(); }
+  void push_back(Event&& ev) { v_.push_back(std::move(ev)); }
+  // The oldest event, moved out. Requires !empty().
+  void pop_front_into(Event& out) {
+    out = std::move(v_[head_++]);
+    if (head_ == v_.size()) {
+      v_.clear();
+      head_ = 0;
+    }
+  }
+
+ private:
+  std::vector<Event> v_;
+  size_t head_ = 0;
 };
 
 }  // namespace gh::http2

@@ -58,6 +58,7 @@ void HeaderBlock::keep(nghttp2_rcbuf* buf) {
   // Static-table strings live as long as the library; no reference needed.
   if (nghttp2_rcbuf_is_static(buf)) return;
   nghttp2_rcbuf_incref(buf);
+  if (refs_.empty()) refs_.reserve(32);   // (one allocation for most heads)
   refs_.push_back(buf);
 }
 
@@ -87,6 +88,7 @@ size_t HeaderBlock::add(nghttp2_rcbuf* name_buf, nghttp2_rcbuf* value_buf, bool 
   }
   keep(name_buf);
   keep(value_buf);
+  if (fields_.empty()) fields_.reserve(16);
   fields_.push_back({name, value});
   return list_bytes_;
 }

@@ -307,7 +307,10 @@ awaitable<bool> Forwarder::forward(ForwardRequest& req, Downstream& down) {
       Http1BodySink sink(up_->stream, up_dl_, srv.timeouts.upstream_response,
                          streamed && !body.length_known);
       sink.hold_head(out_);
-      http::BodyBatch first;
+      // (A member, not a local: the coroutine frame stays under malloc's
+      // per-thread cache limit.)
+      http::BodyBatch& first = first_batch_;
+      first = http::BodyBatch{};
       bool first_taken = false;
       if (body.kind == RequestBody::Kind::whole) {
         first.add(body.whole);

@@ -146,6 +146,7 @@ class Forwarder {
   http1::ParseError perr_;
   http1::ChunkedDecoder resp_chunks_;
   std::string out_;                          // the upstream head
+  http::BodyBatch first_batch_;             // what goes with the head on a try
   std::string scratch_;                      // generated field values
   std::vector<net::tcp::endpoint> endpoints_;
   upstream::Backend* backend_ = nullptr;

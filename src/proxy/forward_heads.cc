@@ -290,6 +290,7 @@ void Forwarder::write_upstream_fields(FieldWriter& w) {
 void Forwarder::build_upstream_head(const RouteRuntime& rr, const upstream::Backend& b) {
   const ForwardRequest& req = *req_;
   out_.clear();
+  out_.reserve(1000);   // (most heads fit: one allocation, not a doubling per field; under malloc's per-thread cache limit)
   out_ += req.head->method;
   out_ += ' ';
   append_upstream_target(rr, out_);

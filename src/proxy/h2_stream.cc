@@ -29,6 +29,37 @@ H2Stream::H2Stream(H2Connection& c, int32_t id, http2::HeaderBlock head, bool en
 
 H2Stream::~H2Stream() = default;
 
+namespace {
+constexpr size_t kSpareStreams = 32;
+struct SpareStreams {
+  std::vector<void*> blocks;
+  ~SpareStreams() {
+    for (void* b : blocks) ::operator delete(b);
+  }
+};
+thread_local SpareStreams spare_streams;
+}  // namespace
+
+void* H2Stream::operator new(size_t size) {
+  auto& s = spare_streams.blocks;
+  if (size == sizeof(H2Stream) && !s.empty()) {
+    void* b = s.back();
+    s.pop_back();
+    return b;
+  }
+  return ::operator new(size);
+}
+
+void H2Stream::operator delete(void* p, size_t size) {
+  auto& s = spare_streams.blocks;
+  if (size == sizeof(H2Stream) && s.size() < kSpareStreams) {
+    if (s.capacity() == 0) s.reserve(kSpareStreams);
+    s.push_back(p);
+    return;
+  }
+  ::operator delete(p);
+}
+
 void H2Stream::on_data(std::string_view bytes, bool end) {
   if (!bytes.empty()) {
     body_.append(bytes);   // never moves bytes a batch has lent

@@ -34,6 +34,11 @@ class H2Stream final : public Downstream {
  public:
   H2Stream(H2Connection& c, int32_t id, http2::HeaderBlock head, bool end_stream);
   ~H2Stream();
+  // A stream per request: the memory of ended streams is kept per thread
+  // (at most kSpareStreams blocks, about 3 KiB each) for the next ones
+  // rather than going back to malloc, whose slow path this size takes.
+  static void* operator new(size_t size);
+  static void operator delete(void* p, size_t size);
 
   // Runs the request to its end (the caller removes the stream after).
   net::awaitable<void> serve();
@@ -89,19 +94,33 @@ class H2Stream final : public Downstream {
    private:
     H2Stream& s_;
   };
-  // Response fields as the forward path decides them, copied.
-  struct Collector final : FieldWriter {
-    std::vector<std::pair<std::string, std::string>> fields;
-    void add(std::string_view name, std::string_view value) override {
-      fields.emplace_back(name, value);
+  // Response fields as the forward path decides them, copied into one
+  // string (two allocations per response, not two per field).
+  class Collector final : public FieldWriter {
+   public:
+    void add(std::string_view name, std::string_view value) override;
+    void clear() {
+      bytes_.clear();
+      at_.clear();
     }
+    // Drops every field named `name` (case-insensitive).
+    void erase(std::string_view name);
+    // Views of the fields (valid until the next add or clear), appended to `out`.
+    void views(std::vector<http::Field>& out) const;
+
+   private:
+    struct At {
+      uint32_t name, name_len, value, value_len;
+    };
+    std::string bytes_;
+    std::vector<At> at_;
   };
 
   net::awaitable<void> handle();
   net::awaitable<bool> receive_whole_body(uint64_t limit);
-  net::awaitable<bool> submit_head(bool end_stream);
+  bool submit_head(bool end_stream);
   net::awaitable<bool> send_data(std::string_view bytes);
-  net::awaitable<bool> end_body(std::string_view trailer_lines);
+  bool end_body(std::string_view trailer_lines);
   bool hold_end();
   net::awaitable<void> discard_request_rest();
   net::awaitable<void> send_own(std::span<const http::Field> extra);

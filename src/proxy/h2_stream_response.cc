@@ -42,10 +42,33 @@ awaitable<bool> H2Stream::send_interim(int status, std::span<const http::Field> 
   co_return true;
 }
 
+void H2Stream::Collector::add(std::string_view name, std::string_view value) {
+  if (at_.empty()) {
+    bytes_.reserve(512);
+    at_.reserve(16);
+  }
+  const auto at = static_cast<uint32_t>(bytes_.size());
+  bytes_ += name;
+  bytes_ += value;
+  at_.push_back(At{at, static_cast<uint32_t>(name.size()), at + static_cast<uint32_t>(name.size()),
+                   static_cast<uint32_t>(value.size())});
+}
+
+void H2Stream::Collector::erase(std::string_view name) {
+  std::erase_if(at_, [&](const At& a) {
+    return http::iequals(std::string_view(bytes_).substr(a.name, a.name_len), name);
+  });
+}
+
+void H2Stream::Collector::views(std::vector<http::Field>& out) const {
+  const std::string_view b = bytes_;
+  for (const At& a : at_) out.push_back(http::Field{b.substr(a.name, a.name_len), b.substr(a.value, a.value_len)});
+}
+
 FieldWriter& H2Stream::begin_response(int status, std::string_view, const ResponseFraming& fr) {
   status_ = status;
   switching_ = fr.switching;
-  collector_.fields.clear();
+  collector_.clear();
   return collector_;
 }
 
@@ -53,17 +76,17 @@ http::BodySink& H2Stream::end_response() {
   if (switching_) {
     // RFC 8441 5: the extended CONNECT is answered 200; the backend's 101
     // handshake fields mean nothing to the HTTP/2 client.
-    std::erase_if(collector_.fields,
-                  [](const auto& f) { return http::iequals(f.first, "sec-websocket-accept"); });
+    collector_.erase("sec-websocket-accept");
   }
   return sink_;
 }
 
 // The response head, with HSTS on TLS connections.
-awaitable<bool> H2Stream::submit_head(bool end_stream) {
-  std::vector<http::Field> fields;
-  fields.reserve(collector_.fields.size() + 1);
-  for (const auto& [n, v] : collector_.fields) fields.push_back(http::Field{n, v});
+bool H2Stream::submit_head(bool end_stream) {
+  // (Scratch kept per thread: the codec copies the fields before returning.)
+  thread_local std::vector<http::Field> fields;
+  fields.clear();
+  collector_.views(fields);
   if (c_.client().tls && !rt_->hsts_header.empty()) {
     http::Field hsts;
     if (split_field_lines(rt_->hsts_header, std::span(&hsts, 1)) == 1) fields.push_back(hsts);
@@ -72,14 +95,14 @@ awaitable<bool> H2Stream::submit_head(bool end_stream) {
   const bool held = end_stream && hold_end();
   if (closed_ || !c_.codec().submit_response(id_, status, fields, end_stream && !held)) {
     cut_ = true;
-    co_return false;
+    return false;
   }
   head_sent_ = true;
   response_started_ = true;
   if (held) end_held_ = true;
   else if (end_stream) ended_ = true;
   c_.kick();
-  co_return true;
+  return true;
 }
 
 // Body bytes under the peer's flow control: what the codec does not take
@@ -101,8 +124,8 @@ awaitable<bool> H2Stream::send_data(std::string_view bytes) {
   co_return !closed_;
 }
 
-awaitable<bool> H2Stream::end_body(std::string_view trailer_lines) {
-  if (closed_) co_return false;
+bool H2Stream::end_body(std::string_view trailer_lines) {
+  if (closed_) return false;
   bool ok;
   if (!trailer_lines.empty()) {
     std::array<http::Field, 32> t;
@@ -110,7 +133,7 @@ awaitable<bool> H2Stream::end_body(std::string_view trailer_lines) {
     ok = c_.codec().submit_trailers(id_, std::span(t.data(), n));
   } else if (hold_end()) {
     end_held_ = true;   // serve() ends the stream
-    co_return true;
+    return true;
   } else {
     // An empty DATA frame with END_STREAM, queued after every byte.
     c_.codec().submit_data(id_, {}, true);
@@ -118,7 +141,7 @@ awaitable<bool> H2Stream::end_body(std::string_view trailer_lines) {
   }
   if (ok) ended_ = true;
   c_.kick();
-  co_return ok;
+  return ok;
 }
 
 // Whether the response's END_STREAM waits for the request's end
@@ -132,15 +155,14 @@ awaitable<bool> H2Stream::Sink::write(const http::BodyBatch& b) {
   H2Stream& s = s_;
   if (!s.head_sent_) {
     const bool end_now = b.end && b.n == 0 && b.trailers.empty() && !s.switching_;
-    const bool awaited = co_await s.submit_head(end_now);
-    if (!awaited) co_return false;
+    if (!s.submit_head(end_now)) co_return false;
     if (end_now || s.switching_) co_return true;   // a 101 carries no body: the tunnel follows
   }
   for (size_t i = 0; i < b.n; ++i) {
     const bool awaited = co_await s.send_data(b.pieces[i]);
     if (!awaited) co_return false;
   }
-  if (b.end) co_return co_await s.end_body(b.trailers);
+  if (b.end) co_return s.end_body(b.trailers);
   co_return true;
 }
 
@@ -176,12 +198,12 @@ awaitable<void> H2Stream::send_error_fields(int status, const char* error, std::
     own_.content_type = "application/grpc";
     own_.body = {};
     const HeadEdits edits{pipe_->response_edits(), ex_.downstream};
-    collector_.fields.clear();
+    collector_.clear();
     write_own_fields(collector_, own_, std::span(fields.data(), n), request_id_, edits);
     rec_.status = status;   // logged as what it stands for
     status_ = 200;
     switching_ = false;
-    co_await submit_head(true);
+    submit_head(true);
     co_return;
   }
   co_await send_own(extra);
@@ -209,18 +231,17 @@ awaitable<void> H2Stream::send_intercepted(int status) {
 // own_ on this stream: its fields (own_response.h), then the body in DATA.
 awaitable<void> H2Stream::send_own(std::span<const http::Field> extra) {
   rec_.status = own_.status;
-  collector_.fields.clear();
+  collector_.clear();
   const HeadEdits edits{pipe_->response_edits(), ex_.downstream};
   write_own_fields(collector_, own_, extra, request_id_, edits);
   status_ = own_.status;
   switching_ = false;
   const bool body = method_ != "HEAD" && !own_.body.empty();
-  const bool awaited = co_await submit_head(!body);
-  if (!awaited) co_return;
+  if (!submit_head(!body)) co_return;
   rec_.bytes_sent = own_.body.size();
   if (!body) co_return;
   const bool sent = co_await send_data(own_.body);
-  if (sent) co_await end_body({});
+  if (sent) end_body({});
 }
 
 void H2Stream::request_delivered() {
@@ -285,7 +306,7 @@ awaitable<void> H2Stream::tunnel_down(upstream::UpConn& up, core::Buffer& up_in,
     up_dl.expire_in(idle);
     auto [ec, n] = co_await up.stream.read_some(asio::buffer(up_in.tail(), up_in.tail_room()));
     if (ec == asio::error::eof) {
-      co_await end_body({});
+      end_body({});
       co_return;
     }
     if (ec) {
