@@ -5,7 +5,7 @@ set -euo pipefail
 
 pkgs=(
   build-essential cmake ninja-build pkg-config git
-  libboost1.81-dev libssl-dev libyaml-cpp-dev libnghttp2-dev zlib1g-dev libcrypt-dev
+  libboost1.81-dev libssl-dev libyaml-cpp-dev libnghttp2-dev zlib1g-dev libbrotli-dev libzstd-dev libcrypt-dev
   libgtest-dev libgmock-dev
   python3 python3-pytest python3-websockets python3-h2 python3-requests python3-trustme python3-grpcio
   curl openssl ca-certificates nghttp2-client procps
