@@ -260,7 +260,20 @@ std::unique_ptr<Encoder> make_one(int level) {
 struct Pool {
   std::array<std::array<std::unique_ptr<Encoder>, kIdlePerCoding>, kCodings> idle;
   std::array<size_t, kCodings> n{};
+  size_t busy_bytes = 0;   // encoders handed out and not given back, by kEncoderBytes
 };
+
+// What one encoder holds while it codes a response, at the default levels
+// (measured: see default_level): the in-flight budget counts these.
+size_t encoder_bytes(Coding c) {
+  switch (c) {
+    case Coding::gzip: return 262 * 1024;
+    case Coding::br: return 1843 * 1024;
+    case Coding::zstd: return 2048 * 1024;
+    case Coding::identity: break;
+  }
+  return 0;
+}
 Pool& pool() {
   thread_local Pool p;
   return p;
@@ -317,19 +330,24 @@ std::unique_ptr<Encoder> take_encoder(Coding c, int level) {
   if (c == Coding::identity) return nullptr;
   if (level == -1) level = default_level(c);
   Pool& p = pool();
+  if (p.busy_bytes + encoder_bytes(c) > kBusyBudgetBytes) return nullptr;
   size_t k = static_cast<size_t>(c);
+  std::unique_ptr<Encoder> e;
   for (size_t i = 0; i < p.n[k]; ++i) {
     if (p.idle[k][i]->level() != level) continue;
-    std::unique_ptr<Encoder> e = std::move(p.idle[k][i]);
+    e = std::move(p.idle[k][i]);
     p.idle[k][i] = std::move(p.idle[k][--p.n[k]]);
-    return e;
+    break;
   }
-  return Encoder::make(c, level);
+  if (!e) e = Encoder::make(c, level);
+  if (e) p.busy_bytes += encoder_bytes(c);
+  return e;
 }
 
 void give_back(std::unique_ptr<Encoder> e) {
   if (!e) return;
   Pool& p = pool();
+  p.busy_bytes -= std::min(p.busy_bytes, encoder_bytes(e->coding()));
   size_t k = static_cast<size_t>(e->coding());
   if (p.n[k] == kIdlePerCoding || !e->reset()) return;   // freed here
   p.idle[k][p.n[k]++] = std::move(e);

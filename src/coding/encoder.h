@@ -81,12 +81,18 @@ class Encoder {
 // compressor's state for every response: take_encoder() hands out an idle
 // encoder of that coding and level or makes one (nullptr as make());
 // give_back() resets it and keeps it if fewer than kIdlePerCoding of its
-// coding are idle, else frees it. Encoders go back on the thread that took
+// coding are idle, else frees it. nullptr also past kBusyBudgetBytes. Encoders go back on the thread that took
 // them. Idle memory per thread, at the default levels: at most 4 x 262 KiB
 // (gzip) + 4 x 2.0 MiB (zstd) + 4 x 6.5 KiB (br, whose reset frees), about
 // 9 MiB; reusing a zstd encoder saves its 2 MiB of allocation and page
 // faults per response.
 inline constexpr size_t kIdlePerCoding = 4;
+// Encoders one thread may have handed out at once, by the memory they hold
+// (a zstd encoder about 2 MiB, br 1.8, gzip 0.26): beyond it take_encoder()
+// returns nullptr and the response goes out uncoded, so a crowd of slow
+// clients of compressed responses cannot take the memory of the host.
+// 64 MiB is 32 zstd or 250 gzip streams in flight per worker.
+inline constexpr size_t kBusyBudgetBytes = 64u << 20;
 std::unique_ptr<Encoder> take_encoder(Coding c, int level = -1);
 void give_back(std::unique_ptr<Encoder> e);
 

@@ -125,6 +125,29 @@ struct BasicAuth {
   std::vector<HtpasswdUser> users;     // read at load and reload
 };
 
+// `compress` (CONTRACT "Policies"): responses compressed on the fly in a
+// coding the client accepts (RFC 9110 8.4, 12.5.3).
+struct Compress {
+  bool enabled = false;
+  // Content-coding tokens in the server's order of preference (ties in the
+  // client's q-values go to the first): "zstd", "br", "gzip".
+  std::vector<std::string> algorithms = {"zstd", "br", "gzip"};
+  // Responses whose length is known and smaller (bytes) pass as they are.
+  uint64_t min_size = 1024;
+  // Media types compressed (lower case, without parameters); "text/*" style
+  // wildcards allowed. The default list is kDefaultCompressTypes.
+  std::vector<std::string> types;
+};
+// Text-like types that compress well; never images, audio, video or
+// archives, which are compressed already.
+inline constexpr std::string_view kDefaultCompressTypes[] = {
+    "text/html", "text/css", "text/plain", "text/xml", "text/javascript", "text/csv",
+    "text/markdown", "application/javascript", "application/json", "application/xml",
+    "application/xhtml+xml", "application/rss+xml", "application/atom+xml",
+    "application/ld+json", "application/manifest+json", "application/wasm",
+    "application/x-javascript", "application/graphql-response+json", "image/svg+xml",
+    "image/x-icon", "font/ttf", "font/otf"};
+
 struct Policies {
   std::optional<std::string> server_header;   // "" = no Server field
   std::optional<bool> obfuscate;
@@ -133,6 +156,7 @@ struct Policies {
   std::optional<bool> intercept_errors;
   std::optional<AccessRules> access;
   std::optional<BasicAuth> basic_auth;
+  std::optional<Compress> compress;
 };
 
 // `route` over `server`, key by key: what one route runs with.

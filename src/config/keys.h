@@ -10,7 +10,8 @@ namespace gh::config::keys {
 inline constexpr std::string_view kTop[] = {"server", "ssl", "admin"};
 // Policy keys are valid both under server (defaults) and in a route.
 #define GH_POLICY_KEYS \
-  "server_header", "obfuscate", "headers", "error_pages", "intercept_errors", "access", "basic_auth"
+  "server_header", "obfuscate", "headers", "error_pages", "intercept_errors", "access", "basic_auth", \
+      "compress"
 inline constexpr std::string_view kServer[] = {
     "host",     "port",       "workers",           "trusted_proxies", "forwarded",
     "timeouts", "limits",     "access_log",        "access_log_format", "reverse_proxy",
@@ -32,6 +33,7 @@ inline constexpr std::string_view kHeaders[] = {"request", "response"};
 inline constexpr std::string_view kFieldRules[] = {"set", "add", "remove"};
 inline constexpr std::string_view kAccess[] = {"allow", "deny"};
 inline constexpr std::string_view kBasicAuth[] = {"realm", "users_file"};
+inline constexpr std::string_view kCompress[] = {"algorithms", "min_size", "types"};
 inline constexpr std::string_view kBackend[] = {"address", "weight", "backup"};
 inline constexpr std::string_view kHealthCheck[] = {"path",    "interval",  "timeout",
                                                     "healthy", "unhealthy", "expect_status"};
@@ -64,6 +66,7 @@ inline constexpr Section kSections[] = {
     {"headers.request / headers.response", kFieldRules},
     {"access", kAccess},
     {"basic_auth", kBasicAuth},
+    {"compress", kCompress},
 };
 
 }  // namespace gh::config::keys

@@ -1,5 +1,6 @@
 // Policy keys, shared by `server` and routes (CONTRACT "Policies"). Every
 // bad value is a FILE:LINE:COL error; files a policy names are read here.
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -276,6 +277,59 @@ void load_basic_auth(Ctx& ctx, const Value& v, BasicAuth& out) {
   if (!file_mark) ctx.error(v.mark, "'basic_auth' needs a 'users_file' (Apache htpasswd)");
 }
 
+// `compress: true | false | {algorithms, min_size, types}`.
+void load_compress(Ctx& ctx, const Value& v, Compress& out) {
+  if (v.node.IsScalar()) {
+    if (auto f = read_bool(ctx, v)) out.enabled = *f;
+    return;
+  }
+  out.enabled = true;
+  for (const Entry& e : map_entries(ctx, v, "compress", keys::kCompress)) {
+    if (e.key == "algorithms") {
+      std::vector<std::string> algs;
+      for (const Value& item : list_items(ctx, e.value)) {
+        auto s = read_string(ctx, item);
+        if (!s) continue;
+        std::string l = lower(*s);
+        if (l == "brotli") l = "br";
+        if (l != "zstd" && l != "br" && l != "gzip") {
+          ctx.error(item.mark, "compress algorithm " + shown(*s) + " is not one of zstd, br, gzip");
+          continue;
+        }
+        if (std::find(algs.begin(), algs.end(), l) != algs.end()) {
+          ctx.error(item.mark, "compress algorithm " + shown(*s) + " is listed twice");
+          continue;
+        }
+        algs.push_back(l);
+      }
+      if (algs.empty() && ctx.errors.empty())
+        ctx.error(e.value.mark, "'compress.algorithms' lists none (use 'compress: false' to turn it off)");
+      out.algorithms = std::move(algs);
+    } else if (e.key == "min_size") {
+      if (auto n = read_size(ctx, e.value, 0, uint64_t(1) << 40)) out.min_size = *n;
+    } else if (e.key == "types") {
+      for (const Value& item : list_items(ctx, e.value)) {
+        auto s = read_string(ctx, item);
+        if (!s) continue;
+        std::string l = lower(*s);
+        const size_t slash = l.find('/');
+        bool ok = slash != std::string::npos && slash > 0 && slash + 1 < l.size();
+        for (size_t i = 0; ok && i < l.size(); ++i)
+          ok = i == slash || token_char(static_cast<unsigned char>(l[i]));
+        if (ok && l.find('*') != std::string::npos) ok = l.substr(slash) == "/*";
+        if (!ok) {
+          ctx.error(item.mark, "compress type " + shown(*s) +
+                                   " is not a media type like text/html or text/* (RFC 9110 8.3.1)");
+          continue;
+        }
+        if (l == "text/event-stream")
+          ctx.warn(item.mark, "text/event-stream is never compressed (each event must reach the client at once)");
+        out.types.push_back(std::move(l));
+      }
+    }
+  }
+}
+
 }  // namespace
 
 bool load_policy(Ctx& ctx, const Entry& e, Policies& out) {
@@ -310,6 +364,10 @@ bool load_policy(Ctx& ctx, const Entry& e, Policies& out) {
     BasicAuth b;
     load_basic_auth(ctx, val, b);
     out.basic_auth = std::move(b);
+  } else if (e.key == "compress") {
+    Compress c;
+    load_compress(ctx, val, c);
+    out.compress = std::move(c);
   } else {
     return false;
   }
@@ -329,6 +387,7 @@ Policies effective_policies(const Policies& server, const Policies& route) {
   p.intercept_errors = route.intercept_errors ? route.intercept_errors : server.intercept_errors;
   p.access = route.access ? route.access : server.access;
   p.basic_auth = route.basic_auth ? route.basic_auth : server.basic_auth;
+  p.compress = route.compress ? route.compress : server.compress;
   return p;
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "policy/compress.h"
 #include "policy/policy.h"
 
 namespace gh::policy {
@@ -40,6 +41,8 @@ class Pipeline {
   // and the client address need not be worked out).
   bool acts_on_request() const { return !request_.empty(); }
   bool intercepts_errors() const { return intercept_errors_; }
+  // The compress policy, or nullptr when responses pass as they are.
+  const CompressRule* compress() const { return compress_.get(); }
 
  private:
   std::vector<std::unique_ptr<Policy>> all_;
@@ -48,6 +51,7 @@ class Pipeline {
   FieldEdits resp_edits_;
   bool hides_backends_ = false;
   bool intercept_errors_ = false;
+  std::unique_ptr<CompressRule> compress_;
 };
 
 }  // namespace gh::policy

@@ -19,6 +19,7 @@
 #include "net/deadlines.h"
 #include "policy/pipeline.h"
 #include "proxy/access_log.h"
+#include "proxy/compress_sink.h"
 #include "proxy/downstream.h"
 #include "proxy/h2_upstream.h"
 #include "proxy/runtime.h"
@@ -121,8 +122,23 @@ class Forwarder {
   void write_upstream_fields(FieldWriter& w);
   void build_upstream_head(const RouteRuntime& rr, const upstream::Backend& b);
   void retarget_upstream_head(const RouteRuntime& rr, const upstream::Backend& b);
+  // `coded`: the compress policy's choice (Content-Encoding added, length,
+  // Accept-Ranges dropped, Vary merged, a strong ETag made weak).
   void write_response_fields(const RouteRuntime& rr, const upstream::Backend& b, FieldWriter& w,
-                             bool keep_length, std::span<const http::Field> fields);
+                             bool keep_length, std::span<const http::Field> fields,
+                             const policy::CompressChoice& coded = {});
+  // The backend's response head to the downstream, for both upstream
+  // protocols: the compress policy decides on it, the head begins with `fr`
+  // (its length unknown when the body is coded) and its fields, and the
+  // sink returned takes the body (coding it when compressing).
+  http::BodySink& begin_downstream_response(const RouteRuntime& rr, const upstream::Backend& b,
+                                            int status, std::string_view reason,
+                                            ResponseFraming fr,
+                                            std::span<const http::Field> fields,
+                                            std::optional<uint64_t> length);
+  // Bytes the client got of a relayed body (coded when compressed); ends
+  // the coding of this response.
+  uint64_t end_downstream_body(const http::RelayOutcome& o);
   // HTTP/2 to the backends (forward_h2.cc).
   net::awaitable<bool> forward_h2(const RouteRuntime& rr);
   net::awaitable<bool> wait_h2_head(H2UpStream& st, Failure& f);
@@ -145,9 +161,11 @@ class Forwarder {
   http1::ResponseHead resp_;
   http1::ParseError perr_;
   http1::ChunkedDecoder resp_chunks_;
+  std::optional<CompressSink> coder_;        // the response body's coding (compress policy)
   std::string out_;                          // the upstream head
   http::BodyBatch first_batch_;             // what goes with the head on a try
   std::string scratch_;                      // generated field values
+  std::string scratch2_;                     // an edited response field value
   std::vector<net::tcp::endpoint> endpoints_;
   upstream::Backend* backend_ = nullptr;
   std::string method_;                       // the request's method, after its head is released

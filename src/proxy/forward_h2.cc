@@ -233,13 +233,12 @@ awaitable<bool> Forwarder::relay_h2_response(const RouteRuntime& rr, upstream::B
   else if (resp.content_length) fr.length = ResponseFraming::Length::known;
   else fr.length = ResponseFraming::Length::unknown;
   fr.request_unfinished = pump_running_;
-  FieldWriter& w = down.begin_response(status, {}, fr);
-  write_response_fields(rr, b, w, down.keeps_length(), resp.fields());
-  http::BodySink& sink = down.end_response();
+  http::BodySink& sink =
+      begin_downstream_response(rr, b, status, {}, fr, resp.fields(), resp.content_length);
   rec.status = status;
   H2UpSource src(conn, st, srv.timeouts.upstream_response);
   http::RelayOutcome o = co_await http::relay_body(src, sink, 0);
-  rec.bytes_sent = o.bytes;
+  rec.bytes_sent = end_downstream_body(o);
   bool client_keep = note_relay_outcome(o, b, rr.backends.size());
   if (pump_running_) {
     // The response is complete while the request still streams (a gRPC

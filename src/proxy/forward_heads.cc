@@ -355,7 +355,11 @@ void Forwarder::retarget_upstream_head(const RouteRuntime& rr, const upstream::B
 // and connection fields are the downstream's.
 void Forwarder::write_response_fields(const RouteRuntime& rr, const upstream::Backend& b,
                                       FieldWriter& w, bool keep_length,
-                                      std::span<const http::Field> fields) {
+                                      std::span<const http::Field> fields,
+                                      const policy::CompressChoice& coded) {
+  const bool coding = coded.coding != coding::Coding::identity;
+  if (coding) keep_length = false;   // the coded body's length is not known ahead
+  bool vary_done = !coded.vary;
   const ForwardRequest& req = *req_;
   const config::Route& route = *rr.conf;
   const ConnTokens conn = ConnTokens::of(fields);
@@ -390,6 +394,29 @@ void Forwarder::write_response_fields(const RouteRuntime& rr, const upstream::Ba
       case H::x_request_id:
         have_rid = true;
         break;
+      case H::other:
+        if (!coding && vary_done) break;   // (no compress policy at work: the usual path)
+        if (coding && (http::iequals(h.name, "accept-ranges") || http::iequals(h.name, "content-encoding")))
+          continue;   // not of the coded form (an identity Content-Encoding gives way to ours)
+        if (coding && http::iequals(h.name, "etag") && !h.value.starts_with("W/")) {
+          // RFC 9110 8.8.3: the coded representation is not byte-equal.
+          std::string& weak = scratch2_;
+          weak.assign("W/");
+          weak += h.value;
+          if (!edits.drops(h.name)) w.add(h.name, weak);
+          continue;
+        }
+        if (!vary_done && http::iequals(h.name, "vary")) {
+          vary_done = true;
+          if (!http1::list_contains(h.value, "accept-encoding") && !http1::list_contains(h.value, "*")) {
+            std::string& v = scratch2_;
+            v.assign(h.value);
+            v += v.empty() ? "Accept-Encoding" : ", Accept-Encoding";
+            if (!edits.drops(h.name)) w.add(h.name, v);
+            continue;
+          }
+        }
+        break;
       case H::location: case H::content_location: case H::refresh: case H::set_cookie:
         if (rewrite) {
           std::optional<std::string> v = k == H::set_cookie ? rewrite_set_cookie(h.value, ctx)
@@ -412,6 +439,8 @@ void Forwarder::write_response_fields(const RouteRuntime& rr, const upstream::Ba
     w.add("Via", scratch_);
   }
   if (!have_rid && !edits.drops("x-request-id")) w.add("X-Request-ID", req.request_id);
+  if (!vary_done && !edits.drops("vary")) w.add("Vary", "Accept-Encoding");
+  if (coding) w.add("Content-Encoding", coding::token(coded.coding));
   edits.for_each_added([&w](std::string_view name, std::string_view value) { w.add(name, value); });
 }
 

@@ -143,9 +143,10 @@ awaitable<bool> Forwarder::relay_response(const RouteRuntime& rr, upstream::Back
   if (resp_.te_other_codings)
     for (const auto& h : resp_.headers)
       if (http1::iequals(h.name, "transfer-encoding")) fr.te_other_codings = h.value;
-  FieldWriter& w = down.begin_response(resp_.status, resp_.reason, fr);
-  write_response_fields(rr, b, w, down.keeps_length(), resp_.headers);
-  http::BodySink& sink = down.end_response();
+  std::optional<uint64_t> length;
+  if (kind == BodyKind::content_length) length = resp_.content_length;
+  http::BodySink& sink =
+      begin_downstream_response(rr, b, resp_.status, resp_.reason, fr, resp_.headers, length);
   up_in_.consume(resp_.head_size);
   rec.status = resp_.status;
   resp_chunks_.reset();
@@ -153,7 +154,7 @@ awaitable<bool> Forwarder::relay_response(const RouteRuntime& rr, upstream::Back
   Http1BodySource src(up_->stream, up_in_, up_dl_, srv.timeouts.upstream_response, kind,
                       kind == BodyKind::content_length ? resp_.content_length : 0, resp_chunks_);
   http::RelayOutcome o = co_await http::relay_body(src, sink, 0);
-  rec.bytes_sent = o.bytes;
+  rec.bytes_sent = end_downstream_body(o);
   bool client_keep = note_relay_outcome(o, b, rr.backends.size());
   const bool upstream_keep_ok = o.status == http::RelayStatus::done;
   bool upstream_keep =
@@ -170,6 +171,40 @@ awaitable<bool> Forwarder::relay_response(const RouteRuntime& rr, upstream::Back
   release(upstream_keep);
   if (!client_keep) down.close_after_response();
   co_return down.keeps_connection();
+}
+
+http::BodySink& Forwarder::begin_downstream_response(const RouteRuntime& rr,
+                                                     const upstream::Backend& b, int status,
+                                                     std::string_view reason, ResponseFraming fr,
+                                                     std::span<const http::Field> fields,
+                                                     std::optional<uint64_t> length) {
+  Downstream& down = *down_;
+  coder_.reset();
+  policy::CompressChoice coded;
+  std::unique_ptr<coding::Encoder> enc;
+  if (const policy::CompressRule* rule = req_->pipeline->compress();
+      rule && fr.length != ResponseFraming::Length::none && !fr.switching &&
+      fr.te_other_codings.empty()) {
+    coded = rule->choose(req_->is_head, status, req_->head->fields, fields, length);
+    if (coded.coding != coding::Coding::identity) {
+      enc = coding::take_encoder(coded.coding);
+      if (!enc) coded.coding = coding::Coding::identity;   // (no memory for it: sent as it is)
+    }
+  }
+  if (enc) fr.length = ResponseFraming::Length::unknown;
+  FieldWriter& w = down.begin_response(status, reason, fr);
+  write_response_fields(rr, b, w, down.keeps_length(), fields, coded);
+  http::BodySink& sink = down.end_response();
+  if (!enc) return sink;
+  coder_.emplace(sink, std::move(enc));
+  return *coder_;
+}
+
+uint64_t Forwarder::end_downstream_body(const http::RelayOutcome& o) {
+  if (!coder_) return o.bytes;
+  const uint64_t n = coder_->bytes_out();
+  coder_.reset();
+  return n;
 }
 
 }  // namespace gh::proxy

@@ -5,6 +5,8 @@
 
 #include <brotli/decode.h>
 #include <gtest/gtest.h>
+
+#include <thread>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -457,3 +459,28 @@ TEST(EncoderPool, KeepsAtMostAFewPerCoding) {
 
 }  // namespace
 }  // namespace gh::coding
+
+TEST(EncoderPool, InFlightEncodersAreBoundedByMemory) {
+  using namespace gh::coding;
+  // On a thread of its own: the pool and its budget are per thread.
+  std::thread([] {
+    std::vector<std::unique_ptr<Encoder>> busy;
+    for (int i = 0; i < 1000; ++i) {
+      auto e = take_encoder(Coding::zstd);
+      if (!e) break;
+      busy.push_back(std::move(e));
+    }
+    EXPECT_EQ(busy.size(), kBusyBudgetBytes / (2048u * 1024));
+    EXPECT_EQ(take_encoder(Coding::br), nullptr);
+    give_back(std::move(busy.back()));
+    busy.pop_back();
+    auto again = take_encoder(Coding::zstd);
+    EXPECT_NE(again, nullptr);
+    give_back(std::move(again));
+    for (auto& e : busy) give_back(std::move(e));
+    auto g = take_encoder(Coding::gzip);
+    EXPECT_NE(g, nullptr);
+    give_back(std::move(g));
+    trim_encoders(0);
+  }).join();
+}
