@@ -39,6 +39,7 @@ void Forwarder::begin_tries() {
   pump_status_ = 0;
   pump_detail_ = "";
   backend_ = nullptr;
+  client_gone_ = false;
 }
 
 bool Forwarder::note_relay_outcome(const http::RelayOutcome& o, upstream::Backend& b,
@@ -61,6 +62,11 @@ bool Forwarder::note_relay_outcome(const http::RelayOutcome& o, upstream::Backen
     case http::RelayStatus::dst_error:
     case http::RelayStatus::too_large:
       return false;   // the client's side failed
+  }
+  if (client_gone_) {
+    rec.status = 499;   // the client reset its stream: not the backend's doing
+    rec.proxy_status = {};
+    return false;
   }
   if (!pump_status_ && !pump_client_gone_) {
     // (Not when the client broke its request: the pump then cancelled the
@@ -105,7 +111,10 @@ void Forwarder::release(bool reusable) {
 }
 
 void Forwarder::cancel() {
+  client_gone_ = true;
   if (up_) up_->stream.cancel();
+  if (h2_stream_) h2_stream_->wake.wake();
+  if (h2_source_) h2_source_->cancel();
   if (pump_running_ && req_ && req_->body.source) req_->body.source->cancel();
 }
 
@@ -284,6 +293,12 @@ awaitable<bool> Forwarder::forward(ForwardRequest& req, Downstream& down) {
       const bool reused = up_ != nullptr;
       if (!up_) {
         Failure f = co_await connect(rr, b);
+        if (f.status && client_gone_) {
+          req.rec->status = 499;
+          release(false);
+          down.close_after_response();
+          co_return false;
+        }
         if (f.status) {
           // Nothing was sent: any request may go to another backend.
           last = f;
@@ -362,7 +377,7 @@ awaitable<bool> Forwarder::forward(ForwardRequest& req, Downstream& down) {
           co_await down.send_error(pump_status_, "http_request_error", pump_detail_, {});
           co_return false;
         }
-        if (pump_client_gone_ || f.status == 0) {
+        if (pump_client_gone_ || f.status == 0 || client_gone_) {
           req.rec->status = 499;
           req.body_read = true;   // gone: nothing to linger for
           down.close_after_response();

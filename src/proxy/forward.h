@@ -103,8 +103,9 @@ class Forwarder {
   // Gives the backend connection back to the pool (when `reusable`) or
   // closes it. Safe to call when there is none.
   void release(bool reusable);
-  // Stops what waits on the backend now (the client went away): the
-  // forward in progress fails fast and answers nobody.
+  // Stops what waits on the backend now (the client went away, e.g. an
+  // HTTP/2 RST_STREAM): the forward in progress fails fast, answers nobody,
+  // logs 499, and neither retries nor counts it against the backend.
   void cancel();
   // The backend the last request went to (for the log), or null.
   upstream::Backend* backend() const { return backend_; }
@@ -168,6 +169,9 @@ class Forwarder {
   std::string scratch2_;                     // an edited response field value
   std::vector<net::tcp::endpoint> endpoints_;
   upstream::Backend* backend_ = nullptr;
+  bool client_gone_ = false;                 // cancel() was called for this request
+  H2UpStream* h2_stream_ = nullptr;          // the HTTP/2 upstream stream being waited on
+  http::BodySource* h2_source_ = nullptr;    // ... and its response body being relayed
   std::string method_;                       // the request's method, after its head is released
   std::string target_;                       // HTTP/2 upstream: :path
   std::string trailer_copy_;                 // HTTP/2 upstream: a whole body's trailers

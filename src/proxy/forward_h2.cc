@@ -30,7 +30,7 @@ struct Collected final : FieldWriter {
 awaitable<bool> Forwarder::wait_h2_head(H2UpStream& st, Failure& f) {
   const auto timeout = req_->rt->cfg.server.timeouts.upstream_response;
   for (;;) {
-    if (pump_status_ || pump_client_gone_) {
+    if (pump_status_ || pump_client_gone_ || client_gone_) {
       f = {0, "", ""};   // the request broke on the client side; the caller answers
       co_return false;
     }
@@ -104,6 +104,12 @@ awaitable<bool> Forwarder::forward_h2(const RouteRuntime& rr) {
       conn = it->second;
     if (!conn) {
       Failure f = co_await connect(rr, b);
+      if (f.status && client_gone_) {
+        req.rec->status = 499;
+        release(false);
+        down.close_after_response();
+        co_return false;
+      }
       if (f.status) {
         last = f;
         upstream::record_failure(*b, may_eject, now_ms());
@@ -167,7 +173,9 @@ awaitable<bool> Forwarder::forward_h2(const RouteRuntime& rr) {
       });
     }
     Failure f;
+    h2_stream_ = &st;
     const bool ok = co_await wait_h2_head(st, f);
+    h2_stream_ = nullptr;
     if (!ok) {
       if (pump_running_) co_await stop_pump();
       h2_sink_ = nullptr;
@@ -177,7 +185,7 @@ awaitable<bool> Forwarder::forward_h2(const RouteRuntime& rr) {
         co_await down.send_error(pump_status_, "http_request_error", pump_detail_, {});
         co_return false;
       }
-      if (pump_client_gone_ || f.status == 0) {
+      if (pump_client_gone_ || f.status == 0 || client_gone_) {
         req.rec->status = 499;
         req.body_read = true;
         down.close_after_response();
@@ -237,7 +245,9 @@ awaitable<bool> Forwarder::relay_h2_response(const RouteRuntime& rr, upstream::B
       begin_downstream_response(rr, b, status, {}, fr, resp.fields(), resp.content_length);
   rec.status = status;
   H2UpSource src(conn, st, srv.timeouts.upstream_response);
+  h2_source_ = &src;
   http::RelayOutcome o = co_await http::relay_body(src, sink, 0);
+  h2_source_ = nullptr;
   rec.bytes_sent = end_downstream_body(o);
   bool client_keep = note_relay_outcome(o, b, rr.backends.size());
   if (pump_running_) {

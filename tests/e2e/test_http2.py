@@ -466,7 +466,7 @@ class RawH2(helpers.OwnsSocket):
             return False
         self.sock.settimeout(self.timeout if timeout is None else timeout)
         try:
-            data = self.sock.recv(1 << 20)
+            data = self.sock.recv(getattr(self, "recv_size", 1 << 20))
         except socket.timeout:
             return False
         except (ConnectionResetError, ssl.SSLError, OSError):
@@ -1509,6 +1509,49 @@ def test_reload_keeps_http2_connections(gatehouse, origin):
         assert c2.request("GET", "/who").json()["instance"] == "beta"
 
 
+@pytest.mark.deadline(40)
+@pytest.mark.parametrize("method,code", [("PUT", 8), ("GET", 8), ("POST", 8), ("PUT", 0)])
+def test_client_reset_while_waiting_is_not_retried_nor_blamed(gatehouse, method, code):
+    """A client that gives up (RST_STREAM CANCEL) while the backend works:
+    the request is not sent again to another backend (a PUT must not be
+    applied twice), no backend is marked failed or ejected, and the access
+    log says 499."""
+    import hostile
+
+    def slow(conn, req):
+        time.sleep(1.0)
+        conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        return True
+
+    b1, b2 = hostile.RawBackend(slow), hostile.RawBackend(slow)
+    try:
+        r = route(b1, "/")
+        r.pop("host", None)
+        r.pop("port", None)
+        r["backends"] = [{"address": b1.address}, {"address": b2.address}]
+        gh = gatehouse(server_cfg([r]))
+        with H2Client(gh.port) as c:
+            for i in range(3):
+                sid = c.start(method, f"/slow/{i}", body=b"payload" if method != "GET" else b"")
+                time.sleep(0.3)
+                c.conn.reset_stream(sid, error_code=code)   # curl sends CANCEL (8)
+                c.flush()
+            time.sleep(2.5)   # what a retry would have needed to show up
+            total = len(b1.requests) + len(b2.requests)
+            assert total == 3, (total, [q for _, q in b1.requests + b2.requests])
+            # Both backends still take requests: nothing was ejected.
+            for i in range(2):
+                resp = c.request("GET", f"/after/{i}", timeout=8)
+                assert resp.status == 200, resp
+        gh.stop()
+        recs = [x for x in gh.access_log() if x.get("path", "").startswith("/slow/")]
+        assert len(recs) == 3 and all(int(x["status"]) == 499 for x in recs), [(x["status"], x.get("proxy_status"), x.get("duration_ms")) for x in recs]
+        assert "connection_terminated" not in gh.stderr()
+    finally:
+        b1.stop()
+        b2.stop()
+
+
 def test_client_reset_mid_body_leaves_no_dirty_backend_connection(gatehouse, origin):
     """A stream the client resets halfway through its download (or upload)
     must not hand a half-read backend connection to the next request."""
@@ -1673,6 +1716,38 @@ def test_sigterm_sends_goaway_and_finishes_streams(gatehouse, origin):
         idle.close()
     assert gh.wait_exit(10) == 0
     assert time.monotonic() - t_term < 8
+
+
+@pytest.mark.deadline(60)
+def test_sigterm_lets_a_slow_download_finish(gatehouse, origin):
+    """SIGTERM while a slow reader downloads over HTTP/2: the stream is not
+    done when gatehouse has handed the last bytes to the codec, only when they
+    left it (the client's window admits them slowly), so the drain waits and
+    the client gets every byte."""
+    o = origin()
+    gh = gatehouse(server_cfg([route(o, "/")], timeouts={"shutdown_drain": "30s"}))
+    n = 8 * MIB
+    c = RawH2(gh.port, timeout=20)
+    try:
+        c.handshake()
+        c.recv_size = 32768   # about 2 MB/s with the pauses: 4 s for the whole body
+        c.request(1, "GET", f"/bytes/{n}")
+        t0 = time.monotonic()
+        termed = False
+        while not c.stream(1).done and not c.closed and time.monotonic() - t0 < 40:
+            c.pump(5)
+            time.sleep(0.015)
+            if not termed and time.monotonic() - t0 > 1.0:
+                gh.signal(signal.SIGTERM)
+                termed = True
+        st = c.stream(1)
+        assert termed and c.goaway is not None
+        assert st.done and st.reset is None, st
+        assert len(st.data) == n, len(st.data)
+        assert bytes(st.data) == pattern(n)
+    finally:
+        c.close()
+    assert gh.wait_exit(10) == 0
 
 
 def test_stream_opened_after_goaway_is_handled_cleanly(gatehouse, origin):
