@@ -45,6 +45,9 @@ awaitable<bool> Forwarder::wait_h2_head(H2UpStream& st, Failure& f) {
     if (st.head) co_return true;
     if (st.closed) {
       if (st.error == kRefusedStream) f = {502, "connection_refused", "backend refused the stream"};
+      else if (st.error == kNotHttp2)
+        f = {502, "http_protocol_error",
+             "backend does not speak HTTP/2 (it answered in HTTP/1; see the route's upstream_protocol)"};
       else f = {502, "connection_terminated",
                 "backend ended the stream before responding (HTTP/2 error " +
                     std::to_string(st.error) + ")"};

@@ -60,7 +60,7 @@ void pass_field(const http::Field& h, const ConnTokens& conn, const HeadEdits& e
 enum class H {
   other, connection, keep_alive, proxy_connection, te, transfer_encoding, upgrade, host,
   content_length, x_request_id, via, xff, xf_proto, xf_host, xf_port, x_real_ip, forwarded,
-  location, content_location, refresh, set_cookie, trailer, expect,
+  location, content_location, refresh, set_cookie, trailer, expect, date,
 };
 
 // Dispatch on length first: most header names are rejected by one compare.
@@ -68,7 +68,7 @@ H classify(std::string_view n) {
   switch (n.size()) {
     case 2: return iequals(n, "te") ? H::te : H::other;
     case 3: return iequals(n, "via") ? H::via : H::other;
-    case 4: return iequals(n, "host") ? H::host : H::other;
+    case 4: return iequals(n, "host") ? H::host : iequals(n, "date") ? H::date : H::other;
     case 6: return iequals(n, "expect") ? H::expect : H::other;
     case 7:
       if (iequals(n, "upgrade")) return H::upgrade;
@@ -379,6 +379,7 @@ void Forwarder::write_response_fields(const RouteRuntime& rr, const upstream::Ba
   const HeadEdits edits{req.pipeline->response_edits(), req.ex->downstream};
   scratch_.clear();   // the Via list
   bool have_rid = false;
+  bool have_date = false;
   for (const auto& h : fields) {
     H k = classify(h.name);
     switch (k) {
@@ -393,6 +394,9 @@ void Forwarder::write_response_fields(const RouteRuntime& rr, const upstream::Ba
         continue;
       case H::x_request_id:
         have_rid = true;
+        break;
+      case H::date:
+        have_date = true;
         break;
       case H::other:
         if (!coding && vary_done) break;   // (no compress policy at work: the usual path)
@@ -439,6 +443,9 @@ void Forwarder::write_response_fields(const RouteRuntime& rr, const upstream::Ba
     w.add("Via", scratch_);
   }
   if (!have_rid && !edits.drops("x-request-id")) w.add("X-Request-ID", req.request_id);
+  // RFC 9110 6.6.1: a recipient with a clock forwarding a response without
+  // Date adds one.
+  if (!have_date && !edits.drops("date")) w.add("Date", http::http_date());
   if (!vary_done && !edits.drops("vary")) w.add("Vary", "Accept-Encoding");
   if (coding) w.add("Content-Encoding", coding::token(coded.coding));
   edits.for_each_added([&w](std::string_view name, std::string_view value) { w.add(name, value); });

@@ -83,7 +83,7 @@ void H2UpConn::fail_all() {
   for (auto& [id, s] : streams_) {
     if (!s->closed) {
       s->closed = true;
-      s->error = 0x2;   // INTERNAL_ERROR: the connection is gone
+      s->error = not_h2_ ? kNotHttp2 : 0x2;   // INTERNAL_ERROR: the connection is gone
     }
     s->wake.wake();
     s->writable.wake();
@@ -95,6 +95,10 @@ awaitable<void> H2UpConn::reader(std::shared_ptr<H2UpConn> self) {
     auto [ec, n] = co_await stream_.read_some_into(in_, 2048, 16 * 1024);
     if (ec || n == 0) break;
     in_.commit(n);
+    if (!read_any_) {
+      read_any_ = true;
+      not_h2_ = in_.view().starts_with("HTTP/1.");
+    }
     bool ok = codec_.receive(in_.view(), static_cast<uint64_t>(now_ms()));
     dispatch();   // (data views point into in_: copied here)
     in_.clear();

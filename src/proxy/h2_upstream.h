@@ -27,6 +27,11 @@ namespace gh::proxy {
 class H2UpConn;
 
 // One request's stream on an H2UpConn: what the codec reported for it.
+// H2UpStream::error when the backend answered the connection preface in
+// HTTP/1 (a route with upstream_protocol: http2 in front of an HTTP/1-only
+// server): not an HTTP/2 code, so never confused with one.
+inline constexpr uint32_t kNotHttp2 = 0x10000;
+
 struct H2UpStream {
   explicit H2UpStream(net::Executor ex) : wake(ex), writable(ex) {}
   int32_t id = -1;
@@ -39,7 +44,7 @@ struct H2UpStream {
   http2::HeaderBlock trailers;
   std::string trailer_lines;         // the trailers as HTTP/1 field lines
   bool closed = false;               // the codec closed the stream
-  uint32_t error = 0;                // its HTTP/2 error code (0: a clean end)
+  uint32_t error = 0;                // its HTTP/2 error code (0: a clean end; kNotHttp2 below)
   Wakeup wake;                       // response events
   Wakeup writable;                   // request body may go on
 };
@@ -83,6 +88,8 @@ class H2UpConn : public std::enable_shared_from_this<H2UpConn> {
   std::string out_;
   std::unordered_map<int32_t, H2UpStream*> streams_;
   bool dead_ = false;       // the connection is over
+  bool not_h2_ = false;     // the backend's first bytes were an HTTP/1 response
+  bool read_any_ = false;
   bool draining_ = false;   // no new streams (GOAWAY either way); running ones finish
 };
 

@@ -2,6 +2,7 @@
 Host, hop-by-hop removal, and an otherwise unchanged request."""
 
 import re
+import time
 
 import helpers
 from helpers import route
@@ -215,3 +216,18 @@ def test_backend_hop_by_hop_removed_from_response(gatehouse, capture_backend):
     resp, _ = exchange(gh, b)
     assert not resp.has("x-internal") and not resp.has("keep-alive")
     assert resp.header("x-ok") == "1"
+
+
+def test_date_added_when_the_backend_sends_none(gatehouse, capture_backend):
+    """RFC 9110 6.6.1: a proxy forwarding a response without Date adds one;
+    a backend's own Date passes unchanged."""
+    import email.utils
+    b = capture_backend(response=lambda req: helpers.canned(
+        200, [("Date", "Tue, 01 Jan 2030 00:00:00 GMT")] if "own" in req.target else [], b"x"))
+    gh = gatehouse({"server": {"reverse_proxy": [helpers.route(b, "/")]}})
+    r = helpers.http_request(gh.port, target="/none")
+    dates = r.headers_all("date")
+    assert len(dates) == 1, r.headers
+    assert abs(email.utils.parsedate_to_datetime(dates[0]).timestamp() - time.time()) < 5
+    r = helpers.http_request(gh.port, target="/own")
+    assert r.headers_all("date") == ["Tue, 01 Jan 2030 00:00:00 GMT"], r.headers

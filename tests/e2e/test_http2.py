@@ -2300,3 +2300,12 @@ def test_idle_connection_closed_after_keepalive(gatehouse, origin):
     finally:
         c.close()
     assert_others_served(gh)
+
+
+def test_http2_route_to_an_http1_backend_names_the_mistake(gatehouse, origin):
+    o = origin()
+    gh = gatehouse(server_cfg([route(o, "/", upstream_protocol="http2")]))
+    r = helpers.http_request(gh.port, target="/small", host=FRONT)
+    assert r.status == 502, r
+    ps = r.header("proxy-status", "")
+    assert "http_protocol_error" in ps and "does not speak HTTP/2" in ps, ps
