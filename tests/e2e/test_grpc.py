@@ -4,6 +4,7 @@ grpcio client speaking h2c to gatehouse. Unary, server streaming, client
 streaming and bidirectional calls, metadata and trailers both ways, the
 server's own error status, and gatehouse's own failures as grpc-status."""
 
+import contextlib
 import threading
 from concurrent import futures
 
@@ -198,18 +199,26 @@ def grpc_pki(tmp_path_factory):
         backend=th.write_leaf(ca, d, "backend", ["backend.test"], "backend-cert"))
 
 
+@contextlib.contextmanager
+def _tls_grpc_server(pki):
+    """A grpcio server that speaks only TLS (the backend certificate of `pki`); yields its port."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    server.add_generic_rpc_handlers((_handlers(),))
+    creds = grpc.ssl_server_credentials([(pki.backend.key.read_bytes(), pki.backend.cert.read_bytes())])
+    port = server.add_secure_port(f"{helpers.HOST}:0", creds)
+    server.start()
+    try:
+        yield port
+    finally:
+        server.stop(grace=None).wait(5)
+
+
 @pytest.mark.deadline(40)
 def test_tls_both_ways(gatehouse, grpc_pki):
     """gRPC over TLS end to end: the client negotiates h2 by ALPN with
     gatehouse, gatehouse h2 by ALPN with a grpcio server that only speaks TLS,
     verifying its certificate against ca_file under the configured SNI."""
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-    server.add_generic_rpc_handlers((_handlers(),))
-    creds = grpc.ssl_server_credentials(
-        [(grpc_pki.backend.key.read_bytes(), grpc_pki.backend.cert.read_bytes())])
-    port = server.add_secure_port(f"{helpers.HOST}:0", creds)
-    server.start()
-    try:
+    with _tls_grpc_server(grpc_pki) as port:
         r = route(port, "/", upstream_protocol="http2", ssl=True)
         r["tls"] = {"ca_file": str(grpc_pki.ca), "sni": "backend.test"}
         gh = gatehouse({"server": {"reverse_proxy": [r]},
@@ -228,19 +237,11 @@ def test_tls_both_ways(gatehouse, grpc_pki):
         gh.stop()
         recs = [x for x in gh.access_log() if x.get("path") == f"/{SERVICE}/Unary"]
         assert recs and recs[0]["protocol"] == "HTTP/2.0" and int(recs[0]["status"]) == 200
-    finally:
-        server.stop(grace=None).wait(5)
 
 
 @pytest.mark.deadline(40)
 def test_tls_backend_with_a_certificate_for_another_name_is_unavailable(gatehouse, grpc_pki):
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    server.add_generic_rpc_handlers((_handlers(),))
-    creds = grpc.ssl_server_credentials(
-        [(grpc_pki.backend.key.read_bytes(), grpc_pki.backend.cert.read_bytes())])
-    port = server.add_secure_port(f"{helpers.HOST}:0", creds)
-    server.start()
-    try:
+    with _tls_grpc_server(grpc_pki) as port:
         r = route(port, "/", upstream_protocol="http2", ssl=True)
         r["tls"] = {"ca_file": str(grpc_pki.ca), "sni": "elsewhere.test"}
         gh = gatehouse({"server": {"reverse_proxy": [r]}})
@@ -250,5 +251,3 @@ def test_tls_backend_with_a_certificate_for_another_name_is_unavailable(gatehous
         assert e.value.code() == grpc.StatusCode.UNAVAILABLE
         md = dict(e.value.trailing_metadata() or ()) | dict(e.value.initial_metadata() or ())
         assert "tls_certificate_error" in md.get("proxy-status", ""), md
-    finally:
-        server.stop(grace=None).wait(5)
