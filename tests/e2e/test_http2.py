@@ -2309,3 +2309,25 @@ def test_http2_route_to_an_http1_backend_names_the_mistake(gatehouse, origin):
     assert r.status == 502, r
     ps = r.header("proxy-status", "")
     assert "http_protocol_error" in ps and "does not speak HTTP/2" in ps, ps
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_h2load_interop(gatehouse, origin, front_pki, tls):
+    """nghttp2's load generator: many streams on a few connections, h2c with
+    prior knowledge and h2 over TLS, every request answered."""
+    h2load = shutil.which("h2load")
+    if not h2load:
+        pytest.skip("h2load not installed")
+    o = origin()
+    cfg = server_cfg([route(o, "/")])
+    if tls:
+        cfg["ssl"] = tls_block(front_pki)
+    gh = gatehouse(cfg)
+    url = f"https://127.0.0.1:{gh.tls_port}/small" if tls else gh.url("/small")
+    p = subprocess.run([h2load, "-n", "400", "-c", "4", "-m", "20", "-t", "1", url],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "400 succeeded, 0 failed, 0 errored" in p.stdout, p.stdout[-800:]
+    assert "status codes: 400 2xx" in p.stdout, p.stdout[-800:]
+    if tls:
+        assert "Application protocol: h2" in p.stdout, p.stdout[-800:]
