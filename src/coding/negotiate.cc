@@ -2,6 +2,8 @@
 
 #include <array>
 
+#include "http/token.h"
+
 namespace gh::coding {
 namespace {
 
@@ -18,17 +20,7 @@ bool iequals(std::string_view s, std::string_view lower_word) {
   return true;
 }
 
-// tchar of RFC 9110 section 5.6.2.
-bool is_tchar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-      return true;
-    default:
-      return false;
-  }
-}
+bool is_tchar(char c) { return http::is_tchar(static_cast<unsigned char>(c)); }
 
 bool is_ows(char c) { return c == ' ' || c == '\t'; }
 

@@ -5,14 +5,13 @@
 #include <sstream>
 
 #include "config/keys.h"
+#include "http/token.h"
 #include "config/sections.h"
 
 namespace gh::config::detail {
 namespace {
 
-bool token_char(unsigned char c) {
-  return isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
+bool token_char(unsigned char c) { return http::is_tchar(c); }
 
 std::string lower(std::string_view s) {
   std::string out(s);

@@ -1,19 +1,12 @@
 #include "http2/out_fields.h"
 
+#include "http/token.h"
+
 namespace gh::http2 {
 
 namespace {
 
-bool is_tchar(unsigned char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-      return true;
-    default:
-      return false;
-  }
-}
+using http::is_tchar;
 
 bool ieq_lower(std::string_view s, std::string_view lower) {
   if (s.size() != lower.size()) return false;

@@ -6,6 +6,7 @@
 #include <array>
 
 #include "http/status.h"
+#include "http/token.h"
 #include "proxy/client_address.h"
 #include "proxy/head_edits.h"
 #include "proxy/rewrite.h"
@@ -110,9 +111,7 @@ void join(std::string& acc, std::string_view v) {
   acc += v;
 }
 
-bool is_token_char(unsigned char c) {
-  return isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
+bool is_token_char(unsigned char c) { return http::is_tchar(c); }
 
 // RFC 7239 values: token, or quoted-string when they hold other characters.
 void append_fwd_value(std::string& out, std::string_view v, bool force_quote) {
