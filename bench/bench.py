@@ -7,7 +7,7 @@ Stdlib only.
 
 usage: bench.py [case...]      cases: small policies many newconn large1m large100m upload1m idle10k ws
                                       tls tlsnew tlsresume idle10k-tls idle10k-tls-nothing
-                                      idle10k-tls-half h2 grpc
+                                      idle10k-tls-half h2 grpc gzip1m br1m zstd1m compress100
 
 The grpc case also needs Debian's python3-grpcio, for its backend and its
 checks (bench/backends/grpc_echo.py, run as a separate process).
@@ -32,6 +32,7 @@ import tempfile
 import threading
 import time
 import warnings
+import zlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,7 +111,89 @@ CASES = {
                  proxies=("nginx", "haproxy", "gatehouse"),
                  title="gRPC unary calls over h2c (cleartext HTTP/2 both ways): a 32-byte message "
                        "echoed by a grpcio backend, 8 connections × 10 concurrent streams"),
+    # On-the-fly compression of demo-origin's /text/N (deterministic HTML-like
+    # text, about 4x with gzip -5) on a route that compresses (bench/conf/*.in:
+    # /text), the client accepting one coding. gzip: nginx (gzip_comp_level 5)
+    # and gatehouse (its default level, 5). br and zstd: gatehouse only
+    # (Debian's nginx-light has no brotli or zstd module). HAProxy is left out
+    # of all: see COMPRESS_NOTES. Before each measurement a real client (curl)
+    # fetches one response: Content-Encoding must be the coding, the decoded
+    # body the backend's bytes; its coded size gives the ratio.
+    "gzip1m": dict(kind="h2load", path="/text/1048576", coding="gzip", n=1000, c=8, qn=100, qc=8,
+                   resp_bytes=1 << 20, headers=["Accept-Encoding: gzip"], proxies=("nginx", "gatehouse"),
+                   compare="large1m",
+                   title="1 MiB HTML-like responses compressed on the fly with gzip level 5, keep-alive"),
+    "br1m": dict(kind="h2load", path="/text/1048576", coding="br", n=1000, c=8, qn=100, qc=8,
+                 resp_bytes=1 << 20, headers=["Accept-Encoding: br"], proxies=("gatehouse",),
+                 compare="large1m",
+                 title="1 MiB HTML-like responses compressed on the fly with brotli (gatehouse's default "
+                       "level, 5), keep-alive; gatehouse only"),
+    "zstd1m": dict(kind="h2load", path="/text/1048576", coding="zstd", n=1000, c=8, qn=100, qc=8,
+                   resp_bytes=1 << 20, headers=["Accept-Encoding: zstd"], proxies=("gatehouse",),
+                   compare="large1m",
+                   title="1 MiB HTML-like responses compressed on the fly with zstd (gatehouse's default "
+                         "level, 3), keep-alive; gatehouse only"),
+    # Memory while compressing: n slow readers of an endless (1 GiB) gzip-coded
+    # /text response at once, each reading `rate` bytes per second for `secs`
+    # seconds, then reset (bench/clients/slowread.py); c: connections opened
+    # at once. RSS sampled like large100m, per stream like idle10k.
+    "compress100": dict(kind="slow", path="/text/1073741824", check_path="/text/1048576", coding="gzip",
+                        n=100, c=100, qn=100, qc=100, secs=10, qsecs=3, rate=16 << 10,
+                        proxies=("nginx", "gatehouse"),
+                        title="memory while compressing: 100 slow clients at once, each reading a "
+                              "gzip-coded endless /text response at 16 KiB/s"),
 }
+# Said under the tables of the compression cases.
+COMPRESS_NOTES = """\
+Notes: the route compresses demo-origin's `/text/N`, deterministic HTML-like
+text (sections, headings, paragraphs, lists, links of common words; zlib
+gives it 4.0x at level 5, as real pages get). Each response is 1 MiB before
+coding, so CPU µs per request is CPU µs per MiB of original body, and MiB/s
+counts original bytes. "coded bytes" is the body one `curl -H
+'Accept-Encoding: <coding>'` received through the proxy before the
+measurement (`%{size_download}`); the same check requires `Content-Encoding:
+<coding>` and that `curl --compressed` (and, for gzip, Python's zlib too)
+decodes the body to the backend's bytes. "under load" is h2load's data bytes
+per response in the measured run: responses that went out uncoded (or coded
+otherwise) would show there, and fail the measurement beyond 1 % off. nginx:
+`gzip on; gzip_comp_level 5; gzip_min_length 1k; gzip_proxied any;
+gzip_vary on` on `location /text/`; gatehouse: `compress: {algorithms: [gzip,
+br, zstd]}` on route `/text` (default levels gzip 5, br 5, zstd 3; the
+client accepts one coding). gatehouse flushes the coder after each piece of
+body it relays (docs/configuration.md, `compress`) so that streamed
+responses reach the client as they come; nginx, with proxy buffering on
+(its default), does not flush mid-body, which gives it a slightly better
+ratio at the same level. With `-c 8` one core codes 8 responses in turn:
+see docs/benchmarks.md (Caveats) on how CPU per MiB varies with that.
+HAProxy is left
+out: Debian's HAProxy 2.6 is built with libslz (`USE_SLZ=1`, `-ZLIB` in
+`haproxy -vv`), a stateless deflate encoder whose only levels are 0 (stored)
+and 1, so `tune.comp.maxlevel` cannot ask it for level 5: its CPU and ratio
+would be those of other work. HAProxy mode tcp cannot compress at all.
+"""
+# Said under the compress100 table.
+SLOW_NOTES = """\
+Notes: every stream asks for 1 GiB of `/text` (none ends during the case),
+coded with gzip as in `gzip1m` (the same routes; checked before each
+measurement on `/text/1048576`). Each client connection advertises an MSS
+of 1460 (as over Ethernet) and a 16 KiB receive buffer, and reads 16 KiB of
+coded bytes per second: each proxy holds 100 responses in the middle of
+compressing them, its reads from the backend paced by what the clients take.
+(With loopback's 64 KiB segments the kernel grows the proxy's send buffer of
+every connection towards 4 MiB, and the proxies spend the case coding text
+to fill 400 MB of socket buffers; with MSS 1460 it is about 400 KiB each,
+filled in the first seconds. That is kernel memory, not in RSS; "CPU s", the
+proxy's CPU over the whole case, is mostly that filling, not the steady
+pace.) "all streaming after": seconds from the first connect until every
+stream had its response head and body bytes; the RSS figures are taken from
+then on. "coded": streams whose response said `Content-Encoding: gzip`
+(gatehouse sends a response uncoded when its per-worker budget of coder
+memory, 64 MiB, is spent; 100 gzip coders take about 26 MiB of it). KiB per
+stream: (RSS max − RSS before the clients connected) / streams. RSS at 1 s
+and at the end show whether memory grows while the same streams go on (it
+should stay flat). "MiB read": coded bytes all clients read. errors: streams
+that failed, ended early or came uncoded.
+"""
 # The proxies that take part in the grpc case (they get its listener and route).
 GRPC_PROXIES = ("nginx", "haproxy", "gatehouse")
 # The grpc case's message (the gRPC frame adds a 5-byte prefix: flag, length).
@@ -407,6 +490,70 @@ def check_h2(env, proxy):
                            f"HTTP version and status {tail.decode(errors='replace')!r}, body {body[:80]!r}")
 
 
+def backend_body(env, path):
+    """The backend's own bytes for path (fetched once per run)."""
+    cache = env.__dict__.setdefault("backend_bodies", {})
+    if path not in cache:
+        st, body = http_get(env.backend_port, path, timeout=30)
+        if st != 200:
+            raise RuntimeError(f"backend: GET {path} answered {st}")
+        cache[path] = body
+    return cache[path]
+
+
+def check_compress(env, proxy, coding, path):
+    """The compression cases measure nothing unless the proxy really codes:
+    one `curl -H 'Accept-Encoding: <coding>'` through it must get 200 and
+    `Content-Encoding: <coding>`, and the body must decode to the backend's
+    bytes: `curl --compressed` decodes a second fetch (curl has zlib, brotli
+    and zstd), and for gzip Python's zlib decodes the first too.
+    -> the coded body's size, curl's `%{size_download}`."""
+    expected = backend_body(env, path)
+    url = f"http://127.0.0.1:{proxy.port}{path}"
+    field = f"Accept-Encoding: {coding}"
+    raw, head, dec = proxy.dir / "coded.body", proxy.dir / "coded.head", proxy.dir / "decoded.body"
+    try:
+        out = subprocess.run(["curl", "-s", "--max-time", "30", "-H", field, "-D", str(head), "-o", str(raw),
+                              "-w", "%{http_code} %{size_download}", url],
+                             capture_output=True, text=True, timeout=40)
+        out2 = subprocess.run(["curl", "-s", "--max-time", "30", "--compressed", "-H", field, "-o", str(dec),
+                               "-w", "%{http_code}", url], capture_output=True, text=True, timeout=40)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise RuntimeError(f"{proxy.name}: curl {url}: {e}")
+    try:
+        status, size = out.stdout.split()
+        size = int(size)
+    except ValueError:
+        raise RuntimeError(f"{proxy.name}: curl {url}: exit {out.returncode}, {out.stdout!r} {out.stderr[-300:]!r}")
+    fields = {}
+    for line in head.read_text(errors="replace").splitlines()[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            fields[name.strip().lower()] = value.strip()
+    ce = fields.get("content-encoding", "(none)")
+    body = raw.read_bytes()
+    decoded = dec.read_bytes() if dec.exists() else b""
+    for f in (raw, head, dec):
+        f.unlink(missing_ok=True)
+    if out.returncode != 0 or status != "200" or ce.lower() != coding:
+        raise RuntimeError(f"{proxy.name}: GET {path} with {field!r}: curl exit {out.returncode}, status {status}, "
+                           f"Content-Encoding {ce}")
+    if size != len(body):
+        raise RuntimeError(f"{proxy.name}: curl's size_download {size} against {len(body)} bytes written")
+    if out2.returncode != 0 or out2.stdout != "200" or decoded != expected:
+        raise RuntimeError(f"{proxy.name}: curl --compressed {path} ({coding}): exit {out2.returncode}, "
+                           f"status {out2.stdout}, {len(decoded)} bytes decoded, "
+                           f"{'the backend' if decoded == expected else 'not the backend'}'s {len(expected)} bytes")
+    if coding == "gzip":
+        try:
+            ok = zlib.decompress(body, 16 + zlib.MAX_WBITS) == expected
+        except zlib.error as e:
+            raise RuntimeError(f"{proxy.name}: its gzip body does not decode: {e}")
+        if not ok:
+            raise RuntimeError(f"{proxy.name}: its gzip body decodes to other bytes than the backend's")
+    return size
+
+
 def grpc_client(*args, timeout=30):
     """bench/backends/grpc_echo.py as a client (grpcio stays out of this
     process, which forks the proxies and the loads) -> its JSON line."""
@@ -619,8 +766,10 @@ def parse_h2load(out):
     s = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
     total, _, _, ok, failed, errored, tmo = map(int, r.groups())
     alpn = re.search(r"Application protocol: (\S+)", out)
+    data = re.search(r"traffic: .*, \S+ \((\d+)\) data", out)   # response body bytes, as received
     return dict(elapsed=elapsed, total=total, succeeded=ok, ok2xx=int(s.group(1)),
-                bad=failed + errored + tmo + (ok - int(s.group(1))), alpn=alpn and alpn.group(1))
+                bad=failed + errored + tmo + (ok - int(s.group(1))), alpn=alpn and alpn.group(1),
+                data=int(data.group(1)) if data else None)
 
 
 def percentiles(logfile):
@@ -677,6 +826,7 @@ def run_h2load(env, proxy, case, n, c):
         check_h2(env, proxy)
     if case.get("grpc"):
         check_grpc(env, proxy)
+    coded_bytes = check_compress(env, proxy, case["coding"], case["path"]) if case.get("coding") else None
     res = subprocess.run(h2load_argv(env, case, port, warm, c), capture_output=True, text=True, timeout=300)
     w = parse_h2load(res.stdout)
     if case.get("auth"):   # a 401/403 answered fast would make a fine-looking, meaningless figure
@@ -707,6 +857,12 @@ def run_h2load(env, proxy, case, n, c):
     if case.get("auth") and h["ok2xx"] != n:
         raise RuntimeError(f"{h['ok2xx']} of {n} requests answered 2xx (status codes: "
                            + (re.search(r"status codes: .*", res.stdout) or [""])[0] + ")")
+    load_bytes = None
+    if case.get("coding"):   # every measured response coded like the checked one
+        load_bytes = h["data"] / max(h["succeeded"], 1) if h["data"] is not None else None
+        if load_bytes is None or abs(load_bytes - coded_bytes) > 0.01 * coded_bytes:
+            raise RuntimeError(f"h2load received {load_bytes} body bytes per response, against "
+                               f"{coded_bytes} coded bytes in the check: not every response was coded alike")
     cpu_us, cpu = meter.per(h["succeeded"])
     hwm = hwm_bytes(pids)
     p50, p99 = percentiles(px)
@@ -715,7 +871,8 @@ def run_h2load(env, proxy, case, n, c):
     return dict(rps=h["succeeded"] / h["elapsed"], cpu_us=cpu_us, **cpu,
                 p50=p50, p99=p99, hwm=hwm, rss_max=rss_max,
                 mibps=(h["succeeded"] * body / h["elapsed"] / (1 << 20)) if body else None,
-                errors=errors, count=h["succeeded"], alpn=h["alpn"], backend_calls=backend_calls)
+                errors=errors, count=h["succeeded"], alpn=h["alpn"], backend_calls=backend_calls,
+                coded_bytes=coded_bytes, load_bytes=load_bytes)
 
 
 def measured_client(proxy, argv, warmup_argv, name):
@@ -807,7 +964,61 @@ def run_tls(env, proxy, case, n, c):
                 errors=max(r["errors"], n - r["conns"]) + wrong, count=r["conns"])
 
 
-RUNNERS = {"h2load": run_h2load, "ws": run_ws, "idle": run_idle, "tls": run_tls}
+def run_slow(env, proxy, case, n, c):
+    """n slow readers of a long coded response at once (bench/clients/slowread.py):
+    the proxy's RSS while it compresses them all."""
+    check_compress(env, proxy, case["coding"], case["check_path"])
+    secs = case["qsecs"] if QUICK else case["secs"]
+    time.sleep(0.5)
+    pids = proxy.refresh_pids()
+    before = rss_bytes(pids)
+    meter = CpuMeter(pids)
+    argv = [PY, str(BENCH / "clients" / "slowread.py"), "127.0.0.1", str(proxy.port), case["path"],
+            str(n), str(case["rate"]), case["coding"], str(c)]
+    cli = subprocess.Popen(pinned(env.load_cpus, argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    children.append(cli)
+    record_pids([cli.pid])
+    sampler = None
+    try:
+        line = cli.stdout.readline()
+        if not line:
+            raise RuntimeError(f"slowread client failed: {cli.stderr.read()[-1500:]}")
+        started = json.loads(line)
+        sampler = RssSampler(pids)
+        sampler.start()
+        time.sleep(1.0)
+        rss_1s = rss_bytes(pids)
+        time.sleep(max(0.0, secs - 1.0))
+        rss_end = rss_bytes(pids)
+        rss_max = sampler.stop()
+        sampler = None
+        hwm = hwm_bytes(pids)
+        cli.stdin.write("stop\n")
+        cli.stdin.flush()
+        line = cli.stdout.readline()
+        if not line:
+            raise RuntimeError(f"slowread client failed: {cli.stderr.read()[-1500:]}")
+        done = json.loads(line)
+        cli.wait(30)
+        time.sleep(0.2)   # the proxy sees the resets
+        meter.finish()
+    finally:
+        if sampler:
+            sampler.stop()
+        if cli.poll() is None:
+            cli.kill()
+        children.remove(cli)
+    streams = started["streaming"]
+    per_stream = (rss_max - before) / max(streams, 1)
+    cpu_s = meter.per(1)[1]["cpu_s"]
+    errors = (n - streams) + (streams - started["coded"]) + done["ended"] + done["failed"]
+    return dict(streams=streams, coded=started["coded"], before=before, rss_1s=rss_1s, rss_end=rss_end,
+                rss_max=rss_max, hwm=hwm, per_stream=per_stream, read_bytes=done["read_bytes"],
+                cpu_s=cpu_s, connect_s=started["elapsed_s"], errors=errors, count=streams)
+
+
+RUNNERS = {"h2load": run_h2load, "ws": run_ws, "idle": run_idle, "tls": run_tls, "slow": run_slow}
 
 
 # ---------------------------------------------------------------- report
@@ -853,7 +1064,7 @@ def case_table(name, case, n, c, results, all_results=None):
         load = (f"`h2load -n {n} -c {c} -m {case['m']} -t 1` on `https://127.0.0.1:<tls port>{case['path']}` "
                 "(ALPN h2, checked with `curl --http2` before each measurement)")
     elif case["kind"] == "h2load":
-        load = f"`h2load --h1 -n {n} -c {c} -t 1`" + (" `-H 'Connection: close'`" if case.get("headers") else "") \
+        load = f"`h2load --h1 -n {n} -c {c} -t 1`" + "".join(f" `-H '{h}'`" for h in case.get("headers", [])) \
             + (" `-H 'Authorization: Basic <bench:password>'`" if case.get("auth") else "") \
             + (f" `-d <{case['upload_bytes'] >> 20} MiB file>`" if case.get("upload_bytes") else "") \
             + (f" on `https://127.0.0.1:<tls port>{case['path']}`" if case.get("tls") else f" on `{case['path']}`")
@@ -864,6 +1075,12 @@ def case_table(name, case, n, c, results, all_results=None):
                 "\"resumed\" counts the handshakes the proxy resumed")
     elif case["kind"] == "ws":
         load = f"`bench/clients/ws.py`: {c} connections × {max(1, n // c)} round trips on `{case['path']}`"
+    elif case["kind"] == "slow":
+        secs = case["qsecs"] if QUICK else case["secs"]
+        load = (f"`bench/clients/slowread.py ... {case['path']} {n} {case['rate']} {case['coding']}`: {n} "
+                f"connections, each `GET {case['path']}` with `Accept-Encoding: {case['coding']}`, MSS 1460 and a "
+                f"16 KiB SO_RCVBUF, reading {case['rate'] >> 10} KiB/s (bytes on the wire); RSS sampled every 50 ms "
+                f"for {secs} s once every stream has its head and body bytes, then the connections are reset")
     else:
         then = {"get": "one `GET /small` each", "nothing": "nothing sent",
                 "half": "half a `GET /small` request head each"}[case.get("then", "get")]
@@ -873,7 +1090,25 @@ def case_table(name, case, n, c, results, all_results=None):
     lines.append(f"Load: {load}.\n")
     base = results.get("nginx")
     base = base if isinstance(base, list) and base else None
-    if case["kind"] == "idle":
+    if case["kind"] == "slow":
+        lines.append("| proxy | streams | coded | all streaming after s | RSS before MiB | RSS at 1 s MiB | "
+                     "RSS at end MiB | RSS max MiB | KiB per stream | per stream vs nginx | VmHWM MiB | "
+                     "MiB read (coded) | CPU s | errors |")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        bps = med(base, "per_stream") if base else None
+        for px, rs in results.items():
+            if isinstance(rs, str):
+                lines.append(f"| {px} | failed: {rs} |" + " |" * 12)
+                continue
+            ps = med(rs, "per_stream")
+            lines.append(f"| {px} | {fmt(med(rs, 'streams'), 0)} | {fmt(med(rs, 'coded'), 0)} | "
+                         f"{fmt(med(rs, 'connect_s'), 1)} | "
+                         f"{fmt(med(rs, 'before') / MIB)} | {fmt(med(rs, 'rss_1s') / MIB)} | "
+                         f"{fmt(med(rs, 'rss_end') / MIB)} | {fmt(med(rs, 'rss_max') / MIB)} | "
+                         f"{fmt(ps / 1024, 0)} | {ratio(ps, bps)} | {fmt(med(rs, 'hwm') / MIB)} | "
+                         f"{fmt(med(rs, 'read_bytes') / MIB)} | {fmt(med(rs, 'cpu_s'), 2)} | "
+                         f"{sum(r['errors'] for r in rs)} |")
+    elif case["kind"] == "idle":
         lines.append("| proxy | conns held | RSS before MiB | RSS with conns MiB | KiB per conn | per conn vs nginx | VmHWM MiB | alive after 1 s |")
         lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
         bpc = med(base, "per_conn") if base else None
@@ -897,6 +1132,9 @@ def case_table(name, case, n, c, results, all_results=None):
         if case["kind"] == "tls":
             head += " resumed (all rounds) |"
             sep += "---:|"
+        if case.get("coding"):
+            head += " coded bytes | ratio | bytes under load |"
+            sep += "---:|---:|---:|"
         head += " VmHWM MiB | RSS max MiB | errors |"
         sep += "---:|---:|---:|"
         lines += [head, sep]
@@ -912,6 +1150,10 @@ def case_table(name, case, n, c, results, all_results=None):
                 row += f" {fmt(med(rs, 'mibps'), 0)} |"
             if case["kind"] == "tls":
                 row += f" {sum(r['resumed'] for r in rs)} of {sum(r['count'] for r in rs)} |"
+            if case.get("coding"):
+                cb = med(rs, "coded_bytes")
+                row += (f" {cb:,.0f} | {case['resp_bytes'] / cb:.2f} |" if cb else " – | – |") \
+                    + f" {fmt(med(rs, 'load_bytes'), 0)} |"
             row += f" {fmt(med(rs, 'hwm') / MIB)} | {fmt(med(rs, 'rss_max') / MIB)} | {sum(r['errors'] for r in rs)} |"
             lines.append(row)
     if expected_alpn(case):
@@ -927,6 +1169,12 @@ def case_table(name, case, n, c, results, all_results=None):
     if name == "policies":
         lines.append("")
         lines.append(POLICY_NOTES.rstrip("\n"))
+    if case.get("coding") and case["kind"] == "h2load":
+        lines.append("")
+        lines.append(COMPRESS_NOTES.rstrip("\n"))
+    if case["kind"] == "slow":
+        lines.append("")
+        lines.append(SLOW_NOTES.rstrip("\n"))
     return "\n".join(lines) + "\n"
 
 
@@ -1128,7 +1376,12 @@ def main(argv):
                     p = Proxy(px, env, tls=uses_tls(case), grpc=bool(case.get("grpc")))
                     r = RUNNERS[case["kind"]](env, p, case, n, c)
                     results[nm][px].append(r)
-                    if case["kind"] == "idle":
+                    if case["kind"] == "slow":
+                        log(f"  round {rnd} {nm:9} {px:11} {r['streams']} streams ({r['coded']} coded)  "
+                            f"RSS {r['before'] / MIB:.1f} -> max {r['rss_max'] / MIB:.1f} MiB  "
+                            f"{r['per_stream'] / 1024:7.1f} KiB/stream  errors {r['errors']}  "
+                            f"({time.monotonic() - t0:.1f}s)")
+                    elif case["kind"] == "idle":
                         log(f"  round {rnd} {nm:9} {px:11} {r['conns']} conns  "
                             f"{r['per_conn'] / 1024:7.2f} KiB/conn  alive {r['alive']}  "
                             f"({time.monotonic() - t0:.1f}s)")

@@ -5,6 +5,7 @@
 # usage: bench/run.sh [case...]   cases: small policies many newconn large1m large100m upload1m idle10k ws
 #                                        tls tlsnew tlsresume (HTTPS); idle10k-tls idle10k-tls-nothing idle10k-tls-half
 #                                        h2 (HTTP/2 over TLS); grpc (gRPC over h2c, python3-grpcio backend)
+#                                        gzip1m br1m zstd1m compress100 (on-the-fly compression)
 #   BENCH_QUICK=1     ~1 minute smoke run (smaller counts, one round)
 #   BENCH_ROUNDS=N    interleaved rounds (default 3; the median is quoted)
 #   BENCH_PROXIES="nginx gatehouse"   a subset of: nginx haproxy gatehouse haproxy-tcp

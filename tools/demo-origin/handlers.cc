@@ -8,10 +8,12 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <memory>
 #include <span>
 #include <string_view>
 #include <utility>
 
+#include "text.h"
 #include "util.h"
 #include "websocket.h"
 
@@ -171,6 +173,31 @@ asio::awaitable<bool> send_stream(Conn& conn, const Request& req, uint64_t n, bo
   co_return keep_alive;
 }
 
+// /text/N: the first N bytes of TextGen's HTML-like document, generated
+// into one 64 KiB block per response and sent in 64 KiB writes, so that N
+// is never allocated at once.
+asio::awaitable<bool> send_text(Conn& conn, const Request& req, uint64_t n) {
+  HeaderList headers{{"Content-Type", "text/html; charset=utf-8"},
+                     {"Content-Length", std::to_string(n)}};
+  std::string head = make_head(req, 200, headers, req.keep_alive);
+  if (req.is_head() || n == 0) co_return co_await conn.write(head) && req.keep_alive;
+  TextGen gen;
+  std::unique_ptr<char[]> block(new char[size_t(std::min<uint64_t>(n, kBlock))]);
+  bool first = true;
+  for (uint64_t left = n; left > 0;) {
+    size_t k = size_t(std::min<uint64_t>(left, kBlock));
+    gen.fill(block.get(), k);
+    std::array<asio::const_buffer, 2> bufs;
+    size_t nb = 0;
+    if (first) bufs[nb++] = asio::buffer(head);
+    bufs[nb++] = asio::buffer(block.get(), k);
+    if (!co_await conn.write_buffers(std::span(bufs.data(), nb))) co_return false;
+    first = false;
+    left -= k;
+  }
+  co_return req.keep_alive;
+}
+
 // "/prefix/<digits>" -> the number, when path has that form.
 std::optional<uint64_t> numeric_suffix(std::string_view path, std::string_view prefix) {
   if (!path.starts_with(prefix)) return std::nullopt;
@@ -236,6 +263,12 @@ asio::awaitable<bool> handle(Conn& conn, Request& req) {
     if (!n || *n > kMaxStreamBytes)
       co_return co_await send(conn, req, text_reply(400, "bad size\n"));
     co_return co_await send_stream(conn, req, *n, chunked);
+  }
+  if (path.starts_with("/text/")) {
+    auto n = numeric_suffix(path, "/text/");
+    if (!n || *n > kMaxStreamBytes)
+      co_return co_await send(conn, req, text_reply(400, "bad size\n"));
+    co_return co_await send_text(conn, req, *n);
   }
   if (path.starts_with("/status/")) {
     auto code = numeric_suffix(path, "/status/");

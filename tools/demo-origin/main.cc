@@ -1,5 +1,6 @@
 // demo-origin: a small HTTP/1.1 origin for gatehouse's demo, e2e tests and
-// benchmarks. See handlers.cc for the paths it answers.
+// benchmarks. The paths it answers are listed in kPaths below (printed by
+// --help) and implemented in handlers.cc.
 //
 //   demo-origin --port N [--host 127.0.0.1] [--name NAME] [--threads N]
 //
@@ -32,12 +33,40 @@ struct Options {
   unsigned threads = 1;
 };
 
+constexpr const char* kUsage =
+    "usage: demo-origin --port N [--host 127.0.0.1] [--name NAME] [--threads N]\n";
+
+constexpr const char* kPaths =
+    "  --port 0 picks a free port; the ready line on stdout tells which.\n"
+    "\n"
+    "paths (HTTP/1.1 and 1.0, keep-alive; HEAD gets the head only):\n"
+    "  /small          13 bytes: \"hello, world\\n\" (text/plain)\n"
+    "  /healthz        \"ok\"\n"
+    "  /bytes/N        N bytes of application/octet-stream with Content-Length, byte k being\n"
+    "                  \"0-9a-zA-Z-_\"[k % 64]; sent in 64 KiB writes (N up to 100 GiB)\n"
+    "  /chunked/N      the same bytes, chunked (HTTP/1.0: until close)\n"
+    "  /text/N         the first N bytes of one endless, deterministic HTML-like document\n"
+    "                  (text/html; charset=utf-8, Content-Length N): sections, headings,\n"
+    "                  paragraphs, lists and links of common words; compresses like a real\n"
+    "                  page (about 4x with gzip -5); generated as it is sent, in 64 KiB\n"
+    "                  writes (N up to 100 GiB)\n"
+    "  /status/CODE    that status (200-599) with a short text body\n"
+    "  /redirect?to=URL[&code=301|302|303|307|308]   a redirect (default 302) to URL\n"
+    "  /cookie?v=NAME=VALUE[&v=...]   a Set-Cookie per v, and the echo below\n"
+    "  /sleep/MS       waits MS milliseconds (up to 600000), then the echo below\n"
+    "  POST|PUT /upload   reads the body: JSON {instance, body_bytes, sha256}\n"
+    "  /ws, /ws/...    with a WebSocket upgrade: echoes every message\n"
+    "  anything else   echo: JSON {instance, method, path, headers, body_bytes, remote}\n";
+
 [[noreturn]] void usage(const char* msg) {
-  std::fprintf(stderr,
-               "demo-origin: %s\nusage: demo-origin --port N [--host 127.0.0.1] [--name NAME] "
-               "[--threads N]\n",
-               msg);
+  std::fprintf(stderr, "demo-origin: %s\n%s(--help lists the paths it answers)\n", msg, kUsage);
   std::exit(2);
+}
+
+[[noreturn]] void help() {
+  std::printf("demo-origin: a small HTTP/1.1 origin for demos, tests and benchmarks\n%s%s", kUsage,
+              kPaths);
+  std::exit(0);
 }
 
 Options parse_args(int argc, char** argv) {
@@ -52,7 +81,7 @@ Options parse_args(int argc, char** argv) {
       if (i + 1 >= argc) usage(("missing value for " + arg).c_str());
       value = argv[++i];
     } else if (arg == "-h" || arg == "--help") {
-      usage("help");
+      help();
     } else {
       usage(("unknown argument " + arg).c_str());
     }
