@@ -46,10 +46,18 @@ void H2Connection::on_drain() {
   if (!codec_) return;
   codec_->shutdown_graceful();
   kick();
-  if (live_ == 0) {
-    stopping_ = true;
-    stream_.cancel();
-  }
+  stop_when_drained();
+}
+
+// Draining, the connection ends once no request runs and the codec holds
+// no stream: a response whose last DATA still waits for the client's
+// window keeps its stream open in the codec, and the reader must go on
+// taking the WINDOW_UPDATEs that let it out (the drain's end bounds it).
+void H2Connection::stop_when_drained() {
+  if (live_ != 0 || stopping_ || !codec_->idle()) return;
+  if (!ws_.worker.draining.load(std::memory_order_relaxed)) return;
+  stopping_ = true;
+  stream_.cancel();
 }
 
 void H2Connection::abort() {
@@ -176,6 +184,7 @@ void H2Connection::dispatch_events() {
         break;
       case http2::EventKind::stream_closed:
         if (s) s->on_closed(ev.error_code);
+        else stop_when_drained();   // a finished request's last frames are out
         break;
       case http2::EventKind::stream_writable:
         if (s) s->on_writable();
@@ -230,12 +239,8 @@ void H2Connection::finish_stream(int32_t id) {
   streams_.erase(id);
   --live_;
   if (live_ == 0) {
-    if (ws_.worker.draining.load(std::memory_order_relaxed) && !stopping_) {
-      stopping_ = true;
-      stream_.cancel();
-    } else if (!writing_) {
-      arm_idle_deadline();
-    }
+    if (ws_.worker.draining.load(std::memory_order_relaxed)) stop_when_drained();
+    else if (!writing_) arm_idle_deadline();
   }
   streams_done_.wake();
   kick();

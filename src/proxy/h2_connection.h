@@ -66,6 +66,7 @@ class H2Connection {
   void start_stream(http2::Event& ev);
   void refuse_head(int32_t id, int status);
   void finish_stream(int32_t id);
+  void stop_when_drained();
   void arm_idle_deadline();
   static void on_deadline(void* self);
 

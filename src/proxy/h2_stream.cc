@@ -188,15 +188,6 @@ awaitable<void> H2Stream::serve() {
   if (!ended_ && !closed_) c_.codec().reset_stream(id_, cut_ ? 0x2 : 0x0);   // INTERNAL_ERROR / NO_ERROR
   body_.clear();
   c_.kick();
-  // The stream stays live until its last frame is out of the codec: DATA
-  // may still wait for the client's window, and a drain must not close the
-  // connection under it (each wait bounded by timeouts.client_body, as any
-  // write; progress restarts it).
-  const auto timeout = rt_ ? rt_->cfg.server.timeouts.client_body : std::chrono::milliseconds(30000);
-  while (ended_ && !closed_) {
-    const bool woke = co_await write_wake_.wait(timeout);
-    if (!woke) break;
-  }
 }
 
 // A response complete before its request (an early 401, 413 or redirect of
