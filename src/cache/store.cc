@@ -1,0 +1,138 @@
+#include "cache/store.h"
+
+#include <algorithm>
+
+#include "cache/key.h"
+
+namespace gh::cache {
+
+namespace {
+// Bookkeeping per entry beyond its strings: the list node, the shared_ptr's
+// control block, the key map's share (measured order of magnitude).
+constexpr size_t kEntryOverhead = 256;
+}  // namespace
+
+size_t Entry::bytes() const {
+  size_t n = kEntryOverhead + body.size() + primary_key.size() + secondary_key.size();
+  for (const OwnedField& f : fields) n += f.name.size() + f.value.size() + 2 * sizeof(std::string);
+  return n;
+}
+
+std::vector<http::Field> Entry::field_views() const {
+  std::vector<http::Field> v;
+  v.reserve(fields.size());
+  for (const OwnedField& f : fields) v.push_back(http::Field{f.name, f.value});
+  return v;
+}
+
+Store::Store(size_t max_bytes, size_t max_object) : max_object_(max_object) {
+  max_bytes = std::max<size_t>(max_bytes, 1);
+  max_object_ = std::clamp<size_t>(max_object, 1, max_bytes);
+  const size_t n = std::clamp<size_t>(max_bytes / max_object_, 1, kMaxShards);
+  max_bytes_per_shard_ = max_bytes / n;
+  shards_.reserve(n);
+  for (size_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<Shard>());
+}
+
+Store::Shard& Store::shard_for(std::string_view primary_key) {
+  return *shards_[std::hash<std::string_view>{}(primary_key) % shards_.size()];
+}
+
+void Store::unlink(Shard& s, Lru::iterator it) {
+  const Entry& e = **it;
+  auto k = s.by_key.find(std::string_view(e.primary_key));
+  if (k != s.by_key.end()) {
+    std::erase(k->second, it);
+    if (k->second.empty()) s.by_key.erase(k);
+  }
+  s.bytes -= std::min(s.bytes, e.bytes());
+  s.lru.erase(it);
+}
+
+std::shared_ptr<const Entry> Store::lookup(std::string_view primary_key,
+                                           std::span<const http::Field> request_fields) {
+  Shard& s = shard_for(primary_key);
+  std::lock_guard lock(s.mu);
+  auto k = s.by_key.find(primary_key);
+  if (k != s.by_key.end()) {
+    // Newest variant first: a newer response for the same selection wins.
+    for (auto pos = k->second.rbegin(); pos != k->second.rend(); ++pos) {
+      const Entry& e = ***pos;
+      std::vector<http::Field> views = e.field_views();
+      if (!variant_matches(e.secondary_key, views, request_fields)) continue;
+      s.lru.splice(s.lru.begin(), s.lru, *pos);   // (iterators stay valid)
+      hits_.fetch_add(1, std::memory_order_relaxed);
+      return **pos;
+    }
+  }
+  misses_.fetch_add(1, std::memory_order_relaxed);
+  return nullptr;
+}
+
+bool Store::insert(std::shared_ptr<const Entry> e) {
+  const size_t size = e->bytes();
+  if (size > max_object_ || size > max_bytes_per_shard_) return false;
+  Shard& s = shard_for(e->primary_key);
+  std::lock_guard lock(s.mu);
+  // The same variant stored before: replaced.
+  if (auto k = s.by_key.find(std::string_view(e->primary_key)); k != s.by_key.end()) {
+    for (Lru::iterator it : k->second) {
+      if ((*it)->secondary_key == e->secondary_key) {
+        unlink(s, it);
+        break;
+      }
+    }
+  }
+  while (!s.lru.empty() && s.bytes + size > max_bytes_per_shard_) {
+    unlink(s, std::prev(s.lru.end()));
+    evictions_.fetch_add(1, std::memory_order_relaxed);
+  }
+  s.lru.push_front(e);
+  s.by_key[e->primary_key].push_back(s.lru.begin());
+  s.bytes += size;
+  stores_.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+size_t Store::erase(std::string_view primary_key) {
+  Shard& s = shard_for(primary_key);
+  std::lock_guard lock(s.mu);
+  auto k = s.by_key.find(primary_key);
+  if (k == s.by_key.end()) return 0;
+  std::vector<Lru::iterator> its = k->second;
+  for (Lru::iterator it : its) unlink(s, it);
+  return its.size();
+}
+
+size_t Store::erase_prefix(std::string_view prefix) {
+  size_t n = 0;
+  for (auto& sp : shards_) {
+    Shard& s = *sp;
+    std::lock_guard lock(s.mu);
+    for (auto it = s.lru.begin(); it != s.lru.end();) {
+      auto next = std::next(it);
+      if (std::string_view((*it)->primary_key).starts_with(prefix)) {
+        unlink(s, it);
+        ++n;
+      }
+      it = next;
+    }
+  }
+  return n;
+}
+
+StoreStats Store::stats() const {
+  StoreStats st;
+  st.hits = hits_.load(std::memory_order_relaxed);
+  st.misses = misses_.load(std::memory_order_relaxed);
+  st.stores = stores_.load(std::memory_order_relaxed);
+  st.evictions = evictions_.load(std::memory_order_relaxed);
+  for (const auto& sp : shards_) {
+    std::lock_guard lock(sp->mu);
+    st.bytes += sp->bytes;
+    st.entries += sp->lru.size();
+  }
+  return st;
+}
+
+}  // namespace gh::cache
