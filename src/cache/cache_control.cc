@@ -19,19 +19,8 @@ struct Directive {
 // Index just past the comma ending the element that contains position i, or
 // line.size(): commas inside quoted-strings do not end it.
 size_t next_element(std::string_view line, size_t i) {
-  bool quoted = false;
-  for (; i < line.size(); ++i) {
-    char c = line[i];
-    if (quoted) {
-      if (c == '\\') ++i;
-      else if (c == '"') quoted = false;
-    } else if (c == '"') {
-      quoted = true;
-    } else if (c == ',') {
-      return i + 1;
-    }
-  }
-  return line.size();
+  const size_t end = http::list_element_end(line, i);
+  return end < line.size() ? end + 1 : line.size();
 }
 
 // Calls f(Directive) for each element of one line; empty elements and

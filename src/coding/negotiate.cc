@@ -95,19 +95,7 @@ void scan_line(std::string_view line, Weights& w) {
   size_t i = 0;
   while (i <= line.size()) {
     size_t start = i;
-    bool quoted = false;
-    for (; i < line.size(); ++i) {
-      char c = line[i];
-      if (quoted) {
-        if (c == '\\') ++i;
-        else if (c == '"') quoted = false;
-      } else if (c == '"') {
-        quoted = true;
-      } else if (c == ',') {
-        break;
-      }
-    }
-    if (i > line.size()) i = line.size();   // a backslash ended the line
+    i = http::list_element_end(line, i);
     apply_element(line.substr(start, i - start), w);
     ++i;
   }

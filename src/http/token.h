@@ -3,6 +3,9 @@
 // writer that checks tokens.
 #pragma once
 
+#include <cstddef>
+#include <string_view>
+
 namespace gh::http {
 
 constexpr bool is_tchar(unsigned char c) {
@@ -14,6 +17,25 @@ constexpr bool is_tchar(unsigned char c) {
     default:
       return false;
   }
+}
+
+// RFC 9110 5.6.1: where the list element at `i` of a field value ends: the
+// index of the comma after it, or line.size(). Commas inside a
+// quoted-string (5.6.4, with its backslash escapes) do not end an element.
+constexpr size_t list_element_end(std::string_view line, size_t i) {
+  bool quoted = false;
+  for (; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quoted) {
+      if (c == '\\') ++i;
+      else if (c == '"') quoted = false;
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      return i;
+    }
+  }
+  return line.size();
 }
 
 }  // namespace gh::http
