@@ -258,6 +258,7 @@ def test_each_backend_chunk_is_flushed_at_once(gatehouse):
         gh = gatehouse({"server": {"reverse_proxy": [r]}})
         for coding in ("gzip", "br", "zstd"):
             release.clear()
+            _fed.clear()   # (decoder states are keyed by id(): never reuse one across codings)
             with connect(gh.port) as s:
                 s.sendall(build_request("GET", "/stream", headers=[("Accept-Encoding", coding)]))
                 data = b""
