@@ -1533,7 +1533,8 @@ def test_client_reset_while_waiting_is_not_retried_nor_blamed(gatehouse, method,
         with H2Client(gh.port) as c:
             for i in range(3):
                 sid = c.start(method, f"/slow/{i}", body=b"payload" if method != "GET" else b"")
-                time.sleep(0.3)
+                # Reset once the backend works on it (not before: then nothing is forwarded).
+                assert helpers.wait_until(lambda: len(b1.requests) + len(b2.requests) == i + 1, 5)
                 c.conn.reset_stream(sid, error_code=code)   # curl sends CANCEL (8)
                 c.flush()
             time.sleep(2.5)   # what a retry would have needed to show up
