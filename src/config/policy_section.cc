@@ -279,7 +279,10 @@ void load_basic_auth(Ctx& ctx, const Value& v, BasicAuth& out) {
 // `compress: true | false | {algorithms, min_size, types}`.
 void load_compress(Ctx& ctx, const Value& v, Compress& out) {
   if (v.node.IsScalar()) {
+    const size_t had = ctx.errors.size();
     if (auto f = read_bool(ctx, v)) out.enabled = *f;
+    else if (ctx.errors.size() > had)   // (`compress: gzip`, as nginx users write)
+      ctx.errors.back().message += " (or a map, e.g. {algorithms: [gzip]})";
     return;
   }
   out.enabled = true;

@@ -31,6 +31,9 @@ bool list_has(std::string_view value, std::string_view token) {
 CompressRule::CompressRule(const config::Compress& conf) : min_size_(conf.min_size) {
   for (const std::string& a : conf.algorithms)
     if (auto c = coding::parse_coding(a); c && *c != coding::Coding::identity) offered_.push_back(*c);
+  // identity competes too, last: a client that prefers it by q-value
+  // ("gzip;q=0.1, identity") gets the response as it is.
+  if (!offered_.empty()) offered_.push_back(coding::Coding::identity);
   auto add_type = [this](std::string_view t) {
     if (t == "*/*") any_type_ = true;
     else if (t.size() > 2 && t.substr(t.size() - 2) == "/*") prefixes_.emplace_back(t.substr(0, t.size() - 1));
@@ -58,7 +61,7 @@ CompressChoice CompressRule::choose(bool head_request, int status,
                                     std::span<const http::Field> response_fields,
                                     std::optional<uint64_t> length) const {
   CompressChoice out;
-  if (offered_.empty() || head_request) return out;
+  if (offered_.empty()) return out;
   if (status < 200 || status == 204 || status == 206 || status == 304) return out;
   std::string_view content_type;
   for (const http::Field& f : response_fields) {
@@ -85,6 +88,9 @@ CompressChoice CompressRule::choose(bool head_request, int status,
   if (!compresses_type(std::string_view(lower.data(), mt.size()))) return out;
   if (length && *length < min_size_) return out;
   out.vary = true;
+  // HEAD: never coded (the contract), but its fields say what a GET's
+  // would (RFC 9110 9.3.2), Vary included.
+  if (head_request) return out;
   std::array<std::string_view, 8> lines;
   size_t n = 0;
   for (const http::Field& f : request_fields)

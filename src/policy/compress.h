@@ -29,7 +29,8 @@ class CompressRule {
  public:
   explicit CompressRule(const config::Compress& conf);
 
-  // Never for a HEAD request, a 1xx/204/206/304 status, a response that
+  // Never coded for a HEAD request (which still gets `vary` as its GET
+  // would), nor for a 1xx/204/206/304 status, a response that
   // already has a Content-Encoding (other than identity) or a Content-Range,
   // `Cache-Control: no-transform` (RFC 9111 5.2.2.6), a media type not listed
   // (or none), text/event-stream, or a known `length` (bytes) under

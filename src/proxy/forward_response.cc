@@ -183,7 +183,7 @@ http::BodySink& Forwarder::begin_downstream_response(const RouteRuntime& rr,
   policy::CompressChoice coded;
   std::unique_ptr<coding::Encoder> enc;
   if (const policy::CompressRule* rule = req_->pipeline->compress();
-      rule && fr.length != ResponseFraming::Length::none && !fr.switching &&
+      rule && (fr.length != ResponseFraming::Length::none || req_->is_head) && !fr.switching &&
       fr.te_other_codings.empty()) {
     coded = rule->choose(req_->is_head, status, req_->head->fields, fields, length);
     if (coded.coding != coding::Coding::identity) {

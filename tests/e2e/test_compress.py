@@ -169,6 +169,20 @@ def test_not_compressed(front, path, method):
         assert r.body == TEXT
 
 
+def test_head_varies_as_get_does_but_is_not_coded(front):
+    gh, _ = front()
+    r = get(gh, "/html", "gzip", method="HEAD")
+    assert r.header("content-encoding") is None and r.body == b"", r.headers
+    assert r.headers_all("vary") == ["Accept-Encoding"], r.headers
+    assert r.header("content-length") == str(len(TEXT))
+
+
+def test_identity_preferred_by_q_value(front):
+    gh, _ = front()
+    r = get(gh, "/html", "gzip;q=0.001, identity;q=1")
+    assert r.header("content-encoding") is None and r.body == TEXT, r.headers
+
+
 def test_media_type_matching_ignores_case_and_parameters(front):
     gh, _ = front()
     assert get(gh, "/upper", "gzip").header("content-encoding") == "gzip"

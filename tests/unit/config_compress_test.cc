@@ -76,6 +76,12 @@ TEST(Compress, BadValuesAreFileLineColErrors) {
   }
 }
 
+TEST(Compress, AScalarOtherThanABoolPointsAtTheMapForm) {
+  LoadResult r = load("server:\n  reverse_proxy:\n    - path: /\n      compress: gzip\n");
+  ASSERT_FALSE(r.errors.empty());
+  EXPECT_NE(r.errors[0].message.find("{algorithms: [gzip]}"), std::string::npos) << r.errors[0].str();
+}
+
 TEST(Compress, EventStreamInTypesWarns) {
   LoadResult r = load("server:\n  reverse_proxy:\n    - path: /\n      compress: {types: [text/event-stream]}\n");
   ASSERT_TRUE(r.errors.empty()) << r.errors[0].str();

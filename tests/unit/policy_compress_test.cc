@@ -61,13 +61,22 @@ TEST(CompressRule, NeverForTheseResponses) {
   }
   const std::vector<Field> html = {{"Content-Type", "text/html"}};
   for (int status : {101, 204, 206, 304}) EXPECT_EQ(choose(r, html, "gzip", status).coding, Coding::identity);
-  EXPECT_EQ(choose(r, html, "gzip", 200, true).coding, Coding::identity);   // HEAD
+  EXPECT_EQ(choose(r, html, "gzip", 200, true).coding, Coding::identity);   // HEAD ...
+  EXPECT_TRUE(choose(r, html, "gzip", 200, true).vary);                     // ... varies as GET does
   EXPECT_EQ(choose(r, html, "gzip", 200, false, 100).coding, Coding::identity);   // under min_size
   EXPECT_EQ(choose(r, html, "gzip", 200, false, std::nullopt).coding, Coding::gzip);   // length unknown
   EXPECT_EQ(choose(r, html, "gzip", 404).coding, Coding::gzip);   // error pages compress too
   // An identity Content-Encoding is no coding.
   EXPECT_EQ(choose(r, {{"Content-Type", "text/html"}, {"Content-Encoding", "identity"}}).coding,
             Coding::zstd);
+}
+
+TEST(CompressRule, IdentityPreferredByQValueWins) {
+  CompressRule r(conf());
+  const std::vector<Field> html = {{"Content-Type", "text/html"}};
+  EXPECT_EQ(choose(r, html, "gzip;q=0.001, identity;q=1").coding, Coding::identity);
+  EXPECT_EQ(choose(r, html, "gzip, identity").coding, Coding::gzip);   // a tie: ours first
+  EXPECT_EQ(choose(r, html, "identity;q=0, gzip;q=0.1").coding, Coding::gzip);
 }
 
 TEST(CompressRule, ConfiguredTypesAndWildcards) {
