@@ -14,27 +14,7 @@
 
 // Counts this thread's allocations, to show the parsers (and the key
 // matching, see cache_key_test.cc) make none.
-namespace {
-thread_local size_t g_allocations = 0;
-}
-size_t cache_test_allocations() { return g_allocations; }
-void* operator new(size_t n) {
-  ++g_allocations;
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void* operator new(size_t n, const std::nothrow_t&) noexcept {
-  ++g_allocations;
-  return std::malloc(n ? n : 1);
-}
-void* operator new[](size_t n) { return operator new(n); }
-void* operator new[](size_t n, const std::nothrow_t& t) noexcept { return operator new(n, t); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete[](void* p, size_t) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
+#include "alloc_counter.h"
 
 namespace gh::cache {
 namespace {
@@ -290,10 +270,10 @@ TEST(CacheControlParse, NoAllocation) {
       {"Cache-Control", "max-age=60, s-maxage=30, no-cache=\"Set-Cookie\", ext=\"a,b\""},
       {"Cache-Control", "stale-while-revalidate=5, private, junk junk, max-age =1"}};
   std::vector<http::Field> q{{"Cache-Control", "max-age=0, max-stale, only-if-cached"}};
-  size_t before = g_allocations;
+  size_t before = test_allocations();
   ResponseCacheControl cc = response_cache_control(f);
   RequestCacheControl rc = request_cache_control(q);
-  EXPECT_EQ(g_allocations, before);
+  EXPECT_EQ(test_allocations(), before);
   EXPECT_EQ(cc.max_age, 60);
   EXPECT_TRUE(rc.only_if_cached);
 }

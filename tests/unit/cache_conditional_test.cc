@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include "cache_test_fields.h"
+
 #include <initializer_list>
 #include <string>
 #include <utility>
@@ -19,20 +21,9 @@ namespace {
 
 constexpr int64_t T = 1700000000;
 
-std::string date(int64_t t) {
-  std::string s;
-  append_http_date(s, t);
-  return s;
-}
+using test::date;
 
-struct Msg {
-  std::vector<std::pair<std::string, std::string>> owned;
-  std::vector<http::Field> fields;
-  Msg(std::initializer_list<std::pair<std::string, std::string>> l) : owned(l) {
-    for (auto& [n, v] : owned) fields.push_back({n, v});
-  }
-  Msg(const Msg&) = delete;
-};
+using test::Msg;
 
 std::vector<std::pair<std::string, std::string>> as_pairs(const std::vector<OwnedField>& f) {
   std::vector<std::pair<std::string, std::string>> out;

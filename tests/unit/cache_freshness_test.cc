@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "cache_test_fields.h"
+
 #include <initializer_list>
 #include <string>
 #include <utility>
@@ -13,28 +15,16 @@
 
 #include "cache/http_date.h"
 
-size_t cache_test_allocations();   // cache_cache_control_test.cc
+size_t test_allocations();   // alloc_counter.h, in cache_cache_control_test.cc
 
 namespace gh::cache {
 namespace {
 
 constexpr int64_t T = 1700000000;   // the response's arrival in most cases
 
-std::string date(int64_t t) {
-  std::string s;
-  append_http_date(s, t);
-  return s;
-}
+using test::date;
 
-// Field lines that own their text; `fields` views it.
-struct Msg {
-  std::vector<std::pair<std::string, std::string>> owned;
-  std::vector<http::Field> fields;
-  Msg(std::initializer_list<std::pair<std::string, std::string>> l) : owned(l) {
-    for (auto& [n, v] : owned) fields.push_back({n, v});
-  }
-  Msg(const Msg&) = delete;
-};
+using test::Msg;
 
 Stored stored(const Msg& m, int64_t response_time = T, int status = 200) {
   return Stored{status, m.fields, response_time, response_time};
@@ -512,11 +502,11 @@ TEST(CacheDecide, NoAllocation) {
   Msg m{{"Date", date(T)}, {"Cache-Control", "max-age=60, stale-while-revalidate=5"},
         {"Expires", date(T + 9)}, {"ETag", "\"e\""}, {"Vary", "Accept-Encoding"}, {"Age", "3"}};
   Msg req{{"Cache-Control", "max-stale=10, min-fresh=1"}, {"Authorization", "x"}};
-  size_t before = cache_test_allocations();
+  size_t before = test_allocations();
   Decision d = decide(stored(m), req.fields, T + 30);
   Storability st = check_storable("GET", req.fields, 200, m.fields, T);
   bool on_error = serve_stale_on_error(stored(m), req.fields, 503, T + 90);
-  EXPECT_EQ(cache_test_allocations(), before);
+  EXPECT_EQ(test_allocations(), before);
   EXPECT_EQ(d.action, Action::serve);
   EXPECT_EQ(st, Storability::authorization);
   EXPECT_FALSE(on_error);

@@ -5,24 +5,19 @@
 
 #include <gtest/gtest.h>
 
+#include "cache_test_fields.h"
+
 #include <initializer_list>
 #include <string>
 #include <utility>
 #include <vector>
 
-size_t cache_test_allocations();   // cache_cache_control_test.cc
+size_t test_allocations();   // alloc_counter.h, in cache_cache_control_test.cc
 
 namespace gh::cache {
 namespace {
 
-struct Msg {
-  std::vector<std::pair<std::string, std::string>> owned;
-  std::vector<http::Field> fields;
-  Msg(std::initializer_list<std::pair<std::string, std::string>> l) : owned(l) {
-    for (auto& [n, v] : owned) fields.push_back({n, v});
-  }
-  Msg(const Msg&) = delete;
-};
+using test::Msg;
 
 using Keys = std::vector<std::string>;
 
@@ -184,9 +179,9 @@ TEST(CacheVariantMatches, NoAllocation) {
   Msg resp{{"Vary", "Accept-Encoding, Accept-Language, X-Absent"}};
   Msg req{{"Accept-Encoding", "gzip,  deflate, br"}, {"Accept-Language", "en-GB, en;q=0.8"}};
   std::string key = secondary_key(resp.fields, req.fields);
-  size_t before = cache_test_allocations();
+  size_t before = test_allocations();
   bool same = variant_matches(key, resp.fields, req.fields);
-  EXPECT_EQ(cache_test_allocations(), before);
+  EXPECT_EQ(test_allocations(), before);
   EXPECT_TRUE(same);
 }
 

@@ -12,26 +12,7 @@
 
 // Counts this thread's allocations, to show negotiate() makes none (it runs
 // for every response the compress policy looks at).
-namespace {
-thread_local size_t g_allocations = 0;
-}
-void* operator new(size_t n) {
-  ++g_allocations;
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void* operator new(size_t n, const std::nothrow_t&) noexcept {
-  ++g_allocations;
-  return std::malloc(n ? n : 1);
-}
-void* operator new[](size_t n) { return operator new(n); }
-void* operator new[](size_t n, const std::nothrow_t& t) noexcept { return operator new(n, t); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete[](void* p, size_t) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
+#include "alloc_counter.h"
 
 namespace gh::coding {
 namespace {
@@ -192,9 +173,9 @@ TEST(Negotiate, DoesNotAllocate) {
   const std::string_view lines[] = {
       "gzip;q=0.5, br;q=0.8, zstd;q=0.7, identity;q=0.1, *;q=0, deflate, x-gzip",
       "foo;bar=\"a, b\", BR;Q=1.000, ,,", std::string_view()};
-  size_t before = g_allocations;
+  size_t before = test_allocations();
   Negotiated n = negotiate(lines, kAll);
-  EXPECT_EQ(g_allocations, before);
+  EXPECT_EQ(test_allocations(), before);
   EXPECT_EQ(n.coding, C::br);
   EXPECT_TRUE(n.identity_acceptable);
 }
