@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Side-by-side benchmark driver: nginx, HAProxy, gatehouse, HAProxy mode tcp.
+"""Side-by-side benchmark driver: nginx, HAProxy, gatehouse, HAProxy mode tcp
+(and Varnish, in the cachehit case only).
 
 Started by bench/run.sh (which installs the tools, builds gatehouse and
 raises the fd limit); see docs/benchmarks.md for what is measured and how.
@@ -7,10 +8,13 @@ Stdlib only.
 
 usage: bench.py [case...]      cases: small policies many newconn large1m large100m upload1m idle10k ws
                                       tls tlsnew tlsresume idle10k-tls idle10k-tls-nothing
-                                      idle10k-tls-half h2 grpc gzip1m br1m zstd1m compress100
+                                      idle10k-tls-half h2 grpc gzip1m br1m zstd1m compress100 cachehit
 
 The grpc case also needs Debian's python3-grpcio, for its backend and its
 checks (bench/backends/grpc_echo.py, run as a separate process).
+
+`bench.py --cache-origin PORT FILE` is the cachehit case's origin (started
+by the driver itself, see CACHE_NOTES): FILE's bytes with Cache-Control.
 """
 import base64
 import datetime
@@ -44,7 +48,14 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "1" if QUICK else "3"))
 BUILD = Path(os.environ.get("BENCH_BUILD", ROOT / "build-bench"))
-PROXIES = ["nginx", "haproxy", "gatehouse", "haproxy-tcp"]
+# The cachehit case's object: the first N bytes of demo-origin's /text/N.
+CACHE_OBJECT_BYTES = 512
+CACHE_CONTROL = "max-age=3600"
+PROXIES = ["nginx", "haproxy", "gatehouse", "haproxy-tcp", "varnish"]
+KNOWN_PROXIES = tuple(PROXIES)
+# The proxies of a case that names none: Varnish takes part in the cache
+# case only (it is a cache, not a general-purpose reverse proxy here).
+DEFAULT_CASE_PROXIES = ("nginx", "haproxy", "gatehouse", "haproxy-tcp")
 if os.environ.get("BENCH_PROXIES"):
     PROXIES = [p for p in os.environ["BENCH_PROXIES"].replace(",", " ").split() if p]
 
@@ -142,7 +153,45 @@ CASES = {
                         proxies=("nginx", "gatehouse"),
                         title="memory while compressing: 100 slow clients at once, each reading a "
                               "gzip-coded endless /text response at 16 KiB/s"),
+    # A small object served from each proxy's own cache: the origin says
+    # `Cache-Control: max-age=3600` and each proxy honours it (no TTL set in
+    # any config). Before each measurement a miss stores it and a second GET
+    # must be a hit (the proxy's cache header, and the origin's count); the
+    # origin must see no request during the measured load. See CACHE_NOTES.
+    "cachehit": dict(kind="h2load", cache=True, path="/cache/obj", n=200000, c=32, qn=20000, qc=32,
+                     proxies=("nginx", "haproxy", "gatehouse", "varnish"), compare="small",
+                     title=f"keep-alive GET of a {CACHE_OBJECT_BYTES}-byte text object served from each "
+                           f"proxy's cache (the origin's `Cache-Control: {CACHE_CONTROL}`)"),
 }
+# Said under the cachehit table.
+CACHE_NOTES = f"""\
+Notes: the object is the first {CACHE_OBJECT_BYTES} bytes of demo-origin's `/text/N`
+(HTML-like text), served by the case's own origin, `bench.py --cache-origin`
+(Python stdlib, one process pinned like demo-origin: demo-origin has no path
+that sends `Cache-Control`), with `Content-Type: text/html; charset=utf-8`,
+`Date` and `Cache-Control: {CACHE_CONTROL}`, and nothing else that matters to a
+cache (no `Vary`, no validators, no cookies). Each proxy routes `/cache/` to
+it and stores what the origin allows, with no lifetime of its own: gatehouse
+`cache: true` on route `/cache` (its memory store); nginx `proxy_cache` in a
+`proxy_cache_path` of the scratch directory (keys in shared memory, bodies in
+files, read through the page cache), no `proxy_cache_valid`; HAProxy a
+`cache` section (memory, `max-age 3600` as the cap of the origin's lifetime:
+its default cap is 60 s), `cache-use`/`cache-store` in the route's backend;
+Varnish 7.1 with `-s malloc,256m` and the builtin VCL's rules (TTL from the
+origin's `max-age`), one thread pool (`-p thread_pools=1`: Varnish serves each
+active connection on a thread of its pool, so it cannot run on one thread;
+every thread is pinned to the proxy's one CPU, as the other proxies are).
+Every proxy adds its forwarding headers upstream on a miss and `Via` and a
+request id to every response, hits included (Varnish: its own `Via`, and
+`req.xid` as `X-Request-ID`, as it has no UUID generator in its standard
+vmods); nginx, HAProxy and Varnish also say hit or miss in `X-Cache-Status`
+(`$upstream_cache_status`, `res.cache_hit`, `obj.hits`), gatehouse in its
+`Cache-Status`. Checked before each measurement: a first `GET` (a miss, which
+stores), then a second must say hit and reach the origin no more; then the
+origin's count of requests must not move during the warm-up nor the measured
+load, and every response must be 2xx with the object's {CACHE_OBJECT_BYTES}
+bytes (h2load's data bytes): a measurement of a miss path fails instead.
+"""
 # Said under the tables of the compression cases.
 COMPRESS_NOTES = """\
 Notes: the route compresses demo-origin's `/text/N`, deterministic HTML-like
@@ -554,6 +603,100 @@ def check_compress(env, proxy, coding, path):
     return size
 
 
+# The field in which each proxy says whether a response came from its cache,
+# and what a hit looks like there (bench/conf/*-cache*.in, varnish.vcl.in;
+# gatehouse: RFC 9211 Cache-Status, docs/caching.md).
+CACHE_HIT_FIELD = {"gatehouse": ("Cache-Status", lambda v: bool(re.match(r"gatehouse; *hit\b", v))),
+                   "nginx": ("X-Cache-Status", lambda v: v == "HIT"),
+                   "haproxy": ("X-Cache-Status", lambda v: v == "HIT"),
+                   "varnish": ("X-Cache-Status", lambda v: v == "HIT")}
+
+
+def origin_requests(env):
+    """Requests the cachehit case's origin has answered so far (its /count,
+    asked directly, not through a proxy)."""
+    st, body = http_get(env.cache_origin_port, "/count")
+    if st != 200:
+        raise RuntimeError(f"cache origin: GET /count answered {st}")
+    return json.loads(body)["requests"]
+
+
+def check_cache(env, proxy, path):
+    """The cachehit case measures a miss path unless the proxy really serves
+    from its cache: a first GET (a miss, which stores), then a second one
+    must say hit in the proxy's field and must not reach the origin; both
+    200 with the object's bytes. -> the hit's field and Age, for the report."""
+    name = proxy.name
+    field, is_hit = CACHE_HIT_FIELD[name]
+    n0 = origin_requests(env)
+    answers = []
+    for _ in range(2):
+        st, body, fields = http_get(proxy.port, path, response=True)
+        if st != 200 or body != env.cache_body:
+            raise RuntimeError(f"{name}: GET {path} answered {st}, {len(body)} bytes "
+                               f"({'the' if body == env.cache_body else 'not the'} origin's {len(env.cache_body)})")
+        answers.append(fields)
+        time.sleep(0.05)   # a proxy that stores after the response is sent has done it
+    went = origin_requests(env) - n0
+    value = answers[1].get(field)
+    if value is None or not is_hit(value) or went > 1:
+        raise RuntimeError(f"{name}: not served from its cache: the second GET {path} had {field}: {value} "
+                           f"(first: {answers[0].get(field)}), and the origin got {went} of the 2 requests; "
+                           "this would measure the miss path")
+    age = answers[1].get("Age")
+    return f"{field}: {value}" + (f", Age: {age}" if age is not None else ", no Age")
+
+
+def serve_cache_origin(port, body_file):
+    """The cachehit case's origin (`bench.py --cache-origin PORT FILE`):
+    HTTP/1.1 keep-alive, GET or HEAD of any path under /cache/ -> 200 with
+    FILE's bytes and Cache-Control (CACHE_CONTROL); GET /count -> JSON
+    {"requests": n}, the requests it answered under /cache/. Python stdlib,
+    one thread per connection: only misses reach it."""
+    import http.server
+    body = Path(body_file).read_bytes()
+    lock = threading.Lock()
+    count = [0]
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version, sys_version = "bench-cache-origin", ""
+
+        def log_message(self, *a):
+            pass
+
+        def reply(self, status, ctype, data, extra=()):
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            for k, v in extra:
+                self.send_header(k, v)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+
+        def do_GET(self):
+            if self.path == "/count":
+                with lock:
+                    n = count[0]
+                self.reply(200, "application/json", json.dumps({"requests": n}).encode(),
+                           [("Cache-Control", "no-store")])
+            elif self.path.startswith("/cache/"):
+                with lock:
+                    count[0] += 1
+                self.reply(200, "text/html; charset=utf-8", body, [("Cache-Control", CACHE_CONTROL)])
+            else:
+                self.reply(404, "text/plain", b"not found\n")
+
+        do_HEAD = do_GET
+
+    class Server(http.server.ThreadingHTTPServer):
+        daemon_threads = True
+        request_queue_size = 128
+
+    Server(("127.0.0.1", port), Handler).serve_forever()
+
+
 def grpc_client(*args, timeout=30):
     """bench/backends/grpc_echo.py as a client (grpcio stays out of this
     process, which forks the proxies and the loads) -> its JSON line."""
@@ -679,7 +822,7 @@ def tls_params(port):
 class Proxy:
     """One proxy process (tree) started fresh for one measurement."""
 
-    def __init__(self, name, env, tls=False, grpc=False):
+    def __init__(self, name, env, tls=False, grpc=False, cache=False):
         self.name, self.env = name, env
         self.dir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=env.tmp))
         self.port = free_port()
@@ -693,6 +836,7 @@ class Proxy:
         # tls: a second listener, HTTPS, beside the plain one (which the checks use).
         self.tls_port = free_port() if tls else None
         v = dict(DIR=self.dir, PORT=self.port, BACKEND_PORT=env.backend_port,
+                 CACHE_BACKEND_PORT=getattr(env, "cache_origin_port", env.backend_port),
                  NOFILE=env.nofile, MAXCONN=env.maxconn,
                  HTPASSWD=env.htpasswd, HTPASSWD_NGINX=env.htpasswd_nginx,
                  USER="user root;" if os.geteuid() == 0 else "")
@@ -713,6 +857,19 @@ class Proxy:
                                              GRPC_BACKEND_PORT=env.grpc_backend_port)).rstrip("\n")
         else:
             v["GRPC"] = ""
+        # cache: a route /cache/ to the cachehit case's origin, through the
+        # proxy's cache (bench/conf/*-cache*.in; Varnish's VCL always has it).
+        v["CACHE"] = v["CACHE_ZONE"] = v["CACHE_ROUTE"] = ""
+        if cache:
+            cv = dict(DIR=self.dir, CACHE_BACKEND_PORT=v["CACHE_BACKEND_PORT"])
+            if name == "nginx":
+                v["CACHE_ZONE"] = render("nginx-cache-zone.conf.in", cv).rstrip("\n")
+                v["CACHE"] = render("nginx-cache.conf.in", cv).rstrip("\n")
+            elif name == "haproxy":
+                v["CACHE_ROUTE"] = render("haproxy-cache-route.cfg.in", cv).rstrip("\n")
+                v["CACHE"] = render("haproxy-cache.cfg.in", cv).rstrip("\n")
+            elif name == "gatehouse":
+                v["CACHE"] = render("gatehouse-cache.yaml.in", cv).rstrip("\n")
         if name == "nginx":
             cfg = fill("nginx.conf.in", self.dir / "nginx.conf", v)
             argv = ["nginx", "-p", str(self.dir), "-e", str(self.dir / "nginx-error.log"), "-c", str(cfg)]
@@ -725,11 +882,24 @@ class Proxy:
         elif name == "gatehouse":
             cfg = fill("gatehouse.yaml.in", self.dir / "gatehouse.yaml", v)
             argv = [str(env.gatehouse), "run", "-c", str(cfg)]
+        elif name == "varnish":
+            # In the foreground (-F: the manager, which forks the child that
+            # serves), no jail (runs as whoever runs the bench), no CLI port,
+            # its shared memory and compiled VCL in the scratch directory,
+            # 256 MB of memory storage like the others' caches. One thread
+            # pool (default 2); its threads (thread_pool_min 100, the
+            # default) all run on the proxy's CPU. Client keep-alive 300 s
+            # like the others (timeout_idle, default 5 s).
+            cfg = fill("varnish.vcl.in", self.dir / "varnish.vcl", v)
+            argv = ["varnishd", "-F", "-j", "none", "-T", "none", "-n", str(self.dir / "varnish"),
+                    "-a", f"127.0.0.1:{self.port}", "-f", str(cfg), "-s", "malloc,256m",
+                    "-p", "thread_pools=1", "-p", "timeout_idle=300"]
         else:
-            raise SystemExit(f"unknown proxy {name!r} (known: nginx haproxy gatehouse haproxy-tcp)")
+            raise SystemExit(f"unknown proxy {name!r} (known: {' '.join(KNOWN_PROXIES)})")
         self.logfile = self.dir / "proxy.log"
         self.proc = start(argv, self.logfile, env.proxy_cpus, cwd=self.dir)
-        wait_port(self.port, self.proc, self.logfile)
+        # Varnish compiles its VCL with the C compiler before it listens.
+        wait_port(self.port, self.proc, self.logfile, timeout=60.0 if name == "varnish" else 15.0)
         time.sleep(0.1)  # nginx: let the worker come up behind the master's socket
         status, body = http_get(self.port, "/small")
         if status != 200 or body != b"hello, world\n":
@@ -827,9 +997,12 @@ def run_h2load(env, proxy, case, n, c):
     if case.get("grpc"):
         check_grpc(env, proxy)
     coded_bytes = check_compress(env, proxy, case["coding"], case["path"]) if case.get("coding") else None
+    # cache: the origin's count from here on must not move (every request a hit).
+    cache_hit = check_cache(env, proxy, case["path"]) if case.get("cache") else None
+    origin0 = origin_requests(env) if case.get("cache") else None
     res = subprocess.run(h2load_argv(env, case, port, warm, c), capture_output=True, text=True, timeout=300)
     w = parse_h2load(res.stdout)
-    if case.get("auth"):   # a 401/403 answered fast would make a fine-looking, meaningless figure
+    if case.get("auth") or case.get("cache"):   # a 401/403 answered fast would make a fine-looking, meaningless figure
         if w["ok2xx"] != warm:
             raise RuntimeError(f"warm-up: {w['ok2xx']} of {warm} requests answered 2xx")
     if expected_alpn(case) and w["alpn"] != expected_alpn(case):
@@ -857,6 +1030,18 @@ def run_h2load(env, proxy, case, n, c):
     if case.get("auth") and h["ok2xx"] != n:
         raise RuntimeError(f"{h['ok2xx']} of {n} requests answered 2xx (status codes: "
                            + (re.search(r"status codes: .*", res.stdout) or [""])[0] + ")")
+    origin_load = None
+    if case.get("cache"):   # a miss anywhere in the warm-up or the load fails the measurement
+        origin_load = origin_requests(env) - origin0
+        if origin_load:
+            raise RuntimeError(f"the origin got {origin_load} requests during the warm-up and measured load "
+                               f"({warm} + {n}): {proxy.name} served misses; this is not a cache-hit figure")
+        if h["ok2xx"] != n:
+            raise RuntimeError(f"{h['ok2xx']} of {n} requests answered 2xx (status codes: "
+                               + (re.search(r"status codes: .*", res.stdout) or [""])[0] + ")")
+        if h["data"] != n * len(env.cache_body):
+            raise RuntimeError(f"h2load received {h['data']} body bytes for {n} responses, not "
+                               f"{len(env.cache_body)} each")
     load_bytes = None
     if case.get("coding"):   # every measured response coded like the checked one
         load_bytes = h["data"] / max(h["succeeded"], 1) if h["data"] is not None else None
@@ -872,7 +1057,7 @@ def run_h2load(env, proxy, case, n, c):
                 p50=p50, p99=p99, hwm=hwm, rss_max=rss_max,
                 mibps=(h["succeeded"] * body / h["elapsed"] / (1 << 20)) if body else None,
                 errors=errors, count=h["succeeded"], alpn=h["alpn"], backend_calls=backend_calls,
-                coded_bytes=coded_bytes, load_bytes=load_bytes)
+                coded_bytes=coded_bytes, load_bytes=load_bytes, cache_hit=cache_hit, origin_load=origin_load)
 
 
 def measured_client(proxy, argv, warmup_argv, name):
@@ -1169,6 +1354,8 @@ def case_table(name, case, n, c, results, all_results=None):
     if name == "policies":
         lines.append("")
         lines.append(POLICY_NOTES.rstrip("\n"))
+    if case.get("cache"):
+        lines += cache_lines(results)
     if case.get("coding") and case["kind"] == "h2load":
         lines.append("")
         lines.append(COMPRESS_NOTES.rstrip("\n"))
@@ -1176,6 +1363,26 @@ def case_table(name, case, n, c, results, all_results=None):
         lines.append("")
         lines.append(SLOW_NOTES.rstrip("\n"))
     return "\n".join(lines) + "\n"
+
+
+def cache_lines(results):
+    """Under the cachehit table: gatehouse against the better of nginx and
+    Varnish, what each proxy's hits looked like, and CACHE_NOTES."""
+    out = []
+    ok = {px: rs for px, rs in results.items() if isinstance(rs, list) and rs}
+    rivals = [(med(ok[px], "cpu_us"), px) for px in ("nginx", "varnish") if px in ok]
+    if "gatehouse" in ok and rivals:
+        best, who = min(rivals)
+        gh = med(ok["gatehouse"], "cpu_us")
+        out += ["", f"gatehouse against the better of nginx and Varnish ({who}, {fmt(best, 2)} µs/req): "
+                    f"{fmt(gh, 2)} µs/req, {gh / best:.2f}x the CPU per request (medians; lower is better)."]
+    if ok:
+        out += ["", "Second GET of each check (must be a hit): " + "; ".join(
+            f"{px}: {rs[0].get('cache_hit')}" for px, rs in ok.items())
+            + ". Origin requests during the warm-ups and measured loads, all rounds: "
+            + ", ".join(f"{px} {sum(r.get('origin_load') or 0 for r in rs)}" for px, rs in ok.items()) + "."]
+    out += ["", CACHE_NOTES.rstrip("\n")]
+    return out
 
 
 def vs_own(name, case, results, all_results):
@@ -1223,7 +1430,9 @@ def machine_info(env):
         f"- machine: `nproc` = {os.cpu_count()}, {model}, Linux {platform.release()}",
         f"- versions: {tool_version(['nginx', '-v'], r'nginx/[^ ]+')}, "
         f"{tool_version(['haproxy', '-v'], r'HAProxy version [^ ]+')}, "
-        f"{tool_version([str(env.gatehouse), 'version'])} (git {git}{', uncommitted changes' if dirty else ''}), "
+        f"{tool_version(['varnishd', '-V'], r'varnish-[^ ]+')}, "
+        f"{tool_version([str(env.gatehouse), 'version'])} (git {git}{', uncommitted changes' if dirty else ''}"
+        f"{binary_origin(env)}), "
         f"{tool_version(['h2load', '--version'])}, Python {platform.python_version()}, "
         f"libssl in use: nginx {tool_version(['nginx', '-V'], r'(?<=running with )OpenSSL [^ )]+|(?<=built with )OpenSSL [^ ]+')}, "
         f"HAProxy {tool_version(['haproxy', '-vv'], r'(?<=Running on OpenSSL version : )OpenSSL [^ ]+')}, "
@@ -1233,6 +1442,20 @@ def machine_info(env):
         f"- load average at start: {env.load_start}, at end: {' '.join(open('/proc/loadavg').read().split()[:3])}"
         + noisy(env),
     ]
+
+
+def binary_origin(env):
+    """When gatehouse comes from outside this tree (BENCH_BUILD elsewhere),
+    the git state above is not the binary's: say where it came from."""
+    try:
+        env.gatehouse.resolve().relative_to(ROOT)
+        return ""
+    except ValueError:
+        pass
+    digest = hashlib.sha256(env.gatehouse.read_bytes()).hexdigest()[:12]
+    mtime = datetime.datetime.fromtimestamp(env.gatehouse.stat().st_mtime, datetime.timezone.utc)
+    return (f"; but the binary is {env.gatehouse}, built outside this tree: sha256 {digest}…, "
+            f"modified {mtime:%Y-%m-%d %H:%M} UTC")
 
 
 def noisy(env):
@@ -1253,6 +1476,10 @@ class Env:
 
 def uses_tls(case):
     return bool(case.get("tls")) or case["kind"] == "tls"
+
+
+def case_proxies(case):
+    return case.get("proxies", DEFAULT_CASE_PROXIES)
 
 
 def setup_env(env):
@@ -1291,8 +1518,8 @@ def main(argv):
         if nm not in CASES:
             raise SystemExit(f"bench: unknown case {nm!r}; cases: {' '.join(CASES)}")
     for px in PROXIES:
-        if px not in ("nginx", "haproxy", "gatehouse", "haproxy-tcp"):
-            raise SystemExit(f"bench: unknown proxy {px!r} in BENCH_PROXIES (known: nginx haproxy gatehouse haproxy-tcp)")
+        if px not in KNOWN_PROXIES:
+            raise SystemExit(f"bench: unknown proxy {px!r} in BENCH_PROXIES (known: {' '.join(KNOWN_PROXIES)})")
     env = Env()
     setup_env(env)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -1329,19 +1556,39 @@ def main(argv):
                    origin_log, env.backend_cpus)
     wait_port(env.backend_port, origin, origin_log)
     log(f"bench: backend demo-origin on 127.0.0.1:{env.backend_port}; pinning: {env.pinning}")
+    any_cache = any(CASES[nm].get("cache") for nm in names)
+    cache_origin = None
+    if any_cache:
+        # The cachehit case's origin: demo-origin's text with Cache-Control
+        # (see CACHE_NOTES), beside demo-origin on the backend's CPUs.
+        env.cache_body = backend_body(env, f"/text/{CACHE_OBJECT_BYTES}")
+        body_file = Path(env.tmp) / "cache-object.html"
+        body_file.write_bytes(env.cache_body)
+        env.cache_origin_port = free_port()
+        co_log = Path(env.tmp) / "cache-origin.log"
+        cache_origin = start([PY, str(BENCH / "bench.py"), "--cache-origin", str(env.cache_origin_port),
+                              str(body_file)], co_log, env.backend_cpus)
+        wait_port(env.cache_origin_port, cache_origin, co_log)
+        log(f"bench: cache origin (bench.py --cache-origin) on 127.0.0.1:{env.cache_origin_port}")
     log(f"bench: cases {' '.join(names)}; proxies {' '.join(PROXIES)}; {ROUNDS} round(s)"
         + ("; BENCH_QUICK" if QUICK else ""))
 
     # The headers each proxy sends upstream, shown once as evidence that all do the same work.
     # With TLS cases: what each proxy negotiates, and what it forwards over TLS.
     seen, tls_seen, tls_fwd, grpc_seen = {}, {}, {}, {}
+    # Only the proxies some chosen case takes (Varnish: cachehit only), each
+    # with the listeners of the chosen cases it takes part in.
+    takes = lambda px, pred: any(pred(CASES[nm]) and px in case_proxies(CASES[nm]) for nm in names)
     for px in PROXIES:
+        if not takes(px, lambda c: True):
+            continue
         p = None
+        px_tls = takes(px, uses_tls)
         try:
-            p = Proxy(px, env, tls=any_tls, grpc=any_grpc)
+            p = Proxy(px, env, tls=px_tls, grpc=any_grpc)
             st, body = http_get(p.port, "/headers")
             seen[px] = ", ".join(json.loads(body)["headers"].keys()) if st == 200 else f"status {st}"
-            if any_tls:
+            if px_tls:
                 tls_seen[px] = tls_params(p.tls_port)
                 st, body, _, ver, ciph, alpn = https_get(p.tls_port, "/headers")
                 h = json.loads(body)["headers"] if st == 200 else {}
@@ -1361,7 +1608,7 @@ def main(argv):
             if p:
                 p.stop()
 
-    results = {nm: {px: [] for px in PROXIES if px in CASES[nm].get("proxies", PROXIES)} for nm in names}
+    results = {nm: {px: [] for px in PROXIES if px in case_proxies(CASES[nm])} for nm in names}
     t_start = time.monotonic()
     for rnd in range(1, ROUNDS + 1):
         for nm in names:
@@ -1373,7 +1620,7 @@ def main(argv):
                 t0 = time.monotonic()
                 p = None
                 try:
-                    p = Proxy(px, env, tls=uses_tls(case), grpc=bool(case.get("grpc")))
+                    p = Proxy(px, env, tls=uses_tls(case), grpc=bool(case.get("grpc")), cache=bool(case.get("cache")))
                     r = RUNNERS[case["kind"]](env, p, case, n, c)
                     results[nm][px].append(r)
                     if case["kind"] == "slow":
@@ -1399,6 +1646,8 @@ def main(argv):
     stop(origin)
     if any_grpc:
         stop(grpc_backend)
+    if cache_origin:
+        stop(cache_origin)
     if any(isinstance(rs, str) for per in results.values() for rs in per.values()):
         log(f"bench: some measurements failed; configs and logs kept in {env.tmp}")
         scratch["keep"] = True
@@ -1470,6 +1719,9 @@ def update_results(report):
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--cache-origin"]:
+        serve_cache_origin(int(sys.argv[2]), sys.argv[3])
+        sys.exit(0)
     try:
         main(sys.argv[1:])
     except KeyboardInterrupt:

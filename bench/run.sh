@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Side-by-side benchmarks: nginx, HAProxy, gatehouse and HAProxy mode tcp,
-# one worker each, behind/in front of one shared demo-origin backend.
+# Side-by-side benchmarks: nginx, HAProxy, gatehouse and HAProxy mode tcp
+# (and Varnish in cachehit), one worker each, behind/in front of one shared
+# demo-origin backend.
 #
 # usage: bench/run.sh [case...]   cases: small policies many newconn large1m large100m upload1m idle10k ws
 #                                        tls tlsnew tlsresume (HTTPS); idle10k-tls idle10k-tls-nothing idle10k-tls-half
 #                                        h2 (HTTP/2 over TLS); grpc (gRPC over h2c, python3-grpcio backend)
 #                                        gzip1m br1m zstd1m compress100 (on-the-fly compression)
+#                                        cachehit (a small object from each proxy's cache, Varnish too)
 #   BENCH_QUICK=1     ~1 minute smoke run (smaller counts, one round)
 #   BENCH_ROUNDS=N    interleaved rounds (default 3; the median is quoted)
-#   BENCH_PROXIES="nginx gatehouse"   a subset of: nginx haproxy gatehouse haproxy-tcp
+#   BENCH_PROXIES="nginx gatehouse"   a subset of: nginx haproxy gatehouse haproxy-tcp varnish
+#                     (varnish takes part in cachehit only)
 #   BENCH_<CASE>_N / BENCH_<CASE>_C   counts per case, e.g. BENCH_SMALL_N=50000
 #   BENCH_BUILD=dir   where gatehouse is built (default build-bench)
 #   BENCH_TLS_KEY=ec256|rsa2048   the TLS cases' (and h2's) certificate key (default ec256: ECDSA P-256)

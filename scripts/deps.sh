@@ -11,7 +11,7 @@ pkgs=(
   curl openssl ca-certificates nghttp2-client procps
 )
 if [ "${1:-}" = bench ]; then
-  pkgs+=(nginx-light haproxy wrk nghttp2-client)
+  pkgs+=(nginx-light haproxy varnish wrk nghttp2-client)
 fi
 
 missing=()
