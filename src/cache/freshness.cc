@@ -150,14 +150,14 @@ const char* storability_text(Storability s) {
     case Storability::method: return "method";
     case Storability::status: return "status";
     case Storability::not_understood: return "must-understand";
-    case Storability::request_no_store: return "request no-store";
+    case Storability::request_no_store: return "request-no-store";
     case Storability::no_store: return "no-store";
     case Storability::is_private: return "private";
     case Storability::authorization: return "authorization";
     case Storability::set_cookie: return "set-cookie";
-    case Storability::vary_star: return "vary";
-    case Storability::no_freshness: return "no freshness";
-    case Storability::no_reuse: return "never reusable";
+    case Storability::vary_star: return "vary-star";
+    case Storability::no_freshness: return "no-freshness";
+    case Storability::no_reuse: return "no-reuse";
   }
   return "?";
 }

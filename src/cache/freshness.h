@@ -65,7 +65,8 @@ enum class Storability : uint8_t {
   no_reuse,          // lifetime 0, no validator, no stale-while-revalidate/-if-error
 };
 
-// A short name for logs and Cache-Status `detail`: "method", "no-store" ...
+// A short name for logs and Cache-Status `detail` (an RFC 9211 token):
+// "method", "no-store", "no-freshness" ...
 const char* storability_text(Storability s);
 
 // Section 3 for a shared cache, with these choices:

@@ -18,11 +18,10 @@ size_t Entry::bytes() const {
   return n;
 }
 
-std::vector<http::Field> Entry::field_views() const {
-  std::vector<http::Field> v;
-  v.reserve(fields.size());
-  for (const OwnedField& f : fields) v.push_back(http::Field{f.name, f.value});
-  return v;
+void Entry::seal() {
+  views_.clear();
+  views_.reserve(fields.size());
+  for (const OwnedField& f : fields) views_.push_back(http::Field{f.name, f.value});
 }
 
 Store::Store(size_t max_bytes, size_t max_object) : max_object_(max_object) {
@@ -50,7 +49,9 @@ void Store::unlink(Shard& s, Lru::iterator it) {
 }
 
 std::shared_ptr<const Entry> Store::lookup(std::string_view primary_key,
-                                           std::span<const http::Field> request_fields) {
+                                           std::span<const http::Field> request_fields,
+                                           bool* vary_miss) {
+  if (vary_miss) *vary_miss = false;
   Shard& s = shard_for(primary_key);
   std::lock_guard lock(s.mu);
   auto k = s.by_key.find(primary_key);
@@ -58,12 +59,12 @@ std::shared_ptr<const Entry> Store::lookup(std::string_view primary_key,
     // Newest variant first: a newer response for the same selection wins.
     for (auto pos = k->second.rbegin(); pos != k->second.rend(); ++pos) {
       const Entry& e = ***pos;
-      std::vector<http::Field> views = e.field_views();
-      if (!variant_matches(e.secondary_key, views, request_fields)) continue;
+      if (!variant_matches(e.secondary_key, e.field_views(), request_fields)) continue;
       s.lru.splice(s.lru.begin(), s.lru, *pos);   // (iterators stay valid)
       hits_.fetch_add(1, std::memory_order_relaxed);
       return **pos;
     }
+    if (vary_miss) *vary_miss = true;
   }
   misses_.fetch_add(1, std::memory_order_relaxed);
   return nullptr;
@@ -71,7 +72,9 @@ std::shared_ptr<const Entry> Store::lookup(std::string_view primary_key,
 
 bool Store::insert(std::shared_ptr<const Entry> e) {
   const size_t size = e->bytes();
-  if (size > max_object_ || size > max_bytes_per_shard_) return false;
+  if (!e->sealed()) return false;
+  // (max_object bounds the body, as users count it; a shard bounds it all.)
+  if (e->body.size() > max_object_ || size > max_bytes_per_shard_) return false;
   Shard& s = shard_for(e->primary_key);
   std::lock_guard lock(s.mu);
   // The same variant stored before: replaced.

@@ -33,12 +33,22 @@ struct Entry {
   std::string body;
   int64_t request_time = 0;    // unix seconds, as in Stored
   int64_t response_time = 0;
+  // Which of the route's backends sent it (an index the caller gives
+  // meaning to: the forward path rewrites Location against that backend).
+  uint32_t origin = 0;
 
   // What the entry counts for against the store's limits: body, fields
   // and keys, plus a fixed overhead per entry (bytes).
   size_t bytes() const;
-  // The fields as views, for the rules of cache/freshness.h.
-  std::vector<http::Field> field_views() const;
+  // The fields as views, for the rules of cache/freshness.h: made by seal()
+  // once `fields` is final (an entry is sealed before it is stored), so a
+  // lookup or a hit reads them without allocating.
+  std::span<const http::Field> field_views() const { return views_; }
+  void seal();
+  bool sealed() const { return views_.size() == fields.size(); }
+
+ private:
+  std::vector<http::Field> views_;
 };
 
 struct StoreStats {
@@ -61,13 +71,15 @@ class Store {
 
   // The variant of `primary_key` that `request_fields` select (RFC 9111
   // 4.1), most recently stored first; nullptr when none. A hit makes the
-  // entry the most recently used.
+  // entry the most recently used. `vary_miss` (optional) is set when the
+  // key has stored variants but none matches (RFC 9211 fwd=vary-miss).
   std::shared_ptr<const Entry> lookup(std::string_view primary_key,
-                                      std::span<const http::Field> request_fields);
+                                      std::span<const http::Field> request_fields,
+                                      bool* vary_miss = nullptr);
 
-  // Stores `e`, replacing the variant with the same secondary key (4.3.4:
-  // the newer response). False (nothing stored) when it is larger than
-  // max_object. Evicts least recently used entries of its shard as needed.
+  // Stores `e` (sealed), replacing the variant with the same secondary key
+  // (4.3.4: the newer response). False (nothing stored) when it is larger
+  // than max_object or not sealed. Evicts least recently used entries of its shard as needed.
   bool insert(std::shared_ptr<const Entry> e);
 
   // Drops every variant of `primary_key` (RFC 9111 4.4 invalidation, purge

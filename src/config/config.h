@@ -125,6 +125,14 @@ struct BasicAuth {
   std::vector<HtpasswdUser> users;     // read at load and reload
 };
 
+// `cache` (CONTRACT "Policies", docs/caching.md): an RFC 9111 shared cache
+// in memory for the route's responses.
+struct Cache {
+  bool enabled = false;
+  uint64_t max_size = 256ull << 20;    // bytes the route's store holds
+  uint64_t max_object = 8ull << 20;    // a larger response streams through, not stored
+};
+
 // `compress` (CONTRACT "Policies"): responses compressed on the fly in a
 // coding the client accepts (RFC 9110 8.4, 12.5.3).
 struct Compress {
@@ -157,6 +165,7 @@ struct Policies {
   std::optional<AccessRules> access;
   std::optional<BasicAuth> basic_auth;
   std::optional<Compress> compress;
+  std::optional<Cache> cache;
 };
 
 // `route` over `server`, key by key: what one route runs with.
@@ -178,7 +187,6 @@ struct Route {
   HealthCheck health_check;
   UpstreamTls tls;
   Redirect redirect = Redirect::none;
-  bool cache = false;
   Policies policies;
   Mark mark;
 };

@@ -11,7 +11,7 @@ inline constexpr std::string_view kTop[] = {"server", "ssl", "admin"};
 // Policy keys are valid both under server (defaults) and in a route.
 #define GH_POLICY_KEYS \
   "server_header", "obfuscate", "headers", "error_pages", "intercept_errors", "access", "basic_auth", \
-      "compress"
+      "compress", "cache"
 inline constexpr std::string_view kServer[] = {
     "host",     "port",       "workers",           "trusted_proxies", "forwarded",
     "timeouts", "limits",     "access_log",        "access_log_format", "reverse_proxy",
@@ -26,7 +26,7 @@ inline constexpr std::string_view kLimits[] = {"max_header_bytes", "max_body_byt
 inline constexpr std::string_view kRoute[] = {
     "path",      "host",    "port",         "ssl",    "websocket", "domains",
     "strip_prefix", "preserve_host", "backends", "balance", "retries", "health_check",
-    "tls",       "redirect", "cache", "upstream_protocol", GH_POLICY_KEYS};
+    "tls",       "redirect", "upstream_protocol", GH_POLICY_KEYS};
 inline constexpr std::string_view kPolicies[] = {GH_POLICY_KEYS};
 #undef GH_POLICY_KEYS
 inline constexpr std::string_view kHeaders[] = {"request", "response"};
@@ -34,6 +34,7 @@ inline constexpr std::string_view kFieldRules[] = {"set", "add", "remove"};
 inline constexpr std::string_view kAccess[] = {"allow", "deny"};
 inline constexpr std::string_view kBasicAuth[] = {"realm", "users_file"};
 inline constexpr std::string_view kCompress[] = {"algorithms", "min_size", "types"};
+inline constexpr std::string_view kCache[] = {"max_size", "max_object"};
 inline constexpr std::string_view kBackend[] = {"address", "weight", "backup"};
 inline constexpr std::string_view kHealthCheck[] = {"path",    "interval",  "timeout",
                                                     "healthy", "unhealthy", "expect_status"};
@@ -67,6 +68,7 @@ inline constexpr Section kSections[] = {
     {"access", kAccess},
     {"basic_auth", kBasicAuth},
     {"compress", kCompress},
+    {"cache", kCache},
 };
 
 }  // namespace gh::config::keys

@@ -332,6 +332,33 @@ void load_compress(Ctx& ctx, const Value& v, Compress& out) {
   }
 }
 
+// `cache: true | false | {max_size, max_object}`.
+void load_cache(Ctx& ctx, const Value& v, Cache& out) {
+  if (v.node.IsScalar()) {
+    const size_t had = ctx.errors.size();
+    if (auto f = read_bool(ctx, v)) out.enabled = *f;
+    else if (ctx.errors.size() > had)
+      ctx.errors.back().message += " (or a map, e.g. {max_size: 256m, max_object: 8m})";
+    return;
+  }
+  out.enabled = true;
+  YAML::Mark object_mark = v.mark;
+  for (const Entry& e : map_entries(ctx, v, "cache", keys::kCache)) {
+    if (e.key == "max_size") {
+      if (auto n = read_size(ctx, e.value, 1024, uint64_t(1) << 40)) out.max_size = *n;
+    } else if (e.key == "max_object") {
+      if (auto n = read_size(ctx, e.value, 1, uint64_t(1) << 40)) out.max_object = *n;
+      object_mark = e.value.mark;
+    }
+  }
+  if (out.max_object > out.max_size) {
+    // (A store never holds an object larger than itself.)
+    ctx.error(object_mark,
+              "'cache.max_object' (" + std::to_string(out.max_object) +
+                  " bytes) is larger than 'cache.max_size' (" + std::to_string(out.max_size) + " bytes)");
+  }
+}
+
 }  // namespace
 
 bool load_policy(Ctx& ctx, const Entry& e, Policies& out) {
@@ -370,6 +397,10 @@ bool load_policy(Ctx& ctx, const Entry& e, Policies& out) {
     Compress c;
     load_compress(ctx, val, c);
     out.compress = std::move(c);
+  } else if (e.key == "cache") {
+    Cache c;
+    load_cache(ctx, val, c);
+    out.cache = std::move(c);
   } else {
     return false;
   }
@@ -390,6 +421,7 @@ Policies effective_policies(const Policies& server, const Policies& route) {
   p.access = route.access ? route.access : server.access;
   p.basic_auth = route.basic_auth ? route.basic_auth : server.basic_auth;
   p.compress = route.compress ? route.compress : server.compress;
+  p.cache = route.cache ? route.cache : server.cache;
   return p;
 }
 

@@ -188,12 +188,6 @@ Route load_route(Ctx& ctx, const Value& v, std::optional<YAML::Mark>& dup_mark) 
       if (auto f = read_bool(ctx, val)) r.strip_prefix = *f;
     } else if (e.key == "preserve_host") {
       if (auto f = read_bool(ctx, val)) r.preserve_host = *f;
-    } else if (e.key == "cache") {
-      if (auto f = read_bool(ctx, val)) r.cache = *f;
-      if (r.cache) {
-        ctx.warn(val.mark, "'cache: true' is accepted but response caching is not implemented "
-                           "yet; responses pass uncached");
-      }
     } else if (e.key == "backends") {
       backends = &e;
     } else if (e.key == "upstream_protocol") {

@@ -11,6 +11,7 @@ Pipeline::Pipeline(const config::Policies& p) {
   all_.push_back(make_response_identity(p.server_header.value_or("gatehouse"), p.obfuscate.value_or(false)));
   if (p.access) all_.push_back(make_access(*p.access));
   if (p.basic_auth) all_.push_back(make_basic_auth(*p.basic_auth));
+  if (p.cache && p.cache->enabled) cache_ = std::make_unique<CacheRule>(*p.cache);   // (before the backend)
   if (p.compress && p.compress->enabled && !p.compress->algorithms.empty())
     compress_ = std::make_unique<CompressRule>(*p.compress);   // (after the backend)
   if (p.headers) all_.push_back(make_header_rules(*p.headers));

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "policy/cache.h"
 #include "policy/compress.h"
 #include "policy/policy.h"
 
@@ -43,6 +44,8 @@ class Pipeline {
   bool intercepts_errors() const { return intercept_errors_; }
   // The compress policy, or nullptr when responses pass as they are.
   const CompressRule* compress() const { return compress_.get(); }
+  // The cache policy, or nullptr when the route's responses are not cached.
+  const CacheRule* cache() const { return cache_.get(); }
 
  private:
   std::vector<std::unique_ptr<Policy>> all_;
@@ -52,6 +55,7 @@ class Pipeline {
   bool hides_backends_ = false;
   bool intercept_errors_ = false;
   std::unique_ptr<CompressRule> compress_;
+  std::unique_ptr<CacheRule> cache_;
 };
 
 }  // namespace gh::policy

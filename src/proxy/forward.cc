@@ -112,6 +112,7 @@ void Forwarder::release(bool reusable) {
 
 void Forwarder::cancel() {
   client_gone_ = true;
+  if (fill_wait_) fill_wait_->cancel();
   if (up_) up_->stream.cancel();
   if (h2_stream_) h2_stream_->wake.wake();
   if (h2_source_) h2_source_->cancel();
@@ -259,6 +260,16 @@ awaitable<void> Forwarder::stop_pump() {
 awaitable<bool> Forwarder::forward(ForwardRequest& req, Downstream& down) {
   req_ = &req;
   down_ = &down;
+  // (Not a coroutine itself: a route without a cache pays no extra frame.)
+  const policy::CacheRule* cache = req.pipeline->cache();
+  cx_.reset(cache);
+  if (cache) return forward_cached(*cache);
+  return forward_upstream();
+}
+
+awaitable<bool> Forwarder::forward_upstream() {
+  ForwardRequest& req = *req_;
+  Downstream& down = *down_;
   const RouteRuntime& rr = req.rt->routes[req.route_index];
   if (rr.conf->upstream_protocol == config::UpstreamProtocol::http2) co_return co_await forward_h2(rr);
   const config::Route& route = *rr.conf;
@@ -414,6 +425,7 @@ awaitable<bool> Forwarder::forward(ForwardRequest& req, Downstream& down) {
   // (GCC 12 miscompiles a ?: inside co_await arguments: compute it first.)
   std::string_view hop;
   if (tries.last) hop = tries.last->name;
+  if (cx_.rule) co_return co_await cache_failed(last, hop);
   co_await down.send_error(last.status, last.error, last.details, hop);
   co_return down.keeps_connection();
 }

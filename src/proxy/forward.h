@@ -19,6 +19,7 @@
 #include "net/deadlines.h"
 #include "policy/pipeline.h"
 #include "proxy/access_log.h"
+#include "proxy/cache_exchange.h"
 #include "proxy/compress_sink.h"
 #include "proxy/downstream.h"
 #include "proxy/h2_upstream.h"
@@ -74,7 +75,7 @@ struct ForwardRequest {
   const http::RequestHead* head = nullptr;
   const ClientInfo* client = nullptr;
   const policy::Pipeline* pipeline = nullptr;
-  const policy::Exchange* ex = nullptr;      // the request's own field edits
+  policy::Exchange* ex = nullptr;            // the request's own field edits (the cache adds some)
   std::string_view client_host;              // Host / :authority, a copy that outlives `head`
   std::string_view request_id;
   std::string_view upgrade;                  // the protocol the client asks to switch to, or empty
@@ -88,6 +89,9 @@ struct ForwardRequest {
   LogRecord* rec = nullptr;                  // status, proxy_status, bytes_sent, upstream_ms are set
   uint64_t body_in = 0;                      // in: body bytes already received; out: all received
   bool body_read = false;                    // out: a streamed body was read to its end, or the client left
+  // A background revalidation of a stored response (stale-while-revalidate),
+  // with no client: it revalidates and stores, never serves from the store.
+  bool cache_refresh = false;
 };
 
 class Forwarder {
@@ -96,8 +100,8 @@ class Forwarder {
   Forwarder(const Forwarder&) = delete;
   Forwarder& operator=(const Forwarder&) = delete;
 
-  // Forwards `req` and answers `down` (with the backend's response or a
-  // proxy-made error). Returns false when the client's connection cannot
+  // Forwards `req` and answers `down` (with the backend's response, a
+  // stored one on a cached route (docs/caching.md), or a proxy-made error). Returns false when the client's connection cannot
   // carry another request (the downstream was also told so).
   net::awaitable<bool> forward(ForwardRequest& req, Downstream& down);
   // Gives the backend connection back to the pool (when `reusable`) or
@@ -111,6 +115,8 @@ class Forwarder {
   upstream::Backend* backend() const { return backend_; }
 
  private:
+  // The upstream exchange (the try loop), whether or not the route caches.
+  net::awaitable<bool> forward_upstream();
   net::awaitable<Failure> connect(const RouteRuntime& rr, upstream::Backend* b);
   net::awaitable<Failure> tls_handshake(const RouteRuntime& rr, upstream::Backend* b);
   net::awaitable<bool> read_response_head(Failure& f);
@@ -146,6 +152,32 @@ class Forwarder {
   net::awaitable<bool> relay_h2_response(const RouteRuntime& rr, upstream::Backend& b,
                                          H2UpConn& conn, H2UpStream& st);
   static void on_up_deadline(void* self);
+
+  // The cache (forward_cache.cc). forward_cached: lookup, serve, or go
+  // upstream (collapsed, revalidating); the rest are the forward path's hooks.
+  net::awaitable<bool> forward_cached(const policy::CacheRule& rule);
+  net::awaitable<bool> forward_filling(const policy::CacheRule& rule);
+  net::awaitable<bool> wait_for_fill(const policy::CacheRule& rule,
+                                     std::shared_ptr<policy::CacheRule::Fill> fill);
+  // The upstream response head on a cached route: decides storing (and
+  // tees the body), invalidation, and whether the stored response answers
+  // instead (a 304 that revalidated it, or stale-if-error): true then, and
+  // the caller drops the upstream response and calls serve_stored.
+  bool cache_on_head(int status, std::span<const http::Field> fields,
+                     std::optional<uint64_t> length);
+  // Answers the client from cx_.entry (hit, revalidated, stale): 200, 304
+  // to a matching conditional, 206/416 for a Range, HEAD without a body.
+  // `delivered`: the upstream exchange already told the downstream the
+  // request was delivered.
+  net::awaitable<bool> serve_stored(const RouteRuntime& rr, bool delivered);
+  // The upstream exchange failed: the stale response when stale-if-error
+  // allows, else the error with Cache-Status.
+  net::awaitable<bool> cache_failed(const Failure& f, std::string_view hop);
+  // After the body relay: the pending entry goes into the store when whole.
+  void cache_commit(const http::RelayOutcome& o);
+  // Ends the fetch this request leads (waiters wake).
+  void cache_finish_fill(bool stored);
+  void start_cache_refresh();
   void begin_tries();
   // After a response body relay: the access log's Proxy-Status for a cut
   // body, the backend's health when it broke it. False: the client's
@@ -189,6 +221,14 @@ class Forwarder {
   const char* pump_detail_ = "";
   bool close_client_ = false;              // the client's connection must close after this
   H2UpSink* h2_sink_ = nullptr;            // HTTP/2 upstream: the pump's sink (to cancel it)
+
+  CacheExchange cx_;                         // the request's cache state (cached routes)
+  std::optional<CacheTee> tee_;              // the body on its way into the store
+  std::shared_ptr<net::asio::steady_timer> fill_wait_;   // waiting for another request's fetch
+  std::vector<http::Field> serve_fields_;    // a stored response's fields as sent
+  std::string serve_len_;                    // ... its Content-Length value
+  std::string serve_range_;                  // ... its Content-Range value
+  std::string serve_age_;                    // ... its Age value
 };
 
 }  // namespace gh::proxy

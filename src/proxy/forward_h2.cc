@@ -219,6 +219,7 @@ awaitable<bool> Forwarder::forward_h2(const RouteRuntime& rr) {
   else down.close_after_response();
   std::string_view hop;
   if (tries.last) hop = tries.last->name;
+  if (cx_.rule) co_return co_await cache_failed(last, hop);
   co_await down.send_error(last.status, last.error, last.details, hop);
   co_return down.keeps_connection();
 }
@@ -230,6 +231,10 @@ awaitable<bool> Forwarder::relay_h2_response(const RouteRuntime& rr, upstream::B
   LogRecord& rec = *req_->rec;
   const http2::HeaderBlock& resp = st.response;
   const int status = resp.status;
+  if (cx_.rule && cache_on_head(status, resp.fields(), resp.content_length)) {
+    conn.forget(st);   // (the stored response answers instead)
+    co_return co_await serve_stored(rr, true);
+  }
   const policy::Pipeline& pipe = *req_->pipeline;
   if (status >= 400 && pipe.intercepts_errors() && pipe.error_page(status, true)) {
     const bool had_pump = pump_running_;

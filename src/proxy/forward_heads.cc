@@ -379,6 +379,8 @@ void Forwarder::write_response_fields(const RouteRuntime& rr, const upstream::Ba
   scratch_.clear();   // the Via list
   bool have_rid = false;
   bool have_date = false;
+  const bool cached_route = cx_.rule != nullptr;
+  std::string_view prior_cache_status;   // an upstream cache's; ours goes after it (RFC 9211 2)
   for (const auto& h : fields) {
     H k = classify(h.name);
     switch (k) {
@@ -398,7 +400,14 @@ void Forwarder::write_response_fields(const RouteRuntime& rr, const upstream::Ba
         have_date = true;
         break;
       case H::other:
-        if (!coding && vary_done) break;   // (no compress policy at work: the usual path)
+        if (!coding && vary_done && !cached_route) break;   // (no compress or cache policy at work: the usual path)
+        if (cached_route) {
+          if (http::iequals(h.name, "cache-status")) {
+            prior_cache_status = h.value;
+            continue;
+          }
+          if (cx_.serving && http::iequals(h.name, "age")) continue;   // ours, from the store's arithmetic
+        }
         if (coding && (http::iequals(h.name, "accept-ranges") || http::iequals(h.name, "content-encoding")))
           continue;   // not of the coded form (an identity Content-Encoding gives way to ours)
         if (coding && http::iequals(h.name, "etag") && !h.value.starts_with("W/")) {
@@ -447,6 +456,24 @@ void Forwarder::write_response_fields(const RouteRuntime& rr, const upstream::Ba
   if (!have_date && !edits.drops("date")) w.add("Date", http::http_date());
   if (!vary_done && !edits.drops("vary")) w.add("Vary", "Accept-Encoding");
   if (coding) w.add("Content-Encoding", coding::token(coded.coding));
+  if (cached_route) {
+    if (cx_.serving) {
+      serve_age_ = std::to_string(cx_.age);
+      w.add("Age", serve_age_);
+    }
+    if (!edits.drops("cache-status")) {
+      std::string_view ours = cx_.status_value();
+      if (prior_cache_status.empty()) {
+        w.add("Cache-Status", ours);
+      } else {
+        std::string& v = scratch2_;
+        v.assign(prior_cache_status);
+        v += ", ";
+        v += ours;
+        w.add("Cache-Status", v);
+      }
+    }
+  }
   edits.for_each_added([&w](std::string_view name, std::string_view value) { w.add(name, value); });
 }
 

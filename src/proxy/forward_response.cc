@@ -115,6 +115,19 @@ awaitable<bool> Forwarder::relay_response(const RouteRuntime& rr, upstream::Back
                              "backend answered the upgrade without switching protocols", b.name);
     co_return false;
   }
+  if (cx_.rule) {
+    std::optional<uint64_t> len;
+    if (resp_.body == BodyKind::content_length) len = resp_.content_length;
+    if (cache_on_head(resp_.status, resp_.headers, len)) {
+      // The stored response answers (revalidated by a 304, or stale on an
+      // error): the backend's is dropped, its connection kept when nothing
+      // of it is left to read.
+      const bool drained = !pump_running_ && resp_.body == BodyKind::none;
+      if (drained) up_in_.consume(resp_.head_size);
+      release(drained && resp_.keep_alive() && up_in_.empty());
+      co_return co_await serve_stored(rr, true);
+    }
+  }
   const policy::Pipeline& pipe = *req_->pipeline;
   if (resp_.status >= 400 && pipe.intercepts_errors() && pipe.error_page(resp_.status, true)) {
     // intercept_errors: the backend's own error goes out with our page as its
@@ -194,13 +207,24 @@ http::BodySink& Forwarder::begin_downstream_response(const RouteRuntime& rr,
   if (enc) fr.length = ResponseFraming::Length::unknown;
   FieldWriter& w = down.begin_response(status, reason, fr);
   write_response_fields(rr, b, w, down.keeps_length(), fields, coded);
-  http::BodySink& sink = down.end_response();
-  if (!enc) return sink;
-  coder_.emplace(sink, std::move(enc));
-  return *coder_;
+  http::BodySink* sink = &down.end_response();
+  if (enc) {
+    coder_.emplace(*sink, std::move(enc));
+    sink = &*coder_;
+  }
+  if (cx_.storing) {
+    // (Before the coding: the store keeps the backend's representation.)
+    tee_.emplace(*sink, cx_, cx_.rule->max_object());
+    sink = &*tee_;
+  }
+  return *sink;
 }
 
 uint64_t Forwarder::end_downstream_body(const http::RelayOutcome& o) {
+  if (cx_.rule) {
+    cache_commit(o);
+    tee_.reset();
+  }
   if (!coder_) return o.bytes;
   const uint64_t n = coder_->bytes_out();
   coder_.reset();

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 
+#include "proxy/cache_refresh.h"
 #include "proxy/h2_connection.h"
 #include "proxy/park.h"
 #include "proxy/session.h"
@@ -26,6 +27,7 @@ Proxy::Proxy(Server& server, Shared& shared) {
     w->on_abort = [sp] {
       for (Session* s = sp->sessions; s; s = s->next_session) s->abort();
       for (H2Connection* c = sp->h2_connections; c; c = c->next) c->abort();
+      CacheRefresh::cancel_all(*sp);
       close_parked(*sp);
     };
     w->on_tick = [sp] {

@@ -21,6 +21,7 @@ namespace gh::proxy {
 class Session;
 class H2Connection;
 class H2UpConn;
+class CacheRefresh;
 struct Parked;
 
 struct Shared {
@@ -52,6 +53,8 @@ class WorkerState {
   // backend, shared by the worker's requests; dropped when the snapshot changes.
   std::unordered_map<const upstream::Backend*, std::shared_ptr<H2UpConn>> h2_upstreams;
   Parked* parked = nullptr;
+  // Background revalidations running on this worker (cache_refresh.h).
+  CacheRefresh* cache_refreshes = nullptr;
   std::unique_ptr<net::IdleSet> idle;   // long-idle connections (see park.h)
   size_t active_sessions = 0;     // Session objects alive on this worker
   size_t parked_in_asio = 0;      // Parked objects alive on this worker

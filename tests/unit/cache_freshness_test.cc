@@ -181,6 +181,8 @@ TEST(CacheStorable, Texts) {
   EXPECT_STREQ(storability_text(Storability::no_store), "no-store");
   EXPECT_STREQ(storability_text(Storability::set_cookie), "set-cookie");
   EXPECT_STREQ(storability_text(Storability::is_private), "private");
+  EXPECT_STREQ(storability_text(Storability::no_freshness), "no-freshness");
+  EXPECT_STREQ(storability_text(Storability::request_no_store), "request-no-store");
 }
 
 // ---- freshness lifetime (4.2.1, 4.2.2) ----

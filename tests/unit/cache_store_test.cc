@@ -20,7 +20,8 @@ std::shared_ptr<const Entry> entry(std::string key, std::string body,
   e->primary_key = std::move(key);
   e->body = std::move(body);
   e->fields = std::move(fields);
-  std::vector<Field> views = e->field_views();
+  e->seal();
+  std::span<const Field> views = e->field_views();
   if (!vary_unmatchable(views)) append_secondary_key(e->secondary_key, views, request);
   return e;
 }

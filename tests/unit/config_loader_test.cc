@@ -366,7 +366,6 @@ const WarnCase kWarnCases[] = {
     // A disabled ssl block keeps its settings, as it keeps its file paths.
     {"ssl:\n  enabled: false\n  redirect_http: true\n", 3, 18,
      "'redirect_http' has no effect while ssl is not enabled"},
-    {"server:\n  reverse_proxy:\n    - cache: true\n", 3, 14, "'cache: true' is accepted but response caching"},
 };
 
 TEST(LoaderWarnings, Table) {
@@ -390,7 +389,7 @@ TEST(LoaderWarnings, Table) {
 
 TEST(LoaderWarnings, SortedAndKeptBesideErrors) {
   LoadResult r = load_string(
-      "server:\n  reverse_proxy:\n    - cache: true\n      balance: fastest\n    - tls: {}\n      path: /b\n",
+      "server:\n  reverse_proxy:\n    - tls: {verify: false}\n      balance: fastest\n    - tls: {}\n      path: /b\n",
       "w.yaml");
   EXPECT_FALSE(r.config.has_value());
   ASSERT_EQ(r.errors.size(), 1u);
@@ -622,7 +621,7 @@ TEST(LoaderValid, BooleansAsPyYamlReadsThem) {
   TempDir dir;
   for (const char* t : {"true", "True", "TRUE", "yes", "Yes", "on", "ON"}) {
     EXPECT_TRUE(load_ok(dir, std::string("server: {reverse_proxy: [{cache: ") + t + "}]}")
-                    .server.reverse_proxy.at(0).cache) << t;
+                    .server.reverse_proxy.at(0).policies.cache->enabled) << t;
   }
   for (const char* t : {"false", "False", "FALSE", "no", "NO", "off", "Off"}) {
     EXPECT_FALSE(load_ok(dir, std::string("server: {reverse_proxy: [{preserve_host: ") + t + "}]}")
@@ -656,7 +655,7 @@ server:
   EXPECT_FALSE(d.health_check.enabled);
   EXPECT_TRUE(d.tls.verify);
   EXPECT_EQ(d.redirect, Redirect::none);
-  EXPECT_FALSE(d.cache);
+  EXPECT_FALSE(d.policies.cache);
   ASSERT_EQ(d.backends.size(), 1u);
   EXPECT_EQ(d.backends[0].host, "localhost");
   EXPECT_EQ(d.backends[0].port, 80);
@@ -758,7 +757,7 @@ server:
   EXPECT_EQ(r.tls.cert_file, cert);
   EXPECT_EQ(r.tls.key_file, key);
   EXPECT_EQ(r.redirect, Redirect::https);
-  EXPECT_TRUE(r.cache);
+  EXPECT_TRUE(r.policies.cache && r.policies.cache->enabled);
 }
 
 TEST(LoaderValid, BackendDefaultPortWithoutSsl) {

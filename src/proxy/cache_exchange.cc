@@ -1,0 +1,73 @@
+#include "proxy/cache_exchange.h"
+
+namespace gh::proxy {
+
+void CacheExchange::reset(const policy::CacheRule* r) {
+  rule = r;
+  key.clear();
+  entry.reset();
+  fill.reset();
+  hit = false;
+  fwd = "";
+  fwd_status = 0;
+  stored = false;
+  has_ttl = false;
+  ttl = 0;
+  detail = "";
+  serving = false;
+  age = 0;
+  revalidating = false;
+  request_time = 0;
+  storing = false;
+  filling = false;
+  pending.reset();
+  target.clear();
+  scheme_len = authority_len = 0;
+  value.clear();
+}
+
+std::string_view CacheExchange::status_value() {
+  value.assign("gatehouse");
+  if (hit) value += "; hit";
+  if (*fwd) {
+    value += "; fwd=";
+    value += fwd;
+    if (fwd_status) {
+      value += "; fwd-status=";
+      value += std::to_string(fwd_status);
+    }
+  }
+  if (stored) value += "; stored";
+  if (has_ttl) {
+    value += "; ttl=";
+    value += std::to_string(ttl);
+  }
+  if (*detail) {
+    value += "; detail=";
+    value += detail;
+  }
+  return value;
+}
+
+std::string_view CacheExchange::log_value() const {
+  std::string_view v = value;
+  constexpr std::string_view kName = "gatehouse; ";
+  if (v.starts_with(kName)) v.remove_prefix(kName.size());
+  return v;
+}
+
+net::awaitable<bool> CacheTee::write(const http::BodyBatch& b) {
+  if (cx_.storing && cx_.pending) {
+    std::string& body = cx_.pending->body;
+    if (body.size() + b.payload > max_) {
+      cx_.storing = false;
+      cx_.pending.reset();
+      cx_.detail = "too-large";
+    } else {
+      for (size_t i = 0; i < b.n; ++i) body.append(b.pieces[i]);
+    }
+  }
+  co_return co_await inner_.write(b);
+}
+
+}  // namespace gh::proxy
