@@ -12,6 +12,7 @@
 
 #include "admin/admin_server.h"
 #include "admin/status.h"
+#include "proxy/cache_purge.h"
 #include "config/config.h"
 #include "core/log.h"
 #include "net/server.h"
@@ -165,9 +166,23 @@ int cmd_run(const std::string& file) {
   auto status_json = [&shared, &checker] {
     auto rt = shared.runtime.load();
     std::vector<gh::admin::RouteStatusView> views;
-    for (const auto& rr : rt->routes)
+    for (const auto& rr : rt->routes) {
       views.push_back(gh::admin::make_route_view(*rr.conf, rr.backends, &checker));
+      if (const gh::policy::CacheRule* c = rr.pipeline->cache()) {
+        views.back().cache = c->store().stats();
+        views.back().cache_max_bytes = c->max_size();
+      }
+    }
     return gh::admin::render_status_json(views);
+  };
+  auto purge = [&shared](const gh::admin::PurgeRequest& pr) {
+    auto rt = shared.runtime.load();
+    gh::proxy::CachePurge p = pr.url.empty() ? gh::proxy::purge_cache_route(*rt, pr.route)
+                                             : gh::proxy::purge_cache_url(*rt, pr.url);
+    if (p.status == 200)
+      GH_INFO("cache: purged %llu stored responses (%s %s)", static_cast<unsigned long long>(p.purged),
+              pr.url.empty() ? "route" : "url", pr.url.empty() ? pr.route.c_str() : pr.url.c_str());
+    return gh::admin::PurgeResult{p.status, p.purged, std::move(p.error)};
   };
   server.run([&](gh::net::Worker& w, gh::net::Socket s, gh::net::tcp::endpoint peer,
                  const gh::net::ListenerSpec& spec,
@@ -177,7 +192,7 @@ int cmd_run(const std::string& file) {
     opt.stop = &w.draining;
     gh::net::Stream st(std::move(s));
     st.nodelay_from_second_write();
-    return gh::admin::serve_admin(std::move(st), gh::admin::make_admin_handler(status_json), opt);
+    return gh::admin::serve_admin(std::move(st), gh::admin::make_admin_handler(status_json, purge), opt);
   });
   checker.stop();
   // Jobs on the blocking pool post back to the workers: finish them while

@@ -4,6 +4,9 @@
 #include <algorithm>
 #include <exception>
 
+#include <cctype>
+
+#include "admin/json.h"
 #include "http/status.h"
 #include "http1/parser.h"
 
@@ -139,11 +142,14 @@ awaitable<void> session(Stream& s, const Handler& handler, const ServeOptions& o
       co_return;
     }
 
-    std::string_view path = head.path;
-    if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
+    std::string_view path = head.path, query;
+    if (auto q = path.find('?'); q != std::string_view::npos) {
+      query = path.substr(q + 1);
+      path = path.substr(0, q);
+    }
     Response r;
     try {
-      r = handler ? handler(head.method, path) : error_response(404, "not found");
+      r = handler ? handler(head.method, path, query) : error_response(404, "not found");
     } catch (...) {
       r = error_response(500, "internal error");
     }
@@ -172,9 +178,85 @@ awaitable<void> serve_admin(Stream s, Handler handler, ServeOptions opt) {
   s.close();
 }
 
-Handler make_admin_handler(std::function<std::string()> status_json) {
-  return [status_json = std::move(status_json)](std::string_view method,
-                                                std::string_view path) -> Response {
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// application/x-www-form-urlencoded value: %XX decoded, '+' as a space.
+std::string form_decode(std::string_view v) {
+  std::string out;
+  out.reserve(v.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (v[i] == '%' && i + 2 < v.size() && hex_value(v[i + 1]) >= 0 && hex_value(v[i + 2]) >= 0) {
+      out += static_cast<char>(hex_value(v[i + 1]) * 16 + hex_value(v[i + 2]));
+      i += 2;
+    } else {
+      out += v[i] == '+' ? ' ' : v[i];
+    }
+  }
+  return out;
+}
+
+bool starts_nocase(std::string_view s, std::string_view p) {
+  if (s.size() < p.size()) return false;
+  for (size_t i = 0; i < p.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(s[i])) != p[i]) return false;
+  return true;
+}
+
+Response purge_response(std::string_view query, const PurgeFn& purge) {
+  PurgeRequest pr;
+  bool have_url = false, have_route = false;
+  while (!query.empty()) {
+    if (query.starts_with("url=")) {
+      std::string_view v = query.substr(4);   // the rest: a URL's own query needs no escaping
+      pr.url = starts_nocase(v, "http%3a") || starts_nocase(v, "https%3a") ? form_decode(v)
+                                                                         : std::string(v);
+      have_url = true;
+      break;
+    }
+    const size_t amp = query.find('&');
+    std::string_view param = query.substr(0, amp);
+    if (param.starts_with("route=")) {
+      pr.route = form_decode(param.substr(6));
+      have_route = true;
+    }
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+  }
+  if (have_url == have_route)
+    return error_response(400, "POST /cache/purge needs one of ?url=URL or ?route=PATH");
+  if (!purge) return error_response(503, "no cache to purge");
+  PurgeResult res = purge(pr);
+  Response r;
+  r.status = res.status;
+  r.content_type = "application/json";
+  JsonWriter w(r.body);
+  w.begin_object();
+  if (res.status == 200) w.member("purged", res.purged);
+  else w.member("error", res.error);
+  w.end_object();
+  r.body += '\n';
+  return r;
+}
+
+}  // namespace
+
+Handler make_admin_handler(std::function<std::string()> status_json, PurgeFn purge) {
+  return [status_json = std::move(status_json), purge = std::move(purge)](
+             std::string_view method, std::string_view path, std::string_view query) -> Response {
+    if (path == "/cache/purge") {
+      if (method != "POST") {
+        Response r = error_response(405, "method not allowed");
+        r.headers.emplace_back("Allow", "POST");
+        return r;
+      }
+      return purge_response(query, purge);
+    }
     bool known = path == "/status" || path == "/healthz";
     if (!known) return error_response(404, "not found");
     if (method != "GET" && method != "HEAD") {

@@ -24,9 +24,24 @@ struct Response {
   std::vector<std::pair<std::string, std::string>> headers;  // extra fields, e.g. Allow
 };
 
-// Gets the request method and path (query string removed); must not throw
-// (a throw becomes a 500).
-using Handler = std::function<Response(std::string_view method, std::string_view path)>;
+// Gets the request method, the path and the query (after "?", empty when
+// none); must not throw (a throw becomes a 500).
+using Handler =
+    std::function<Response(std::string_view method, std::string_view path, std::string_view query)>;
+
+// POST /cache/purge (docs/caching.md): exactly one of `url` (an absolute
+// http/https URL: every variant of it in every route's store) or `route` (a
+// route's path: everything its store holds).
+struct PurgeRequest {
+  std::string url;
+  std::string route;
+};
+struct PurgeResult {
+  int status = 200;          // 400: a URL that is not one; 404: no cached route with that path
+  uint64_t purged = 0;       // stored responses removed
+  std::string error;         // why, when status is not 200
+};
+using PurgeFn = std::function<PurgeResult(const PurgeRequest&)>;
 
 struct ServeOptions {
   std::chrono::milliseconds idle_timeout{30000};    // waiting for the next request
@@ -51,9 +66,14 @@ struct ServeOptions {
 net::awaitable<void> serve_admin(net::Stream s, Handler handler, ServeOptions opt = {});
 
 // The admin routes: GET/HEAD "/status" -> 200 application/json from
-// status_json(); "/healthz" -> 200 "ok"; any other path -> 404; other
-// methods on a known path -> 405 with Allow. A null status_json gives 503
-// on /status.
-Handler make_admin_handler(std::function<std::string()> status_json);
+// status_json(); "/healthz" -> 200 "ok"; POST "/cache/purge?url=U" or
+// "?route=P" -> `purge` (200 {"purged": N}; 400 without exactly one of them;
+// 503 when `purge` is null); any other path -> 404; other methods on a
+// known path -> 405 with Allow. A null status_json gives 503 on /status.
+// In the query, `url=` takes the rest of it (so a URL's own "?a=1&b=2"
+// needs no escaping); a value starting "http%3A"/"https%3A" is
+// percent-decoded once. `route=` runs to the next "&" and is
+// percent-decoded.
+Handler make_admin_handler(std::function<std::string()> status_json, PurgeFn purge = nullptr);
 
 }  // namespace gh::admin

@@ -112,6 +112,20 @@ std::string render_status_json(std::span<const RouteStatusView> routes, int64_t 
     for (const Backend* b : r.backends)
       if (b) write_backend(w, *b, r.checker, now_ms);
     w.end_array();
+    w.key("cache");
+    if (r.cache) {
+      w.begin_object();
+      w.member("hits", r.cache->hits);
+      w.member("misses", r.cache->misses);
+      w.member("stores", r.cache->stores);
+      w.member("evictions", r.cache->evictions);
+      w.member("bytes", r.cache->bytes);
+      w.member("entries", r.cache->entries);
+      w.member("max_bytes", r.cache_max_bytes);
+      w.end_object();
+    } else {
+      w.null();
+    }
     w.end_object();
   }
   w.end_array();

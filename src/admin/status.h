@@ -5,11 +5,13 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <cstdint>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "cache/store.h"
 #include "config/config.h"
 #include "upstream/backend.h"
 #include "upstream/health_checker.h"
@@ -24,6 +26,10 @@ struct RouteStatusView {
   // Where active-check results come from; null (or a backend it does not
   // check) shows "active_check": null.
   const upstream::HealthChecker* checker = nullptr;
+  // A route with `cache`: its store's counters and limit (bytes); shown as
+  // "cache": {...}, else "cache": null.
+  std::optional<cache::StoreStats> cache;
+  uint64_t cache_max_bytes = 0;
 };
 
 // "round_robin", "least_conn", "ip_hash", "random" (the config spelling).
