@@ -537,11 +537,14 @@ def test_proxy_made_error_carries_cache_status(front, org):
 def test_access_log_cache_field(front, org):
     org.set_default(numbered())
     gh = front()
-    get(gh, "/x")
-    get(gh, "/x")
-    recs = wait_until(lambda: [r for r in gh.access_log() if r.get("path") == "/x"]
-                      if len(gh.access_log()) >= 2 else None, 5)
-    assert recs and len(recs) >= 2, gh.stdout()[-2000:]
+    ids = [get(gh, "/x").header("x-request-id") for _ in range(2)]
+    assert all(ids), ids
+
+    def records():
+        by_id = {rec.get("request_id"): rec for rec in gh.access_log()}
+        return [by_id.get(i) for i in ids] if all(i in by_id for i in ids) else None
+    recs = wait_until(records, 5)   # (workers write their lines in no fixed order)
+    assert recs, gh.stdout()[-2000:]
     first, second = recs[0].get("cache"), recs[1].get("cache")
     assert isinstance(first, str) and "fwd=miss" in first and "stored" in first, recs
     assert isinstance(second, str) and second.startswith("hit"), recs
@@ -1235,16 +1238,18 @@ def test_stale_beyond_stale_while_revalidate_waits(front, org):
     assert org.count("/s") == 2
 
 
-@pytest.mark.parametrize("failure", ["500", "502", "503", "504", "close", "down"])
+@pytest.mark.parametrize("failure", ["500", "502", "503", "504", "close", "down", "timeout"])
 def test_stale_if_error(front, org, failure):
     def handler(req, n):
         if n == 0:
             return Reply(200, [("Cache-Control", "max-age=1, stale-if-error=60")], b"good")
         if failure == "close":
             return Reply(action="close")
+        if failure == "timeout":
+            return Reply(action="hang")
         return Reply(int(failure), [("Content-Type", "text/plain")], b"bad")
     org.set("/e", handler)
-    gh = front()
+    gh = front(server={"timeouts": {"shutdown_drain": "2s", "upstream_response": "1s"}})
     get(gh, "/e")
     time.sleep(2.1)
     if failure == "down":
@@ -1347,6 +1352,18 @@ def test_first_response_too_large_releases_waiters(front, org):
         assert r.status == 200 and len(r.body) == 4000 and r.body.startswith(b"/big v"), r
     assert org.count("/big") == 5
     assert took < 3.5, f"5 requests took {took:.2f}s"
+
+
+@pytest.mark.deadline(40)
+def test_waiters_wait_at_most_upstream_response(front, org):
+    """The first request's backend never answers: it times out after
+    timeouts.upstream_response (504), and its waiters wait no longer than
+    that either before they are answered or go upstream themselves."""
+    org.set("/hang", Reply(action="hang"))
+    gh = front(server={"timeouts": {"shutdown_drain": "2s", "upstream_response": "1s"}})
+    results, took = parallel(4, lambda i: get(gh, "/hang"))
+    assert all(r.status == 504 for r in results), [r.status for r in results]
+    assert took < 3.5, f"4 requests took {took:.2f}s with upstream_response 1s"
 
 
 def test_collapsed_waiters_over_http2(front, org):
