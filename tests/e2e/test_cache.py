@@ -200,11 +200,11 @@ def org():
 
 @pytest.fixture
 def front(gatehouse, org):
-    """front(cache=True, routes=None, admin=False, origin=None, server=None) -> gatehouse.
+    """front(cache=True, routes=None, admin=False, origin=None, server=None, ssl=None) -> gatehouse.
 
     routes: a list of (path, cache value or None, extra route keys); by default
     one route "/" to the origin with `cache`. server: extra `server` keys."""
-    def make(cache=True, routes=None, admin=False, origin=None, server=None):
+    def make(cache=True, routes=None, admin=False, origin=None, server=None, ssl=None):
         o = origin or org
         if routes is None:
             routes = [("/", cache, {})]
@@ -218,6 +218,8 @@ def front(gatehouse, org):
         srv.update(server or {})
         srv["reverse_proxy"] = rps
         cfg = {"server": srv}
+        if ssl:
+            cfg["ssl"] = ssl
         admin_port = None
         if admin:
             admin_port = free_port()
@@ -729,6 +731,36 @@ def test_key_host_case_and_default_port(front, org):
     r = get(gh, "/h", host="other.test")
     assert r.body == b"host=other.test v3"
     assert org.count("/h") == 3
+
+
+def test_scheme_is_part_of_the_key(front, org, tmp_path):
+    """http and https are distinct keys (also for purging)."""
+    pytest.importorskip("trustme")
+    import trustme
+    import tls_helpers as th
+    leaf = th.write_leaf(trustme.CA(), tmp_path / "pki", "front", [HOSTNAME], "front")
+    org.set_default(numbered())
+    gh = front(admin=True, ssl={"enabled": True, "port": free_port(),
+                                "cert_file": str(leaf.cert), "key_file": str(leaf.key)})
+
+    def https(target):
+        return th.https_request(gh.tls_port, target=target, host=HOSTNAME, sni=HOSTNAME,
+                                verify=False)
+    assert_stored(get(gh, "/x"))
+    r = https("/x")
+    assert r.body == body_v("/x", 2), r
+    assert_stored(r)
+    r = https("/x")
+    assert r.body == body_v("/x", 2)
+    assert_hit(r)
+    r = get(gh, "/x")
+    assert r.body == body_v("/x", 1)
+    assert_hit(r)
+    r = purge(gh, url=f"https://{HOSTNAME}/x")
+    assert r.status == 200 and r.json() == {"purged": 1}, r
+    assert_hit(get(gh, "/x"))
+    assert https("/x").body == body_v("/x", 3)
+    assert org.count("/x") == 3
 
 
 # ==========================================================================
