@@ -46,3 +46,9 @@ fuzz:
 
 clean:
 	rm -rf $(BUILD)
+
+# The public HTTP cache test suite (npm http-cache-tests) against gatehouse,
+# nginx, Varnish and HAProxy; not part of `make test`. PROXIES=nginx to pick.
+.PHONY: cache-tests
+cache-tests:
+	@tests/cache-tests/run.sh $(PROXIES)
