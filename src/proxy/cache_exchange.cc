@@ -1,5 +1,7 @@
 #include "proxy/cache_exchange.h"
 
+#include "net/deadlines.h"
+
 namespace gh::proxy {
 
 void CacheExchange::reset(const policy::CacheRule* r) {
@@ -14,12 +16,12 @@ void CacheExchange::reset(const policy::CacheRule* r) {
   has_ttl = false;
   ttl = 0;
   detail = "";
+  may_store = false;
   serving = false;
   age = 0;
   revalidating = false;
   request_time = 0;
   storing = false;
-  filling = false;
   pending.reset();
   target.clear();
   scheme_len = authority_len = 0;
@@ -56,15 +58,38 @@ std::string_view CacheExchange::log_value() const {
   return v;
 }
 
+bool CacheExchange::commit_pending() {
+  if (!pending) return false;
+  bool in = false;
+  if (storing) {
+    pending->seal();
+    in = rule->store().insert(std::shared_ptr<const cache::Entry>(std::move(pending)));
+  }
+  pending.reset();
+  storing = false;
+  stored = in;   // (the log tells what really happened)
+  finish_fill(in);
+  return in;
+}
+
+void CacheExchange::finish_fill(bool was_stored) {
+  if (!fill) return;
+  rule->finish(key, fill, was_stored, net::now_ms());
+  fill.reset();
+}
+
 net::awaitable<bool> CacheTee::write(const http::BodyBatch& b) {
   if (cx_.storing && cx_.pending) {
     std::string& body = cx_.pending->body;
     if (body.size() + b.payload > max_) {
       cx_.storing = false;
+      cx_.stored = false;
       cx_.pending.reset();
       cx_.detail = "too-large";
+      cx_.finish_fill(false);   // (the waiters need not wait for the rest)
     } else {
       for (size_t i = 0; i < b.n; ++i) body.append(b.pieces[i]);
+      if (b.end) cx_.commit_pending();
     }
   }
   co_return co_await inner_.write(b);

@@ -34,6 +34,7 @@ struct CacheExchange {
   int64_t ttl = 0;             // seconds of freshness left (negative: stale)
   const char* detail = "";
 
+  bool may_store = false;      // a GET for the store (not a bypass): its response may be kept
   bool serving = false;        // the response comes from `entry`: our Age replaces its own
   int64_t age = 0;             // seconds
   bool revalidating = false;   // the upstream request carries `entry`'s validators
@@ -41,7 +42,6 @@ struct CacheExchange {
 
   // The response being stored while relayed (storing: not given up).
   bool storing = false;
-  bool filling = false;        // a response was taken to store (storing may have given up since)
   std::unique_ptr<cache::Entry> pending;
 
   // Unsafe requests: the target as scheme, authority and normalized path
@@ -58,11 +58,22 @@ struct CacheExchange {
   std::string_view status_value();
   // The short form for the access log: the value without "gatehouse; ".
   std::string_view log_value() const;
+
+  // The pending entry is whole: it goes into the store, and the fetch this
+  // request leads (if any) ends. Returns whether it was stored. A no-op
+  // (false) with nothing pending.
+  bool commit_pending();
+  // Ends the fetch this request leads, if any: its waiters wake and find
+  // the store as `stored` says.
+  void finish_fill(bool stored);
 };
 
 // Copies a response body into the pending store entry on its way to the
 // client, up to `max_object` bytes; past that the entry is dropped (the
-// response streams on, unstored; Cache-Status already went out).
+// response streams on, unstored; Cache-Status already went out). The entry
+// is stored as soon as the body's end arrives, before the client has it,
+// so requests waiting for this fetch do not wait for this client's pace
+// too.
 class CacheTee final : public http::BodySink {
  public:
   CacheTee(http::BodySink& inner, CacheExchange& cx, uint64_t max_object)

@@ -54,18 +54,16 @@ constexpr std::string_view kConditionals[] = {"if-none-match", "if-modified-sinc
 
 }  // namespace
 
-void Forwarder::cache_finish_fill(bool stored) {
-  if (!cx_.fill) return;
-  cx_.rule->finish(cx_.key, cx_.fill, stored, now_ms());
-  cx_.fill.reset();
-}
+void Forwarder::cache_finish_fill(bool stored) { cx_.finish_fill(stored); }
 
 awaitable<bool> Forwarder::forward_cached(const policy::CacheRule& rule) {
   ForwardRequest& req = *req_;
   const http::RequestHead& head = *req.head;
   const bool get = head.method == "GET";
   const bool is_head = head.method == "HEAD";
-  if ((!get && !is_head) || req.body.kind != RequestBody::Kind::none) {
+  // (A protocol switch is a tunnel, never a stored response.)
+  if ((!get && !is_head) || req.body.kind != RequestBody::Kind::none || !req.upgrade.empty() ||
+      req.upgrade_required) {
     // Not answered from the store. An unsafe method's success invalidates
     // (cache_on_head), so its target is kept.
     cx_.fwd = get || is_head ? "bypass" : "method";
@@ -96,6 +94,7 @@ awaitable<bool> Forwarder::forward_filling(const policy::CacheRule& rule) {
   const RouteRuntime& rr = req.rt->routes[req.route_index];
   cache::append_primary_key(cx_.key, head.scheme, head.authority, head.normalized);
   const int64_t now = unix_now();
+  cx_.may_store = !req.is_head;
 
   bool vary_miss = false;
   cx_.entry = rule.store().lookup(cx_.key, fields, &vary_miss);
@@ -228,8 +227,9 @@ bool Forwarder::cache_on_head(int status, std::span<const http::Field> fields,
         if (const policy::CacheRule* c = r.pipeline->cache()) c->store().erase(k);
     return false;
   }
-  // (HEAD responses are not stored, nor those of a GET with a body.)
-  if (method_ != "GET" || req.body.kind != RequestBody::Kind::none) return false;
+  // (HEAD responses are not stored, nor those of a GET with a body or an
+  // upgrade: only what forward_filling sent.)
+  if (!cx_.may_store || method_ != "GET") return false;
   const std::span<const http::Field> req_fields = req.head->fields;
   if (cx_.revalidating && status == 304 &&
       cache::not_modified_selects(cx_.entry->field_views(), fields)) {
@@ -293,22 +293,21 @@ bool Forwarder::cache_on_head(int status, std::span<const http::Field> fields,
   if (length) e->body.reserve(static_cast<size_t>(*length));
   cx_.pending = std::move(e);
   cx_.storing = true;
-  cx_.filling = true;
   cx_.stored = true;
+  if (length && *length == 0) cx_.commit_pending();   // (no body to tee: whole already)
   return false;
 }
 
 void Forwarder::cache_commit(const http::RelayOutcome& o) {
-  bool in = false;
-  if (cx_.storing && cx_.pending && o.status == http::RelayStatus::done) {
-    cx_.pending->seal();
-    in = cx_.rule->store().insert(std::shared_ptr<const cache::Entry>(std::move(cx_.pending)));
+  // (The tee stores a whole body at its end; what is pending here is a body
+  // the relay did not finish: dropped.)
+  if (cx_.pending) {
+    cx_.pending.reset();
+    cx_.storing = false;
+    cx_.stored = false;
   }
-  if (cx_.filling) cx_.stored = in;   // (the log tells what really happened)
-  cx_.filling = false;
-  cx_.storing = false;
-  cx_.pending.reset();
-  cache_finish_fill(in);
+  (void)o;
+  cx_.finish_fill(false);
 }
 
 awaitable<bool> Forwarder::serve_stored(const RouteRuntime& rr, bool delivered) {

@@ -322,8 +322,8 @@ def test_run_logs_warnings_at_start_and_on_reload(gatehouse, capture_backend):
     import signal
     b = capture_backend()
     gh = gatehouse({"server": {"reverse_proxy": [
-        {"path": "/", "host": "127.0.0.1", "port": b.port, "cache": True}]}})
-    warning = re.compile(r"warn: \S*gatehouse-0\.yaml:\d+:\d+: warning: 'cache: true' is accepted")
+        {"path": "/", "host": "127.0.0.1", "port": b.port, "tls": {"verify": False}}]}})
+    warning = re.compile(r"warn: \S*gatehouse-0\.yaml:\d+:\d+: warning: 'tls' has no effect while 'ssl' is false")
     assert len(warning.findall(gh.stderr())) == 1, gh.stderr()
     gh.signal(signal.SIGHUP)
     assert wait_until(lambda: "configuration reloaded" in gh.stderr(), 5), gh.stderr()
