@@ -25,7 +25,7 @@ import urllib.parse
 
 import pytest
 
-from cache_origin import CacheOrigin, Reply, http_date, not_modified
+from cache_origin import CacheOrigin, Reply, http_date, not_modified, validating
 from helpers import (HOST, SockReader, build_request, connect, free_port, read_response,
                      route, run_gatehouse, wait_until)
 
@@ -409,8 +409,11 @@ def test_reload_starts_stores_empty(front, org):
     ([("Cache-Control", "max-age=60")], [("Authorization", "Bearer alice")], "authorization"),
     ([("Cache-Control", "max-age=0")], [], "no-reuse"),
     ([("Expires", "Thu, 01 Jan 1970 00:00:00 GMT")], [], "no-reuse"),
+    ([("Expires", "0")], [], "no-reuse"),                     # invalid: already expired (5.3)
+    ([("Cache-Control", "public"), ("Last-Modified", "Mon, 01 Jan 2024 00:00:00 GMT")], [],
+     "no-freshness"),                                         # no heuristic freshness
 ], ids=["no-store", "request-no-store", "private", "set-cookie", "no-freshness", "vary-star",
-        "authorization", "max-age-0", "expires-past"])
+        "authorization", "max-age-0", "expires-past", "expires-invalid", "public-only"])
 def test_not_stored(front, org, resp_headers, req_headers, detail):
     org.set_default(numbered(cc=None, extra=resp_headers))
     gh = front()
@@ -997,6 +1000,35 @@ def test_client_conditionals_answered_from_store(front, org):
     assert org.count("/x") == 1
 
 
+def test_304_from_origin_not_stored(front, org):
+    """A client's conditional on a miss may reach the origin; its 304 is never
+    stored: a later unconditional request gets the whole 200."""
+    org.set("/x", validating(Reply(200, [("Cache-Control", "max-age=60"), ("ETag", '"v1"')],
+                                   b"full body"), etag='"v1"'))
+    gh = front()
+    r = get(gh, "/x", [("If-None-Match", '"v1"')])
+    assert r.status == 304 and r.body == b"", r
+    for _ in range(2):
+        r = get(gh, "/x")
+        assert r.status == 200 and r.body == b"full body", r
+    assert_hit(r)
+    assert org.count("/x") <= 2
+
+
+def test_weak_etag_of_compressed_response_revalidates_from_store(front, org):
+    """The compressed form carries W/"v1"; a client that cached it sends that
+    back, and weak comparison (If-None-Match) makes it a 304 from the store."""
+    org.set("/page", Reply(200, [("Cache-Control", "max-age=60"), ("ETag", '"v1"'),
+                                 ("Content-Type", "text/html")], TEXT))
+    gh = front(routes=[("/", True, {"compress": True})])
+    r = get(gh, "/page", [("Accept-Encoding", "gzip")])
+    assert r.header("content-encoding") == "gzip" and r.header("etag") == 'W/"v1"', r.headers
+    r = get(gh, "/page", [("Accept-Encoding", "gzip"), ("If-None-Match", 'W/"v1"')])
+    assert r.status == 304 and r.body == b"", r
+    assert_hit(r)
+    assert org.count("/page") == 1
+
+
 # ==========================================================================
 # HEAD
 
@@ -1396,6 +1428,28 @@ def test_waiters_wait_at_most_upstream_response(front, org):
     results, took = parallel(4, lambda i: get(gh, "/hang"))
     assert all(r.status == 504 for r in results), [r.status for r in results]
     assert took < 3.5, f"4 requests took {took:.2f}s with upstream_response 1s"
+
+
+@pytest.mark.deadline(40)
+def test_collapsed_waiters_still_match_vary(front, org):
+    """Waiters are served from the store, so Vary still applies: a waiter
+    whose Accept-Language differs from the first request's never gets the
+    first request's variant."""
+    def handler(req, n):
+        lang = req.header("accept-language", "none")
+        return Reply(200, [("Cache-Control", "max-age=60"), ("Vary", "Accept-Language")],
+                     f"lang={lang}".encode(), delay=1.0)
+    org.set("/v", handler)
+    gh = front()
+    langs = ["en", "fr", "en", "fr", "de", "en"]
+    results, took = parallel(len(langs), lambda i: get(gh, "/v", [("Accept-Language", langs[i])]))
+    for lang, r in zip(langs, results):
+        assert r.status == 200 and r.body == f"lang={lang}".encode(), (lang, r)
+    assert 3 <= org.count("/v") <= 6
+    for lang in ("en", "fr", "de"):
+        r = get(gh, "/v", [("Accept-Language", lang)])
+        assert r.body == f"lang={lang}".encode()
+        assert_hit(r)
 
 
 def test_collapsed_waiters_over_http2(front, org):
