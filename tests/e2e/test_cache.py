@@ -640,6 +640,48 @@ def test_age_grows_while_stored(front, org):
     assert ttl(r) <= 60 - 1
 
 
+def test_pipelined_hits_and_misses_answered_in_order(front, org):
+    """On one connection, a hit pipelined behind a slow miss waits its turn."""
+    org.set("/slow", Reply(200, [("Cache-Control", "max-age=60")], b"slow miss", delay=0.7))
+    org.set("/fast", Reply(200, [("Cache-Control", "max-age=60")], b"fast hit"))
+    gh = front()
+    assert_stored(get(gh, "/fast"))
+    order = ["/slow", "/fast", "/fast", "/slow", "/fast"]
+    with connect(gh.port) as s:
+        s.sendall(b"".join(build_request("GET", p, host=HOSTNAME) for p in order))
+        rd = SockReader(s)
+        got = [read_response(rd).body for _ in order]
+    assert got == [b"slow miss" if p == "/slow" else b"fast hit" for p in order], got
+    assert org.count("/slow") == 1 and org.count("/fast") == 1
+
+
+@pytest.mark.deadline(40)
+def test_large_hits_whole_to_parallel_and_slow_readers(front, org):
+    """A 3 MiB stored response reaches several clients at once, one of them
+    reading slowly while the route's store is purged under it."""
+    body = bytes(range(256)) * (3 * 4096)
+    org.set("/big", Reply(200, [("Cache-Control", "max-age=60"),
+                                ("Content-Type", "application/octet-stream")], body))
+    gh = front(admin=True)
+    assert get(gh, "/big").body == body
+    results, _ = parallel(4, lambda i: get(gh, "/big"))
+    assert all(r.body == body and is_hit(cache_status(r)) for r in results)
+    with connect(gh.port) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        s.sendall(build_request("GET", "/big", host=HOSTNAME))
+        rd = SockReader(s)
+        head = rd.read_until(b"\r\n\r\n")
+        assert b" 200 " in head.split(b"\r\n")[0] and b"; hit" in head, head
+        assert b"content-length: %d\r\n" % len(body) in head.lower(), head
+        got = bytearray(rd.read_exact(1000))
+        time.sleep(0.3)
+        assert purge(gh, route="/").json() == {"purged": 1}
+        while len(got) < len(body):
+            got += rd.read_exact(min(65536, len(body) - len(got)))
+    assert bytes(got) == body
+    assert org.count("/big") == 1
+
+
 # ==========================================================================
 # Vary
 
