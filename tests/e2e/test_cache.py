@@ -1469,6 +1469,9 @@ def test_waiters_wait_at_most_upstream_response(front, org):
     gh = front(server={"timeouts": {"shutdown_drain": "2s", "upstream_response": "1s"}})
     results, took = parallel(4, lambda i: get(gh, "/hang"))
     assert all(r.status == 504 for r in results), [r.status for r in results]
+    for r in results:     # proxy-made: the Cache-Status of the forward that failed
+        cs = cache_status(r)
+        assert cs is not None and cs.get("fwd") == "miss" and "fwd-status" not in cs, r.headers
     assert took < 3.5, f"4 requests took {took:.2f}s with upstream_response 1s"
 
 
@@ -1630,6 +1633,8 @@ def test_purge_by_route(purgeable, org):
     gh = purgeable
     r = purge(gh, route="/q")
     assert r.status == 200 and r.json() == {"purged": 1}, r
+    c = route_status(gh, "/q")["cache"]
+    assert c["entries"] == 0 and c["bytes"] == 0, c
     assert not is_hit(cache_status(get(gh, "/q/z", [("Accept-Language", "en")])))
     assert_hit(get(gh, "/p/y", [("Accept-Language", "en")]))     # another route's store
     r = purge(gh, route="/p")
