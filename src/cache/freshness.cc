@@ -103,11 +103,15 @@ bool if_none_match_matches(std::span<const http::Field> request_fields,
   return false;
 }
 
-// Which stored responses' fields a 304 may not replace (sections 3.1, 3.2).
+// Which stored responses' fields a 304 may not replace (sections 3.1, 3.2):
+// those that describe the stored bytes (their length, codings, range and
+// digests: a digest from a 304 would not match the body sent with it), the
+// Vary the variant was keyed by, and cookies.
 bool kept_from_update(std::string_view name) {
   static constexpr std::string_view kKept[] = {
       "content-length", "content-encoding", "content-range", "transfer-encoding",
-      "vary",           "set-cookie",       "set-cookie2",
+      "vary",           "set-cookie",       "set-cookie2",   "content-md5",
+      "digest",         "content-digest",   "repr-digest",
   };
   for (std::string_view k : kKept) {
     if (http::iequals(name, k)) return true;
@@ -181,7 +185,12 @@ Storability check_storable(std::string_view method, std::span<const http::Field>
   if (vary_unmatchable(response_fields)) return Storability::vary_star;
   const bool explicit_lifetime =
       cc.s_maxage || cc.max_age || has_field(response_fields, "expires");
-  if (!explicit_lifetime &&
+  // no-cache with a validator asks to be stored and revalidated at each use
+  // (5.2.2.4): an explicit instruction, as good as a lifetime of 0.
+  const bool revalidate_each_use =
+      cc.no_cache && cc.no_cache_fields.empty() &&
+      (has_field(response_fields, "etag") || has_field(response_fields, "last-modified"));
+  if (!explicit_lifetime && !revalidate_each_use &&
       !(options.heuristic && (cacheable_by_default(status) || cc.is_public)))
     return Storability::no_freshness;
   const Stored s{status, response_fields, response_time, response_time};

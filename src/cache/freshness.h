@@ -87,7 +87,9 @@ const char* storability_text(Storability s);
 //   store it, Set-Cookie being just another field).
 // - Vary "*" (or any Vary element that is not a field name).
 // - Freshness: s-maxage, max-age or Expires present (even zero or
-//   invalid: stale on arrival, useful when revalidated). Without them only
+//   invalid: stale on arrival, useful when revalidated), or an unqualified
+//   no-cache with an ETag or Last-Modified (stored to be revalidated at each
+//   use). Without them only
 //   with `heuristic` on and public or a status cacheable by default.
 //   Section 3 would also store those with heuristic freshness off, stale on
 //   arrival; the contract does not.
@@ -208,8 +210,9 @@ struct OwnedField {
 // Sections 3.2 and 4.3.4: the stored fields updated by a 304. Each field
 // name the 304 carries replaces every stored line of that name (the 304's
 // lines appended in their order, the stored order kept otherwise), except:
-// Content-Length (3.2); Content-Encoding, Content-Range and
-// Transfer-Encoding, which describe the stored bytes, not the 304; Vary,
+// Content-Length (3.2); Content-Encoding, Content-Range, Transfer-Encoding
+// and the digests (Content-MD5, Digest, Content-Digest, Repr-Digest), which
+// describe the stored bytes, not the 304; Vary,
 // which the stored variant's secondary key was made from; Set-Cookie, which
 // is for the one client whose request caused the revalidation (merged, it
 // would go to every later client; the contract stores no Set-Cookie); and

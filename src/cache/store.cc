@@ -24,13 +24,11 @@ void Entry::seal() {
   for (const OwnedField& f : fields) views_.push_back(http::Field{f.name, f.value});
 }
 
-Store::Store(size_t max_bytes, size_t max_object) : max_object_(max_object) {
-  max_bytes = std::max<size_t>(max_bytes, 1);
-  max_object_ = std::clamp<size_t>(max_object, 1, max_bytes);
-  const size_t n = std::clamp<size_t>(max_bytes / max_object_, 1, kMaxShards);
-  max_bytes_per_shard_ = max_bytes / n;
-  shards_.reserve(n);
-  for (size_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<Shard>());
+Store::Store(size_t max_bytes, size_t max_object) {
+  max_bytes_ = std::max<size_t>(max_bytes, 1);
+  max_object_ = std::clamp<size_t>(max_object, 1, max_bytes_);
+  shards_.reserve(kShards);
+  for (size_t i = 0; i < kShards; ++i) shards_.push_back(std::make_unique<Shard>());
 }
 
 Store::Shard& Store::shard_for(std::string_view primary_key) {
@@ -38,13 +36,14 @@ Store::Shard& Store::shard_for(std::string_view primary_key) {
 }
 
 void Store::unlink(Shard& s, Lru::iterator it) {
-  const Entry& e = **it;
+  const Entry& e = *it->entry;
   auto k = s.by_key.find(std::string_view(e.primary_key));
   if (k != s.by_key.end()) {
     std::erase(k->second, it);
     if (k->second.empty()) s.by_key.erase(k);
   }
-  s.bytes -= std::min(s.bytes, e.bytes());
+  bytes_.fetch_sub(std::min(bytes_.load(std::memory_order_relaxed), e.bytes()),
+                   std::memory_order_relaxed);
   s.lru.erase(it);
 }
 
@@ -58,11 +57,12 @@ std::shared_ptr<const Entry> Store::lookup(std::string_view primary_key,
   if (k != s.by_key.end()) {
     // Newest variant first: a newer response for the same selection wins.
     for (auto pos = k->second.rbegin(); pos != k->second.rend(); ++pos) {
-      const Entry& e = ***pos;
+      const Entry& e = *(*pos)->entry;
       if (!variant_matches(e.secondary_key, e.field_views(), request_fields)) continue;
       s.lru.splice(s.lru.begin(), s.lru, *pos);   // (iterators stay valid)
+      (*pos)->used = clock_.fetch_add(1, std::memory_order_relaxed) + 1;
       hits_.fetch_add(1, std::memory_order_relaxed);
-      return **pos;
+      return (*pos)->entry;
     }
     if (vary_miss) *vary_miss = true;
   }
@@ -70,29 +70,51 @@ std::shared_ptr<const Entry> Store::lookup(std::string_view primary_key,
   return nullptr;
 }
 
+void Store::make_room(size_t need) {
+  while (bytes_.load(std::memory_order_relaxed) + need > max_bytes_) {
+    Shard* victim = nullptr;
+    uint64_t oldest = UINT64_MAX;
+    for (auto& sp : shards_) {
+      std::lock_guard lock(sp->mu);
+      if (!sp->lru.empty() && sp->lru.back().used < oldest) {
+        oldest = sp->lru.back().used;
+        victim = sp.get();
+      }
+    }
+    if (!victim) return;
+    std::lock_guard lock(victim->mu);
+    if (victim->lru.empty()) continue;   // (emptied meanwhile: look again)
+    unlink(*victim, std::prev(victim->lru.end()));
+    evictions_.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
 bool Store::insert(std::shared_ptr<const Entry> e) {
   const size_t size = e->bytes();
   if (!e->sealed()) return false;
-  // (max_object bounds the body, as users count it; a shard bounds it all.)
-  if (e->body.size() > max_object_ || size > max_bytes_per_shard_) return false;
+  // (max_object bounds the body, as users count it; max_bytes bounds it all.)
+  if (e->body.size() > max_object_ || size > max_bytes_) return false;
   Shard& s = shard_for(e->primary_key);
-  std::lock_guard lock(s.mu);
-  // The same variant stored before: replaced.
-  if (auto k = s.by_key.find(std::string_view(e->primary_key)); k != s.by_key.end()) {
-    for (Lru::iterator it : k->second) {
-      if ((*it)->secondary_key == e->secondary_key) {
-        unlink(s, it);
-        break;
+  auto drop_same_variant = [&] {
+    if (auto k = s.by_key.find(std::string_view(e->primary_key)); k != s.by_key.end()) {
+      for (Lru::iterator it : k->second) {
+        if (it->entry->secondary_key == e->secondary_key) {
+          unlink(s, it);
+          break;
+        }
       }
     }
+  };
+  {
+    std::lock_guard lock(s.mu);
+    drop_same_variant();
   }
-  while (!s.lru.empty() && s.bytes + size > max_bytes_per_shard_) {
-    unlink(s, std::prev(s.lru.end()));
-    evictions_.fetch_add(1, std::memory_order_relaxed);
-  }
-  s.lru.push_front(e);
+  make_room(size);
+  std::lock_guard lock(s.mu);
+  drop_same_variant();   // (another insert of it may have come meanwhile)
+  s.lru.push_front(Node{e, clock_.fetch_add(1, std::memory_order_relaxed) + 1});
   s.by_key[e->primary_key].push_back(s.lru.begin());
-  s.bytes += size;
+  bytes_.fetch_add(size, std::memory_order_relaxed);
   stores_.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
@@ -114,7 +136,7 @@ size_t Store::erase_prefix(std::string_view prefix) {
     std::lock_guard lock(s.mu);
     for (auto it = s.lru.begin(); it != s.lru.end();) {
       auto next = std::next(it);
-      if (std::string_view((*it)->primary_key).starts_with(prefix)) {
+      if (std::string_view(it->entry->primary_key).starts_with(prefix)) {
         unlink(s, it);
         ++n;
       }
@@ -130,9 +152,9 @@ StoreStats Store::stats() const {
   st.misses = misses_.load(std::memory_order_relaxed);
   st.stores = stores_.load(std::memory_order_relaxed);
   st.evictions = evictions_.load(std::memory_order_relaxed);
+  st.bytes = bytes_.load(std::memory_order_relaxed);
   for (const auto& sp : shards_) {
     std::lock_guard lock(sp->mu);
-    st.bytes += sp->bytes;
     st.entries += sp->lru.size();
   }
   return st;

@@ -1,8 +1,9 @@
 // The response cache's memory store: stored responses by primary key (see
 // cache/key.h), each key holding its Vary variants, evicted least recently
-// used first when the bytes held pass `max_bytes`. One store serves every
-// worker of the process (a hit on one worker is a hit for all), behind
-// mutexes sharded by key, held only to find, insert or unlink an entry:
+// used first (across the whole store) when the bytes held would pass
+// `max_bytes`. One store serves every worker of the process (a hit on one
+// worker is a hit for all), behind mutexes sharded by key, held only to
+// find, insert or unlink an entry:
 // entries are immutable and shared, so a response is served from the
 // store without a lock and survives its own eviction until it is sent.
 #pragma once
@@ -78,8 +79,10 @@ class Store {
                                       bool* vary_miss = nullptr);
 
   // Stores `e` (sealed), replacing the variant with the same secondary key
-  // (4.3.4: the newer response). False (nothing stored) when it is larger
-  // than max_object or not sealed. Evicts least recently used entries of its shard as needed.
+  // (4.3.4: the newer response). False (nothing stored) when its body is
+  // larger than max_object, it is larger than max_bytes, or it is not
+  // sealed. Evicts least recently used entries as needed; under concurrent
+  // inserts the total may pass max_bytes by about one entry, briefly.
   bool insert(std::shared_ptr<const Entry> e);
 
   // Drops every variant of `primary_key` (RFC 9111 4.4 invalidation, purge
@@ -93,10 +96,14 @@ class Store {
   size_t max_object() const { return max_object_; }
 
  private:
-  // At most this many shards, and never so many that a shard's share of
-  // max_bytes falls under max_object.
-  static constexpr size_t kMaxShards = 16;
-  using Lru = std::list<std::shared_ptr<const Entry>>;
+  // Shards only spread the lock: the byte budget and the LRU order are the
+  // store's as a whole.
+  static constexpr size_t kShards = 16;
+  struct Node {
+    std::shared_ptr<const Entry> entry;
+    uint64_t used = 0;   // the store's clock at its last use: the LRU order across shards
+  };
+  using Lru = std::list<Node>;
   struct KeyHash {
     using is_transparent = void;
     size_t operator()(std::string_view k) const { return std::hash<std::string_view>{}(k); }
@@ -106,15 +113,20 @@ class Store {
     Lru lru;   // most recently used at the front
     // Primary key -> its variants' positions in `lru`.
     std::unordered_map<std::string, std::vector<Lru::iterator>, KeyHash, std::equal_to<>> by_key;
-    size_t bytes = 0;
   };
   Shard& shard_for(std::string_view primary_key);
-  // Removes the entry at `it` from `s` (its key's variant list, the LRU).
+  // Removes the entry at `it` from `s` (its key's variant list, the LRU, the
+  // byte count). The caller holds s.mu.
   void unlink(Shard& s, Lru::iterator it);
+  // Evicts the least recently used entries (the oldest shard tail first)
+  // until `need` more bytes fit in max_bytes. Takes one shard lock at a time.
+  void make_room(size_t need);
 
   std::vector<std::unique_ptr<Shard>> shards_;
-  size_t max_bytes_per_shard_;
+  size_t max_bytes_;
   size_t max_object_;
+  std::atomic<size_t> bytes_{0};
+  std::atomic<uint64_t> clock_{0};
   std::atomic<uint64_t> hits_{0}, misses_{0}, stores_{0}, evictions_{0};
 };
 

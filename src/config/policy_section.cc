@@ -343,14 +343,18 @@ void load_cache(Ctx& ctx, const Value& v, Cache& out) {
   }
   out.enabled = true;
   YAML::Mark object_mark = v.mark;
+  bool object_given = false;
   for (const Entry& e : map_entries(ctx, v, "cache", keys::kCache)) {
     if (e.key == "max_size") {
       if (auto n = read_size(ctx, e.value, 1024, uint64_t(1) << 40)) out.max_size = *n;
     } else if (e.key == "max_object") {
       if (auto n = read_size(ctx, e.value, 1, uint64_t(1) << 40)) out.max_object = *n;
       object_mark = e.value.mark;
+      object_given = true;
     }
   }
+  // (A small store with the default max_object: objects up to its size.)
+  if (!object_given && out.max_object > out.max_size) out.max_object = out.max_size;
   if (out.max_object > out.max_size) {
     // (A store never holds an object larger than itself.)
     ctx.error(object_mark,

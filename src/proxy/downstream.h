@@ -65,7 +65,8 @@ struct ResponseFraming {
   bool switching = false;            // 101: the connection becomes a tunnel
   std::string_view upgrade;          // 101: the protocol switched to
   // Transfer-Encoding listed codings besides chunked (RFC 9112 6.1): they
-  // stay applied, and this is the field's value to re-state.
+  // stay applied, and this is the Transfer-Encoding value to state (chunked
+  // last: the downstream chunks the body).
   std::string_view te_other_codings;
 };
 

@@ -199,6 +199,7 @@ class Forwarder {
   http::BodyBatch first_batch_;             // what goes with the head on a try
   std::string scratch_;                      // generated field values
   std::string scratch2_;                     // an edited response field value
+  std::string te_restated_;                  // the transfer codings that stay applied, chunked last
   std::vector<net::tcp::endpoint> endpoints_;
   upstream::Backend* backend_ = nullptr;
   bool client_gone_ = false;                 // cancel() was called for this request

@@ -11,6 +11,7 @@
 #include "cache/key.h"
 #include "cache/range.h"
 #include "core/log.h"
+#include "http/connection_tokens.h"
 #include "proxy/cache_refresh.h"
 #include "proxy/forward.h"
 
@@ -232,7 +233,14 @@ bool Forwarder::cache_on_head(int status, std::span<const http::Field> fields,
   if (!cx_.may_store || method_ != "GET") return false;
   const std::span<const http::Field> req_fields = req.head->fields;
   if (cx_.revalidating && status == 304 &&
-      cache::not_modified_selects(cx_.entry->field_views(), fields)) {
+      !cache::not_modified_selects(cx_.entry->field_views(), fields)) {
+    // Section 4.3.4: a 304 about another representation updates nothing;
+    // the client, which sent no conditional of its own, gets the stored
+    // response as it is (a 304 would answer a question it never asked).
+    cx_.detail = "304-mismatch";
+    return true;
+  }
+  if (cx_.revalidating && status == 304) {
     // Section 4.3.4: still valid; the 304's fields update the stored ones.
     const cache::Entry& old = *cx_.entry;
     auto e = std::make_unique<cache::Entry>();
@@ -256,6 +264,14 @@ bool Forwarder::cache_on_head(int status, std::span<const http::Field> fields,
     cx_.detail = "stale-if-error";
     return true;
   }
+  bool has_te = false;
+  const std::string_view te = http::find_field(fields, "transfer-encoding", &has_te);
+  if (has_te && !http::iequals(te, "chunked")) {
+    // Another transfer coding stays applied to the bytes relayed; the store
+    // keeps no Transfer-Encoding, so it must not keep such bytes either.
+    cx_.detail = "transfer-coding";
+    return false;
+  }
   const cache::Storability st =
       cache::check_storable("GET", req_fields, status, fields, now, rule.options());
   if (st != cache::Storability::storable) {
@@ -272,8 +288,9 @@ bool Forwarder::cache_on_head(int status, std::span<const http::Field> fields,
   e->status = status;
   bool has_date = false;
   e->fields.reserve(fields.size() + 1);
+  const http::ConnectionTokens conn = http::ConnectionTokens::of(fields);
   for (const http::Field& f : fields) {
-    if (!kept_in_store(f.name)) continue;
+    if (!kept_in_store(f.name) || (conn.n && conn.has(f.name))) continue;
     has_date = has_date || http::iequals(f.name, "date");
     e->fields.push_back(cache::OwnedField{std::string(f.name), std::string(f.value)});
   }

@@ -5,6 +5,7 @@
 // always rebuilt from parsed fields, never copied as raw bytes.
 #include <array>
 
+#include "http/connection_tokens.h"
 #include "http/status.h"
 #include "http/token.h"
 #include "proxy/client_address.h"
@@ -19,35 +20,7 @@ namespace {
 
 using http1::iequals;
 
-// Up to 16 header names listed in Connection headers; more are ignored
-// (those headers then pass, which is harmless: we re-frame the message).
-struct ConnTokens {
-  std::array<std::string_view, 16> names;
-  size_t n = 0;
-  void add_list(std::string_view v) {
-    while (!v.empty() && n < names.size()) {
-      size_t c = v.find(',');
-      std::string_view t = v.substr(0, c);
-      while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
-      while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
-      if (!t.empty()) names[n++] = t;
-      if (c == std::string_view::npos) break;
-      v.remove_prefix(c + 1);
-    }
-  }
-  bool has(std::string_view name) const {
-    for (size_t i = 0; i < n; ++i)
-      if (iequals(names[i], name)) return true;
-    return false;
-  }
-  // The names every Connection field of `fields` lists (RFC 9110 7.6.1).
-  static ConnTokens of(std::span<const http::Field> fields) {
-    ConnTokens t;
-    for (const auto& h : fields)
-      if (h.name.size() == 10 && iequals(h.name, "connection")) t.add_list(h.value);
-    return t;
-  }
-};
+using ConnTokens = http::ConnectionTokens;
 
 // A field that no rule above claimed goes on, unless a Connection field
 // named it hop-by-hop or a field rule removes it.

@@ -153,9 +153,19 @@ awaitable<bool> Forwarder::relay_response(const RouteRuntime& rr, upstream::Back
               : kind == BodyKind::content_length ? ResponseFraming::Length::known
                                                  : ResponseFraming::Length::unknown;
   fr.request_unfinished = pump_running_;
-  if (resp_.te_other_codings)
-    for (const auto& h : resp_.headers)
-      if (http1::iequals(h.name, "transfer-encoding")) fr.te_other_codings = h.value;
+  if (resp_.te_other_codings) {
+    // Every Transfer-Encoding line, in order (one list, RFC 9110 5.3).
+    te_restated_.clear();
+    for (const auto& h : resp_.headers) {
+      if (!http1::iequals(h.name, "transfer-encoding")) continue;
+      if (!te_restated_.empty()) te_restated_ += ", ";
+      te_restated_ += h.value;
+    }
+    // The body goes on chunked: when the backend's last coding was another
+    // (a body delimited by close), chunked now comes after it.
+    if (kind == BodyKind::until_close) te_restated_ += ", chunked";
+    fr.te_other_codings = te_restated_;
+  }
   std::optional<uint64_t> length;
   if (kind == BodyKind::content_length) length = resp_.content_length;
   http::BodySink& sink =

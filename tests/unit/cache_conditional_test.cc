@@ -125,6 +125,20 @@ TEST(CacheMerge, Exceptions) {
                    {"Expires", "y"}}));
 }
 
+// A digest in a 304 is not of the stored body: the stored one stays.
+TEST(CacheMerge, DigestsDescribeTheStoredBytes) {
+  Msg stored{{"Content-MD5", "rL0Y20zC+Fzt72VPzMSk2A=="}, {"Repr-Digest", "sha-256=:a:"}};
+  Msg nm{{"Content-MD5", "N7UdGUp1E+RbVvZSTy1R8g=="},
+         {"Digest", "md5=x"},
+         {"Content-Digest", "sha-256=:b:"},
+         {"Repr-Digest", "sha-256=:c:"},
+         {"Cache-Control", "max-age=5"}};
+  EXPECT_EQ(as_pairs(merge_not_modified(stored.fields, nm.fields)),
+            (Pairs{{"Content-MD5", "rL0Y20zC+Fzt72VPzMSk2A=="},
+                   {"Repr-Digest", "sha-256=:a:"},
+                   {"Cache-Control", "max-age=5"}}));
+}
+
 TEST(CacheMerge, EmptyNotModifiedKeepsEverything) {
   Msg stored{{"A", "1"}, {"B", "2"}};
   EXPECT_EQ(as_pairs(merge_not_modified(stored.fields, {})), (Pairs{{"A", "1"}, {"B", "2"}}));

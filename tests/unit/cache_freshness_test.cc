@@ -89,7 +89,14 @@ TEST(CacheStorable, NoExplicitFreshness) {
   Msg pub{{"Date", date(T)}, {"Last-Modified", date(T - 10000)}, {"Cache-Control", "public"}};
   EXPECT_EQ(check(kNoReq, 302, pub, h), Storability::storable);        // public allows it
   EXPECT_EQ(check(kNoReq, 200, pub), Storability::no_freshness);       // public alone is no lifetime
+  // no-cache with a validator: stored, to be revalidated at each use.
   EXPECT_EQ(check(kNoReq, 200, Msg{{"Cache-Control", "no-cache"}, {"ETag", "\"a\""}}),
+            Storability::storable);
+  EXPECT_EQ(check(kNoReq, 200, Msg{{"Cache-Control", "no-cache"}, {"Last-Modified", date(T - 10)}}),
+            Storability::storable);
+  // ... not without one, nor with the qualified form (it is about fields).
+  EXPECT_EQ(check(kNoReq, 200, Msg{{"Cache-Control", "no-cache"}}), Storability::no_freshness);
+  EXPECT_EQ(check(kNoReq, 200, Msg{{"Cache-Control", "no-cache=\"X-A\""}, {"ETag", "\"a\""}}),
             Storability::no_freshness);
 }
 

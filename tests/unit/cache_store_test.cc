@@ -66,7 +66,6 @@ TEST(Store, RefusesObjectsOverMaxObject) {
 }
 
 TEST(Store, EvictsLeastRecentlyUsedByBytes) {
-  // One shard (max_bytes / max_object == 1): exact LRU order.
   Store s(4000, 4000);
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(s.insert(entry("k" + std::to_string(i), std::string(1000, 'x'))));
   ASSERT_NE(s.lookup("k0", {}), nullptr);   // k0 used: k1 is now the oldest
@@ -77,6 +76,25 @@ TEST(Store, EvictsLeastRecentlyUsedByBytes) {
   EXPECT_NE(s.lookup("k3", {}), nullptr);
   EXPECT_GE(s.stats().evictions, 1u);
   EXPECT_LE(s.stats().bytes, 4000u);
+}
+
+// The budget and the LRU order are the whole store's, whatever shards the
+// keys fall in: what fits stays, and the least recently used goes first.
+TEST(Store, TheBudgetIsTheWholeStores) {
+  Store s(40'000, 5000);
+  for (int i = 0; i < 10; ++i)
+    ASSERT_TRUE(s.insert(entry("k" + std::to_string(i), std::string(3500, 'x'))));
+  for (int i = 0; i < 10; ++i) EXPECT_NE(s.lookup("k" + std::to_string(i), {}), nullptr) << i;
+  EXPECT_EQ(s.stats().evictions, 0u);
+  // Now k0 is the least recently used of all, k1 next.
+  for (int i = 2; i < 10; ++i) ASSERT_NE(s.lookup("k" + std::to_string(i), {}), nullptr);
+  ASSERT_TRUE(s.insert(entry("k10", std::string(3500, 'x'))));
+  ASSERT_TRUE(s.insert(entry("k11", std::string(3500, 'x'))));
+  EXPECT_EQ(s.lookup("k0", {}), nullptr);
+  EXPECT_EQ(s.lookup("k1", {}), nullptr);
+  for (int i = 2; i < 12; ++i) EXPECT_NE(s.lookup("k" + std::to_string(i), {}), nullptr) << i;
+  EXPECT_EQ(s.stats().evictions, 2u);
+  EXPECT_LE(s.stats().bytes, 40'000u);
 }
 
 TEST(Store, AnEntryOutlivesItsEviction) {

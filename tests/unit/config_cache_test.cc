@@ -43,6 +43,14 @@ TEST(CacheConfig, MapSetsEachKey) {
   EXPECT_EQ(c->max_object, 512u << 10);
 }
 
+TEST(CacheConfig, ASmallStoreBoundsTheDefaultMaxObject) {
+  LoadResult r = load("server:\n  reverse_proxy:\n    - path: /\n      cache: {max_size: 1m}\n");
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].str();
+  const auto& c = r.config->server.reverse_proxy[0].policies.cache;
+  EXPECT_EQ(c->max_size, 1u << 20);
+  EXPECT_EQ(c->max_object, 1u << 20);
+}
+
 TEST(CacheConfig, RouteReplacesServer) {
   LoadResult r = load(
       "server:\n  cache: {max_size: 64m}\n  reverse_proxy:\n    - path: /a\n      cache: false\n"
