@@ -329,3 +329,22 @@ def test_backend_closes_without_answer_then_recovers(gatehouse, raw_backend):
     state["broken"] = False
     r = get(gh, "/alive")
     assert r.status == 200 and r.body == b"ok:/alive", r
+
+
+def test_unknown_transfer_coding_until_close_is_restated_with_chunked_last(gatehouse, raw_backend):
+    """A backend body under a transfer coding gatehouse does not know,
+    delimited by close (RFC 9112 6.3 rule 4): the coding stays applied and
+    chunked is stated after it, so the client can find the end of the
+    response on a kept-alive connection (it used to get the backend's
+    `Transfer-Encoding: x` over chunked bytes, and hung)."""
+    def handler(conn, req):
+        conn.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: x-odd\r\n\r\nCODED-BYTES")
+        return False   # close: the end of the body
+
+    gh = proxy_for(gatehouse, raw_backend(handler))
+    with connect(gh.port, timeout=5.0) as s:
+        s.sendall(build_request("GET", "/te"))
+        resp = helpers.read_response(SockReader(s))
+    assert resp.status == 200
+    assert resp.header("transfer-encoding") == "x-odd, chunked", resp
+    assert resp.body == b"CODED-BYTES"
