@@ -43,7 +43,8 @@ class Reply:
     headers: [(name, value)] or a dict. A `Date` of now is added unless
     `date=False` or the headers carry one. `Content-Length` is added unless
     `chunked` (then the body is sent as two chunks) or `no_length` (then the
-    body ends with the connection).
+    body ends with the connection) or `raw` (the headers and body are sent as
+    given: the test does the framing).
     action: None (answer), "close" (close without answering), "reset" (RST),
     "hang" (never answer; the connection stays until the origin stops).
     delay: seconds to wait before the head. body_delay: seconds between the
@@ -51,7 +52,8 @@ class Reply:
     """
 
     def __init__(self, status=200, headers=(), body=b"", delay=0.0, body_delay=0.0,
-                 action=None, chunked=False, no_length=False, date=True, reason=None):
+                 action=None, chunked=False, no_length=False, date=True, reason=None,
+                 raw=False):
         self.status = status
         self.headers = list(headers.items() if isinstance(headers, dict) else headers)
         self.body = body.encode() if isinstance(body, str) else body
@@ -62,6 +64,7 @@ class Reply:
         self.no_length = no_length
         self.date = date
         self.reason = reason
+        self.raw = raw
 
     def header(self, name, default=None):
         for n, v in self.headers:
@@ -308,7 +311,9 @@ class CacheOrigin:
             lines.append(f"{n}: {v}")
         body = reply.body
         bodiless = req.method == "HEAD" or status in (204, 304) or 100 <= status < 200
-        if reply.chunked and not bodiless:
+        if reply.raw:
+            pass
+        elif reply.chunked and not bodiless:
             lines.append("Transfer-Encoding: chunked")
         elif reply.no_length and not bodiless:
             lines.append("Connection: close")
@@ -320,7 +325,7 @@ class CacheOrigin:
             return True
         if not self._sleep(reply.body_delay):
             return False
-        if reply.chunked:
+        if reply.chunked and not reply.raw:
             half = len(body) // 2
             out = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in (body[:half], body[half:]) if p)
             sock.sendall(out + b"0\r\n\r\n")
