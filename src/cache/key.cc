@@ -179,16 +179,16 @@ bool resolve(std::string_view ref, std::string_view scheme, std::string_view aut
 }  // namespace
 
 void append_primary_key(std::string& out, std::string_view scheme, std::string_view authority,
-                        std::string_view normalized_target) {
+                        std::string_view target) {
   append_origin(out, scheme, authority);
-  out += normalized_target;
+  out += target;
 }
 
 std::string primary_key(std::string_view scheme, std::string_view authority,
-                        std::string_view normalized_target) {
+                        std::string_view target) {
   std::string out;
-  out.reserve(scheme.size() + 3 + authority.size() + normalized_target.size());
-  append_primary_key(out, scheme, authority, normalized_target);
+  out.reserve(scheme.size() + 3 + authority.size() + target.size());
+  append_primary_key(out, scheme, authority, target);
   return out;
 }
 
@@ -225,17 +225,17 @@ bool is_safe_method(std::string_view method) {
 
 std::vector<std::string> invalidation_keys(std::string_view method, std::string_view scheme,
                                            std::string_view authority,
-                                           std::string_view normalized_target, int status,
+                                           std::string_view target, int status,
                                            std::span<const http::Field> response_fields) {
   std::vector<std::string> keys;
   if (is_safe_method(method) || status < 200 || status > 399) return keys;
-  keys.push_back(primary_key(scheme, authority, normalized_target));
+  keys.push_back(primary_key(scheme, authority, target));
   for (std::string_view name : {"location", "content-location"}) {
     bool found = false;
     std::string_view ref = http::find_field(response_fields, name, &found);
     if (!found) continue;
     std::string origin, path;
-    if (!resolve(ref, scheme, authority, normalized_target, origin, path)) continue;
+    if (!resolve(ref, scheme, authority, target, origin, path)) continue;
     std::string key = std::move(origin);
     if (http::normalize_path(path, key) != http::PathStatus::ok) continue;
     if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(std::move(key));

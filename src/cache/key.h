@@ -21,19 +21,20 @@ namespace gh::cache {
 
 // Appends the primary key to `out`: lower-case scheme, "://", the
 // authority lower-cased (RFC 3986 6.2.2.1) without an empty or default port
-// (":80" for http, ":443" for https, 6.2.3), then `normalized_target`
-// unchanged: the request's path and query already in http::normalize_path
-// form (RequestHead::normalized), so "/a/./b", "/a//b" and "/a/%62" share a
-// key, while the query is kept byte for byte (its order and escapes are the
-// origin's business). "HTTPS", "Example.COM:443", "/x?b=1&a=2" ->
-// "https://example.com/x?b=1&a=2". Empty authority (an HTTP/1.0 request
-// with no Host) gives "http:///x": still one key per path.
+// (":80" for http, ":443" for https, 6.2.3), then `target` (path and query)
+// byte for byte. The forward path gives the target as the client sent it,
+// which is what the backend receives (RequestHead::path), not the
+// normalized form routes match: keyed by "/a/b", the backend's answer to
+// "/a//b" (which it may resolve otherwise, or echo) would be served to every
+// client of "/a/b" (cache poisoning). "HTTPS", "Example.COM:443",
+// "/x?b=1&a=2" -> "https://example.com/x?b=1&a=2". Empty authority (an
+// HTTP/1.0 request with no Host) gives "http:///x": still one key per path.
 void append_primary_key(std::string& out, std::string_view scheme, std::string_view authority,
-                        std::string_view normalized_target);
+                        std::string_view target);
 std::string primary_key(std::string_view scheme, std::string_view authority,
-                        std::string_view normalized_target);
+                        std::string_view target);
 inline std::string primary_key(const http::RequestHead& req) {
-  return primary_key(req.scheme, req.authority, req.normalized);
+  return primary_key(req.scheme, req.authority, req.path);
 }
 
 // Whether a response's Vary (every line, RFC 9110 12.5.5) contains "*", or
@@ -72,7 +73,8 @@ bool variant_matches(std::string_view stored_secondary_key,
 bool is_safe_method(std::string_view method);
 
 // Section 4.4: the primary keys to invalidate after an unsafe request got
-// a non-error response (status 200..399): the target URI, then the URIs of
+// a non-error response (status 200..399): the target URI (`target` as in
+// append_primary_key), then the URIs of
 // Location and Content-Location (their first line each) when they have the
 // target's origin (same scheme and authority after the normalization of
 // append_primary_key; RFC 9110 4.3.1). References are resolved against the
@@ -84,7 +86,7 @@ bool is_safe_method(std::string_view method);
 // optimal cache keeps its entries when the unsafe request failed).
 std::vector<std::string> invalidation_keys(std::string_view method, std::string_view scheme,
                                            std::string_view authority,
-                                           std::string_view normalized_target, int status,
+                                           std::string_view target, int status,
                                            std::span<const http::Field> response_fields);
 
 }  // namespace gh::cache

@@ -13,7 +13,7 @@ constexpr size_t kEntryOverhead = 256;
 }  // namespace
 
 size_t Entry::bytes() const {
-  size_t n = kEntryOverhead + body.size() + primary_key.size() + secondary_key.size();
+  size_t n = kEntryOverhead + body.capacity() + primary_key.size() + secondary_key.size();
   for (const OwnedField& f : fields) n += f.name.size() + f.value.size() + 2 * sizeof(std::string);
   return n;
 }
@@ -89,7 +89,13 @@ void Store::make_room(size_t need) {
   }
 }
 
-bool Store::insert(std::shared_ptr<const Entry> e) {
+uint64_t Store::epoch(std::string_view primary_key) {
+  Shard& s = shard_for(primary_key);
+  std::lock_guard lock(s.mu);
+  return s.epoch;
+}
+
+bool Store::insert(std::shared_ptr<const Entry> e, uint64_t since_epoch) {
   const size_t size = e->bytes();
   if (!e->sealed()) return false;
   // (max_object bounds the body, as users count it; max_bytes bounds it all.)
@@ -111,7 +117,15 @@ bool Store::insert(std::shared_ptr<const Entry> e) {
   }
   make_room(size);
   std::lock_guard lock(s.mu);
+  if (since_epoch != kAnyEpoch && s.epoch != since_epoch) return false;
   drop_same_variant();   // (another insert of it may have come meanwhile)
+  std::vector<Lru::iterator>& variants = s.by_key[e->primary_key];
+  if (variants.size() >= kMaxVariants) {
+    auto oldest = std::min_element(variants.begin(), variants.end(),
+                                   [](Lru::iterator a, Lru::iterator b) { return a->used < b->used; });
+    unlink(s, *oldest);   // (may erase the map's entry when it was the last)
+    evictions_.fetch_add(1, std::memory_order_relaxed);
+  }
   s.lru.push_front(Node{e, clock_.fetch_add(1, std::memory_order_relaxed) + 1});
   s.by_key[e->primary_key].push_back(s.lru.begin());
   bytes_.fetch_add(size, std::memory_order_relaxed);
@@ -122,6 +136,7 @@ bool Store::insert(std::shared_ptr<const Entry> e) {
 size_t Store::erase(std::string_view primary_key) {
   Shard& s = shard_for(primary_key);
   std::lock_guard lock(s.mu);
+  ++s.epoch;   // (even with nothing stored: a fetch in flight must not store)
   auto k = s.by_key.find(primary_key);
   if (k == s.by_key.end()) return 0;
   std::vector<Lru::iterator> its = k->second;
@@ -134,6 +149,7 @@ size_t Store::erase_prefix(std::string_view prefix) {
   for (auto& sp : shards_) {
     Shard& s = *sp;
     std::lock_guard lock(s.mu);
+    ++s.epoch;
     for (auto it = s.lru.begin(); it != s.lru.end();) {
       auto next = std::next(it);
       if (std::string_view(it->entry->primary_key).starts_with(prefix)) {

@@ -37,6 +37,12 @@ CacheRule::Join CacheRule::join(std::string_view primary_key, int64_t now_ms,
   return Join::lead;
 }
 
+void CacheRule::detach(std::string_view primary_key) const {
+  Table& t = *table_;
+  std::lock_guard lock(t.mu);
+  if (auto f = t.fills.find(primary_key); f != t.fills.end()) t.fills.erase(f);
+}
+
 void CacheRule::finish(std::string_view primary_key, const std::shared_ptr<Fill>& fill,
                        bool stored, int64_t now_ms) const {
   Table& t = *table_;

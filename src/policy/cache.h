@@ -9,6 +9,7 @@
 // fill table lock internally (briefly: find, insert, unlink).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -31,6 +32,9 @@ class CacheRule {
   // fetch of it gave a response that could not be stored: like Varnish's
   // hit-for-miss, so an uncacheable URL is not fetched one client at a time.
   static constexpr int64_t kPassMs = 10'000;
+  // How long a request waits for another's fetch of the same key at most
+  // (then it fetches itself), like nginx's proxy_cache_lock_timeout.
+  static constexpr std::chrono::milliseconds kFillWait{5000};
 
   explicit CacheRule(const config::Cache& conf);
   CacheRule(const CacheRule&) = delete;
@@ -72,6 +76,10 @@ class CacheRule {
   // Wakes every waiter. Call exactly once per lead.
   void finish(std::string_view primary_key, const std::shared_ptr<Fill>& fill, bool stored,
               int64_t now_ms) const;
+  // The key was invalidated: a fetch of it in progress is no longer one to
+  // wait for (it started before the change; it will not store either, see
+  // cache::Store::epoch). Its current waiters still wake when it ends.
+  void detach(std::string_view primary_key) const;
 
  private:
   std::unique_ptr<cache::Store> store_;

@@ -56,6 +56,13 @@ bool CompressRule::compresses_type(std::string_view t) const {
   return false;
 }
 
+bool CompressRule::vary_with_accept_encoding(std::string_view vary, std::string& out) {
+  if (list_has(vary, "accept-encoding") || list_has(vary, "*")) return false;
+  out.assign(vary);
+  out += vary.empty() ? "Accept-Encoding" : ", Accept-Encoding";
+  return true;
+}
+
 CompressChoice CompressRule::choose(bool head_request, int status,
                                     std::span<const http::Field> request_fields,
                                     std::span<const http::Field> response_fields,

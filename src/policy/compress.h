@@ -41,6 +41,11 @@ class CompressRule {
                         std::span<const http::Field> response_fields,
                         std::optional<uint64_t> length) const;
 
+  // A response's Vary value `vary` with Accept-Encoding added (RFC 9110
+  // 12.5.5), into `out`. False, `out` untouched, when it lists
+  // Accept-Encoding or "*" already.
+  static bool vary_with_accept_encoding(std::string_view vary, std::string& out);
+
   // Whether `media_type` (lower case, no parameters) is one to compress.
   bool compresses_type(std::string_view media_type) const;
 

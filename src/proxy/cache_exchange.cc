@@ -24,7 +24,8 @@ void CacheExchange::reset(const policy::CacheRule* r) {
   storing = false;
   pending.reset();
   target.clear();
-  scheme_len = authority_len = 0;
+  scheme_len = authority_len = path_len = 0;
+  epoch = 0;
   value.clear();
 }
 
@@ -63,7 +64,9 @@ bool CacheExchange::commit_pending() {
   bool in = false;
   if (storing) {
     pending->seal();
-    in = rule->store().insert(std::shared_ptr<const cache::Entry>(std::move(pending)));
+    if (pending->body.capacity() > pending->body.size() + pending->body.size() / 8)
+      pending->body.shrink_to_fit();   // (a chunked body grew by doubling: give the slack back)
+    in = rule->store().insert(std::shared_ptr<const cache::Entry>(std::move(pending)), epoch);
   }
   pending.reset();
   storing = false;

@@ -47,8 +47,12 @@ struct CacheExchange {
   // Unsafe requests: the target as scheme, authority and normalized path
   // (copied: the head may be gone when the response arrives), for 4.4
   // invalidation.
+  // scheme, authority, the path as sent, then the normalized path.
   std::string target;
-  size_t scheme_len = 0, authority_len = 0;
+  size_t scheme_len = 0, authority_len = 0, path_len = 0;
+  // The store's epoch for `key` when the upstream request went: a response
+  // is not stored if the key was invalidated or purged since (Store::epoch).
+  uint64_t epoch = 0;
 
   std::string value;           // the Cache-Status value, built by status_value()
 

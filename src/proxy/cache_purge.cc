@@ -36,9 +36,16 @@ CachePurge purge_cache_url(const Runtime& rt, std::string_view url) {
     r.error = std::string("url path: ") + http::path_status_text(st);
     return r;
   }
-  const std::string key = cache::primary_key(scheme, authority, normalized);
-  for (const RouteRuntime& rr : rt.routes)
-    if (const policy::CacheRule* c = rr.pipeline->cache()) r.purged += c->store().erase(key);
+  // Keys are the target as clients sent it (cache/key.h): the URL as
+  // given, and its normal form, which is how most clients spell it.
+  const std::string key = cache::primary_key(scheme, authority, path);
+  const std::string normal_key = cache::primary_key(scheme, authority, normalized);
+  for (const RouteRuntime& rr : rt.routes) {
+    if (const policy::CacheRule* c = rr.pipeline->cache()) {
+      r.purged += c->store().erase(key);
+      if (normal_key != key) r.purged += c->store().erase(normal_key);
+    }
+  }
   return r;
 }
 

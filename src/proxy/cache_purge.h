@@ -18,9 +18,9 @@ struct CachePurge {
 };
 
 // An absolute "http://" or "https://" URL: its primary key (cache/key.h:
-// scheme and host lower-cased, default port dropped, the path normalized as
-// routes see it, the query byte for byte) is erased from every store, every
-// Vary variant. 400 for anything else (no scheme, no host, a path
+// scheme and host lower-cased, default port dropped, path and query byte for
+// byte), and the key of its normalized path (as routes see it) when that
+// differs, are erased from every store, every Vary variant. 400 for anything else (no scheme, no host, a path
 // http::normalize_path refuses).
 CachePurge purge_cache_url(const Runtime& rt, std::string_view url);
 

@@ -230,6 +230,8 @@ class Forwarder {
   std::string serve_len_;                    // ... its Content-Length value
   std::string serve_range_;                  // ... its Content-Range value
   std::string serve_age_;                    // ... its Age value
+  std::string serve_etag_;                   // ... a 304's ETag, weak as its coded 200's
+  std::string serve_vary_;                   // ... a 304's Vary, with Accept-Encoding as its 200's
 };
 
 }  // namespace gh::proxy

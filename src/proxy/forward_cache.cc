@@ -71,9 +71,11 @@ awaitable<bool> Forwarder::forward_cached(const policy::CacheRule& rule) {
     if (!cache::is_safe_method(head.method)) {
       cx_.target.assign(head.scheme);
       cx_.target += head.authority;
+      cx_.target += head.path;
       cx_.target += head.normalized;
       cx_.scheme_len = head.scheme.size();
       cx_.authority_len = head.authority.size();
+      cx_.path_len = head.path.size();
     }
     const bool keep = co_await forward_upstream();
     cx_.status_value();
@@ -93,7 +95,8 @@ awaitable<bool> Forwarder::forward_filling(const policy::CacheRule& rule) {
   const http::RequestHead& head = *req.head;
   const std::span<const http::Field> fields = head.fields;
   const RouteRuntime& rr = req.rt->routes[req.route_index];
-  cache::append_primary_key(cx_.key, head.scheme, head.authority, head.normalized);
+  // (Keyed by the target as sent, which the backend gets: see cache/key.h.)
+  cache::append_primary_key(cx_.key, head.scheme, head.authority, head.path);
   const int64_t now = unix_now();
   cx_.may_store = !req.is_head;
 
@@ -174,6 +177,7 @@ awaitable<bool> Forwarder::forward_filling(const policy::CacheRule& rule) {
     }
   }
   cx_.request_time = unix_now();
+  cx_.epoch = rule.store().epoch(cx_.key);
   co_return co_await forward_upstream();
 }
 
@@ -186,7 +190,10 @@ awaitable<bool> Forwarder::wait_for_fill(const policy::CacheRule& rule,
   ForwardRequest& req = *req_;
   const RouteRuntime& rr = req.rt->routes[req.route_index];
   fill_wait_ = std::make_shared<asio::steady_timer>(ex_);
-  fill_wait_->expires_after(req.rt->cfg.server.timeouts.upstream_response);
+  // At most kFillWait (nginx's proxy_cache_lock_timeout), so a slow or
+  // large first fetch does not hold every other client for long.
+  fill_wait_->expires_after(std::min<std::chrono::milliseconds>(
+      req.rt->cfg.server.timeouts.upstream_response, policy::CacheRule::kFillWait));
   if (fill->add_waiter(ex_, fill_wait_)) co_await fill_wait_->async_wait(nothrow);
   fill_wait_.reset();
   if (client_gone_) {
@@ -219,13 +226,24 @@ bool Forwarder::cache_on_head(int status, std::span<const http::Field> fields,
   if (!cx_.target.empty()) {
     // RFC 9111 4.4: an unsafe method's success invalidates its target and
     // the same-origin Location / Content-Location, in every route's store.
+    // The target as sent and in its normal form (a write to "/a//b" is a
+    // write to "/a/b" for a backend that normalizes: both keys go).
     const std::string_view t = cx_.target;
-    const std::vector<std::string> keys = cache::invalidation_keys(
-        method_, t.substr(0, cx_.scheme_len), t.substr(cx_.scheme_len, cx_.authority_len),
-        t.substr(cx_.scheme_len + cx_.authority_len), status, fields);
-    for (const std::string& k : keys)
-      for (const RouteRuntime& r : req.rt->routes)
-        if (const policy::CacheRule* c = r.pipeline->cache()) c->store().erase(k);
+    const std::string_view scheme = t.substr(0, cx_.scheme_len);
+    const std::string_view authority = t.substr(cx_.scheme_len, cx_.authority_len);
+    const std::string_view raw = t.substr(cx_.scheme_len + cx_.authority_len, cx_.path_len);
+    const std::string_view normal = t.substr(cx_.scheme_len + cx_.authority_len + cx_.path_len);
+    std::vector<std::string> keys =
+        cache::invalidation_keys(method_, scheme, authority, raw, status, fields);
+    if (!keys.empty() && normal != raw) keys.push_back(cache::primary_key(scheme, authority, normal));
+    for (const std::string& k : keys) {
+      for (const RouteRuntime& r : req.rt->routes) {
+        if (const policy::CacheRule* c = r.pipeline->cache()) {
+          c->store().erase(k);   // (also voids fetches of it in flight: Store::epoch)
+          c->detach(k);          // later requests do not wait for those fetches
+        }
+      }
+    }
     return false;
   }
   // (HEAD responses are not stored, nor those of a GET with a body or an
@@ -254,7 +272,7 @@ bool Forwarder::cache_on_head(int status, std::span<const http::Field> fields,
     e->origin = old.origin;
     e->seal();
     std::shared_ptr<const cache::Entry> updated(std::move(e));
-    cx_.stored = rule.store().insert(updated);
+    cx_.stored = rule.store().insert(updated, cx_.epoch);
     cx_.entry = std::move(updated);
     cache_finish_fill(cx_.stored);
     return true;
@@ -360,8 +378,31 @@ awaitable<bool> Forwarder::serve_stored(const RouteRuntime& rr, bool delivered) 
     status = 304;
     head_only = true;
     fr.length = ResponseFraming::Length::none;
-    for (const http::Field& f : stored)
-      if (kept_in_304(f.name)) serve_fields_.push_back(f);
+    // RFC 9110 15.4.5: the 304 carries the ETag and Vary this client's 200
+    // would have: weak and with Accept-Encoding when compression applies.
+    policy::CompressChoice as_200;
+    if (const policy::CompressRule* cr = req.pipeline->compress())
+      as_200 = cr->choose(false, e.status, rf, stored, e.body.size());
+    const bool coded = as_200.coding != coding::Coding::identity;
+    bool vary_done = !as_200.vary;
+    for (const http::Field& f : stored) {
+      if (!kept_in_304(f.name)) continue;
+      if (coded && http::iequals(f.name, "etag") && !f.value.starts_with("W/")) {
+        serve_etag_.assign("W/");
+        serve_etag_ += f.value;
+        serve_fields_.push_back(http::Field{f.name, serve_etag_});
+        continue;
+      }
+      if (!vary_done && http::iequals(f.name, "vary")) {
+        vary_done = true;
+        if (policy::CompressRule::vary_with_accept_encoding(f.value, serve_vary_)) {
+          serve_fields_.push_back(http::Field{f.name, serve_vary_});
+          continue;
+        }
+      }
+      serve_fields_.push_back(f);
+    }
+    if (!vary_done) serve_fields_.push_back(http::Field{"Vary", "Accept-Encoding"});
   } else {
     serve_fields_.assign(stored.begin(), stored.end());
     bool has_range = false;

@@ -393,11 +393,8 @@ void Forwarder::write_response_fields(const RouteRuntime& rr, const upstream::Ba
         }
         if (!vary_done && http::iequals(h.name, "vary")) {
           vary_done = true;
-          if (!http1::list_contains(h.value, "accept-encoding") && !http1::list_contains(h.value, "*")) {
-            std::string& v = scratch2_;
-            v.assign(h.value);
-            v += v.empty() ? "Accept-Encoding" : ", Accept-Encoding";
-            if (!edits.drops(h.name)) w.add(h.name, v);
+          if (policy::CompressRule::vary_with_accept_encoding(h.value, scratch2_)) {
+            if (!edits.drops(h.name)) w.add(h.name, scratch2_);
             continue;
           }
         }

@@ -759,15 +759,39 @@ def test_vary_values_compared_after_trimming_list_spacing(front, org):
 # The key
 
 
-def test_key_path_normalized(front, org):
-    org.set_default(numbered())
+def test_key_is_the_target_as_sent(front, org):
+    """The key is the path as the client spelled it, which is what the
+    backend receives: each spelling is its own entry, so the backend's answer
+    to an odd spelling is never served for the plain one."""
+    def handler(req, n):
+        return Reply(200, [("Cache-Control", "max-age=60")], f"for {req.target}".encode())
+    org.set_default(handler)
     gh = front()
     assert_stored(get(gh, "/a/b"))
-    for spelling in ("/a/./b", "/a//b", "/a/%62", "/x/../a/b"):
+    for spelling in ("/a/./b", "/a//b", "/a/%62"):
         r = get(gh, spelling)
-        assert r.body == body_v("/a/b", 1), (spelling, r)
-        assert_hit(r)
-    assert org.count() == 1
+        assert r.body == f"for {spelling}".encode(), (spelling, r)
+        assert_stored(r)
+        assert_hit(get(gh, spelling))
+    r = get(gh, "/a/b")
+    assert_hit(r)
+    assert r.body == b"for /a/b"
+    assert org.count() == 4
+
+
+def test_an_odd_spelling_cannot_poison_the_plain_url(front, org):
+    """The trial's attack: the backend answers "/items//42" with what it
+    resolves that to (here: stale data); a later "/items/42" must get the
+    backend's own answer for "/items/42", not the stored odd one."""
+    def handler(req, n):
+        value = b"poison" if "//" in req.target else b"real"
+        return Reply(200, [("Cache-Control", "max-age=300")], value)
+    org.set_default(handler)
+    gh = front()
+    assert get(gh, "/items//42").body == b"poison"
+    r = get(gh, "/items/42")
+    assert r.body == b"real", r
+    assert not is_hit(cache_status(r))
 
 
 def test_key_query_byte_for_byte(front, org):
@@ -1895,3 +1919,95 @@ def test_curl_http2_prior_knowledge_hit(front, org):
     assert b"cache-status: gatehouse; hit" in head.lower(), head
     assert body == body_v("/x", 1)
     assert org.count("/x") == 1
+
+
+# ==========================================================================
+# Found by a user's trial: writes racing reads, coded 304s, variant floods
+
+
+def _item_origin(org, path):
+    state = {"value": b"initial"}
+
+    def handler(req, n):
+        if req.method == "POST":
+            state["value"] = req.body or b"posted"
+            return Reply(200, [], b"ok")
+        value = state["value"]            # read before the slow part, as an app would
+        return Reply(200, [("Cache-Control", "max-age=300")], value, delay=1.0)
+    org.set(path, handler)
+    return state
+
+
+def test_a_read_in_flight_during_a_write_is_not_stored(front, org):
+    """A GET that reached the backend before a POST to the same URL carries
+    the old value; stored after the POST's invalidation, it would be served
+    for the whole max-age, even to the user who just wrote."""
+    _item_origin(org, "/slowitem/1")
+    gh = front()
+    got = {}
+    t = threading.Thread(target=lambda: got.setdefault("r", get(gh, "/slowitem/1")))
+    t.start()
+    time.sleep(0.3)
+    assert get(gh, "/slowitem/1", method="POST", body=b"NEW").status == 200
+    t.join(10)
+    assert got["r"].body == b"initial"   # (it did start before the write)
+    r = get(gh, "/slowitem/1")
+    assert r.body == b"NEW", r
+    assert not is_hit(cache_status(r))
+
+
+def test_a_read_after_a_write_does_not_wait_for_an_older_read(front, org):
+    """A GET sent after the POST's answer must not be handed the response of
+    a GET that started before the POST (collapsing onto it)."""
+    _item_origin(org, "/slowitem/2")
+    gh = front()
+    t = threading.Thread(target=lambda: get(gh, "/slowitem/2"))
+    t.start()
+    time.sleep(0.3)
+    assert get(gh, "/slowitem/2", method="POST", body=b"NEW2").status == 200
+    r = get(gh, "/slowitem/2")
+    t.join(10)
+    assert r.body == b"NEW2", r
+    assert cache_status(r).get("detail") != "collapsed", r.headers
+
+
+def test_a_304_from_the_store_names_what_the_coded_200_did(front, org):
+    """RFC 9110 15.4.5: the 304 carries the ETag and Vary the client's 200
+    had. Compressed, that 200 said W/"app-v1" and Vary: Accept-Encoding."""
+    org.set("/app.js", Reply(200, [("Cache-Control", "public, max-age=60"), ("ETag", '"app-v1"'),
+                                    ("Content-Type", "application/javascript")], b"x" * 4000))
+    gh = front(routes=[("/", True, {"compress": True})])
+    r = get(gh, "/app.js", [("Accept-Encoding", "gzip")])
+    assert r.header("content-encoding") == "gzip", r.headers
+    assert r.header("etag") == 'W/"app-v1"'
+    r = get(gh, "/app.js", [("Accept-Encoding", "gzip"), ("If-None-Match", 'W/"app-v1"')])
+    assert r.status == 304, r
+    assert r.header("etag") == 'W/"app-v1"', r.headers
+    assert "accept-encoding" in (r.header("vary") or "").lower(), r.headers
+    # A client that takes no coding gets the strong tag, as its 200 would.
+    r = get(gh, "/app.js", [("If-None-Match", '"app-v1"')])
+    assert r.status == 304 and r.header("etag") == '"app-v1"', r.headers
+
+
+def test_416_from_the_store_has_its_reason_phrase(front, org):
+    org.set("/r416", Reply(200, [("Cache-Control", "max-age=60")], b"0123456789"))
+    gh = front()
+    get(gh, "/r416")
+    with connect(gh.port) as s:
+        s.sendall(build_request("GET", "/r416", headers=[("Host", HOSTNAME), ("Range", "bytes=999-")]))
+        line = SockReader(s).read_until(b"\r\n")
+    assert line.startswith(b"HTTP/1.1 416 Range Not Satisfiable"), line
+
+
+def test_variants_of_one_url_are_bounded(front, org):
+    """Vary on a field each client sets freely: one URL keeps at most 32
+    variants, so its list (and every lookup's scan of it) cannot grow without
+    bound."""
+    org.set("/vary-flood", Reply(200, [("Cache-Control", "max-age=60"), ("Vary", "X-Foo")], b"v"))
+    gh = front(admin=True)
+    for i in range(48):
+        assert_stored(get(gh, "/vary-flood", [("X-Foo", f"v{i}")]), fwd="vary-miss" if i else "miss")
+    status = route_status(gh, "/")
+    assert status["cache"]["entries"] == 32, status
+    assert_hit(get(gh, "/vary-flood", [("X-Foo", "v47")]))
+    assert not is_hit(cache_status(get(gh, "/vary-flood", [("X-Foo", "v0")])))   # the oldest went

@@ -141,3 +141,45 @@ TEST(Store, ManyThreadsAtOnce) {
 }
 
 }  // namespace
+
+namespace {
+
+// A fetch that began before an invalidation must not store what it got: the
+// response may predate the change (a GET racing a POST).
+TEST(Store, AnInsertAfterAnEraseOfItsKeyIsRefused) {
+  Store s(1 << 20, 64 << 10);
+  const uint64_t before = s.epoch("https://a/x");
+  EXPECT_EQ(s.erase("https://a/x"), 0u);   // nothing stored, still an invalidation
+  EXPECT_FALSE(s.insert(entry("https://a/x", "old"), before));
+  EXPECT_EQ(s.lookup("https://a/x", {}), nullptr);
+  const uint64_t now = s.epoch("https://a/x");
+  EXPECT_TRUE(s.insert(entry("https://a/x", "new"), now));
+  EXPECT_TRUE(s.insert(entry("https://a/y", "any")));   // kAnyEpoch: no check
+  s.erase_prefix("");
+  EXPECT_FALSE(s.insert(entry("https://a/x", "old"), now));
+}
+
+// Vary on a field every client sets differently: one key keeps at most
+// kMaxVariants variants, the least recently used going first.
+TEST(Store, VariantsPerKeyAreBounded) {
+  Store s(16 << 20, 64 << 10);
+  const std::vector<OwnedField> vary = {{"Vary", "X-Foo"}};
+  std::vector<std::string> values;
+  for (size_t i = 0; i < Store::kMaxVariants + 8; ++i) values.push_back("v" + std::to_string(i));
+  for (size_t i = 0; i < values.size(); ++i) {
+    const Field req[] = {{"X-Foo", values[i]}};
+    ASSERT_TRUE(s.insert(entry("https://a/x", values[i], vary, req)));
+    if (i == Store::kMaxVariants - 1) {   // (before the first eviction)
+      const Field first[] = {{"X-Foo", values[0]}};
+      ASSERT_NE(s.lookup("https://a/x", first), nullptr);   // v0 used again: v1 is the oldest
+    }
+  }
+  EXPECT_EQ(s.stats().entries, Store::kMaxVariants);
+  const Field v0[] = {{"X-Foo", values[0]}}, v1[] = {{"X-Foo", values[1]}},
+              last[] = {{"X-Foo", values.back()}};
+  EXPECT_NE(s.lookup("https://a/x", v0), nullptr);
+  EXPECT_EQ(s.lookup("https://a/x", v1), nullptr);
+  EXPECT_NE(s.lookup("https://a/x", last), nullptr);
+}
+
+}  // namespace
