@@ -7,6 +7,7 @@
 #include <cctype>
 
 #include "admin/json.h"
+#include "http/path.h"
 #include "http/status.h"
 #include "http1/parser.h"
 
@@ -180,12 +181,7 @@ awaitable<void> serve_admin(Stream s, Handler handler, ServeOptions opt) {
 
 namespace {
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+constexpr auto hex_value = http::hex_digit_value;
 
 // application/x-www-form-urlencoded value: %XX decoded, '+' as a space.
 std::string form_decode(std::string_view v) {

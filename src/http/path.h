@@ -53,6 +53,15 @@ enum class PathStatus : uint8_t {
 // is bounded by the caller (the request head limit).
 PathStatus normalize_path(std::string_view target, std::string& out);
 
+// The value of a HEXDIG of a percent-encoding (RFC 3986 2.1), either case;
+// -1 for any other character.
+constexpr int hex_digit_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 // A short phrase for a refusal, for Proxy-Status details and logs.
 const char* path_status_text(PathStatus s);
 

@@ -141,11 +141,7 @@ class CacheOrigin:
         self.connections = 0
         self.in_flight = 0
         self.max_in_flight = 0
-        self.listener = socket.socket()
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind((HOST, 0))
-        self.listener.listen(256)
-        self.listener.settimeout(0.2)
+        self.listener = helpers.local_listener(256)
         self.port = self.listener.getsockname()[1]
         self._thread = threading.Thread(target=self._accept_loop, daemon=True)
         self._thread.start()

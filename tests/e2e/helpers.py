@@ -25,6 +25,18 @@ HOST = "127.0.0.1"
 LISTENING_RE = re.compile(r"listening on (\S+):(\d+) \((http|https|admin)\)")
 
 
+def local_listener(backlog=128):
+    """A TCP socket listening on a free port of HOST, with a 0.2 s accept
+    timeout (accept loops poll their stop flag): the test servers' one way
+    of opening their port."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((HOST, 0))
+    sock.listen(backlog)
+    sock.settimeout(0.2)
+    return sock
+
+
 def free_port():
     """A port that was free a moment ago (there is a small race; tests that can
     use port 0 should)."""
@@ -674,11 +686,7 @@ class CaptureBackend:
         self._cond = threading.Condition(self._lock)
         self._stop = threading.Event()
         self._socks = []
-        self.listener = socket.socket()
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind((HOST, 0))
-        self.listener.listen(128)
-        self.listener.settimeout(0.2)
+        self.listener = local_listener(128)
         self.port = self.listener.getsockname()[1]
         self._thread = threading.Thread(target=self._accept_loop, daemon=True)
         self._thread.start()

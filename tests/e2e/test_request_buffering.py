@@ -22,11 +22,7 @@ class SerialBackend:
     client that is slow to send its body stalls every other client."""
 
     def __init__(self):
-        self.listener = socket.socket()
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind((HOST, 0))
-        self.listener.listen(256)
-        self.listener.settimeout(0.2)
+        self.listener = helpers.local_listener(256)
         self.port = self.listener.getsockname()[1]
         self.requests = []
         self.stopping = threading.Event()

@@ -226,11 +226,7 @@ class TlsBackend:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._socks = []
-        self.listener = socket.socket()
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind((HOST, 0))
-        self.listener.listen(64)
-        self.listener.settimeout(0.2)
+        self.listener = helpers.local_listener(64)
         self.port = self.listener.getsockname()[1]
         self._thread = threading.Thread(target=self._accept_loop, daemon=True)
         self._thread.start()

@@ -15,7 +15,7 @@ import threading
 import time
 
 import helpers
-from helpers import HOST, Request, SockReader, build_request, parse_head
+from helpers import Request, SockReader, build_request, parse_head
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -249,11 +249,7 @@ class ScriptedWsBackend:
         self.conns = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self.listener = socket.socket()
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind((HOST, 0))
-        self.listener.listen(256)
-        self.listener.settimeout(0.2)
+        self.listener = helpers.local_listener(256)
         self.port = self.listener.getsockname()[1]
         self._thread = threading.Thread(target=self._accept_loop, daemon=True)
         self._thread.start()
