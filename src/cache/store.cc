@@ -89,13 +89,7 @@ void Store::make_room(size_t need) {
   }
 }
 
-uint64_t Store::epoch(std::string_view primary_key) {
-  Shard& s = shard_for(primary_key);
-  std::lock_guard lock(s.mu);
-  return s.epoch;
-}
-
-bool Store::insert(std::shared_ptr<const Entry> e, uint64_t since_epoch) {
+bool Store::insert(std::shared_ptr<const Entry> e) {
   const size_t size = e->bytes();
   if (!e->sealed()) return false;
   // (max_object bounds the body, as users count it; max_bytes bounds it all.)
@@ -117,7 +111,6 @@ bool Store::insert(std::shared_ptr<const Entry> e, uint64_t since_epoch) {
   }
   make_room(size);
   std::lock_guard lock(s.mu);
-  if (since_epoch != kAnyEpoch && s.epoch != since_epoch) return false;
   drop_same_variant();   // (another insert of it may have come meanwhile)
   std::vector<Lru::iterator>& variants = s.by_key[e->primary_key];
   if (variants.size() >= kMaxVariants) {
@@ -136,7 +129,6 @@ bool Store::insert(std::shared_ptr<const Entry> e, uint64_t since_epoch) {
 size_t Store::erase(std::string_view primary_key) {
   Shard& s = shard_for(primary_key);
   std::lock_guard lock(s.mu);
-  ++s.epoch;   // (even with nothing stored: a fetch in flight must not store)
   auto k = s.by_key.find(primary_key);
   if (k == s.by_key.end()) return 0;
   std::vector<Lru::iterator> its = k->second;
@@ -149,7 +141,6 @@ size_t Store::erase_prefix(std::string_view prefix) {
   for (auto& sp : shards_) {
     Shard& s = *sp;
     std::lock_guard lock(s.mu);
-    ++s.epoch;
     for (auto it = s.lru.begin(); it != s.lru.end();) {
       auto next = std::next(it);
       if (std::string_view(it->entry->primary_key).starts_with(prefix)) {

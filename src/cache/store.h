@@ -80,22 +80,14 @@ class Store {
 
   // Stores `e` (sealed), replacing the variant with the same secondary key
   // (4.3.4: the newer response). False (nothing stored) when its body is
-  // larger than max_object, it is larger than max_bytes, it is not sealed,
-  // or `since_epoch` (from epoch(), taken when its request went upstream)
-  // is no longer the key's: it was invalidated or purged meanwhile, and the
-  // response may predate the change. A key keeps at most kMaxVariants
+  // larger than max_object, it is larger than max_bytes, or it is not
+  // sealed. A key keeps at most kMaxVariants
   // variants (the least recently used goes), so a Vary on a field clients
   // choose freely cannot grow one key's list, and every lookup's scan,
   // without bound. Evicts least recently used entries as needed; under
   // concurrent inserts the total may pass max_bytes by about one entry.
-  static constexpr uint64_t kAnyEpoch = ~uint64_t{0};
   static constexpr size_t kMaxVariants = 32;
-  bool insert(std::shared_ptr<const Entry> e, uint64_t since_epoch = kAnyEpoch);
-
-  // A number that changes whenever `primary_key` may have been erased (it
-  // is per shard: other keys' erasures change it too, which only costs an
-  // unstored response now and then).
-  uint64_t epoch(std::string_view primary_key);
+  bool insert(std::shared_ptr<const Entry> e);
 
   // Drops every variant of `primary_key` (RFC 9111 4.4 invalidation, purge
   // by URL). Returns how many entries went.
@@ -125,7 +117,6 @@ class Store {
     Lru lru;   // most recently used at the front
     // Primary key -> its variants' positions in `lru`.
     std::unordered_map<std::string, std::vector<Lru::iterator>, KeyHash, std::equal_to<>> by_key;
-    uint64_t epoch = 0;   // erasures so far
   };
   Shard& shard_for(std::string_view primary_key);
   // Removes the entry at `it` from `s` (its key's variant list, the LRU, the

@@ -37,10 +37,33 @@ CacheRule::Join CacheRule::join(std::string_view primary_key, int64_t now_ms,
   return Join::lead;
 }
 
-void CacheRule::detach(std::string_view primary_key) const {
+std::shared_ptr<CacheRule::Flight> CacheRule::begin_flight(std::string_view primary_key) const {
+  auto f = std::make_shared<Flight>();
+  Table& t = *table_;
+  std::lock_guard lock(t.mu);
+  auto it = t.flights.find(primary_key);
+  if (it == t.flights.end()) it = t.flights.emplace(std::string(primary_key), std::vector<std::shared_ptr<Flight>>{}).first;
+  it->second.push_back(f);
+  return f;
+}
+
+void CacheRule::end_flight(std::string_view primary_key, const std::shared_ptr<Flight>& flight) const {
+  Table& t = *table_;
+  std::lock_guard lock(t.mu);
+  auto it = t.flights.find(primary_key);
+  if (it == t.flights.end()) return;
+  std::erase(it->second, flight);
+  if (it->second.empty()) t.flights.erase(it);
+}
+
+void CacheRule::invalidate(std::string_view primary_key) const {
   Table& t = *table_;
   std::lock_guard lock(t.mu);
   if (auto f = t.fills.find(primary_key); f != t.fills.end()) t.fills.erase(f);
+  if (auto it = t.flights.find(primary_key); it != t.flights.end()) {
+    for (const auto& f : it->second) f->voided_.store(true, std::memory_order_release);
+    t.flights.erase(it);   // (voided: their end_flight finds nothing, which is fine)
+  }
 }
 
 void CacheRule::finish(std::string_view primary_key, const std::shared_ptr<Fill>& fill,

@@ -9,6 +9,7 @@
 // fill table lock internally (briefly: find, insert, unlink).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -76,10 +77,27 @@ class CacheRule {
   // Wakes every waiter. Call exactly once per lead.
   void finish(std::string_view primary_key, const std::shared_ptr<Fill>& fill, bool stored,
               int64_t now_ms) const;
-  // The key was invalidated: a fetch of it in progress is no longer one to
-  // wait for (it started before the change; it will not store either, see
-  // cache::Store::epoch). Its current waiters still wake when it ends.
-  void detach(std::string_view primary_key) const;
+  // One upstream fetch whose response may be stored, registered under its
+  // key while it runs (begin_flight .. end_flight).
+  class Flight {
+   public:
+    // The key was invalidated while the fetch ran: its response may predate
+    // the write that invalidated it, so it must not be stored.
+    bool voided() const { return voided_.load(std::memory_order_acquire); }
+
+   private:
+    friend class CacheRule;
+    std::atomic<bool> voided_{false};
+  };
+  std::shared_ptr<Flight> begin_flight(std::string_view primary_key) const;
+  void end_flight(std::string_view primary_key, const std::shared_ptr<Flight>& flight) const;
+
+  // An unsafe request changed the resource (RFC 9111 4.4): every fetch of
+  // the key in flight is voided, and the fill others would wait on is
+  // detached (later requests fetch anew; its current waiters still wake
+  // when it ends, and find nothing stored). The caller erases the stored
+  // responses.
+  void invalidate(std::string_view primary_key) const;
 
  private:
   std::unique_ptr<cache::Store> store_;
@@ -95,6 +113,9 @@ class CacheRule {
     std::unordered_map<std::string, std::shared_ptr<Fill>, KeyHash, std::equal_to<>> fills;
     // Key -> until when (steady ms) its requests do not wait for each other.
     std::unordered_map<std::string, int64_t, KeyHash, std::equal_to<>> pass_until;
+    // Key -> the fetches of it in flight.
+    std::unordered_map<std::string, std::vector<std::shared_ptr<Flight>>, KeyHash, std::equal_to<>>
+        flights;
   };
   std::unique_ptr<Table> table_;
 };

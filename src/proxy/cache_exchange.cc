@@ -25,7 +25,7 @@ void CacheExchange::reset(const policy::CacheRule* r) {
   pending.reset();
   target.clear();
   scheme_len = authority_len = path_len = 0;
-  epoch = 0;
+  flight.reset();
   value.clear();
 }
 
@@ -66,13 +66,20 @@ bool CacheExchange::commit_pending() {
     pending->seal();
     if (pending->body.capacity() > pending->body.size() + pending->body.size() / 8)
       pending->body.shrink_to_fit();   // (a chunked body grew by doubling: give the slack back)
-    in = rule->store().insert(std::shared_ptr<const cache::Entry>(std::move(pending)), epoch);
+    if (!flight || !flight->voided())
+      in = rule->store().insert(std::shared_ptr<const cache::Entry>(std::move(pending)));
   }
   pending.reset();
   storing = false;
   stored = in;   // (the log tells what really happened)
   finish_fill(in);
   return in;
+}
+
+void CacheExchange::end_flight() {
+  if (!flight) return;
+  rule->end_flight(key, flight);
+  flight.reset();
 }
 
 void CacheExchange::finish_fill(bool was_stored) {

@@ -50,9 +50,9 @@ struct CacheExchange {
   // scheme, authority, the path as sent, then the normalized path.
   std::string target;
   size_t scheme_len = 0, authority_len = 0, path_len = 0;
-  // The store's epoch for `key` when the upstream request went: a response
-  // is not stored if the key was invalidated or purged since (Store::epoch).
-  uint64_t epoch = 0;
+  // This request's fetch, registered under `key` while it runs: an
+  // invalidation meanwhile voids it, and then nothing it got is stored.
+  std::shared_ptr<policy::CacheRule::Flight> flight;
 
   std::string value;           // the Cache-Status value, built by status_value()
 
@@ -70,6 +70,8 @@ struct CacheExchange {
   // Ends the fetch this request leads, if any: its waiters wake and find
   // the store as `stored` says.
   void finish_fill(bool stored);
+  // Ends the fetch's registration (flight). Safe to call when there is none.
+  void end_flight();
 };
 
 // Copies a response body into the pending store entry on its way to the

@@ -83,6 +83,7 @@ awaitable<bool> Forwarder::forward_cached(const policy::CacheRule& rule) {
     co_return keep;
   }
   const bool keep = co_await forward_filling(rule);
+  cx_.end_flight();
   cache_finish_fill(false);   // (a fetch that stored nothing, or failed)
   cx_.status_value();
   req.rec->cache = cx_.log_value();
@@ -177,7 +178,7 @@ awaitable<bool> Forwarder::forward_filling(const policy::CacheRule& rule) {
     }
   }
   cx_.request_time = unix_now();
-  cx_.epoch = rule.store().epoch(cx_.key);
+  if (cx_.may_store) cx_.flight = rule.begin_flight(cx_.key);
   co_return co_await forward_upstream();
 }
 
@@ -239,8 +240,8 @@ bool Forwarder::cache_on_head(int status, std::span<const http::Field> fields,
     for (const std::string& k : keys) {
       for (const RouteRuntime& r : req.rt->routes) {
         if (const policy::CacheRule* c = r.pipeline->cache()) {
-          c->store().erase(k);   // (also voids fetches of it in flight: Store::epoch)
-          c->detach(k);          // later requests do not wait for those fetches
+          c->invalidate(k);      // fetches of it in flight store nothing; nobody waits for them
+          c->store().erase(k);
         }
       }
     }
@@ -272,7 +273,7 @@ bool Forwarder::cache_on_head(int status, std::span<const http::Field> fields,
     e->origin = old.origin;
     e->seal();
     std::shared_ptr<const cache::Entry> updated(std::move(e));
-    cx_.stored = rule.store().insert(updated, cx_.epoch);
+    cx_.stored = (!cx_.flight || !cx_.flight->voided()) && rule.store().insert(updated);
     cx_.entry = std::move(updated);
     cache_finish_fill(cx_.stored);
     return true;

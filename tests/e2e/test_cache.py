@@ -2011,3 +2011,22 @@ def test_variants_of_one_url_are_bounded(front, org):
     assert status["cache"]["entries"] == 32, status
     assert_hit(get(gh, "/vary-flood", [("X-Foo", "v47")]))
     assert not is_hit(cache_status(get(gh, "/vary-flood", [("X-Foo", "v0")])))   # the oldest went
+
+
+def test_writes_to_other_urls_do_not_stop_a_read_from_being_stored(front, org):
+    """Only a write to the same URL voids a read in flight: a busy site's
+    POSTs elsewhere must not keep its pages out of the store (a first
+    version voided every fetch that shared a store shard with a write)."""
+    org.set("/page", Reply(200, [("Cache-Control", "max-age=60")], b"page", delay=2.0))
+    org.set_default(lambda req, n: Reply(204, []))
+    gh = front()
+    got = {}
+    t = threading.Thread(target=lambda: got.setdefault("r", get(gh, "/page")))
+    t.start()
+    time.sleep(0.3)
+    for i in range(200):
+        r = get(gh, f"/form/{i}", method="POST", body=b"x")
+        assert r.status == 204 and cache_status(r).get("fwd") == "method", r.headers
+    t.join(10)
+    assert_stored(got["r"])
+    assert_hit(get(gh, "/page"))

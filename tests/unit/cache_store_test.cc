@@ -144,21 +144,6 @@ TEST(Store, ManyThreadsAtOnce) {
 
 namespace {
 
-// A fetch that began before an invalidation must not store what it got: the
-// response may predate the change (a GET racing a POST).
-TEST(Store, AnInsertAfterAnEraseOfItsKeyIsRefused) {
-  Store s(1 << 20, 64 << 10);
-  const uint64_t before = s.epoch("https://a/x");
-  EXPECT_EQ(s.erase("https://a/x"), 0u);   // nothing stored, still an invalidation
-  EXPECT_FALSE(s.insert(entry("https://a/x", "old"), before));
-  EXPECT_EQ(s.lookup("https://a/x", {}), nullptr);
-  const uint64_t now = s.epoch("https://a/x");
-  EXPECT_TRUE(s.insert(entry("https://a/x", "new"), now));
-  EXPECT_TRUE(s.insert(entry("https://a/y", "any")));   // kAnyEpoch: no check
-  s.erase_prefix("");
-  EXPECT_FALSE(s.insert(entry("https://a/x", "old"), now));
-}
-
 // Vary on a field every client sets differently: one key keeps at most
 // kMaxVariants variants, the least recently used going first.
 TEST(Store, VariantsPerKeyAreBounded) {
