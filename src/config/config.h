@@ -125,6 +125,19 @@ struct BasicAuth {
   std::vector<HtpasswdUser> users;     // read at load and reload
 };
 
+// `rate_limit` (CONTRACT "Policies"): a token bucket per key. `count`
+// requests per `period_s` seconds refill it; it holds at most `burst`.
+struct RateLimit {
+  enum class Key : uint8_t { client_ip, header, route };
+  enum class Store : uint8_t { local, redis };
+  uint64_t count = 0;          // N of "N/s", "N/m", "N/h"; above 0
+  uint32_t period_s = 1;       // 1, 60 or 3600
+  uint64_t burst = 0;          // bucket size; 0 in the file means `count`
+  Key key = Key::client_ip;
+  std::string header;          // key: header:NAME (as written)
+  Store store = Store::local;
+};
+
 // `cache` (CONTRACT "Policies", docs/caching.md): an RFC 9111 shared cache
 // in memory for the route's responses.
 struct Cache {
@@ -166,6 +179,7 @@ struct Policies {
   std::optional<BasicAuth> basic_auth;
   std::optional<Compress> compress;
   std::optional<Cache> cache;
+  std::optional<RateLimit> rate_limit;
 };
 
 // `route` over `server`, key by key: what one route runs with.

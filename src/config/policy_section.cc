@@ -332,6 +332,57 @@ void load_compress(Ctx& ctx, const Value& v, Compress& out) {
   }
 }
 
+// `rate_limit: {rate: N/s|N/m|N/h, burst, key, store}`.
+void load_rate_limit(Ctx& ctx, const Value& v, RateLimit& out) {
+  bool have_rate = false;
+  for (const Entry& e : map_entries(ctx, v, "rate_limit", keys::kRateLimit)) {
+    if (e.key == "rate") {
+      have_rate = true;   // (a bad one has its own error)
+      auto s = read_text(ctx, e.value, "a rate like 100/s, 600/m or 1000/h");
+      if (!s) continue;
+      const size_t slash = s->find('/');
+      std::optional<uint64_t> n;
+      if (slash != std::string::npos) n = parse_decimal(std::string_view(*s).substr(0, slash));
+      const std::string unit = slash == std::string::npos ? "" : s->substr(slash + 1);
+      const uint32_t period = unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : 0;
+      if (!n || *n == 0 || *n > 1'000'000'000 || period == 0) {
+        ctx.error(e.value.mark, "'rate' must be N/s, N/m or N/h with N from 1 to 1000000000, got " +
+                                    shown(*s));
+        continue;
+      }
+      out.count = *n;
+      out.period_s = period;
+    } else if (e.key == "burst") {
+      if (auto n = read_uint(ctx, e.value, 1, 1'000'000'000)) out.burst = *n;
+    } else if (e.key == "key") {
+      auto s = read_text(ctx, e.value, "client_ip, route or header:NAME");
+      if (!s) continue;
+      if (*s == "client_ip") {
+        out.key = RateLimit::Key::client_ip;
+      } else if (*s == "route") {
+        out.key = RateLimit::Key::route;
+      } else if (s->starts_with("header:") && s->size() > 7 &&
+                 std::all_of(s->begin() + 7, s->end(),
+                             [](char c) { return token_char(static_cast<unsigned char>(c)); })) {
+        out.key = RateLimit::Key::header;
+        out.header = s->substr(7);
+      } else {
+        ctx.error(e.value.mark, "'key' must be client_ip, route or header:NAME, got " + shown(*s));
+      }
+    } else if (e.key == "store") {
+      if (auto st = read_enum<RateLimit::Store>(ctx, e.value, {{"local", RateLimit::Store::local},
+                                                                {"redis", RateLimit::Store::redis}})) {
+        out.store = *st;
+        if (out.store == RateLimit::Store::redis)
+          ctx.error(e.value.mark, "'store: redis' is not available yet: limits shared through Redis "
+                                  "are still being built; use 'store: local' (per gatehouse process)");
+      }
+    }
+  }
+  if (!have_rate && !v.node.IsScalar()) ctx.error(v.mark, "'rate_limit' needs a 'rate', e.g. {rate: 100/s}");
+  if (out.burst == 0) out.burst = out.count;
+}
+
 // `cache: true | false | {max_size, max_object}`.
 void load_cache(Ctx& ctx, const Value& v, Cache& out) {
   if (v.node.IsScalar()) {
@@ -401,6 +452,10 @@ bool load_policy(Ctx& ctx, const Entry& e, Policies& out) {
     Compress c;
     load_compress(ctx, val, c);
     out.compress = std::move(c);
+  } else if (e.key == "rate_limit") {
+    RateLimit r;
+    load_rate_limit(ctx, val, r);
+    out.rate_limit = std::move(r);
   } else if (e.key == "cache") {
     Cache c;
     load_cache(ctx, val, c);
@@ -426,6 +481,7 @@ Policies effective_policies(const Policies& server, const Policies& route) {
   p.basic_auth = route.basic_auth ? route.basic_auth : server.basic_auth;
   p.compress = route.compress ? route.compress : server.compress;
   p.cache = route.cache ? route.cache : server.cache;
+  p.rate_limit = route.rate_limit ? route.rate_limit : server.rate_limit;
   return p;
 }
 

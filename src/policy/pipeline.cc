@@ -10,6 +10,7 @@ Pipeline::Pipeline(const config::Policies& p) {
   // error_pages. New policies take their place in this list.
   all_.push_back(make_response_identity(p.server_header.value_or("gatehouse"), p.obfuscate.value_or(false)));
   if (p.access) all_.push_back(make_access(*p.access));
+  if (p.rate_limit) all_.push_back(make_rate_limit(*p.rate_limit));
   if (p.basic_auth) all_.push_back(make_basic_auth(*p.basic_auth));
   if (p.cache && p.cache->enabled) cache_ = std::make_unique<CacheRule>(*p.cache);   // (before the backend)
   if (p.compress && p.compress->enabled && !p.compress->algorithms.empty())

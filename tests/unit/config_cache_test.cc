@@ -92,3 +92,50 @@ TEST(CacheConfig, BadValuesAreFileLineColErrors) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(RateLimitConfig, RateBurstKeyStore) {
+  LoadResult r = load("server:\n  reverse_proxy:\n    - path: /\n      rate_limit: {rate: 100/s, burst: 50, key: client_ip, store: local}\n");
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].str();
+  const auto& rl = r.config->server.reverse_proxy[0].policies.rate_limit;
+  ASSERT_TRUE(rl);
+  EXPECT_EQ(rl->count, 100u);
+  EXPECT_EQ(rl->period_s, 1u);
+  EXPECT_EQ(rl->burst, 50u);
+  EXPECT_EQ(rl->key, RateLimit::Key::client_ip);
+  r = load("server:\n  rate_limit: {rate: 600/m, key: header:X-Api-Key}\n  reverse_proxy:\n    - path: /\n");
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].str();
+  const auto& s = r.config->server.policies.rate_limit;
+  EXPECT_EQ(s->count, 600u);
+  EXPECT_EQ(s->period_s, 60u);
+  EXPECT_EQ(s->burst, 600u);   // default: one period's worth
+  EXPECT_EQ(s->key, RateLimit::Key::header);
+  EXPECT_EQ(s->header, "X-Api-Key");
+  r = load("server:\n  reverse_proxy:\n    - path: /\n      rate_limit: {rate: 5/h, key: route}\n");
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].str();
+  EXPECT_EQ(r.config->server.reverse_proxy[0].policies.rate_limit->period_s, 3600u);
+}
+
+TEST(RateLimitConfig, BadValuesAreFileLineColErrors) {
+  const Bad cases[] = {
+      {"{rate: 100}", 26, "N/s, N/m or N/h"},
+      {"{rate: 0/s}", 26, "N/s, N/m or N/h"},
+      {"{rate: 10/d}", 26, "N/s, N/m or N/h"},
+      {"{rate: 10/s, burst: 0}", 39, ""},
+      {"{rate: 10/s, key: user}", 37, "client_ip, route or header:NAME"},
+      {"{rate: 10/s, key: 'header:'}", 37, "client_ip, route or header:NAME"},
+      {"{rate: 10/s, store: redis}", 39, "not available yet"},
+      {"{burst: 5}", 19, "needs a 'rate'"},
+      {"{rate: 10/s, rates: 1}", 32, "rate"},
+  };
+  for (const Bad& b : cases) {
+    LoadResult r = load(std::string("server:\n  reverse_proxy:\n    - path: /\n      rate_limit: ") + b.yaml + "\n");
+    ASSERT_FALSE(r.errors.empty()) << b.yaml;
+    EXPECT_EQ(r.errors[0].line, 4) << b.yaml;
+    EXPECT_EQ(r.errors[0].col, b.col) << b.yaml << ": " << r.errors[0].str();
+    EXPECT_NE(r.errors[0].message.find(b.says), std::string::npos) << r.errors[0].str();
+  }
+}
+
+}  // namespace
