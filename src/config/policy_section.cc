@@ -414,6 +414,16 @@ void load_cache(Ctx& ctx, const Value& v, Cache& out) {
   }
 }
 
+// A policy's section: loaded into a fresh value (the defaults), which then
+// replaces whatever `out` held.
+template <class T>
+void load_section(Ctx& ctx, const Value& v, std::optional<T>& out,
+                  void (*load)(Ctx&, const Value&, T&)) {
+  T t;
+  load(ctx, v, t);
+  out = std::move(t);
+}
+
 }  // namespace
 
 bool load_policy(Ctx& ctx, const Entry& e, Policies& out) {
@@ -441,25 +451,15 @@ bool load_policy(Ctx& ctx, const Entry& e, Policies& out) {
   } else if (e.key == "intercept_errors") {
     if (auto f = read_bool(ctx, val)) out.intercept_errors = *f;
   } else if (e.key == "access") {
-    AccessRules a;
-    load_access(ctx, val, a);
-    out.access = std::move(a);
+    load_section(ctx, val, out.access, load_access);
   } else if (e.key == "basic_auth") {
-    BasicAuth b;
-    load_basic_auth(ctx, val, b);
-    out.basic_auth = std::move(b);
+    load_section(ctx, val, out.basic_auth, load_basic_auth);
   } else if (e.key == "compress") {
-    Compress c;
-    load_compress(ctx, val, c);
-    out.compress = std::move(c);
+    load_section(ctx, val, out.compress, load_compress);
   } else if (e.key == "rate_limit") {
-    RateLimit r;
-    load_rate_limit(ctx, val, r);
-    out.rate_limit = std::move(r);
+    load_section(ctx, val, out.rate_limit, load_rate_limit);
   } else if (e.key == "cache") {
-    Cache c;
-    load_cache(ctx, val, c);
-    out.cache = std::move(c);
+    load_section(ctx, val, out.cache, load_cache);
   } else {
     return false;
   }

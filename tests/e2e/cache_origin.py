@@ -195,13 +195,7 @@ class CacheOrigin:
 
     def _accept_loop(self):
         cid = 0
-        while not self._stop.is_set():
-            try:
-                sock, _ = self.listener.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
+        for sock in helpers.accepted(self.listener, self._stop):
             cid += 1
             with self._lock:
                 self._socks.append(sock)

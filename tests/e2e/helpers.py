@@ -37,6 +37,19 @@ def local_listener(backlog=128):
     return sock
 
 
+def accepted(listener, stop):
+    """The sockets `listener` (a local_listener) accepts, until the event
+    `stop` is set or the listener is closed."""
+    while not stop.is_set():
+        try:
+            sock, _ = listener.accept()
+        except socket.timeout:
+            continue
+        except OSError:
+            return
+        yield sock
+
+
 def free_port():
     """A port that was free a moment ago (there is a small race; tests that can
     use port 0 should)."""

@@ -5,7 +5,6 @@ The backend here is single-threaded and reads whole bodies, like the IIS,
 PowerShell and threaded-Python backends our users run."""
 
 import contextlib
-import socket
 import threading
 import time
 
@@ -34,13 +33,7 @@ class SerialBackend:
         return f"{HOST}:{self.port}"
 
     def _loop(self):
-        while not self.stopping.is_set():
-            try:
-                sock, _ = self.listener.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
+        for sock in helpers.accepted(self.listener, self.stopping):
             sock.settimeout(30)
             try:
                 reader = SockReader(sock)

@@ -246,13 +246,7 @@ class TlsBackend:
             return [c for c in self.conns if c.error is not None]
 
     def _accept_loop(self):
-        while not self._stop.is_set():
-            try:
-                sock, _ = self.listener.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
+        for sock in helpers.accepted(self.listener, self._stop):
             with self._lock:
                 self._socks.append(sock)
             threading.Thread(target=self._serve, args=(sock,), daemon=True).start()

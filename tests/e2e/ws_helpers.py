@@ -255,13 +255,7 @@ class ScriptedWsBackend:
         self._thread.start()
 
     def _accept_loop(self):
-        while not self._stop.is_set():
-            try:
-                sock, _ = self.listener.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
+        for sock in helpers.accepted(self.listener, self._stop):
             threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
 
     def _serve(self, sock):
