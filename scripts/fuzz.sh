@@ -5,7 +5,7 @@
 # Usage: scripts/fuzz.sh [SECONDS] [target...]
 #   SECONDS  run time per target (default 30; 0 = build only)
 #   target   fuzz_request_parser fuzz_response_parser fuzz_chunked fuzz_config
-#            fuzz_router_rewrite http2_fuzz (default: all)
+#            fuzz_router_rewrite http2_fuzz fuzz_cache_rules (default: all)
 # Environment: FUZZ_JOBS (parallel builds, default nproc), FUZZ_ARGS (extra
 # libFuzzer flags, e.g. "-only_ascii=1"), FUZZ_KEEP_CORPUS=1 (keep growing
 # build-fuzz/corpus/<target> across runs instead of starting from the seeds).
@@ -24,7 +24,7 @@ if ! [[ "$secs" =~ ^[0-9]+$ ]]; then
 fi
 [ $# -gt 0 ] && shift
 
-all_targets=(fuzz_request_parser fuzz_response_parser fuzz_chunked fuzz_config fuzz_router_rewrite http2_fuzz)
+all_targets=(fuzz_request_parser fuzz_response_parser fuzz_chunked fuzz_config fuzz_router_rewrite http2_fuzz fuzz_cache_rules)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all_targets[@]}")
 
@@ -59,6 +59,7 @@ sources() {
     fuzz_config) echo "$config_srcs src/proxy/router.cc" ;;
     fuzz_router_rewrite) echo "$proxy_srcs" ;;
     http2_fuzz) echo "$(echo src/http2/*.cc) src/http/fields.cc" ;;
+    fuzz_cache_rules) echo "src/cache/cache_control.cc src/cache/freshness.cc src/cache/http_date.cc src/cache/key.cc src/cache/range.cc src/http/fields.cc src/http/path.cc" ;;
     *) return 1 ;;
   esac
 }
@@ -102,6 +103,7 @@ inputs() {
     fuzz_config) echo src/config/* src/core/cidr.* src/core/units.* src/proxy/router.* src/http/path.* ;;
     fuzz_router_rewrite) echo src/proxy/router.* src/proxy/rewrite.* src/http/path.* src/config/config.h src/core/cidr.h ;;
     http2_fuzz) echo src/http2/* src/http/exchange.h src/http/fields.cc ;;
+    fuzz_cache_rules) echo src/cache/* src/http/exchange.h src/http/fields.cc src/http/path.* src/http/token.h ;;
   esac
 }
 stale() {
