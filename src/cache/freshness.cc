@@ -1,4 +1,5 @@
 #include "cache/freshness.h"
+#include "http/token.h"
 
 #include <algorithm>
 #include <optional>
@@ -11,11 +12,7 @@ namespace {
 
 bool is_ows(char c) { return c == ' ' || c == '\t'; }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
-  return s;
-}
+constexpr auto trim = http::trim_ows;
 
 bool has_field(std::span<const http::Field> fields, std::string_view name) {
   bool found = false;

@@ -12,11 +12,7 @@ char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' +
 bool is_ows(char c) { return c == ' ' || c == '\t'; }
 bool is_tchar(char c) { return http::is_tchar(static_cast<unsigned char>(c)); }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
-  return s;
-}
+constexpr auto trim = http::trim_ows;
 
 // Calls f(element) for each comma-separated element of `line`, OWS-trimmed,
 // empty ones skipped; commas inside quoted-strings do not split. f returns

@@ -1,4 +1,5 @@
 #include "cache/range.h"
+#include "http/token.h"
 
 #include <optional>
 
@@ -8,11 +9,7 @@ namespace gh::cache {
 
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+constexpr auto trim = http::trim_ows;
 
 // 1*DIGIT, refusing overflow past 2^63.
 std::optional<uint64_t> digits(std::string_view s) {

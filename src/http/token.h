@@ -19,6 +19,13 @@ constexpr bool is_tchar(unsigned char c) {
   }
 }
 
+// RFC 9110 5.6.3: `s` without the optional whitespace (spaces, tabs) around it.
+constexpr std::string_view trim_ows(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
 // RFC 9110 5.6.1: where the list element at `i` of a field value ends: the
 // index of the comma after it, or line.size(). Commas inside a
 // quoted-string (5.6.4, with its backslash escapes) do not end an element.

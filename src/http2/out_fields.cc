@@ -18,11 +18,7 @@ bool ieq_lower(std::string_view s, std::string_view lower) {
   return true;
 }
 
-std::string_view trim(std::string_view v) {
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-  return v;
-}
+constexpr auto trim = http::trim_ows;
 
 }  // namespace
 

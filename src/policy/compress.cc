@@ -1,4 +1,5 @@
 #include "policy/compress.h"
+#include "http/token.h"
 
 #include <algorithm>
 #include <array>
@@ -7,11 +8,7 @@ namespace gh::policy {
 
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+constexpr auto trim = http::trim_ows;
 
 // Whether a comma list field value holds `token` (case-insensitive).
 bool list_has(std::string_view value, std::string_view token) {
