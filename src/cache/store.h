@@ -8,6 +8,8 @@
 // store without a lock and survives its own eviction until it is sent.
 #pragma once
 
+#include "core/string_map.h"
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -108,15 +110,11 @@ class Store {
     uint64_t used = 0;   // the store's clock at its last use: the LRU order across shards
   };
   using Lru = std::list<Node>;
-  struct KeyHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view k) const { return std::hash<std::string_view>{}(k); }
-  };
   struct Shard {
     std::mutex mu;
     Lru lru;   // most recently used at the front
     // Primary key -> its variants' positions in `lru`.
-    std::unordered_map<std::string, std::vector<Lru::iterator>, KeyHash, std::equal_to<>> by_key;
+    core::StringMap<std::vector<Lru::iterator>> by_key;
   };
   Shard& shard_for(std::string_view primary_key);
   // Removes the entry at `it` from `s` (its key's variant list, the LRU, the

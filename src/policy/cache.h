@@ -9,6 +9,8 @@
 // fill table lock internally (briefly: find, insert, unlink).
 #pragma once
 
+#include "core/string_map.h"
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -104,18 +106,13 @@ class CacheRule {
   cache::Options options_;
   uint64_t max_object_;
   uint64_t max_size_;
-  struct KeyHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view k) const { return std::hash<std::string_view>{}(k); }
-  };
   struct Table {
     std::mutex mu;
-    std::unordered_map<std::string, std::shared_ptr<Fill>, KeyHash, std::equal_to<>> fills;
+    core::StringMap<std::shared_ptr<Fill>> fills;
     // Key -> until when (steady ms) its requests do not wait for each other.
-    std::unordered_map<std::string, int64_t, KeyHash, std::equal_to<>> pass_until;
+    core::StringMap<int64_t> pass_until;
     // Key -> the fetches of it in flight.
-    std::unordered_map<std::string, std::vector<std::shared_ptr<Flight>>, KeyHash, std::equal_to<>>
-        flights;
+    core::StringMap<std::vector<std::shared_ptr<Flight>>> flights;
   };
   std::unique_ptr<Table> table_;
 };

@@ -12,6 +12,8 @@
 // open for them rather than the process growing without bound).
 #pragma once
 
+#include "core/string_map.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -48,13 +50,9 @@ class TokenBuckets {
     double tokens;
     int64_t at_ns;
   };
-  struct KeyHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view k) const { return std::hash<std::string_view>{}(k); }
-  };
   struct Shard {
     mutable std::mutex mu;
-    std::unordered_map<std::string, Bucket, KeyHash, std::equal_to<>> buckets;
+    core::StringMap<Bucket> buckets;
   };
   double refilled(const Bucket& b, int64_t now_ns) const;
 
