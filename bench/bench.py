@@ -6,7 +6,7 @@ Started by bench/run.sh (which installs the tools, builds gatehouse and
 raises the fd limit); see docs/benchmarks.md for what is measured and how.
 Stdlib only.
 
-usage: bench.py [case...]      cases: small policies many newconn large1m large100m upload1m idle10k ws
+usage: bench.py [case...]      cases: small policies ratelimit ratelimit-redis fauth jwt waf many newconn large1m large100m upload1m idle10k ws
                                       tls tlsnew tlsresume idle10k-tls idle10k-tls-nothing
                                       idle10k-tls-half h2 grpc gzip1m br1m zstd1m compress100 cachehit
 
@@ -59,6 +59,12 @@ DEFAULT_CASE_PROXIES = ("nginx", "haproxy", "gatehouse", "haproxy-tcp")
 if os.environ.get("BENCH_PROXIES"):
     PROXIES = [p for p in os.environ["BENCH_PROXIES"].replace(",", " ").split() if p]
 
+# The waf case's request fields: what a browser sends (CRS scores requests
+# that lack Accept or User-Agent).
+WAF_HEADERS = ["User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+               "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+               "Accept-Language: en-US,en;q=0.5", "Accept-Encoding: identity"]
+
 # name: what the load is; n/c = requests (or messages, or connections) and
 # client connections for a full run, qn/qc for BENCH_QUICK=1.
 CASES = {
@@ -72,6 +78,41 @@ CASES = {
                            "an allow list, basic auth (valid credentials on every request; "
                            "gatehouse: bcrypt, verified once per worker then cached; nginx: no cache, "
                            "a one-hash {SSHA} entry checked on every request)"),
+    # Issue 15's policies, each on its own route beside / (bench/conf/*-<extra>.*.in),
+    # measured against `small` (the same request without the policy). Before
+    # each measurement a guard request must be refused by the policy (so it
+    # really acts), and every request of the warm-up and the load must get a
+    # 2xx (a fast refusal would make a fine-looking, meaningless figure).
+    # See POLICY2_NOTES.
+    "ratelimit": dict(kind="h2load", path="/rl/small", n=200000, c=32, qn=20000, qc=32,
+                      extra="ratelimit", all_2xx=True, guard=("/rl-tight/small", {}, 429, 2),
+                      proxies=("nginx", "gatehouse"), compare="small",
+                      title="keep-alive GET /small through a local rate limit keyed by client address, "
+                            "never reached (gatehouse `rate_limit`, nginx `limit_req`)"),
+    "ratelimit-redis": dict(kind="h2load", path="/rlr/small", n=100000, c=32, qn=10000, qc=32,
+                            extra="ratelimit-redis", redis=True, all_2xx=True,
+                            guard=("/rlr-tight/small", {}, 429, 2), proxies=("gatehouse",), compare="small",
+                            title="keep-alive GET /small through a rate limit shared in Redis "
+                                  "(`store: redis`; redis-server on the backend's CPU), never reached; "
+                                  "gatehouse only"),
+    "fauth": dict(kind="h2load", path="/fauth/small", n=100000, c=32, qn=10000, qc=32,
+                  extra="fauth", all_2xx=True, guard=("/fauth-deny/small", {}, 401, 1),
+                  proxies=("nginx", "gatehouse"), compare="small",
+                  title="keep-alive GET /small behind an auth service that answers 200 to every "
+                        "sub-request (demo-origin's /small; nothing cached): gatehouse `forward_auth`, "
+                        "nginx `auth_request`"),
+    "jwt": dict(kind="h2load", path="/jwt/small", n=200000, c=32, qn=20000, qc=32,
+                extra="jwt", bearer=True, all_2xx=True, guard=("/jwt/small", {}, 401, 1),
+                proxies=("gatehouse",), compare="small",
+                title="keep-alive GET /small with an ES256 JWT checked on every request (`jwt`, "
+                      "JWKS file, issuer, audience, one claim to a header); gatehouse only"),
+    "waf": dict(kind="h2load", path="/waf/small?q=blue+shoes&page=2", n=50000, c=32, qn=5000, qc=32,
+                extra="waf", all_2xx=True, headers=WAF_HEADERS,
+                guard=("/waf/small?id=1%27%20OR%20%271%27=%271", dict(h.split(": ", 1) for h in WAF_HEADERS), 403, 1),
+                proxies=("nginx", "gatehouse"), compare="small",
+                title="keep-alive GET /small with a query and browser-like headers through ModSecurity "
+                      "and the OWASP CRS (paranoia level 1, blocking): gatehouse `waf`, nginx with "
+                      "Debian's ModSecurity connector"),
     "many": dict(kind="h2load", path="/small", n=200000, c=1000, qn=20000, qc=1000,
                  title="keep-alive GET /small from 1,000 client connections at once"),
     "newconn": dict(kind="h2load", path="/small", n=10000, c=32, qn=3000, qc=32,
@@ -266,6 +307,32 @@ gatehouse's cache lookup costs: one SHA-256). HAProxy is left out: its
 cache, so a bcrypt password is impractical, and a weaker crypt(3) scheme
 would measure that hash rather than the policies. HAProxy mode tcp cannot do
 this work at all.
+"""
+
+# Said under the tables of issue 15's policy cases.
+POLICY2_NOTES = """\
+Notes: each policy sits on its own route (bench/conf/gatehouse-<case>.yaml.in,
+nginx-<case>*.conf.in), prefix stripped, to demo-origin's /small, and is
+compared with `small` (the same request on `/`) in the same run. Before each
+measurement a guard request must be refused by the policy itself (ratelimit:
+a second request on a 1/m route gets 429; fauth: a route whose auth service
+answers 401 gets 401; jwt: no token gets 401; waf: `?id=1' OR '1'='1` gets
+403), and every request of the warm-up and the measured load must get a 2xx.
+ratelimit: gatehouse `rate_limit: {rate: 100000000/s, key: client_ip}`, nginx
+`limit_req` in a 1 MB zone keyed by `$binary_remote_addr` at 100000000r/s.
+ratelimit-redis: `store: redis` against a redis-server (`--save ''`, no AOF)
+pinned with the backend; one Lua script (EVALSHA) per request.
+fauth: the auth service is demo-origin's /small (200, nothing cached, keep-alive
+connections from the proxy); gatehouse `forward_auth` with `copy_headers:
+[Remote-User]`; nginx `auth_request` to an internal location with the same
+X-Forwarded-* fields and `auth_request_set` of Remote-User.
+jwt: an ES256 token (P-256, `kid`, `iss`, `aud`, `exp` a day ahead, `sub`)
+minted once per run, its key in a JWKS file; `claims_to_headers: {sub:
+X-User}`. nginx (open source) and HAProxy 2.6 have no JWKS-based check: left out.
+waf: the CRS of Debian's modsecurity-crs at paranoia level 1, anomaly
+blocking, request body access on, with the same engine directives in both
+(bench/conf/modsecurity-bench.conf.in); nginx loads Debian's
+ngx_http_modsecurity_module (libnginx-mod-http-modsecurity) for this case only.
 """
 
 # The key of the run's certificate: ECDSA P-256 (default) or RSA 2048.
@@ -523,6 +590,23 @@ def check_policies(env, proxy):
         raise RuntimeError(f"{name}: /policy/headers answered {st}; the backend got {sorted(h.items())[:20]}")
 
 
+def check_guard(env, proxy, case):
+    """Issue 15's policy cases measure nothing unless the policy acts: its
+    guard request must get the policy's refusal, and the measured request
+    (with its fields) a 2xx."""
+    path, fields, want, times = case["guard"]
+    for _ in range(times):   # rate limits: the first requests spend the bucket
+        st, _ = http_get(proxy.port, path, headers=fields)
+    if st != want:
+        raise RuntimeError(f"{proxy.name}: guard GET {path} answered {st}, not {want}: the policy does not act")
+    hdrs = dict(h.split(": ", 1) for h in case.get("headers", []))
+    if case.get("bearer"):
+        hdrs["Authorization"] = f"Bearer {env.jwt_token}"
+    st, _ = http_get(proxy.port, case["path"], headers=hdrs)
+    if st != 200:
+        raise RuntimeError(f"{proxy.name}: GET {case['path']} answered {st}, not 200")
+
+
 def check_h2(env, proxy):
     """The h2 case measures HTTP/1.1 unless the proxy really picks h2:
     `curl --http2` over TLS must get HTTP/2, 200 and the right body."""
@@ -762,6 +846,24 @@ def make_cert(env):
 BENCH_USER, BENCH_PASSWORD = "bench", "bench-password-1"
 
 
+def make_jwt(env):
+    """The jwt case's key and token: an ES256 (P-256) key in a JWKS file of
+    the scratch dir, and one token signed with it, valid for a day."""
+    import jwt as pyjwt   # python3-jwt
+    from cryptography.hazmat.primitives.asymmetric import ec
+    key = ec.generate_private_key(ec.SECP256R1())
+    nums = key.public_key().public_numbers()
+    b64 = lambda n: base64.urlsafe_b64encode(n.to_bytes(32, "big")).rstrip(b"=").decode()
+    jwk = {"kty": "EC", "crv": "P-256", "kid": "bench", "use": "sig", "alg": "ES256",
+           "x": b64(nums.x), "y": b64(nums.y)}
+    env.jwks_file = Path(env.tmp) / "jwks.json"
+    env.jwks_file.write_text(json.dumps({"keys": [jwk]}))
+    now = int(time.time())
+    env.jwt_token = pyjwt.encode({"iss": "https://idp.bench", "aud": "bench", "sub": "user-42",
+                                  "iat": now, "exp": now + 86400}, key, algorithm="ES256",
+                                 headers={"kid": "bench"})
+
+
 def make_htpasswd(env):
     """The policies case's users files, in the scratch dir: bcrypt (cost 10)
     for gatehouse, {SSHA} (see POLICY_NOTES) for nginx; and the
@@ -823,7 +925,7 @@ def tls_params(port):
 class Proxy:
     """One proxy process (tree) started fresh for one measurement."""
 
-    def __init__(self, name, env, tls=False, grpc=False, cache=False):
+    def __init__(self, name, env, tls=False, grpc=False, cache=False, extra=None):
         self.name, self.env = name, env
         self.dir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=env.tmp))
         self.port = free_port()
@@ -871,6 +973,19 @@ class Proxy:
                 v["CACHE"] = render("haproxy-cache.cfg.in", cv).rstrip("\n")
             elif name == "gatehouse":
                 v["CACHE"] = render("gatehouse-cache.yaml.in", cv).rstrip("\n")
+        # extra: one of issue 15's policy cases, its routes from
+        # bench/conf/<proxy>-<extra>.*.in: gatehouse routes (.yaml.in) and
+        # top-level sections (-top.yaml.in); nginx server locations
+        # (.conf.in), http-level (-http.conf.in) and main-level (-main.conf.in).
+        v.update(EXTRA="", EXTRA_TOP="", EXTRA_HTTP="", EXTRA_MAIN="")
+        if extra:
+            ev = dict(v, JWKS=getattr(env, "jwks_file", ""), REDIS_PORT=getattr(env, "redis_port", 0),
+                      MODSEC_CONF=getattr(env, "modsec_conf", ""))
+            for key, suffix in (("EXTRA", ""), ("EXTRA_TOP", "-top"), ("EXTRA_HTTP", "-http"), ("EXTRA_MAIN", "-main")):
+                ext = "yaml.in" if name == "gatehouse" else "conf.in"
+                f = f"{name}-{extra}{suffix}.{ext}"
+                if (BENCH / "conf" / f).exists():
+                    v[key] = render(f, ev).rstrip("\n")
         if name == "nginx":
             cfg = fill("nginx.conf.in", self.dir / "nginx.conf", v)
             argv = ["nginx", "-p", str(self.dir), "-e", str(self.dir / "nginx-error.log"), "-c", str(cfg)]
@@ -970,6 +1085,8 @@ def h2load_argv(env, case, port, n, c, logfile=None):
         argv += ["-H", h]
     if case.get("auth"):
         argv += ["-H", env.auth_field]
+    if case.get("bearer"):
+        argv += ["-H", f"Authorization: Bearer {env.jwt_token}"]
     if case.get("upload_bytes"):
         argv += ["-d", str(env.upload_file)]
     if logfile:
@@ -993,6 +1110,8 @@ def run_h2load(env, proxy, case, n, c):
     warm = max(c, min(n // 10, 5000))
     if case.get("auth"):
         check_policies(env, proxy)
+    if case.get("guard"):
+        check_guard(env, proxy, case)
     if case.get("h2"):
         check_h2(env, proxy)
     if case.get("grpc"):
@@ -1003,7 +1122,7 @@ def run_h2load(env, proxy, case, n, c):
     origin0 = origin_requests(env) if case.get("cache") else None
     res = subprocess.run(h2load_argv(env, case, port, warm, c), capture_output=True, text=True, timeout=300)
     w = parse_h2load(res.stdout)
-    if case.get("auth") or case.get("cache"):   # a 401/403 answered fast would make a fine-looking, meaningless figure
+    if case.get("auth") or case.get("cache") or case.get("all_2xx"):   # a 401/403 answered fast would make a fine-looking, meaningless figure
         if w["ok2xx"] != warm:
             raise RuntimeError(f"warm-up: {w['ok2xx']} of {warm} requests answered 2xx")
     if expected_alpn(case) and w["alpn"] != expected_alpn(case):
@@ -1028,7 +1147,7 @@ def run_h2load(env, proxy, case, n, c):
     if case.get("grpc"):   # a call the proxy failed itself never reached the backend
         backend_calls = grpc_calls(env) - calls0
         errors = max(errors, n - backend_calls)
-    if case.get("auth") and h["ok2xx"] != n:
+    if (case.get("auth") or case.get("all_2xx")) and h["ok2xx"] != n:
         raise RuntimeError(f"{h['ok2xx']} of {n} requests answered 2xx (status codes: "
                            + (re.search(r"status codes: .*", res.stdout) or [""])[0] + ")")
     origin_load = None
@@ -1252,6 +1371,7 @@ def case_table(name, case, n, c, results, all_results=None):
     elif case["kind"] == "h2load":
         load = f"`h2load --h1 -n {n} -c {c} -t 1`" + "".join(f" `-H '{h}'`" for h in case.get("headers", [])) \
             + (" `-H 'Authorization: Basic <bench:password>'`" if case.get("auth") else "") \
+            + (" `-H 'Authorization: Bearer <ES256 JWT>'`" if case.get("bearer") else "") \
             + (f" `-d <{case['upload_bytes'] >> 20} MiB file>`" if case.get("upload_bytes") else "") \
             + (f" on `https://127.0.0.1:<tls port>{case['path']}`" if case.get("tls") else f" on `{case['path']}`")
     elif case["kind"] == "tls":
@@ -1355,6 +1475,9 @@ def case_table(name, case, n, c, results, all_results=None):
     if name == "policies":
         lines.append("")
         lines.append(POLICY_NOTES.rstrip("\n"))
+    if case.get("extra"):
+        lines.append("")
+        lines.append(POLICY2_NOTES.rstrip("\n"))
     if case.get("cache"):
         lines += cache_lines(results)
     if case.get("coding") and case["kind"] == "h2load":
@@ -1558,6 +1681,20 @@ def main(argv):
         env.upload_file = Path(env.tmp) / "upload.bin"
         env.upload_file.write_bytes(os.urandom(max(CASES[nm].get("upload_bytes", 0) for nm in names)))
 
+    redis = None
+    if any(CASES[nm].get("redis") for nm in names):
+        # ratelimit-redis: a redis-server of its own, no persistence, on the backend's CPUs.
+        env.redis_port = free_port()
+        redis_log = Path(env.tmp) / "redis.log"
+        redis = start(["redis-server", "--port", str(env.redis_port), "--bind", "127.0.0.1", "--save", "",
+                       "--appendonly", "no", "--dir", env.tmp], redis_log, env.backend_cpus)
+        wait_port(env.redis_port, redis, redis_log)
+        log(f"bench: redis-server on 127.0.0.1:{env.redis_port}")
+    if any(CASES[nm].get("bearer") for nm in names):
+        make_jwt(env)
+    if any(CASES[nm].get("extra") == "waf" for nm in names):
+        env.modsec_conf = fill("modsecurity-bench.conf.in", Path(env.tmp) / "modsecurity-bench.conf", {})
+
     env.backend_port = free_port()
     origin_log = Path(env.tmp) / "origin.log"
     origin = start([str(env.origin), "--port", str(env.backend_port), "--name", "bench", "--threads", "1"],
@@ -1629,7 +1766,8 @@ def main(argv):
                 t0 = time.monotonic()
                 p = None
                 try:
-                    p = Proxy(px, env, tls=uses_tls(case), grpc=bool(case.get("grpc")), cache=bool(case.get("cache")))
+                    p = Proxy(px, env, tls=uses_tls(case), grpc=bool(case.get("grpc")), cache=bool(case.get("cache")),
+                              extra=case.get("extra"))
                     r = RUNNERS[case["kind"]](env, p, case, n, c)
                     results[nm][px].append(r)
                     if case["kind"] == "slow":
@@ -1657,6 +1795,8 @@ def main(argv):
         stop(grpc_backend)
     if cache_origin:
         stop(cache_origin)
+    if redis:
+        stop(redis)
     if any(isinstance(rs, str) for per in results.values() for rs in per.values()):
         log(f"bench: some measurements failed; configs and logs kept in {env.tmp}")
         scratch["keep"] = True
