@@ -19,6 +19,7 @@ namespace asio = net::asio;
 constexpr int64_t kBackoffFirstMs = 100;
 constexpr int64_t kBackoffMaxMs = 2000;
 constexpr size_t kMaxWaiting = 65536;     // commands unanswered on one connection
+constexpr int kMaxArgs = 8;               // arguments of one command (ours take 6)
 constexpr int64_t kIdleCloseMs = 60'000;  // a connection nobody used for this long is closed
 
 int64_t steady_ms() {
@@ -126,12 +127,12 @@ std::string reason(const redisAsyncContext* ac, const char* fallback) {
 
 void on_connect(const redisAsyncContext* ac, int status) {
   auto* conn = static_cast<RedisConnection*>(ac->data);
-  if (conn) conn->on_connect_result(status == REDIS_OK, reason(ac, "cannot connect").c_str());
+  if (conn) conn->on_connect_result(ac, status == REDIS_OK, reason(ac, "cannot connect").c_str());
 }
 
 void on_disconnect(const redisAsyncContext* ac, int status) {
   auto* conn = static_cast<RedisConnection*>(ac->data);
-  if (conn) conn->on_lost(reason(ac, "connection closed").c_str());
+  if (conn) conn->on_lost(ac, reason(ac, "connection closed").c_str());
 }
 
 void on_reply(redisAsyncContext* ac, void* r, void* priv) {
@@ -191,21 +192,25 @@ void RedisConnection::down(std::string why) {
   down_until_ms_ = steady_ms() + backoff_ms_;
   backoff_ms_ = std::min(backoff_ms_ * 2, kBackoffMaxMs);
   sent_at_.clear();
-  // (A DNS name is looked up again before the next attempt.)
-  resolved_.clear();
+  // A name's next address is tried next; after the last, the name is
+  // looked up again.
+  if (++next_addr_ >= addrs_.size()) {
+    addrs_.clear();
+    next_addr_ = 0;
+  }
   // Freeing answers every waiting command with "no reply"; inside a hiredis
   // callback hiredis defers the free until the callback returns.
   if (redisAsyncContext* ac = std::exchange(ac_, nullptr)) redisAsyncFree(ac);
 }
 
-void RedisConnection::on_connect_result(bool ok, const char* why) {
-  if (ok) return;
+void RedisConnection::on_connect_result(const redisAsyncContext* ac, bool ok, const char* why) {
+  if (ok || ac != ac_) return;
   ac_ = nullptr;   // (hiredis frees it after this callback)
   down(why);
 }
 
-void RedisConnection::on_lost(const char* why) {
-  if (!ac_) return;   // (we dropped it ourselves: already down)
+void RedisConnection::on_lost(const redisAsyncContext* ac, const char* why) {
+  if (ac != ac_) return;   // (one we dropped ourselves: already down)
   ac_ = nullptr;
   down(why);
 }
@@ -246,26 +251,24 @@ bool RedisConnection::ensure_connected(std::string& error) {
   }
   if (is_ip_literal(host_)) {
     connect_to(host_);
-  } else if (!resolved_.empty()) {
-    connect_to(resolved_);
+  } else if (!addrs_.empty()) {
+    connect_to(addrs_[next_addr_]);
   } else {
-    // A name is looked up without blocking the worker; decisions meanwhile
-    // count as failed (this happens once per worker, and after failures).
+    // A name is looked up without blocking the worker (Asio's resolver
+    // thread); send() holds the commands meanwhile.
     if (!resolving_) {
       resolving_ = true;
       auto res = std::make_shared<asio::ip::basic_resolver<asio::ip::tcp, net::Executor>>(ex_);
       res->async_resolve(host_, std::to_string(port_),
                          [this, res, alive = alive_](net::error_code ec, auto results) {
                            if (!*alive) return;
-                           resolving_ = false;
-                           if (ec || results.empty()) {
-                             down("cannot resolve " + host_ + ": " + ec.message());
-                             return;
-                           }
-                           resolved_ = results.begin()->endpoint().address().to_string();
+                           std::vector<std::string> addrs;
+                           if (!ec)
+                             for (const auto& r : results) addrs.push_back(r.endpoint().address().to_string());
+                           resolved(std::move(addrs), "cannot resolve " + host_ + ": " +
+                                                          (ec ? ec.message() : "no address"));
                          });
     }
-    error = "resolving " + host_;
     return false;
   }
   if (!ac_) {
@@ -277,23 +280,29 @@ bool RedisConnection::ensure_connected(std::string& error) {
 
 bool RedisConnection::send(std::initializer_list<std::string_view> argv,
                            std::shared_ptr<RedisReplyHandler> handler, std::string& error) {
+  std::string_view views[kMaxArgs];
+  int n = 0;
+  for (std::string_view a : argv)
+    if (n < kMaxArgs) views[n++] = a;
+  return send_argv(views, n, handler, error);
+}
+
+bool RedisConnection::send_argv(const std::string_view* views, int n,
+                                std::shared_ptr<RedisReplyHandler>& handler, std::string& error) {
   const int64_t now = steady_ms();
   last_used_ms = now;
   if (ac_ && !sent_at_.empty() && now - sent_at_.front() > stall_ms)
     down("no reply for " + std::to_string(now - sent_at_.front()) + " ms");
-  if (!ensure_connected(error)) return false;
+  if (!ensure_connected(error)) return resolving_ && queue(views, n, handler, error);
   if (sent_at_.size() >= kMaxWaiting) {
     error = "too many commands waiting for a reply";
     return false;
   }
-  const char* args[8];
-  size_t lens[8];
-  int n = 0;
-  for (std::string_view a : argv) {
-    if (n == 8) break;
-    args[n] = a.data();
-    lens[n] = a.size();
-    ++n;
+  const char* args[kMaxArgs];
+  size_t lens[kMaxArgs];
+  for (int i = 0; i < n; ++i) {
+    args[i] = views[i].data();
+    lens[i] = views[i].size();
   }
   auto* holder = new std::shared_ptr<RedisReplyHandler>(std::move(handler));
   if (redisAsyncCommandArgv(ac_, on_reply, holder, n, args, lens) != REDIS_OK) {
@@ -303,6 +312,41 @@ bool RedisConnection::send(std::initializer_list<std::string_view> argv,
   }
   sent_at_.push_back(now);
   return true;
+}
+
+bool RedisConnection::queue(const std::string_view* argv, int n, std::shared_ptr<RedisReplyHandler>& handler,
+                            std::string& error) {
+  if (held_.size() >= kMaxWaiting) {
+    error = "too many commands waiting for " + host_ + " to resolve";
+    return false;
+  }
+  Held h;
+  for (int i = 0; i < n; ++i) h.argv.emplace_back(argv[i]);
+  h.handler = std::move(handler);
+  held_.push_back(std::move(h));
+  return true;
+}
+
+void RedisConnection::resolved(std::vector<std::string> addrs, const std::string& error) {
+  resolving_ = false;
+  std::vector<Held> held = std::move(held_);
+  held_.clear();
+  const bool ok = !addrs.empty();
+  addrs_ = std::move(addrs);
+  next_addr_ = 0;
+  if (!ok) down(error);
+  for (Held& h : held) {
+    std::string err = error;
+    bool sent = false;
+    if (ok) {
+      std::string_view a[kMaxArgs];
+      const int n = static_cast<int>(std::min<size_t>(h.argv.size(), kMaxArgs));
+      for (int i = 0; i < n; ++i) a[i] = h.argv[i];
+      // (The first connects; hiredis copies the arguments.)
+      sent = send_argv(a, n, h.handler, err);
+    }
+    if (!sent) h.handler->on_reply(*this, nullptr, err);
+  }
 }
 
 }  // namespace gh::policy

@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "net/asio.h"
 
@@ -42,7 +43,8 @@ class RedisConnection {
  public:
   // This thread's connection to host:port (an IP literal or a DNS name,
   // resolved through Asio's resolver when connecting), created on first
-  // use with the caller's executor (a worker's io_context). `stall_ms`: how
+  // use with the caller's executor (a worker's io_context); commands sent
+  // while a name is being looked up wait for it. `stall_ms`: how
   // long the oldest command may stay unanswered before the connection
   // counts as dead. Connections unused for a minute are closed here (an
   // address a reload replaced).
@@ -56,8 +58,8 @@ class RedisConnection {
 
   // Queues one command (argv: binary-safe arguments); `handler` gets the
   // reply later from the loop, never from inside send(). Returns false,
-  // with `error` set, when the server is down (in back-off), still being
-  // resolved, or too many commands wait already: the caller fails at once.
+  // with `error` set, when the server is down (in back-off) or too many
+  // commands wait already: the caller fails at once.
   bool send(std::initializer_list<std::string_view> argv, std::shared_ptr<RedisReplyHandler> handler,
             std::string& error);
 
@@ -65,21 +67,33 @@ class RedisConnection {
   const std::string& name() const { return name_; }
 
   // (Called by the hiredis callbacks in the .cc.)
-  void on_connect_result(bool ok, const char* why);
-  void on_lost(const char* why);
+  void on_connect_result(const redisAsyncContext* ac, bool ok, const char* why);
+  void on_lost(const redisAsyncContext* ac, const char* why);
   void on_answer();
 
  private:
   bool ensure_connected(std::string& error);
   void connect_to(const std::string& ip);
+  bool send_argv(const std::string_view* argv, int n, std::shared_ptr<RedisReplyHandler>& handler,
+                 std::string& error);
+  bool queue(const std::string_view* argv, int n, std::shared_ptr<RedisReplyHandler>& handler,
+             std::string& error);
+  void resolved(std::vector<std::string> addrs, const std::string& error);
   void down(std::string why);
 
   net::Executor ex_;
   std::string host_;
   uint16_t port_;
   std::string name_;
-  std::string resolved_;            // IP last resolved for a DNS name
+  std::vector<std::string> addrs_;  // a DNS name's addresses, as last resolved
+  size_t next_addr_ = 0;            // the one to connect to
   bool resolving_ = false;
+  // Commands sent while resolving, queued in hiredis once connecting.
+  struct Held {
+    std::vector<std::string> argv;
+    std::shared_ptr<RedisReplyHandler> handler;
+  };
+  std::vector<Held> held_;
   redisAsyncContext* ac_ = nullptr;
   int64_t down_until_ms_ = 0;       // steady ms; no connection attempt before
   int64_t backoff_ms_ = 100;

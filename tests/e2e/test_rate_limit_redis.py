@@ -47,15 +47,16 @@ def redis_command(port, *args, timeout=2.0):
 class Redis:
     """A redis-server on its own port, without persistence."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, bind=(HOST,)):
         self.port = free_port()
+        self.bind = bind
         self.workdir = workdir
         self.proc = None
         self.start()
 
     def start(self):
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", HOST, "--save", "", "--appendonly", "no",
+            ["redis-server", "--port", str(self.port), "--bind", *self.bind, "--save", "", "--appendonly", "no",
              "--dir", str(self.workdir)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
             preexec_fn=helpers._die_with_parent)
@@ -80,8 +81,8 @@ class Redis:
 def redis(tmp_path):
     started = []
 
-    def start():
-        r = Redis(tmp_path)
+    def start(**kw):
+        r = Redis(tmp_path, **kw)
         started.append(r)
         return r
 
@@ -264,3 +265,12 @@ def test_store_redis_without_a_redis_section_is_refused(tmp_path):
     p = helpers.run_gatehouse("check", "-c", str(path))
     assert p.returncode == 1, p
     assert re.search(r"g\.yaml:5:\d+: .*'store: redis' needs a top-level 'redis' section", p.stderr), p.stderr
+
+
+def test_a_dns_name_is_resolved_without_failing_the_first_requests(gatehouse, origin, redis):
+    rd = redis(bind=(HOST, "-::1"))                      # ("-": if the host has IPv6)
+    cfg = config(origin(), rd.port, {"rate": "1/h", "burst": 2, "fail": "closed"})
+    cfg["redis"]["address"] = f"localhost:{rd.port}"
+    gh = gatehouse(cfg)
+    assert statuses(gh, 3) == [200, 200, 429]           # the first ones waited for the name
+    assert "Redis at" not in gh.stderr(), gh.stderr()[-2000:]
