@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "net/server.h"
 #include "policy/blocking.h"
+#include "policy/redis_buckets.h"
 #include "proxy/serve.h"
 #include "tls/certificates.h"
 
@@ -173,7 +174,8 @@ int cmd_run(const std::string& file) {
         views.back().cache_max_bytes = c->max_size();
       }
     }
-    return gh::admin::render_status_json(views);
+    const gh::policy::RateLimitStoreStats rl = gh::policy::rate_limit_store_stats();
+    return gh::admin::render_status_json(views, gh::admin::RateLimitStatusView{rl.decisions, rl.errors});
   };
   auto purge = [&shared](const gh::admin::PurgeRequest& pr) {
     auto rt = shared.runtime.load();

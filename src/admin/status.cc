@@ -92,6 +92,11 @@ void write_backend(JsonWriter& w, const Backend& b, const upstream::HealthChecke
 
 std::string render_status_json(std::span<const RouteStatusView> routes, int64_t now_ms,
                                std::chrono::system_clock::time_point wall_now) {
+  return render_status_json(routes, RateLimitStatusView{}, now_ms, wall_now);
+}
+
+std::string render_status_json(std::span<const RouteStatusView> routes, const RateLimitStatusView& rate_limit,
+                               int64_t now_ms, std::chrono::system_clock::time_point wall_now) {
   std::string out;
   out.reserve(512 + routes.size() * 1024);
   JsonWriter w(out);
@@ -129,6 +134,11 @@ std::string render_status_json(std::span<const RouteStatusView> routes, int64_t 
     w.end_object();
   }
   w.end_array();
+  w.key("rate_limit");
+  w.begin_object();
+  w.member("store_decisions", rate_limit.store_decisions);
+  w.member("store_errors", rate_limit.store_errors);
+  w.end_object();
   w.end_object();
   out += '\n';
   return out;

@@ -45,10 +45,22 @@ RouteStatusView make_route_view(const config::Route& route,
 // runs at `now_ms` (steady_clock ms), else "up".
 const char* backend_state(const upstream::Backend& b, int64_t now_ms);
 
+// Process-wide counters of `rate_limit` decisions asked of a shared store
+// (store: redis); shown as "rate_limit": {...}.
+struct RateLimitStatusView {
+  uint64_t store_decisions = 0;
+  uint64_t store_errors = 0;   // no answer in time, store down, bad reply (failed open or closed)
+};
+
 // The whole status document. Accepts any views (null backends are skipped).
 // `now_ms` is steady_clock ms (for back-off remaining), `wall_now` is what
 // "generated_at" shows; both default to now.
 std::string render_status_json(std::span<const RouteStatusView> routes,
+                               int64_t now_ms = upstream::steady_ms(),
+                               std::chrono::system_clock::time_point wall_now =
+                                   std::chrono::system_clock::now());
+// Same, with the rate limit store's counters.
+std::string render_status_json(std::span<const RouteStatusView> routes, const RateLimitStatusView& rate_limit,
                                int64_t now_ms = upstream::steady_ms(),
                                std::chrono::system_clock::time_point wall_now =
                                    std::chrono::system_clock::now());

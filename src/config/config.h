@@ -136,6 +136,19 @@ struct RateLimit {
   Key key = Key::client_ip;
   std::string header;          // key: header:NAME (as written)
   Store store = Store::local;
+  // What a decision does when the store cannot answer (Redis down or slower
+  // than redis.timeout): open lets the request through, closed answers 503.
+  enum class Fail : uint8_t { open, closed };
+  Fail fail = Fail::open;
+  // store: redis: the top-level `redis` section, copied in at load.
+  struct Redis {
+    std::string host;                 // IP literal or DNS name (resolved when connecting)
+    uint16_t port = 6379;
+    Duration timeout = 100ms;         // per decision; past it the store counts as failed
+  } redis;
+  // Which route the limit belongs to ("domains|path"), set when the runtime
+  // is built: limits of different routes never share a Redis key.
+  std::string scope;
 };
 
 // `cache` (CONTRACT "Policies", docs/caching.md): an RFC 9111 shared cache
@@ -248,6 +261,7 @@ struct Config {
   Server server;
   Ssl ssl;
   Admin admin;
+  std::optional<RateLimit::Redis> redis;   // the top-level `redis` section, when present
 };
 
 struct Error {

@@ -7,7 +7,7 @@
 
 namespace gh::config::keys {
 
-inline constexpr std::string_view kTop[] = {"server", "ssl", "admin"};
+inline constexpr std::string_view kTop[] = {"server", "ssl", "admin", "redis"};
 // Policy keys are valid both under server (defaults) and in a route.
 #define GH_POLICY_KEYS \
   "server_header", "obfuscate", "headers", "error_pages", "intercept_errors", "access", "basic_auth", \
@@ -35,7 +35,8 @@ inline constexpr std::string_view kAccess[] = {"allow", "deny"};
 inline constexpr std::string_view kBasicAuth[] = {"realm", "users_file"};
 inline constexpr std::string_view kCompress[] = {"algorithms", "min_size", "types"};
 inline constexpr std::string_view kCache[] = {"max_size", "max_object"};
-inline constexpr std::string_view kRateLimit[] = {"rate", "burst", "key", "store"};
+inline constexpr std::string_view kRateLimit[] = {"rate", "burst", "key", "store", "fail"};
+inline constexpr std::string_view kRedis[] = {"address", "timeout"};
 inline constexpr std::string_view kBackend[] = {"address", "weight", "backup"};
 inline constexpr std::string_view kHealthCheck[] = {"path",    "interval",  "timeout",
                                                     "healthy", "unhealthy", "expect_status"};
@@ -71,6 +72,7 @@ inline constexpr Section kSections[] = {
     {"compress", kCompress},
     {"cache", kCache},
     {"rate_limit", kRateLimit},
+    {"redis", kRedis},
 };
 
 }  // namespace gh::config::keys

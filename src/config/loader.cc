@@ -78,14 +78,16 @@ void walk(detail::Ctx& ctx, const YAML::Node& root, Config& cfg) {
   std::vector<Entry> entries = map_entries(ctx, top, "top level", keys::kTop);
   // ssl and admin are checked against server's ports, so server goes first
   // whatever the order in the file.
-  for (const char* section : {"server", "ssl", "admin"}) {
+  for (const char* section : {"server", "ssl", "admin", "redis"}) {
     for (const Entry& e : entries) {
       if (e.key != section) continue;
       if (e.key == "server") load_server(ctx, e.value, cfg.server);
       else if (e.key == "ssl") load_ssl(ctx, e.value, cfg.server, cfg.ssl);
-      else load_admin(ctx, e.value, cfg.server, cfg.ssl, cfg.admin);
+      else if (e.key == "admin") load_admin(ctx, e.value, cfg.server, cfg.ssl, cfg.admin);
+      else load_redis(ctx, e.value, cfg.redis.emplace());
     }
   }
+  finish_redis(ctx, cfg);
 }
 
 LoadResult load_text(const std::string& text, const std::string& name) {

@@ -332,7 +332,7 @@ void load_compress(Ctx& ctx, const Value& v, Compress& out) {
   }
 }
 
-// `rate_limit: {rate: N/s|N/m|N/h, burst, key, store}`.
+// `rate_limit: {rate: N/s|N/m|N/h, burst, key, store, fail}`.
 void load_rate_limit(Ctx& ctx, const Value& v, RateLimit& out) {
   bool have_rate = false;
   for (const Entry& e : map_entries(ctx, v, "rate_limit", keys::kRateLimit)) {
@@ -373,10 +373,12 @@ void load_rate_limit(Ctx& ctx, const Value& v, RateLimit& out) {
       if (auto st = read_enum<RateLimit::Store>(ctx, e.value, {{"local", RateLimit::Store::local},
                                                                 {"redis", RateLimit::Store::redis}})) {
         out.store = *st;
-        if (out.store == RateLimit::Store::redis)
-          ctx.error(e.value.mark, "'store: redis' is not available yet: limits shared through Redis "
-                                  "are still being built; use 'store: local' (per gatehouse process)");
+        if (out.store == RateLimit::Store::redis) ctx.redis_stores.push_back(e.value.mark);
       }
+    } else if (e.key == "fail") {
+      if (auto f = read_enum<RateLimit::Fail>(ctx, e.value, {{"open", RateLimit::Fail::open},
+                                                              {"closed", RateLimit::Fail::closed}}))
+        out.fail = *f;
     }
   }
   if (!have_rate && !v.node.IsScalar()) ctx.error(v.mark, "'rate_limit' needs a 'rate', e.g. {rate: 100/s}");

@@ -28,4 +28,11 @@ void load_ssl(Ctx& ctx, const Value& v, const Server& server, Ssl& out);
 // The admin listener; checks its port against the plain and TLS listeners.
 void load_admin(Ctx& ctx, const Value& v, const Server& server, const Ssl& ssl, Admin& out);
 
+// The top-level `redis` section (the shared store of `rate_limit`).
+void load_redis(Ctx& ctx, const Value& v, RateLimit::Redis& out);
+
+// After every section: each `store: redis` gets the redis section's
+// settings, or an error at its `store` value when there is none.
+void finish_redis(Ctx& ctx, Config& cfg);
+
 }  // namespace gh::config::detail

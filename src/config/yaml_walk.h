@@ -28,6 +28,9 @@ struct Ctx {
   std::vector<Error> errors;
   std::vector<Error> warnings;
   bool too_many = false;            // errors beyond kMaxErrors were dropped
+  // Where `store: redis` was written: each needs the top-level `redis`
+  // section, which may come later in the file (checked by finish_redis).
+  std::vector<YAML::Mark> redis_stores;
 
   static constexpr size_t kMaxErrors = 200;
 

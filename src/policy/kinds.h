@@ -18,7 +18,7 @@ std::unique_ptr<Policy> make_header_rules(const config::HeaderRules& rules);
 std::unique_ptr<Policy> make_error_pages(const std::vector<config::ErrorPage>& pages, bool intercept);
 // access: allow/deny by client address; 403.
 std::unique_ptr<Policy> make_access(const config::AccessRules& rules);
-// rate_limit: a token bucket per key (store: local); 429 with Retry-After.
+// rate_limit: a token bucket per key (store: local or redis); 429 with Retry-After.
 std::unique_ptr<Policy> make_rate_limit(const config::RateLimit& conf);
 // basic_auth: htpasswd users, bcrypt/SHA-crypt via libcrypt; 401.
 std::unique_ptr<Policy> make_basic_auth(const config::BasicAuth& conf);

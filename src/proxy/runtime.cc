@@ -31,8 +31,14 @@ std::shared_ptr<const Runtime> build_runtime(config::Config cfg, std::string& er
   for (const auto& r : rt->cfg.server.reverse_proxy) {
     RouteRuntime rr;
     rr.conf = &r;
-    rr.pipeline = std::make_unique<policy::Pipeline>(
-        config::effective_policies(rt->cfg.server.policies, r.policies));
+    config::Policies pol = config::effective_policies(rt->cfg.server.policies, r.policies);
+    // A rate limit counts per route, also one set under server (each route's
+    // pipeline has its own); a shared store tells the routes apart by this.
+    if (pol.rate_limit) {
+      for (const auto& d : r.domains) pol.rate_limit->scope += d + ",";
+      pol.rate_limit->scope += "|" + r.path;
+    }
+    rr.pipeline = std::make_unique<policy::Pipeline>(pol);
     rr.backend_scheme = r.ssl ? "https" : "http";
     if (r.ssl) {
       rr.tls = tls::ClientContext::create(r.tls, err);

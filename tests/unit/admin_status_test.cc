@@ -216,6 +216,14 @@ TEST(AdminStatus, EmptyInputIsStillADocument) {
   EXPECT_TRUE(v.at("routes").as_array().empty());
 }
 
+TEST(AdminStatus, RateLimitStoreCounters) {
+  json::value v = parse(render_status_json({}, RateLimitStatusView{12, 3}));
+  EXPECT_EQ(v.at("rate_limit").at("store_decisions").as_int64(), 12);
+  EXPECT_EQ(v.at("rate_limit").at("store_errors").as_int64(), 3);
+  v = parse(render_status_json({}));
+  EXPECT_EQ(v.at("rate_limit").at("store_errors").as_int64(), 0);
+}
+
 // ---- the admin server over loopback ----
 
 // An io_context thread with a listener; every connection goes to serve_admin.

@@ -125,7 +125,7 @@ TEST(RateLimitConfig, BadValuesAreFileLineColErrors) {
       {"{rate: 10/s, burst: 0}", 39, ""},
       {"{rate: 10/s, key: user}", 37, "client_ip, route or header:NAME"},
       {"{rate: 10/s, key: 'header:'}", 37, "client_ip, route or header:NAME"},
-      {"{rate: 10/s, store: redis}", 39, "not available yet"},
+      {"{rate: 10/s, store: redis}", 39, "needs a top-level 'redis' section"},
       {"{burst: 5}", 19, "needs a 'rate'"},
       {"{rate: 10/s, rates: 1}", 32, "rate"},
   };
