@@ -39,6 +39,11 @@ void make_error(OwnResponse& r, const policy::Pipeline* pipe, int status, const 
 void make_plain(OwnResponse& r, const policy::Pipeline* pipe, int status, std::string_view text,
                 bool from_backend = false);
 
+// A policy's answer relayed as another server made it (policy::Answer with
+// a body: forward_auth's non-2xx): its status, body and content type, with
+// Proxy-Status naming the refusal; never replaced by an error page.
+void make_relayed(OwnResponse& r, const policy::Answer& a);
+
 // The fields of `r` in order through `w`: Date, Content-Type,
 // Content-Length, Proxy-Status (errors), `extra` (Location,
 // WWW-Authenticate ...), X-Request-ID (unless a rule drops it), the
