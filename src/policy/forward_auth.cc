@@ -78,8 +78,8 @@ class ForwardAuth final : public Policy {
     if (conf_.tls && !tls_) co_return fail(ex, 503, "proxy_internal_error", tls_error_);
     const net::Executor exec = co_await net::asio::this_coro::executor;
     std::shared_ptr<upstream::SubOrigin> origin = worker_origin(exec.context());
-    std::string request = build_request(*ex.request, ex.client_ip_str);
-    upstream::SubResponse r = co_await upstream::sub_request(origin, std::move(request), conf_.timeout);
+    const std::string request = build_request(*ex.request, ex.client_ip_str);
+    upstream::SubResponse r = co_await upstream::sub_request(origin, request, conf_.timeout);
     if (r.status == 0) {
       GH_WARN("forward_auth %s: %s: %s", origin->backend.name.c_str(), r.error, r.details.c_str());
       co_return fail(ex, r.http_status, r.error, r.details);

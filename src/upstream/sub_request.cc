@@ -263,12 +263,13 @@ awaitable<void> run_steps(std::shared_ptr<Attempt> a, std::shared_ptr<SubOrigin>
 
 }  // namespace
 
-awaitable<SubResponse> sub_request(std::shared_ptr<SubOrigin> origin, std::string request,
+awaitable<SubResponse> sub_request(const std::shared_ptr<SubOrigin>& origin, const std::string& request,
                                    std::chrono::milliseconds timeout, SubLimits limits) {
   const Executor ex = co_await asio::this_coro::executor;
   auto a = std::make_shared<Attempt>(ex);
   a->deadline.expires_after(timeout);
-  asio::co_spawn(ex, run_steps(a, std::move(origin), std::move(request), limits), asio::detached);
+  // (The steps get their own copies: they may outlive this call.)
+  asio::co_spawn(ex, run_steps(a, origin, request, limits), asio::detached);
   // co_spawn may run the steps inline up to their first wait, or to the end
   // when they fail before any I/O: then there is nothing to wait for.
   if (!a->finished) co_await a->deadline.async_wait(nothrow);

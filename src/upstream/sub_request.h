@@ -67,7 +67,10 @@ struct SubResponse {
 // the background. A connection whose response was read whole and which
 // stays open (keep-alive, nothing extra sent) goes back to the pool.
 // Must run on the worker that owns `origin`.
-net::awaitable<SubResponse> sub_request(std::shared_ptr<SubOrigin> origin, std::string request,
+// (References, copied inside: GCC 12 mishandles temporaries with destructors
+// in a co_await expression, which by-value arguments would be.)
+net::awaitable<SubResponse> sub_request(const std::shared_ptr<SubOrigin>& origin,
+                                        const std::string& request,
                                         std::chrono::milliseconds timeout, SubLimits limits = {});
 
 }  // namespace gh::upstream
