@@ -223,6 +223,25 @@ def test_oversized_answer_body_is_502(gatehouse, capture_backend, auth):
     assert b"x" * 100 not in r.body
 
 
+def test_access_log_names_forward_auth(gatehouse, capture_backend, auth):
+    a = auth()
+    b = capture_backend()
+    gh = front(gatehouse, b, a.url())
+    get(gh.port, headers=[("X-Request-ID", "refused")])
+    get(gh.port, headers=[("X-Request-ID", "let-in"), ALICE])
+
+    def by_id():
+        got = {rec.get("request_id"): rec for rec in gh.access_log()}
+        return got if {"refused", "let-in"} <= set(got) else None
+
+    recs = helpers.wait_until(by_id, 5.0)
+    assert recs, gh.stdout()[-2000:]
+    assert int(recs["refused"]["status"]) == 401
+    assert recs["refused"]["policy"] == "forward_auth"
+    assert int(recs["let-in"]["status"]) == 200
+    assert not recs["let-in"].get("policy")
+
+
 # --------------------------------------------------------------------------
 # Down and slow auth services
 
