@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "net/deadlines.h"
 #include "policy/kinds.h"
+#include "policy/worker_upkeep.h"
 #include "upstream/sub_request.h"
 
 namespace gh::policy {
@@ -31,7 +32,16 @@ struct WorkerOrigin {
 };
 thread_local std::unordered_map<uint64_t, WorkerOrigin> tl_origins;
 thread_local int64_t tl_swept_ms = 0;
-constexpr int64_t kSweepMs = 10'000;
+constexpr int64_t kSweepMs = 1'000;
+
+// Drops this thread's pools of policies that are gone and closes idle
+// connections past their idle timeout, at most every kSweepMs.
+void sweep_origins(int64_t now) {
+  if (tl_origins.empty() || now - tl_swept_ms < kSweepMs) return;
+  tl_swept_ms = now;
+  std::erase_if(tl_origins, [](const auto& kv) { return !kv.second.alive->load(std::memory_order_relaxed); });
+  for (auto& [id, w] : tl_origins) w.origin->pool.expire(now);
+}
 
 // Fields of the auth service's answer that never reach the client: they
 // frame the message or belong to the auth service's connection (RFC 9110
@@ -120,11 +130,7 @@ class ForwardAuth final : public Policy {
 
   // This worker's connection pool to the auth service (made on first use).
   std::shared_ptr<upstream::SubOrigin> worker_origin(net::asio::io_context& ctx) const {
-    const int64_t now = net::now_ms();
-    if (now - tl_swept_ms >= kSweepMs) {
-      tl_swept_ms = now;
-      std::erase_if(tl_origins, [](const auto& kv) { return !kv.second.alive->load(std::memory_order_relaxed); });
-    }
+    sweep_origins(net::now_ms());
     auto it = tl_origins.find(id_);
     if (it == tl_origins.end()) {
       WorkerOrigin w{std::make_shared<upstream::SubOrigin>(ctx, conf_.host, conf_.port, tls_), alive_};
@@ -191,6 +197,8 @@ class ForwardAuth final : public Policy {
 };
 
 }  // namespace
+
+void worker_upkeep(int64_t now_ms) { sweep_origins(now_ms); }
 
 std::unique_ptr<Policy> make_forward_auth(const config::ForwardAuth& conf) {
   return std::make_unique<ForwardAuth>(conf);

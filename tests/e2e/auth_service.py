@@ -64,6 +64,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    def setup(self):
+        super().setup()
+        with self.server.service.lock:
+            self.server.service.open += 1
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            with self.server.service.lock:
+                self.server.service.open -= 1
+
     def _send(self, status, fields, body=b""):
         self.send_response(status)
         for n, v in fields:
@@ -133,6 +145,7 @@ class AuthService:
     def __init__(self, slow_seconds=3.0):
         self.lock = threading.Lock()
         self.requests = []
+        self.open = 0   # connections open now
         self.slow_seconds = slow_seconds
         self._srv = _Server(("127.0.0.1", 0), _Handler)
         self._srv.service = self

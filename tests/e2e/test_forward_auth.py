@@ -8,6 +8,7 @@ The auth service is tests/e2e/auth_service.py, run in the test process.
 """
 
 import re
+import signal
 import socket
 import struct
 import time
@@ -331,6 +332,27 @@ def test_auth_connection_closed_by_service_is_replaced(gatehouse, capture_backen
     for _ in range(3):
         assert get(gh.port).status == 418
     assert len({s.peer for s in a.seen()}) == 3
+
+
+def test_reload_drops_the_old_auth_connections(gatehouse, capture_backend, auth):
+    a1, a2 = auth(), auth()
+    b = capture_backend()
+    srv = {"workers": 1, "reverse_proxy": [route(b, "/app", forward_auth={"url": a1.url()}),
+                                           route(b, "/open")]}
+    gh = gatehouse({"server": srv})
+    assert get(gh.port, "/app/x", headers=[ALICE]).status == 200
+    assert a1.open == 1   # kept alive
+    srv["reverse_proxy"][0]["forward_auth"]["url"] = a2.url()
+    gh.config_path.write_text(helpers.to_yaml({"server": srv}) + "\n")
+    before = gh.stderr().count("configuration reloaded")
+    gh.signal(signal.SIGHUP)
+    assert helpers.wait_until(lambda: gh.stderr().count("configuration reloaded") > before, 5.0)
+    # A request without forward_auth lets the worker drop the old config;
+    # the old policy's idle connection is then closed by the worker's upkeep.
+    assert get(gh.port, "/open/y").status == 200
+    assert helpers.wait_until(lambda: a1.open == 0, 4.0), a1.open
+    assert get(gh.port, "/app/x", headers=[BOB]).status == 200
+    assert len(a2.seen()) == 1 and len(a1.seen()) == 1
 
 
 # --------------------------------------------------------------------------
