@@ -142,19 +142,22 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 class AuthService:
     """The service on 127.0.0.1 at a port of its own; stop() when done."""
 
-    def __init__(self, slow_seconds=3.0):
+    def __init__(self, slow_seconds=3.0, tls_context=None):
         self.lock = threading.Lock()
         self.requests = []
         self.open = 0   # connections open now
         self.slow_seconds = slow_seconds
         self._srv = _Server(("127.0.0.1", 0), _Handler)
         self._srv.service = self
+        if tls_context is not None:   # https://: TLS on every accepted connection
+            self._srv.socket = tls_context.wrap_socket(self._srv.socket, server_side=True)
+        self.scheme = "https" if tls_context is not None else "http"
         self.port = self._srv.server_address[1]
         self._thread = threading.Thread(target=self._srv.serve_forever, daemon=True)
         self._thread.start()
 
     def url(self, path="/verify"):
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
     def seen(self):
         with self.lock:

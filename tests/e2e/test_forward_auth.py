@@ -355,6 +355,38 @@ def test_reload_drops_the_old_auth_connections(gatehouse, capture_backend, auth)
     assert len(a2.seen()) == 1 and len(a1.seen()) == 1
 
 
+def test_https_auth_service_verified_and_reused(gatehouse, capture_backend, auth, tmp_path,
+                                                monkeypatch):
+    import ssl
+    import tls_helpers as th
+    import trustme
+    ca = trustme.CA()
+    leaf = th.write_leaf(ca, tmp_path / "pki", "auth", ["127.0.0.1"], "auth")
+    ca_pem = th.write_ca(ca, tmp_path / "pki" / "ca.pem")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(leaf.cert), str(leaf.key))
+    a = auth(tls_context=ctx)
+    b = capture_backend()
+    # The auth service is checked against the system trust store, which
+    # OpenSSL lets SSL_CERT_FILE stand in for.
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_pem))
+    srv = {"workers": 1, "reverse_proxy": [route(b, "/", forward_auth={"url": a.url(), "copy_headers": COPY})]}
+    gh = gatehouse({"server": srv})
+    for _ in range(3):
+        r = get(gh.port, headers=[ALICE])
+        assert r.status == 200, r
+    assert [u.headers_all("Remote-User") for u in b.wait_requests(3)] == [["alice"]] * 3
+    assert len({s.peer for s in a.seen()}) == 1
+    assert get(gh.port).status == 401
+    # Not trusted: 503, the certificate named.
+    monkeypatch.delenv("SSL_CERT_FILE")
+    gh2 = gatehouse({"server": srv})
+    r = get(gh2.port, headers=[ALICE])
+    assert r.status == 503, r
+    assert_denied(r, "tls_certificate_error")
+    assert len(a.seen()) == 4
+
+
 # --------------------------------------------------------------------------
 # HTTP/2 and WebSocket routes
 
