@@ -76,7 +76,10 @@ void write_own_fields(FieldWriter& w, const OwnResponse& r, std::span<const http
   int n = std::snprintf(len, sizeof len, "%zu", r.body.size());
   w.add("Content-Length", std::string_view(len, static_cast<size_t>(n)));
   if (!r.proxy_status.empty() && !edits.drops("proxy-status")) w.add("Proxy-Status", r.proxy_status);
-  for (const auto& f : extra) w.add(f.name, f.value);
+  // (Response rules and obfuscate apply to these too: a relayed answer's
+  // fields are another server's, like a backend's.)
+  for (const auto& f : extra)
+    if (!edits.drops(f.name)) w.add(f.name, f.value);
   if (!request_id.empty() && !edits.drops("x-request-id")) w.add("X-Request-ID", request_id);
   edits.for_each_added([&w](std::string_view name, std::string_view value) { w.add(name, value); });
 }

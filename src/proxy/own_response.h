@@ -46,7 +46,7 @@ void make_relayed(OwnResponse& r, const policy::Answer& a);
 
 // The fields of `r` in order through `w`: Date, Content-Type,
 // Content-Length, Proxy-Status (errors), `extra` (Location,
-// WWW-Authenticate ...), X-Request-ID (unless a rule drops it), the
+// WWW-Authenticate ...; those the response rules drop left out), X-Request-ID (unless a rule drops it), the
 // response rules' added fields. Framing and connection fields are the
 // downstream's.
 void write_own_fields(FieldWriter& w, const OwnResponse& r, std::span<const http::Field> extra,

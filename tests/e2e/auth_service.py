@@ -105,7 +105,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if path == "/teapot":
             self.close_connection = True
             self._send(418, [("Connection", "close, X-Hop"), ("X-Hop", "secret"),
-                             ("X-Kept", "yes"), ("Content-Type", "text/plain")], b"short and stout\n")
+                             ("X-Kept", "yes"), ("X-Powered-By", "AuthKit 1.0"),
+                             ("Content-Type", "text/plain")], b"short and stout\n")
             return
         user = _session(self.headers.get("Cookie"))
         auth = self.headers.get("Authorization") or ""

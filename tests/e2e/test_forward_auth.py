@@ -214,6 +214,18 @@ def test_hop_by_hop_fields_of_the_answer_dropped(gatehouse, capture_backend, aut
         assert read_response(reader).status == 418
 
 
+def test_response_rules_and_obfuscate_apply_to_relayed_answers(gatehouse, capture_backend, auth):
+    a = auth()
+    b = capture_backend()
+    gh = front(gatehouse, b, a.url("/teapot"), obfuscate=True,
+               headers={"response": {"remove": ["X-Kept"], "set": {"X-Frame-Options": "DENY"}}})
+    r = get(gh.port)
+    assert r.status == 418 and r.body == b"short and stout\n", r
+    assert not r.has("X-Powered-By") and not r.has("X-Kept"), r.headers
+    assert r.headers_all("X-Frame-Options") == ["DENY"]
+    assert_denied(r)
+
+
 def test_oversized_answer_body_is_502(gatehouse, capture_backend, auth):
     a = auth()
     b = capture_backend()
