@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "core/log.h"
+#include "http/connection_tokens.h"
 #include "net/deadlines.h"
 #include "policy/kinds.h"
 #include "policy/worker_upkeep.h"
@@ -47,24 +48,13 @@ void sweep_origins(int64_t now) {
 // frame the message or belong to the auth service's connection (RFC 9110
 // 7.6.1), or gatehouse states them itself (Date, Server, Content-Type and
 // Content-Length of the relayed body, Proxy-Status).
-bool dropped_from_answer(std::string_view name, std::string_view connection) {
+bool dropped_from_answer(std::string_view name, const http::ConnectionTokens& connection) {
   static constexpr std::string_view kDropped[] = {
       "connection", "keep-alive", "proxy-connection", "te", "transfer-encoding", "upgrade",
       "trailer", "content-length", "date", "server", "content-type", "proxy-status"};
   for (std::string_view d : kDropped)
     if (http::iequals(name, d)) return true;
-  // Fields the Connection field names are hop-by-hop too.
-  size_t pos = 0;
-  while (pos < connection.size()) {
-    size_t comma = connection.find(',', pos);
-    if (comma == std::string_view::npos) comma = connection.size();
-    std::string_view tok = connection.substr(pos, comma - pos);
-    while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t')) tok.remove_prefix(1);
-    while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t')) tok.remove_suffix(1);
-    if (!tok.empty() && http::iequals(tok, name)) return true;
-    pos = comma + 1;
-  }
-  return false;
+  return connection.has(name);   // named by Connection: hop-by-hop too
 }
 
 class ForwardAuth final : public Policy {
@@ -106,9 +96,9 @@ class ForwardAuth final : public Policy {
     Answer a;
     a.status = r.status;
     a.details = "forward_auth: the auth service answered " + std::to_string(r.status);
-    std::string_view connection;
+    http::ConnectionTokens connection;
     for (const auto& [fname, value] : r.fields) {
-      if (http::iequals(fname, "connection")) connection = value;
+      if (http::iequals(fname, "connection")) connection.add_list(value);
       if (http::iequals(fname, "content-type")) a.content_type = value;
     }
     for (auto& [fname, value] : r.fields)

@@ -59,7 +59,7 @@ awaitable<SubResponse> open_connection(Attempt& a, SubOrigin& o) {
   std::vector<tcp::endpoint> eps;
   error_code ec = co_await o.resolver.resolve(o.backend.host, o.backend.port, eps);
   if (a.abandoned) co_return SubResponse{};
-  if (ec) co_return failed(503, "dns_error", "cannot resolve " + o.backend.host + ": " + describe_error(ec));
+  if (ec) co_return failed(503, "dns_error", "name resolution failed: " + describe_error(ec));
   error_code cec = asio::error::host_not_found;
   for (const auto& ep : eps) {
     a.conn = std::make_unique<UpConn>(Stream(Socket(a.ex)), &o.backend);

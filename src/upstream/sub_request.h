@@ -53,7 +53,9 @@ struct SubResponse {
   std::string body;                                          // chunked coding removed
   int http_status = 0;
   const char* error = "";
-  std::string details;       // short, lower-case: "connection refused", "timed out after 5000 ms"
+  // Short, lower-case, never naming the origin (callers may show it to
+  // clients): "connection refused", "no answer within 5000 ms".
+  std::string details;
   bool reused = false;       // answered on a kept-alive connection from the pool
 };
 

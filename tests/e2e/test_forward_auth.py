@@ -279,6 +279,7 @@ def test_auth_service_name_not_found_is_503(gatehouse, capture_backend):
     ps = proxy_status(r)
     assert "dns_error" in ps or "connection_timeout" in ps, ps
     assert "forward_auth" in ps
+    assert "no-such-host" not in ps and "no-such-host" not in r.body.decode(), ps   # never named to clients
 
 
 def test_slow_auth_service_is_504_within_timeout(gatehouse, capture_backend, auth):
