@@ -127,6 +127,18 @@ struct BasicAuth {
 
 // `rate_limit` (CONTRACT "Policies"): a token bucket per key. `count`
 // requests per `period_s` seconds refill it; it holds at most `burst`.
+// forward_auth: each request is first asked about at an auth service
+// (Authelia, oauth2-proxy ...) with `GET url`; see docs/sso.md.
+struct ForwardAuth {
+  std::string url;                        // as written: http://host[:port]/path[?query]
+  bool tls = false;                       // https://
+  std::string host;                       // name or IP literal (IPv6 without brackets)
+  uint16_t port = 80;                     // 80 / 443 unless the url names one
+  std::string target;                     // origin-form path and query; "/" when the url has none
+  std::string host_header;                // Host sent: the url's authority as written
+  std::vector<std::string> copy_headers;  // field names as written, each once
+  Duration timeout = std::chrono::seconds(5);   // connect + response, at least 1 ms
+};
 struct RateLimit {
   enum class Key : uint8_t { client_ip, header, route };
   enum class Store : uint8_t { local, redis };
@@ -193,6 +205,7 @@ struct Policies {
   std::optional<Compress> compress;
   std::optional<Cache> cache;
   std::optional<RateLimit> rate_limit;
+  std::optional<ForwardAuth> forward_auth;
 };
 
 // `route` over `server`, key by key: what one route runs with.

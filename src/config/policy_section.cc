@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "config/address.h"
 #include "config/keys.h"
 #include "http/token.h"
 #include "config/sections.h"
@@ -385,6 +386,82 @@ void load_rate_limit(Ctx& ctx, const Value& v, RateLimit& out) {
   if (out.burst == 0) out.burst = out.count;
 }
 
+// The url of forward_auth: http:// or https://, a host (parse_address's
+// rules, so IPv6 in brackets), an optional port, an optional origin-form
+// path and query; no user info, no fragment, no spaces or control bytes
+// (it goes into a request line as it is).
+bool parse_auth_url(std::string_view url, ForwardAuth& out, std::string& why) {
+  std::string l = lower(url.substr(0, std::min<size_t>(url.size(), 8)));
+  size_t skip = 0;
+  if (l.starts_with("http://")) skip = 7;
+  else if (l.starts_with("https://")) skip = 8, out.tls = true;
+  if (skip == 0) {
+    why = "must start with http:// or https://";
+    return false;
+  }
+  for (unsigned char c : url) {
+    if (c <= 0x20 || c >= 0x7f) {
+      why = "may not contain spaces, control or non-ASCII bytes (percent-encode them)";
+      return false;
+    }
+  }
+  if (url.find('#') != std::string_view::npos) {
+    why = "may not have a fragment ('#')";
+    return false;
+  }
+  std::string_view rest = url.substr(skip);
+  const size_t end = rest.find_first_of("/?");
+  std::string_view authority = rest.substr(0, end);
+  if (authority.find('@') != std::string_view::npos) {
+    why = "may not hold user information ('user@host'): credentials go in the auth service's own config";
+    return false;
+  }
+  if (authority.empty()) {
+    why = "has no host";
+    return false;
+  }
+  auto hp = parse_address(authority, out.tls ? 443 : 80, why);
+  if (!hp) return false;
+  out.host = hp->host;
+  out.port = hp->port;
+  out.host_header = std::string(authority);
+  out.target = end == std::string_view::npos ? "/" : std::string(rest.substr(end));
+  if (out.target.front() == '?') out.target.insert(0, "/");
+  out.url = std::string(url);
+  return true;
+}
+
+// `forward_auth: {url, copy_headers, timeout}`.
+void load_forward_auth(Ctx& ctx, const Value& v, ForwardAuth& out) {
+  bool have_url = false;
+  for (const Entry& e : map_entries(ctx, v, "forward_auth", keys::kForwardAuth)) {
+    if (e.key == "url") {
+      have_url = true;   // (a bad one has its own error)
+      auto s = read_text(ctx, e.value, "a URL like http://127.0.0.1:9091/api/verify");
+      if (!s) continue;
+      std::string why;
+      if (!parse_auth_url(*s, out, why))
+        ctx.error(e.value.mark, "'forward_auth.url' " + shown(*s) + " " + why);
+    } else if (e.key == "copy_headers") {
+      for (const Value& item : list_items(ctx, e.value)) {
+        auto n = read_field_name(ctx, item, item.mark);
+        if (!n) continue;
+        const bool twice = std::any_of(out.copy_headers.begin(), out.copy_headers.end(),
+                                       [&](const std::string& h) { return lower(h) == lower(*n); });
+        if (twice) {
+          ctx.error(item.mark, "'copy_headers' lists " + shown(*n) + " twice");
+          continue;
+        }
+        out.copy_headers.push_back(*n);
+      }
+    } else if (e.key == "timeout") {
+      if (auto d = read_duration(ctx, e.value, Duration(1))) out.timeout = *d;
+    }
+  }
+  if (!have_url && !v.node.IsScalar())
+    ctx.error(v.mark, "'forward_auth' needs a 'url', e.g. {url: http://127.0.0.1:9091/api/verify}");
+}
+
 // `cache: true | false | {max_size, max_object}`.
 void load_cache(Ctx& ctx, const Value& v, Cache& out) {
   if (v.node.IsScalar()) {
@@ -462,6 +539,8 @@ bool load_policy(Ctx& ctx, const Entry& e, Policies& out) {
     load_section(ctx, val, out.rate_limit, load_rate_limit);
   } else if (e.key == "cache") {
     load_section(ctx, val, out.cache, load_cache);
+  } else if (e.key == "forward_auth") {
+    load_section(ctx, val, out.forward_auth, load_forward_auth);
   } else {
     return false;
   }
@@ -484,6 +563,7 @@ Policies effective_policies(const Policies& server, const Policies& route) {
   p.compress = route.compress ? route.compress : server.compress;
   p.cache = route.cache ? route.cache : server.cache;
   p.rate_limit = route.rate_limit ? route.rate_limit : server.rate_limit;
+  p.forward_auth = route.forward_auth ? route.forward_auth : server.forward_auth;
   return p;
 }
 

@@ -22,5 +22,8 @@ std::unique_ptr<Policy> make_access(const config::AccessRules& rules);
 std::unique_ptr<Policy> make_rate_limit(const config::RateLimit& conf);
 // basic_auth: htpasswd users, bcrypt/SHA-crypt via libcrypt; 401.
 std::unique_ptr<Policy> make_basic_auth(const config::BasicAuth& conf);
+// forward_auth: asks an auth service (GET url) about each request; its 2xx
+// lets the request through, anything else is relayed to the client.
+std::unique_ptr<Policy> make_forward_auth(const config::ForwardAuth& conf);
 
 }  // namespace gh::policy

@@ -70,6 +70,12 @@ struct Answer {
   const char* error = "http_request_denied";   // RFC 9209 Proxy-Status error type
   std::string details;                         // "access: 10.0.0.5 is denied"
   std::vector<std::pair<std::string, std::string>> fields;   // e.g. WWW-Authenticate
+  // A response relayed as another server made it (forward_auth's non-2xx
+  // answer): when set, this body goes to the client with `content_type`
+  // (no Content-Type when empty) instead of gatehouse's own text or error
+  // page; Proxy-Status still names the refusal.
+  std::optional<std::string> body;
+  std::string content_type;
 };
 
 // One request's state as the policies see it.

@@ -55,17 +55,31 @@ void make_plain(OwnResponse& r, const policy::Pipeline* pipe, int status, std::s
   r.body = r.text;
 }
 
+void make_relayed(OwnResponse& r, const policy::Answer& a) {
+  r.status = a.status;
+  r.error = a.error;
+  r.details = a.details;
+  r.proxy_status.clear();
+  http::append_proxy_status(r.proxy_status, a.error, {}, a.details);
+  r.content_type = a.content_type;
+  r.text.clear();
+  r.body = a.body ? std::string_view(*a.body) : std::string_view();
+}
+
 void write_own_fields(FieldWriter& w, const OwnResponse& r, std::span<const http::Field> extra,
                       std::string_view request_id, const HeadEdits& edits) {
   // A response rule that sets or removes one of the fields made here
   // replaces it (set) or drops it (remove) rather than doubling it.
   if (!edits.drops("date")) w.add("Date", http::http_date());
-  if (!edits.drops("content-type")) w.add("Content-Type", r.content_type);
+  if (!r.content_type.empty() && !edits.drops("content-type")) w.add("Content-Type", r.content_type);
   char len[24];
   int n = std::snprintf(len, sizeof len, "%zu", r.body.size());
   w.add("Content-Length", std::string_view(len, static_cast<size_t>(n)));
   if (!r.proxy_status.empty() && !edits.drops("proxy-status")) w.add("Proxy-Status", r.proxy_status);
-  for (const auto& f : extra) w.add(f.name, f.value);
+  // (Response rules and obfuscate apply to these too: a relayed answer's
+  // fields are another server's, like a backend's.)
+  for (const auto& f : extra)
+    if (!edits.drops(f.name)) w.add(f.name, f.value);
   if (!request_id.empty() && !edits.drops("x-request-id")) w.add("X-Request-ID", request_id);
   edits.for_each_added([&w](std::string_view name, std::string_view value) { w.add(name, value); });
 }

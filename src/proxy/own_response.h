@@ -39,9 +39,14 @@ void make_error(OwnResponse& r, const policy::Pipeline* pipe, int status, const 
 void make_plain(OwnResponse& r, const policy::Pipeline* pipe, int status, std::string_view text,
                 bool from_backend = false);
 
+// A policy's answer relayed as another server made it (policy::Answer with
+// a body: forward_auth's non-2xx): its status, body and content type, with
+// Proxy-Status naming the refusal; never replaced by an error page.
+void make_relayed(OwnResponse& r, const policy::Answer& a);
+
 // The fields of `r` in order through `w`: Date, Content-Type,
 // Content-Length, Proxy-Status (errors), `extra` (Location,
-// WWW-Authenticate ...), X-Request-ID (unless a rule drops it), the
+// WWW-Authenticate ...; those the response rules drop left out), X-Request-ID (unless a rule drops it), the
 // response rules' added fields. Framing and connection fields are the
 // downstream's.
 void write_own_fields(FieldWriter& w, const OwnResponse& r, std::span<const http::Field> extra,

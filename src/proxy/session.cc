@@ -441,11 +441,17 @@ awaitable<void> Session::send_error_fields(int status, const char* error, std::s
 // A policy's own answer (403, 401 ...): a proxy-made error with the policy's
 // fields (WWW-Authenticate) and Proxy-Status naming the refusal.
 awaitable<void> Session::send_answer(const policy::Answer& a) {
-  std::array<http::Field, 8> extra;
-  size_t n = 0;
-  for (const auto& [name, value] : a.fields)
-    if (n < extra.size()) extra[n++] = http::Field{name, value};
-  co_await send_error_fields(a.status, a.error, a.details, {}, std::span(extra.data(), n));
+  std::vector<http::Field> extra;
+  extra.reserve(a.fields.size());
+  for (const auto& [name, value] : a.fields) extra.push_back(http::Field{name, value});
+  if (a.body) {
+    // Relayed as the auth service made it (forward_auth).
+    rec_.proxy_status = a.error;
+    make_relayed(own_, a);
+    co_await send_own(extra);
+    co_return;
+  }
+  co_await send_error_fields(a.status, a.error, a.details, {}, extra);
 }
 
 awaitable<void> Session::send_redirect(std::string_view location) {

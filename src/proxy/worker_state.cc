@@ -7,6 +7,7 @@
 
 #include "core/buffer.h"
 #include "net/deadlines.h"
+#include "policy/worker_upkeep.h"
 #include "proxy/h2_upstream.h"
 
 namespace gh::proxy {
@@ -44,6 +45,7 @@ namespace gh::proxy {
 void WorkerState::tick() {
   log.flush();
   pool.expire(net::now_ms());
+  policy::worker_upkeep(net::now_ms());
   // A burst of clients leaves freed session memory in the heap; once most of
   // those sessions are gone (parked or closed), hand the pages back so idle
   // connections are not charged for yesterday's peak. Rare and process-wide.
