@@ -32,6 +32,8 @@ const char* forbidden_field(std::string_view lname) {
   return nullptr;
 }
 
+}  // namespace
+
 std::optional<std::string> read_field_name(Ctx& ctx, const Value& v, YAML::Mark at) {
   auto s = read_string(ctx, v);
   if (!s) return std::nullopt;
@@ -48,6 +50,8 @@ std::optional<std::string> read_field_name(Ctx& ctx, const Value& v, YAML::Mark 
   }
   return s;
 }
+
+namespace {
 
 void load_field_map(Ctx& ctx, const Value& v, std::vector<std::pair<std::string, std::string>>& out) {
   if (!v.node.IsMap() && !v.node.IsNull()) {
@@ -460,6 +464,8 @@ bool load_policy(Ctx& ctx, const Entry& e, Policies& out) {
     load_section(ctx, val, out.rate_limit, load_rate_limit);
   } else if (e.key == "cache") {
     load_section(ctx, val, out.cache, load_cache);
+  } else if (e.key == "jwt") {
+    load_section(ctx, val, out.jwt, load_jwt);
   } else {
     return false;
   }
@@ -482,6 +488,7 @@ Policies effective_policies(const Policies& server, const Policies& route) {
   p.compress = route.compress ? route.compress : server.compress;
   p.cache = route.cache ? route.cache : server.cache;
   p.rate_limit = route.rate_limit ? route.rate_limit : server.rate_limit;
+  p.jwt = route.jwt ? route.jwt : server.jwt;
   return p;
 }
 
