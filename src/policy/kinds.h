@@ -22,5 +22,7 @@ std::unique_ptr<Policy> make_access(const config::AccessRules& rules);
 std::unique_ptr<Policy> make_rate_limit(const config::RateLimit& conf);
 // basic_auth: htpasswd users, bcrypt/SHA-crypt via libcrypt; 401.
 std::unique_ptr<Policy> make_basic_auth(const config::BasicAuth& conf);
+// jwt: bearer tokens verified against a JWK Set (file or URL); 401.
+std::unique_ptr<Policy> make_jwt(const config::Jwt& conf);
 
 }  // namespace gh::policy
