@@ -13,6 +13,7 @@ namespace gh::config::detail {
 namespace {
 
 constexpr uint64_t kMaxJwksFile = 1 << 20;
+constexpr size_t kMaxClaimFields = 64;
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -85,6 +86,10 @@ void load_claims_to_headers(Ctx& ctx, const Value& v, Jwt& out) {
     if (dup) {
       ctx.error(val.mark, "field " + shown(*name) + " is set from two claims");
       continue;
+    }
+    if (out.claims_to_headers.size() == kMaxClaimFields) {
+      ctx.error(val.mark, "'claims_to_headers' sets more than " + std::to_string(kMaxClaimFields) + " fields");
+      return;
     }
     out.claims_to_headers.emplace_back(*claim, *name);
   }

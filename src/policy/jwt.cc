@@ -1,15 +1,17 @@
 // jwt (CONTRACT "Policies", docs/jwt.md): a bearer token (RFC 6750 2.1)
 // verified against a JWK Set (src/jose), its claims copied into upstream
 // fields. Verification runs on the worker: a signature check costs tens of
-// microseconds, less than a trip to the blocking pool. The only wait is for
+// microseconds, less than a trip to the blocking pool, and a token verified
+// once is remembered per worker until it expires. The only wait is for
 // a jwks_url fetch (first keys, or a kid the set lacks), done by the
 // JwksSource's thread while the request is suspended.
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
+#include "core/string_map.h"
 #include "http/token.h"
 #include "jose/jwt.h"
 #include "policy/jwks_source.h"
@@ -54,13 +56,29 @@ std::optional<std::string> field_value(const json& v) {
   return std::string(trimmed);
 }
 
+// Per worker thread: tokens verified already, so a client sending the same
+// token on every request pays the signature check (50-200 us for RS256,
+// ES256, EdDSA) once per worker. An entry counts only for the policy that
+// made it, with the key set it was verified against, until the token's exp
+// (plus skew): nothing else about a verified token can turn it invalid later.
+struct CachedToken {
+  uint64_t policy = 0;
+  uint64_t keys_version = 0;
+  double valid_until = 0;   // seconds since the epoch
+  std::vector<std::pair<uint16_t, std::string>> fields;   // index into claims_to_headers, value
+};
+constexpr size_t kCacheBytes = 4 << 20;   // per worker thread (token bytes); full: start over
+thread_local core::StringMap<CachedToken> tl_tokens;
+thread_local size_t tl_token_bytes = 0;
+std::atomic<uint64_t> g_next_id{1};
+
 // Why a request is refused, for Proxy-Status, the log and the challenge.
 enum class Refusal : uint8_t { no_token, invalid };
 
 class Jwt final : public Policy {
  public:
   explicit Jwt(const config::Jwt& c)
-      : issuer_(c.issuer), audiences_(c.audiences), claims_(c.claims_to_headers),
+      : id_(g_next_id++), issuer_(c.issuer), audiences_(c.audiences), claims_(c.claims_to_headers),
         skew_s_(std::chrono::duration_cast<std::chrono::seconds>(c.clock_skew).count()),
         keys_(c.keys) {
     if (!c.jwks_url.empty()) source_ = JwksSource::get(c.jwks_url, c.jwks_refresh);
@@ -95,6 +113,7 @@ class Jwt final : public Policy {
       return refuse(ex, Refusal::invalid, "jwt: token too large", "token too large");
     }
     auto keys = current_keys();
+    if (!keys && !source_) return no_keys(ex);
     if (!keys) {
       // jwks_url not fetched yet: wait for the first fetch, briefly.
       return wait_for(ex, source_->first_fetch(), token);
@@ -128,6 +147,14 @@ class Jwt final : public Policy {
 
   Verdict check(Exchange& ex, std::string_view token, const jose::KeySet& keys, bool may_refetch) const {
     const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    const uint64_t version = source_ ? source_->version() : 0;
+    if (auto it = tl_tokens.find(token); it != tl_tokens.end()) {
+      const CachedToken& c = it->second;
+      if (c.policy == id_ && c.keys_version == version && now < c.valid_until) {
+        for (const auto& [i, value] : c.fields) ex.upstream.append_copy(claims_[i].second, value);
+        return Verdict::next;
+      }
+    }
     const jose::ClaimRules rules{issuer_, audiences_, skew_s_};
     jose::Verified v = jose::verify_jwt(token, keys, rules, now);
     if (v.failure == jose::Failure::unknown_kid && may_refetch && source_) {
@@ -138,11 +165,21 @@ class Jwt final : public Policy {
       const char* why = jose::describe(v.failure);
       return refuse(ex, Refusal::invalid, std::string("jwt: ") + why, why);
     }
-    for (const auto& [claim, field] : claims_) {
-      auto it = v.claims.find(claim);
+    CachedToken entry{id_, version, v.exp + static_cast<double>(skew_s_), {}};
+    for (size_t i = 0; i < claims_.size(); ++i) {
+      auto it = v.claims.find(claims_[i].first);
       if (it == v.claims.end()) continue;
-      if (auto value = field_value(*it)) ex.upstream.append_copy(field, std::move(*value));
+      if (auto value = field_value(*it)) {
+        ex.upstream.append_copy(claims_[i].second, *value);
+        entry.fields.emplace_back(static_cast<uint16_t>(i), std::move(*value));
+      }
     }
+    if (tl_token_bytes + token.size() > kCacheBytes) {
+      tl_tokens.clear();
+      tl_token_bytes = 0;
+    }
+    auto [it, fresh] = tl_tokens.insert_or_assign(std::string(token), std::move(entry));
+    if (fresh) tl_token_bytes += token.size();
     return Verdict::next;
   }
 
@@ -169,6 +206,7 @@ class Jwt final : public Policy {
     return Verdict::answered;
   }
 
+  uint64_t id_;   // tells this policy's cached tokens from another's (and a reloaded one's)
   std::string issuer_;
   std::vector<std::string> audiences_;
   std::vector<std::pair<std::string, std::string>> claims_;

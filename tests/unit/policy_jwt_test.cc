@@ -161,6 +161,27 @@ TEST(JwtPolicy, ClockSkewIsConfigurable) {
   EXPECT_EQ(strict->on_request(r2.ex), Verdict::answered);
 }
 
+// A verified token is remembered per worker; the memory belongs to the
+// policy that verified it, so a reload with other keys (a new policy) does
+// not trust it, and its fields come back the same.
+TEST(JwtPolicy, RememberedTokensAreThePolicysOwn) {
+  auto p = make_jwt(conf());
+  const std::string auth = bearer(good_claims());
+  for (int i = 0; i < 2; ++i) {
+    Req r(Fields{{"Authorization", auth}});
+    ASSERT_EQ(p->on_request(r.ex), Verdict::next);
+    EXPECT_EQ(added(r.ex, "X-User"), "alice");
+    EXPECT_EQ(added(r.ex, "X-Roles"), "a, b");
+  }
+  config::Jwt other = conf();
+  other.keys = jose::parse_jwks(jwks({public_jwk(ed25519_key(), "k1")})).keys;
+  auto reloaded = make_jwt(other);
+  Req r(Fields{{"Authorization", auth}});
+  ASSERT_EQ(reloaded->on_request(r.ex), Verdict::answered);
+  EXPECT_EQ(r.ex.answer->details, "jwt: bad signature");
+  EXPECT_TRUE(r.ex.upstream.added().empty());
+}
+
 TEST(JwtPolicy, RunsInThePipelineAfterBasicAuthsPlace) {
   config::Policies pol;
   pol.jwt = conf();
