@@ -318,6 +318,12 @@ def test_jwks_url_rotation_through_unknown_kid(gatehouse, capture_backend, keys,
     r = get(gh, bearer(keys["ed"].token()))
     assert r.status == 401 and details(r) == "jwt: unknown key id"
     assert srv.fetches == 2
+    # A reload fetches again at once (and keeps the keys meanwhile).
+    before = gh.stderr().count("configuration reloaded")
+    gh.signal(signal.SIGHUP)
+    assert wait_until(lambda: gh.stderr().count("configuration reloaded") > before, 5.0), gh.stderr()
+    assert wait_until(lambda: srv.fetches == 3, 5.0), srv.fetches
+    assert wait_until(lambda: get(gh, bearer(keys["ed"].token())).status == 200, 3.0)
 
 
 def test_jwks_url_refresh_and_unreachable_idp(gatehouse, capture_backend, keys, jwks_server, free_port):
