@@ -341,3 +341,17 @@ def test_jwks_url_refresh_and_unreachable_idp(gatehouse, capture_backend, keys, 
     r = get(dead, bearer(keys["ed"].token()))
     assert r.status == 503 and details(r) == "jwt: signing keys not fetched yet", r
     assert get(dead).status == 401   # no token: refused without waiting
+
+
+def test_hanging_idp_blocks_neither_requests_nor_shutdown(gatehouse, capture_backend, keys):
+    idp = capture_backend(mode="hang")
+    gh = gatehouse({"server": {"reverse_proxy": [route(capture_backend(), "/", jwt={
+        "jwks_url": f"http://{idp.address}/jwks.json"})]}})
+    t0 = time.monotonic()
+    r = get(gh, bearer(keys["ed"].token()))
+    assert r.status == 503, r
+    assert time.monotonic() - t0 < 5.0      # waited for the first fetch, boundedly
+    idp.wait_requests(1)
+    t0 = time.monotonic()
+    gh.stop()                                # the fetch in progress does not hold the exit
+    assert time.monotonic() - t0 < 5.0
