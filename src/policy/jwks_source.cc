@@ -25,6 +25,7 @@ struct JwksSource::State {
   uint64_t started = 0;        // (mu) fetches begun
   uint64_t kick_target = 0;    // (mu) the fetch an unknown kid waits for
   Clock::time_point last_kick{};   // (mu)
+  Clock::time_point last_start{};  // (mu) when the last fetch began
   std::atomic<bool> abort{false};  // stop, for curl's progress callback
   std::atomic<uint64_t> done{0};
   std::atomic<uint64_t> version{0};
@@ -135,6 +136,7 @@ void run(std::shared_ptr<JwksSource::State> st) {
       if (st->stop) return;
       st->kicked = false;
       ++st->started;
+      st->last_start = Clock::now();
     }
     Fetched f = fetch(st->url, st->abort);
     milliseconds next;
@@ -173,9 +175,14 @@ std::shared_ptr<JwksSource> JwksSource::get(const std::string& url, milliseconds
   std::lock_guard lock(g_registry_mu);
   const std::string key = std::to_string(refresh.count()) + " " + url;
   if (auto live = g_registry[key].lock()) {
+    // (Every route of one config asks for the same URL: only a source whose
+    // last fetch is not just starting is asked again, so a load or reload
+    // makes one fetch, not one per route.)
     std::lock_guard l(live->st_->mu);
-    live->st_->kicked = true;
-    live->st_->cv.notify_one();
+    if (live->st_->started == 0 || Clock::now() - live->st_->last_start > milliseconds(500)) {
+      live->st_->kicked = true;
+      live->st_->cv.notify_one();
+    }
     return live;
   }
   auto st = std::make_shared<State>();

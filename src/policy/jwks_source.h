@@ -25,7 +25,8 @@ class JwksSource {
  public:
   // The source for `url`, created (and its first fetch started) when no
   // live one exists for this URL and refresh; an existing one is asked to
-  // fetch again now (a reload means "re-read what you use").
+  // fetch again now (a reload means "re-read what you use") unless a fetch
+  // began in the last 0.5 s (every route of one config asks in turn).
   static std::shared_ptr<JwksSource> get(const std::string& url, std::chrono::milliseconds refresh);
   ~JwksSource();   // stops the fetch thread (without waiting for it)
   JwksSource(const JwksSource&) = delete;
