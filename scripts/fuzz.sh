@@ -5,7 +5,7 @@
 # Usage: scripts/fuzz.sh [SECONDS] [target...]
 #   SECONDS  run time per target (default 30; 0 = build only)
 #   target   fuzz_request_parser fuzz_response_parser fuzz_chunked fuzz_config
-#            fuzz_router_rewrite http2_fuzz fuzz_cache_rules (default: all)
+#            fuzz_router_rewrite http2_fuzz fuzz_cache_rules fuzz_jwt (default: all)
 # Environment: FUZZ_JOBS (parallel builds, default nproc), FUZZ_ARGS (extra
 # libFuzzer flags, e.g. "-only_ascii=1"), FUZZ_KEEP_CORPUS=1 (keep growing
 # build-fuzz/corpus/<target> across runs instead of starting from the seeds).
@@ -24,7 +24,7 @@ if ! [[ "$secs" =~ ^[0-9]+$ ]]; then
 fi
 [ $# -gt 0 ] && shift
 
-all_targets=(fuzz_request_parser fuzz_response_parser fuzz_chunked fuzz_config fuzz_router_rewrite http2_fuzz fuzz_cache_rules)
+all_targets=(fuzz_request_parser fuzz_response_parser fuzz_chunked fuzz_config fuzz_router_rewrite http2_fuzz fuzz_cache_rules fuzz_jwt)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all_targets[@]}")
 
@@ -50,7 +50,7 @@ mkdir -p "$out"
 
 # --- per-target sources, run length limit and dictionary ----------------------
 http1_srcs="src/http1/request_parser.cc src/http1/response_parser.cc src/http1/chunked.cc src/http1/fields.cc src/http/fields.cc"
-config_srcs="$(echo src/config/*.cc) src/core/cidr.cc src/core/units.cc src/http/path.cc src/http/fields.cc"
+config_srcs="$(echo src/config/*.cc src/jose/*.cc) src/core/cidr.cc src/core/units.cc src/http/path.cc src/http/fields.cc"
 proxy_srcs="src/proxy/router.cc src/proxy/rewrite.cc src/http/path.cc src/http/fields.cc"
 
 sources() {
@@ -59,20 +59,23 @@ sources() {
     fuzz_config) echo "$config_srcs src/proxy/router.cc" ;;
     fuzz_router_rewrite) echo "$proxy_srcs" ;;
     http2_fuzz) echo "$(echo src/http2/*.cc) src/http/fields.cc" ;;
+    fuzz_jwt) echo "$(echo src/jose/*.cc)" ;;
     fuzz_cache_rules) echo "src/cache/cache_control.cc src/cache/freshness.cc src/cache/http_date.cc src/cache/key.cc src/cache/range.cc src/http/fields.cc src/http/path.cc" ;;
     *) return 1 ;;
   esac
 }
 libs() {
   case "$1" in
-    fuzz_config) echo "-lyaml-cpp" ;;
+    fuzz_config) echo "-lyaml-cpp -lcrypto" ;;   # jwt: a jwks_file is checked at load (src/jose)
     http2_fuzz) echo "-lnghttp2" ;;
+    fuzz_jwt) echo "-lcrypto" ;;
   esac
 }
 max_len() {
   case "$1" in
     fuzz_config) echo 4096 ;;            # the longest seed is 3.4 KB
     fuzz_router_rewrite) echo 9216 ;;    # past kMaxRewriteValue (8 KiB)
+    fuzz_jwt) echo 17408 ;;              # past kMaxTokenBytes (16 KiB)
     *) echo 8192 ;;                      # past the 4 KiB chunk line limit
   esac
 }
@@ -100,9 +103,10 @@ fi
 inputs() {
   case "$1" in
     fuzz_request_parser|fuzz_response_parser|fuzz_chunked) echo src/http1/* src/http/exchange.h src/http/fields.cc ;;
-    fuzz_config) echo src/config/* src/core/cidr.* src/core/units.* src/proxy/router.* src/http/path.* ;;
+    fuzz_config) echo src/config/* src/jose/* src/core/cidr.* src/core/units.* src/proxy/router.* src/http/path.* ;;
     fuzz_router_rewrite) echo src/proxy/router.* src/proxy/rewrite.* src/http/path.* src/config/config.h src/core/cidr.h ;;
     http2_fuzz) echo src/http2/* src/http/exchange.h src/http/fields.cc ;;
+    fuzz_jwt) echo src/jose/* ;;
     fuzz_cache_rules) echo src/cache/* src/http/exchange.h src/http/fields.cc src/http/path.* src/http/token.h ;;
   esac
 }

@@ -4,12 +4,17 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "core/cidr.h"
+
+namespace gh::jose {
+struct KeySet;   // jose/jwk.h
+}
 
 namespace gh::config {
 
@@ -125,6 +130,20 @@ struct BasicAuth {
   std::vector<HtpasswdUser> users;     // read at load and reload
 };
 
+// `jwt` (CONTRACT "Policies", docs/jwt.md): bearer tokens verified against
+// a JWK Set from `jwks_file` (read at load and reload) or `jwks_url`
+// (fetched and refreshed by the policy).
+struct Jwt {
+  std::string jwks_file;                          // absolute path, or ""
+  std::shared_ptr<const jose::KeySet> keys;       // jwks_file's keys
+  std::string jwks_url;                           // http(s) URL, or ""
+  std::string issuer;                             // "" = any "iss"
+  std::vector<std::string> audiences;             // empty = any "aud"
+  std::vector<std::pair<std::string, std::string>> claims_to_headers;   // claim -> field name
+  Duration clock_skew = 30s;                      // leeway for exp, nbf, iat
+  Duration jwks_refresh = 5min;                   // jwks_url: refetched this often (at most)
+};
+
 // `rate_limit` (CONTRACT "Policies"): a token bucket per key. `count`
 // requests per `period_s` seconds refill it; it holds at most `burst`.
 // forward_auth: each request is first asked about at an auth service
@@ -206,6 +225,7 @@ struct Policies {
   std::optional<Cache> cache;
   std::optional<RateLimit> rate_limit;
   std::optional<ForwardAuth> forward_auth;
+  std::optional<Jwt> jwt;
 };
 
 // `route` over `server`, key by key: what one route runs with.

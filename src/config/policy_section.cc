@@ -33,6 +33,8 @@ const char* forbidden_field(std::string_view lname) {
   return nullptr;
 }
 
+}  // namespace
+
 std::optional<std::string> read_field_name(Ctx& ctx, const Value& v, YAML::Mark at) {
   auto s = read_string(ctx, v);
   if (!s) return std::nullopt;
@@ -49,6 +51,8 @@ std::optional<std::string> read_field_name(Ctx& ctx, const Value& v, YAML::Mark 
   }
   return s;
 }
+
+namespace {
 
 void load_field_map(Ctx& ctx, const Value& v, std::vector<std::pair<std::string, std::string>>& out) {
   if (!v.node.IsMap() && !v.node.IsNull()) {
@@ -541,6 +545,8 @@ bool load_policy(Ctx& ctx, const Entry& e, Policies& out) {
     load_section(ctx, val, out.cache, load_cache);
   } else if (e.key == "forward_auth") {
     load_section(ctx, val, out.forward_auth, load_forward_auth);
+  } else if (e.key == "jwt") {
+    load_section(ctx, val, out.jwt, load_jwt);
   } else {
     return false;
   }
@@ -564,6 +570,7 @@ Policies effective_policies(const Policies& server, const Policies& route) {
   p.cache = route.cache ? route.cache : server.cache;
   p.rate_limit = route.rate_limit ? route.rate_limit : server.rate_limit;
   p.forward_auth = route.forward_auth ? route.forward_auth : server.forward_auth;
+  p.jwt = route.jwt ? route.jwt : server.jwt;
   return p;
 }
 

@@ -22,6 +22,13 @@ Route load_route(Ctx& ctx, const Value& v, std::optional<YAML::Mark>& dup_mark);
 // are read here, so a reload re-reads them and a bad one fails the load.
 bool load_policy(Ctx& ctx, const Entry& e, Policies& out);
 
+// A field name a policy sets or removes (headers, jwt.claims_to_headers): a
+// token (RFC 9110 5.1), not a hop-by-hop, framing or Host field. Reported at `at`.
+std::optional<std::string> read_field_name(Ctx& ctx, const Value& v, YAML::Mark at);
+
+// `jwt` (jwt_section.cc): reads and checks the jwks_file's keys too.
+void load_jwt(Ctx& ctx, const Value& v, Jwt& out);
+
 // The front TLS block; checks its ports against the already loaded `server`.
 void load_ssl(Ctx& ctx, const Value& v, const Server& server, Ssl& out);
 

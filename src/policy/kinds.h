@@ -25,5 +25,7 @@ std::unique_ptr<Policy> make_basic_auth(const config::BasicAuth& conf);
 // forward_auth: asks an auth service (GET url) about each request; its 2xx
 // lets the request through, anything else is relayed to the client.
 std::unique_ptr<Policy> make_forward_auth(const config::ForwardAuth& conf);
+// jwt: bearer tokens verified against a JWK Set (file or URL); 401.
+std::unique_ptr<Policy> make_jwt(const config::Jwt& conf);
 
 }  // namespace gh::policy

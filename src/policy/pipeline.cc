@@ -13,6 +13,7 @@ Pipeline::Pipeline(const config::Policies& p) {
   if (p.rate_limit) all_.push_back(make_rate_limit(*p.rate_limit));
   if (p.basic_auth) all_.push_back(make_basic_auth(*p.basic_auth));
   if (p.forward_auth) all_.push_back(make_forward_auth(*p.forward_auth));
+  if (p.jwt) all_.push_back(make_jwt(*p.jwt));
   if (p.cache && p.cache->enabled) cache_ = std::make_unique<CacheRule>(*p.cache);   // (before the backend)
   if (p.compress && p.compress->enabled && !p.compress->algorithms.empty())
     compress_ = std::make_unique<CompressRule>(*p.compress);   // (after the backend)
