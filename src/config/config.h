@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -169,6 +170,20 @@ inline constexpr std::string_view kDefaultCompressTypes[] = {
     "application/x-javascript", "application/graphql-response+json", "image/svg+xml",
     "image/x-icon", "font/ttf", "font/otf"};
 
+// `waf` (CONTRACT "Policies", docs/waf.md): requests checked by ModSecurity
+// rules (libmodsecurity3) before they go upstream: the OWASP CRS or rule
+// files of the user's. The rules are compiled at load (config/waf_rules.h).
+struct WafRules;
+struct Waf {
+  enum class Mode : uint8_t { block, detect, off };
+  Mode mode = Mode::block;             // block: 403; detect: only logged; off: not run
+  bool crs = true;                     // rules: crs (the system's modsecurity-crs)
+  std::vector<std::string> rule_files; // rules: [files], absolute paths, in order
+  unsigned paranoia_level = 1;         // CRS paranoia level, 1..4
+  uint64_t body_limit = 128 * 1024;    // request body bytes inspected (a larger body: its first bytes)
+  std::shared_ptr<const WafRules> rules;   // compiled; shared by routes with the same rules (null: off)
+};
+
 struct Policies {
   std::optional<std::string> server_header;   // "" = no Server field
   std::optional<bool> obfuscate;
@@ -180,6 +195,7 @@ struct Policies {
   std::optional<Compress> compress;
   std::optional<Cache> cache;
   std::optional<RateLimit> rate_limit;
+  std::optional<Waf> waf;
 };
 
 // `route` over `server`, key by key: what one route runs with.

@@ -11,7 +11,7 @@ inline constexpr std::string_view kTop[] = {"server", "ssl", "admin"};
 // Policy keys are valid both under server (defaults) and in a route.
 #define GH_POLICY_KEYS \
   "server_header", "obfuscate", "headers", "error_pages", "intercept_errors", "access", "basic_auth", \
-      "compress", "cache", "rate_limit"
+      "compress", "cache", "rate_limit", "waf"
 inline constexpr std::string_view kServer[] = {
     "host",     "port",       "workers",           "trusted_proxies", "forwarded",
     "timeouts", "limits",     "access_log",        "access_log_format", "reverse_proxy",
@@ -36,6 +36,7 @@ inline constexpr std::string_view kBasicAuth[] = {"realm", "users_file"};
 inline constexpr std::string_view kCompress[] = {"algorithms", "min_size", "types"};
 inline constexpr std::string_view kCache[] = {"max_size", "max_object"};
 inline constexpr std::string_view kRateLimit[] = {"rate", "burst", "key", "store"};
+inline constexpr std::string_view kWaf[] = {"mode", "rules", "paranoia_level", "body_limit"};
 inline constexpr std::string_view kBackend[] = {"address", "weight", "backup"};
 inline constexpr std::string_view kHealthCheck[] = {"path",    "interval",  "timeout",
                                                     "healthy", "unhealthy", "expect_status"};
@@ -71,6 +72,7 @@ inline constexpr Section kSections[] = {
     {"compress", kCompress},
     {"cache", kCache},
     {"rate_limit", kRateLimit},
+    {"waf", kWaf},
 };
 
 }  // namespace gh::config::keys
