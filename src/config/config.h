@@ -177,8 +177,10 @@ struct WafRules;
 struct Waf {
   enum class Mode : uint8_t { block, detect, off };
   Mode mode = Mode::block;             // block: 403; detect: only logged; off: not run
-  bool crs = true;                     // rules: crs (the system's modsecurity-crs)
+  bool crs = true;                     // the system's modsecurity-crs is loaded (rules: crs, or "crs" listed)
   std::vector<std::string> rule_files; // rules: [files], absolute paths, in order
+  size_t crs_at = 0;                   // with crs: the CRS goes before rule_files[crs_at] (exclusions
+                                       // that set CRS variables come before it, rule removals after)
   unsigned paranoia_level = 1;         // CRS paranoia level, 1..4
   uint64_t body_limit = 128 * 1024;    // request body bytes inspected (a larger body: its first bytes)
   std::shared_ptr<const WafRules> rules;   // compiled; shared by routes with the same rules (null: off)

@@ -435,15 +435,24 @@ void load_waf(Ctx& ctx, const Value& v, Waf& out) {
         auto s = read_text(ctx, e.value, "crs, or a list of rule files");
         if (!s) continue;
         if (*s != "crs") {
-          ctx.error(e.value.mark, "'rules' must be crs or a list of rule files, got " + shown(*s) +
-                                      " (a single file: [" + *s + "])");
+          ctx.error(e.value.mark, "'rules' must be crs or a list of rule files (crs may be one of "
+                                  "them), got " + shown(*s) + " (a single file: [" + *s + "])");
           continue;
         }
         out.crs = true;
       } else {
+        // Files and the word crs, in load order: a file before crs may set
+        // the CRS's variables (allowed methods, content types), one after
+        // it may remove or change its rules (SecRuleRemoveById ...).
         out.crs = false;
         std::vector<Value> items = list_items(ctx, e.value);
         for (const Value& item : items) {
+          if (item.node.IsScalar() && item.node.Scalar() == "crs") {
+            if (out.crs) ctx.error(item.mark, "'rules' lists crs twice");
+            out.crs = true;
+            out.crs_at = out.rule_files.size();
+            continue;
+          }
           Value val = item;
           val.name = "rule file";
           if (auto p = read_file_path(ctx, val, true)) out.rule_files.push_back(*p);

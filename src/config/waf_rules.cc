@@ -55,7 +55,8 @@ std::string waf_directives(const Waf& conf) {
 std::vector<std::string> waf_rule_files(const Waf& conf, std::string& err) {
   if (!conf.crs) return conf.rule_files;
   namespace fs = std::filesystem;
-  std::vector<std::string> files;
+  std::vector<std::string> files(conf.rule_files.begin(),
+                                 conf.rule_files.begin() + static_cast<std::ptrdiff_t>(conf.crs_at));
   std::error_code ec;
   if (!fs::exists(kCrsSetup, ec)) {
     err = std::string("the OWASP CRS is not installed (") + kCrsSetup +
@@ -75,6 +76,8 @@ std::vector<std::string> waf_rule_files(const Waf& conf, std::string& err) {
   }
   std::sort(rules.begin(), rules.end());
   files.insert(files.end(), rules.begin(), rules.end());
+  files.insert(files.end(), conf.rule_files.begin() + static_cast<std::ptrdiff_t>(conf.crs_at),
+               conf.rule_files.end());
   return files;
 }
 

@@ -36,10 +36,11 @@ struct WafRules {
 // level). Text in ModSecurity's rule language.
 std::string waf_directives(const Waf& conf);
 
-// The rule files conf names, in load order: for `crs` the CRS setup file,
-// the exclusions before the CRS when present, then the CRS's request rules
-// (REQUEST-*.conf, sorted; the response rules never run, since gatehouse
-// does not inspect responses). Empty with `err` set when the CRS is missing.
+// The rule files conf names, in load order. The CRS, where it is listed,
+// is its setup file, the system's exclusions before the CRS when present,
+// then its request rules (REQUEST-*.conf, sorted; the response rules never
+// run, since gatehouse does not inspect responses). Empty with `err` set
+// when the CRS is missing.
 std::vector<std::string> waf_rule_files(const Waf& conf, std::string& err);
 
 // Reads and compiles the rules of conf (mode must not be off). Files are

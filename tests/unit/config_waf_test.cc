@@ -150,6 +150,28 @@ TEST_F(WafConfig, SameRulesCompiledOnceEditedFileCompiledAgain) {
   EXPECT_NE(edited.config->server.reverse_proxy[0].policies.waf->rules, routes[0].policies.waf->rules);
 }
 
+TEST_F(WafConfig, CrsAmongRuleFilesKeepsItsPlace) {
+  if (!fs::exists(kCrsSetup)) GTEST_SKIP() << "modsecurity-crs not installed";
+  write("before.conf",
+        "SecAction \"id:900200,phase:1,pass,nolog,setvar:'tx.allowed_methods=GET HEAD POST PUT'\"\n");
+  write("after.conf", "SecRuleRemoveById 920350\n");
+  LoadResult r = load("server:\n  reverse_proxy:\n    - path: /\n      waf: {rules: [before.conf, crs, after.conf]}\n");
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].str();
+  const Waf& w = *r.config->server.reverse_proxy[0].policies.waf;
+  EXPECT_TRUE(w.crs);
+  EXPECT_EQ(w.crs_at, 1u);
+  std::string err;
+  std::vector<std::string> files = waf_rule_files(w, err);
+  ASSERT_GT(files.size(), 4u);
+  EXPECT_EQ(files[0], (dir_ / "before.conf").string());
+  EXPECT_EQ(files[1], kCrsSetup);
+  EXPECT_EQ(files.back(), (dir_ / "after.conf").string());
+  EXPECT_TRUE(w.rules);
+  r = load("server:\n  reverse_proxy:\n    - path: /\n      waf: {rules: [crs, crs]}\n");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_NE(r.errors[0].message.find("twice"), std::string::npos);
+}
+
 TEST(WafDirectives, ParanoiaAndBodyLimit) {
   Waf w;
   w.paranoia_level = 3;

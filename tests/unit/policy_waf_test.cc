@@ -275,6 +275,26 @@ TEST_F(Crs, OrdinaryRequestsPass) {
   }
 }
 
+TEST_F(Crs, MethodsTheCrsRefusesUnlessAFileBeforeItAllowsThem) {
+  Req put = post("/api/orders/7", "application/json", R"({"qty":3})");
+  put.method = "PUT";
+  Outcome o = run(*pipes_[0], put);
+  ASSERT_EQ(o.verdict, Verdict::answered);   // CRS 3.3's default: GET HEAD POST OPTIONS
+  EXPECT_NE(o.ex.note.find("911100"), std::string::npos) << o.ex.note;
+  const fs::path dir = fs::temp_directory_path() / ("gh-wafm-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "methods.conf")
+      << "SecAction \"id:900200,phase:1,pass,t:none,nolog,"
+         "setvar:'tx.allowed_methods=GET HEAD POST OPTIONS PUT PATCH DELETE'\"\n";
+  config::LoadResult r = config::load_string(
+      "server:\n  reverse_proxy:\n    - path: /\n      waf: {rules: [methods.conf, crs]}\n",
+      (dir / "gh.yaml").string());
+  fs::remove_all(dir);
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].str();
+  Pipeline p(r.config->server.reverse_proxy[0].policies);
+  EXPECT_EQ(run(p, put).verdict, Verdict::next);
+}
+
 TEST_F(Crs, ParanoiaTwoSeesMore) {
   // A lone quote and "--": a level 2 rule (942431/942432 family), not level 1.
   Req r;
