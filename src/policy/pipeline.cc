@@ -13,7 +13,7 @@ Pipeline::Pipeline(const config::Policies& p) {
   all_.push_back(make_response_identity(p.server_header.value_or("gatehouse"), p.obfuscate.value_or(false)));
   if (p.access) all_.push_back(make_access(*p.access));
   if (p.rate_limit) all_.push_back(make_rate_limit(*p.rate_limit));
-  if (p.waf && p.waf->mode != config::Waf::Mode::off) all_.push_back(make_waf(*p.waf));
+  if (p.waf && p.waf->mode != config::Waf::Mode::off && p.waf->rules) all_.push_back(make_waf(*p.waf));
   if (p.basic_auth) all_.push_back(make_basic_auth(*p.basic_auth));
   if (p.cache && p.cache->enabled) cache_ = std::make_unique<CacheRule>(*p.cache);   // (before the backend)
   if (p.compress && p.compress->enabled && !p.compress->algorithms.empty())

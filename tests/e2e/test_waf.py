@@ -274,3 +274,22 @@ def test_edited_rule_file_applies_after_sighup(gatehouse, origin, tmp_path):
     assert wait_until(lambda: "own.conf" in gh.logs() and "waf rules" in gh.logs(), 10), gh.logs()[-2000:]
     assert http_request(gh.port, "GET", "/small?x=beta").status == 403
     assert http_request(gh.port, "GET", "/small?x=gamma").status == 200
+
+
+def test_concurrent_requests_on_every_worker(crs_gh):
+    """The compiled rules are shared by the worker threads: attacks and
+    ordinary requests at once, on many connections, each get their verdict."""
+    import concurrent.futures
+    gh = crs_gh
+
+    def one(i):
+        if i % 2:
+            name, attack = ATTACKS[i % len(ATTACKS)]
+            return 403, send(gh, "POST", "/search", [("Content-Type", "application/x-www-form-urlencoded")],
+                             f"id={q(attack)}".encode()).status
+        return 200, send(gh, "POST", "/api/orders", [("Content-Type", "application/json")],
+                         json.dumps({"item": "book", "n": i}).encode()).status
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(one, range(240)))
+    assert all(want == have for want, have in got), [g for g in got if g[0] != g[1]][:5]
