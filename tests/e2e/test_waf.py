@@ -299,3 +299,18 @@ def test_concurrent_requests_on_every_worker(crs_gh):
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         got = list(pool.map(one, range(240)))
     assert all(want == have for want, have in got), [g for g in got if g[0] != g[1]][:5]
+
+
+def test_connection_stays_open_after_a_blocked_body(crs_gh):
+    """A refused request whose body was received whole is skipped: the next
+    request on the connection is served."""
+    gh = crs_gh
+    attack = f"id={q(ATTACKS[0][1])}".encode()
+    with helpers.connect(gh.port) as s:
+        reader = SockReader(s)
+        s.sendall(build_request("POST", "/search", BROWSER + [("Content-Type", "application/x-www-form-urlencoded")],
+                                attack, FRONT))
+        assert read_response(reader, "POST").status == 403
+        s.sendall(build_request("GET", "/small", BROWSER, b"", FRONT))
+        r = read_response(reader, "GET")
+        assert r.status == 200 and r.body == b"hello, world\n"
