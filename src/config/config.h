@@ -213,6 +213,22 @@ inline constexpr std::string_view kDefaultCompressTypes[] = {
     "application/x-javascript", "application/graphql-response+json", "image/svg+xml",
     "image/x-icon", "font/ttf", "font/otf"};
 
+// `waf` (CONTRACT "Policies", docs/waf.md): requests checked by ModSecurity
+// rules (libmodsecurity3) before they go upstream: the OWASP CRS or rule
+// files of the user's. The rules are compiled at load (config/waf_rules.h).
+struct WafRules;
+struct Waf {
+  enum class Mode : uint8_t { block, detect, off };
+  Mode mode = Mode::block;             // block: 403; detect: only logged; off: not run
+  bool crs = true;                     // the system's modsecurity-crs is loaded (rules: crs, or "crs" listed)
+  std::vector<std::string> rule_files; // rules: [files], absolute paths, in order
+  size_t crs_at = 0;                   // with crs: the CRS goes before rule_files[crs_at] (exclusions
+                                       // that set CRS variables come before it, rule removals after)
+  unsigned paranoia_level = 1;         // CRS paranoia level, 1..4
+  uint64_t body_limit = 128 * 1024;    // request body bytes inspected (a larger body: its first bytes)
+  std::shared_ptr<const WafRules> rules;   // compiled; shared by routes with the same rules (null: off)
+};
+
 struct Policies {
   std::optional<std::string> server_header;   // "" = no Server field
   std::optional<bool> obfuscate;
@@ -226,6 +242,7 @@ struct Policies {
   std::optional<RateLimit> rate_limit;
   std::optional<ForwardAuth> forward_auth;
   std::optional<Jwt> jwt;
+  std::optional<Waf> waf;
 };
 
 // `route` over `server`, key by key: what one route runs with.

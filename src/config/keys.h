@@ -11,7 +11,7 @@ inline constexpr std::string_view kTop[] = {"server", "ssl", "admin", "redis"};
 // Policy keys are valid both under server (defaults) and in a route.
 #define GH_POLICY_KEYS \
   "server_header", "obfuscate", "headers", "error_pages", "intercept_errors", "access", "basic_auth", \
-      "compress", "cache", "rate_limit", "forward_auth", "jwt"
+      "compress", "cache", "rate_limit", "forward_auth", "jwt", "waf"
 inline constexpr std::string_view kServer[] = {
     "host",     "port",       "workers",           "trusted_proxies", "forwarded",
     "timeouts", "limits",     "access_log",        "access_log_format", "reverse_proxy",
@@ -40,6 +40,7 @@ inline constexpr std::string_view kRedis[] = {"address", "timeout"};
 inline constexpr std::string_view kForwardAuth[] = {"url", "copy_headers", "timeout"};
 inline constexpr std::string_view kJwt[] = {"jwks_file", "jwks_url", "issuer", "audiences",
                                             "claims_to_headers", "clock_skew", "jwks_refresh"};
+inline constexpr std::string_view kWaf[] = {"mode", "rules", "paranoia_level", "body_limit"};
 inline constexpr std::string_view kBackend[] = {"address", "weight", "backup"};
 inline constexpr std::string_view kHealthCheck[] = {"path",    "interval",  "timeout",
                                                     "healthy", "unhealthy", "expect_status"};
@@ -78,6 +79,7 @@ inline constexpr Section kSections[] = {
     {"redis", kRedis},
     {"forward_auth", kForwardAuth},
     {"jwt", kJwt},
+    {"waf", kWaf},
 };
 
 }  // namespace gh::config::keys

@@ -8,6 +8,7 @@
 #include "config/keys.h"
 #include "http/token.h"
 #include "config/sections.h"
+#include "config/waf_rules.h"
 
 namespace gh::config::detail {
 namespace {
@@ -497,6 +498,68 @@ void load_cache(Ctx& ctx, const Value& v, Cache& out) {
   }
 }
 
+// `waf: {mode, rules: crs | [files], paranoia_level, body_limit}`. The rules
+// are compiled here (config/waf_rules.h): a file ModSecurity refuses is an
+// error at 'rules' with its message.
+void load_waf(Ctx& ctx, const Value& v, Waf& out) {
+  const size_t had = ctx.errors.size();
+  YAML::Mark rules_mark = v.mark;
+  bool paranoia_given = false;
+  YAML::Mark paranoia_mark = v.mark;
+  for (const Entry& e : map_entries(ctx, v, "waf", keys::kWaf)) {
+    if (e.key == "mode") {
+      if (auto m = read_enum<Waf::Mode>(ctx, e.value, {{"block", Waf::Mode::block},
+                                                        {"detect", Waf::Mode::detect},
+                                                        {"off", Waf::Mode::off}}))
+        out.mode = *m;
+    } else if (e.key == "rules") {
+      rules_mark = e.value.mark;
+      if (e.value.node.IsScalar()) {
+        auto s = read_text(ctx, e.value, "crs, or a list of rule files");
+        if (!s) continue;
+        if (*s != "crs") {
+          ctx.error(e.value.mark, "'rules' must be crs or a list of rule files (crs may be one of "
+                                  "them), got " + shown(*s) + " (a single file: [" + *s + "])");
+          continue;
+        }
+        out.crs = true;
+      } else {
+        // Files and the word crs, in load order: a file before crs may set
+        // the CRS's variables (allowed methods, content types), one after
+        // it may remove or change its rules (SecRuleRemoveById ...).
+        out.crs = false;
+        std::vector<Value> items = list_items(ctx, e.value);
+        for (const Value& item : items) {
+          if (item.node.IsScalar() && item.node.Scalar() == "crs") {
+            if (out.crs) ctx.error(item.mark, "'rules' lists crs twice");
+            out.crs = true;
+            out.crs_at = out.rule_files.size();
+            continue;
+          }
+          Value val = item;
+          val.name = "rule file";
+          if (auto p = read_file_path(ctx, val, true)) out.rule_files.push_back(*p);
+        }
+        if (items.empty()) ctx.error(e.value.mark, "'rules' lists no rule file (use crs for the OWASP CRS)");
+      }
+    } else if (e.key == "paranoia_level") {
+      paranoia_given = true;
+      paranoia_mark = e.value.mark;
+      if (auto n = read_uint(ctx, e.value, 1, 4)) out.paranoia_level = static_cast<unsigned>(*n);
+    } else if (e.key == "body_limit") {
+      // (At least 1 KiB: less would not hold a form; at most 64 MiB held per request.)
+      if (auto n = read_size(ctx, e.value, 1024, uint64_t(64) << 20)) out.body_limit = *n;
+    }
+  }
+  if (paranoia_given && !out.crs)
+    ctx.warn(paranoia_mark, "'paranoia_level' sets the OWASP CRS's level; with your own rule files "
+                            "it has no effect");
+  if (out.mode == Waf::Mode::off || ctx.errors.size() > had) return;
+  std::string err;
+  out.rules = compile_waf_rules(out, err);
+  if (!out.rules) ctx.error(rules_mark, "waf rules: " + err);
+}
+
 // A policy's section: loaded into a fresh value (the defaults), which then
 // replaces whatever `out` held.
 template <class T>
@@ -547,6 +610,8 @@ bool load_policy(Ctx& ctx, const Entry& e, Policies& out) {
     load_section(ctx, val, out.forward_auth, load_forward_auth);
   } else if (e.key == "jwt") {
     load_section(ctx, val, out.jwt, load_jwt);
+  } else if (e.key == "waf") {
+    load_section(ctx, val, out.waf, load_waf);
   } else {
     return false;
   }
@@ -571,6 +636,7 @@ Policies effective_policies(const Policies& server, const Policies& route) {
   p.rate_limit = route.rate_limit ? route.rate_limit : server.rate_limit;
   p.forward_auth = route.forward_auth ? route.forward_auth : server.forward_auth;
   p.jwt = route.jwt ? route.jwt : server.jwt;
+  p.waf = route.waf ? route.waf : server.waf;
   return p;
 }
 

@@ -20,6 +20,9 @@ std::unique_ptr<Policy> make_error_pages(const std::vector<config::ErrorPage>& p
 std::unique_ptr<Policy> make_access(const config::AccessRules& rules);
 // rate_limit: a token bucket per key (store: local or redis); 429 with Retry-After.
 std::unique_ptr<Policy> make_rate_limit(const config::RateLimit& conf);
+// waf: ModSecurity rules (the OWASP CRS or rule files) over the request's
+// head and its body's first bytes; 403 (block) or only logged (detect).
+std::unique_ptr<Policy> make_waf(const config::Waf& conf);
 // basic_auth: htpasswd users, bcrypt/SHA-crypt via libcrypt; 401.
 std::unique_ptr<Policy> make_basic_auth(const config::BasicAuth& conf);
 // forward_auth: asks an auth service (GET url) about each request; its 2xx

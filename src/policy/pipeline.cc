@@ -1,5 +1,7 @@
 #include "policy/pipeline.h"
 
+#include <algorithm>
+
 #include "policy/kinds.h"
 
 namespace gh::policy {
@@ -11,6 +13,7 @@ Pipeline::Pipeline(const config::Policies& p) {
   all_.push_back(make_response_identity(p.server_header.value_or("gatehouse"), p.obfuscate.value_or(false)));
   if (p.access) all_.push_back(make_access(*p.access));
   if (p.rate_limit) all_.push_back(make_rate_limit(*p.rate_limit));
+  if (p.waf && p.waf->mode != config::Waf::Mode::off && p.waf->rules) all_.push_back(make_waf(*p.waf));
   if (p.basic_auth) all_.push_back(make_basic_auth(*p.basic_auth));
   if (p.forward_auth) all_.push_back(make_forward_auth(*p.forward_auth));
   if (p.jwt) all_.push_back(make_jwt(*p.jwt));
@@ -24,6 +27,10 @@ Pipeline::Pipeline(const config::Policies& p) {
 
   for (const auto& pol : all_) {
     if (pol->acts_on_request()) request_.push_back(pol.get());
+    if (uint64_t n = pol->request_body_wanted()) {
+      body_.push_back(pol.get());
+      body_wanted_ = std::max(body_wanted_, n);
+    }
     pol->static_upstream_edits(up_edits_);
     pol->static_response_edits(resp_edits_);
     hides_backends_ = hides_backends_ || pol->hides_backends();
@@ -60,6 +67,20 @@ net::awaitable<Verdict> Pipeline::run_rest(Exchange& ex) const {
     }
     ++ex.at;
   }
+}
+
+Verdict Pipeline::run_request_body(Exchange& ex, std::string_view body, bool complete) const {
+  for (const Policy* p : body_) {
+    const uint64_t want = p->request_body_wanted();
+    // (A policy wanting fewer bytes than another sees only its own count.)
+    const bool all = complete && body.size() <= want;
+    Verdict v = p->on_request_body(ex, body.substr(0, static_cast<size_t>(std::min<uint64_t>(want, body.size()))), all);
+    if (v == Verdict::answered) {
+      ex.refused_by = p->name();
+      return v;
+    }
+  }
+  return Verdict::next;
 }
 
 const Policy::Page* Pipeline::error_page(int status, bool from_backend) const {

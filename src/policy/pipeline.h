@@ -31,6 +31,13 @@ class Pipeline {
   // remaining ones. Returns next or answered.
   net::awaitable<Verdict> run_rest(Exchange& ex) const;
 
+  // Request body phase (see policy.h): how many bytes of the request body
+  // must be held before forwarding (0: none; no body phase), then the
+  // verdict of the policies that look at them. Returns next or answered
+  // (ex.answer and ex.refused_by set).
+  uint64_t request_body_wanted() const { return body_wanted_; }
+  Verdict run_request_body(Exchange& ex, std::string_view body, bool complete) const;
+
   // Edits for every upstream request / every response (fixed at load).
   const FieldEdits& upstream_edits() const { return up_edits_; }
   const FieldEdits& response_edits() const { return resp_edits_; }
@@ -38,9 +45,9 @@ class Pipeline {
   // Error phase: the page for `status`, or nullptr (keep the usual body).
   const Policy::Page* error_page(int status, bool from_backend) const;
   bool hides_backends() const { return hides_backends_; }
-  // Whether any policy acts in the request phase (else run_request is a no-op
-  // and the client address need not be worked out).
-  bool acts_on_request() const { return !request_.empty(); }
+  // Whether any policy acts in the request phase or the request body phase
+  // (else run_request is a no-op and the client address need not be worked out).
+  bool acts_on_request() const { return !request_.empty() || body_wanted_ > 0; }
   bool intercepts_errors() const { return intercept_errors_; }
   // The compress policy, or nullptr when responses pass as they are.
   const CompressRule* compress() const { return compress_.get(); }
@@ -50,6 +57,8 @@ class Pipeline {
  private:
   std::vector<std::unique_ptr<Policy>> all_;
   std::vector<const Policy*> request_;        // acts_on_request(), in order
+  std::vector<const Policy*> body_;           // request_body_wanted() > 0, in order
+  uint64_t body_wanted_ = 0;
   FieldEdits up_edits_;
   FieldEdits resp_edits_;
   bool hides_backends_ = false;

@@ -9,6 +9,12 @@
 //                  edits on the upstream request. Policies run here in the
 //                  contract's order (access, rate_limit, waf, basic_auth,
 //                  forward_auth, jwt, cache, headers.request).
+//   request body   for policies that inspect the body (waf): once the request
+//                  phase let the request on, its body's first bytes (as
+//                  many as the pipeline's policies want, all of it when it
+//                  is that short) are held before anything goes upstream;
+//                  a policy may still answer. Then the held bytes go
+//                  upstream, followed by the rest of the body.
 //   upstream       the upstream request head is written with the edits the
 //                  pipeline holds (static ones fixed at load, plus those the
 //                  request phase added for this request).
@@ -88,6 +94,10 @@ struct Exchange {
   FieldEdits downstream;           // request phase: edits of this request's response head
   std::optional<Answer> answer;    // set by the policy that answered
   const char* refused_by = "";     // its name, for the access log
+  // What one policy has to say in the access log whether or not it refused
+  // (the waf's matched rule ids): logged under the policy's name.
+  const char* noted_by = "";
+  std::string note;
   size_t at = 0;                   // the pipeline's place in the request phase
   std::string pending;             // a suspended policy's state, for its resume()
 
@@ -98,6 +108,8 @@ struct Exchange {
     downstream.clear();
     answer.reset();
     refused_by = "";
+    noted_by = "";
+    note.clear();
     at = 0;
     pending.clear();
   }
@@ -126,6 +138,19 @@ class Policy {
   // Whether on_request does anything (a policy acting only in other phases
   // says false, so the request phase skips it).
   virtual bool acts_on_request() const { return false; }
+
+  // Request body phase: how many bytes of the request body this policy
+  // must see before the request is forwarded (0: it does not look at
+  // bodies). Sessions hold at most the largest count of a route's policies.
+  virtual uint64_t request_body_wanted() const { return 0; }
+  // Called once per request when request_body_wanted() > 0, after the
+  // request phase let the request on (also for requests without a body:
+  // `body` is then empty). `body` holds the body's first bytes, at most the
+  // count wanted; `complete`: that is all of it. Must not block. Returns
+  // next or answered (ex.answer set).
+  virtual Verdict on_request_body(Exchange& ex, std::string_view body, bool complete) const {
+    return Verdict::next;
+  }
 
   // Edits this policy makes to every upstream request / every response of
   // its routes, fixed at load: collected once into the pipeline, so they

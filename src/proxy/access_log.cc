@@ -150,6 +150,11 @@ void AccessLogBuffer::add(const LogRecord& r) {
     json_field(buf_, ",\"backend\":", r.backend);
     json_field(buf_, ",\"proxy_status\":", r.proxy_status);
     json_field(buf_, ",\"policy\":", r.policy);
+    if (!r.note_by.empty()) {   // (as "<policy>":"<note>", e.g. "waf":"942100,949110")
+      buf_ += ",\"";
+      buf_ += r.note_by;
+      json_field(buf_, "\":", r.note);
+    }
     if (!r.cache.empty()) json_field(buf_, ",\"cache\":", r.cache);   // (cached routes only)
     json_field(buf_, ",\"request_id\":", r.request_id);
     json_field(buf_, ",\"user_agent\":", r.user_agent);

@@ -32,6 +32,8 @@ struct LogRecord {
   std::string_view backend;       // "host:port", empty when none was used
   std::string_view proxy_status;  // RFC 9209 error name, empty on success
   std::string_view policy;        // the policy that refused the request ("access"), or empty
+  std::string_view note_by;       // a policy's name, with what it noted (waf: the rule ids that matched)
+  std::string_view note;
   std::string_view cache;         // cached routes: Cache-Status without the cache's name ("hit; ttl=5")
   int status = 0;
   int version_minor = 1;          // HTTP/1.x: x

@@ -111,9 +111,13 @@ http::RelayStatus H2Stream::Source::take(http::BodyBatch& b) {
 
 void H2Stream::Source::consume(const http::BodyBatch& b) {
   s_.body_.give_back(b.consumed);
-  if (b.consumed == 0) return;
+  // Bytes held for the body phase (hold_body_prefix) had their window back already.
+  const size_t acked = std::min(b.consumed, s_.body_acked_);
+  s_.body_acked_ -= acked;
+  const size_t n = b.consumed - acked;
+  if (n == 0) return;
   // The window comes back only now: a slow backend slows the client.
-  s_.c_.codec().consume(s_.id_, b.consumed);
+  s_.c_.codec().consume(s_.id_, n);
   s_.c_.kick();
 }
 
@@ -167,6 +171,33 @@ awaitable<bool> H2Stream::receive_whole_body(uint64_t limit) {
       co_await send_error(413, "http_request_error", "request body larger than its Content-Length", {});
       co_return false;
     }
+    const bool awaited = co_await data_wake_.wait(timeout);
+    if (!awaited) {
+      co_await send_error(408, "http_request_error", "request body not received in time", {});
+      co_return false;
+    }
+  }
+}
+
+// The request body phase (policy.h) for a streamed body: waits until `want`
+// bytes of it are here or it ended, giving their window back as they come
+// (more than a stream's window may be wanted); they stay in body_ for the
+// source. 100-continue is answered here: the body is needed before any
+// backend is asked. False: the client reset the stream or was too slow (answered).
+awaitable<bool> H2Stream::hold_body_prefix(uint64_t want) {
+  if (body_.empty() && !body_end_ && http::iequals(http::find_field(fields_, "expect"), "100-continue")) {
+    c_.codec().submit_interim(id_, 100, {});
+    c_.kick();
+  }
+  const auto timeout = rt_->cfg.server.timeouts.client_body;
+  for (;;) {
+    if (body_.size() > body_acked_) {
+      c_.codec().consume(id_, body_.size() - body_acked_);
+      body_acked_ = body_.size();
+      c_.kick();
+    }
+    if (body_end_ || body_.size() >= want) co_return true;
+    if (closed_) co_return false;
     const bool awaited = co_await data_wake_.wait(timeout);
     if (!awaited) {
       co_await send_error(408, "http_request_error", "request body not received in time", {});
@@ -371,6 +402,31 @@ awaitable<void> H2Stream::handle() {
     source_.rate.set(cfg.server.limits.request_body_min_rate,
                      http::iequals(http::find_field(fields_, "expect"), "100-continue"));
     body.source = &source_;
+  }
+  if (const uint64_t want = pipe_->request_body_wanted(); want > 0) {
+    // The request body phase: the body's first `want` bytes (policy.h).
+    if (body.kind == RequestBody::Kind::stream) {
+      const bool held = co_await hold_body_prefix(want);
+      if (!held) co_return;
+    }
+    std::string_view seen;
+    bool complete = true;
+    if (body.kind != RequestBody::Kind::none) {
+      seen = body_.view();
+      complete = body_end_ && seen.size() == body_.size();
+    }
+    if (seen.size() > want) {
+      seen = seen.substr(0, static_cast<size_t>(want));
+      complete = false;
+    }
+    const policy::Verdict v = pipe_->run_request_body(ex_, seen, complete);
+    rec_.note_by = ex_.noted_by;
+    rec_.note = ex_.note;
+    if (v == policy::Verdict::answered) {
+      rec_.policy = ex_.refused_by;
+      co_await send_answer(*ex_.answer);
+      co_return;
+    }
   }
   co_await fwd_.forward(fr, *this);
   rec_.bytes_received = body.kind == RequestBody::Kind::stream ? fr.body_in : body_in_;

@@ -118,6 +118,7 @@ class H2Stream final : public Downstream {
 
   net::awaitable<void> handle();
   net::awaitable<bool> receive_whole_body(uint64_t limit);
+  net::awaitable<bool> hold_body_prefix(uint64_t want);
   bool submit_head(bool end_stream);
   net::awaitable<bool> send_data(std::string_view bytes);
   bool end_body(std::string_view trailer_lines);
@@ -160,6 +161,7 @@ class H2Stream final : public Downstream {
   http2::HeaderBlock trailers_;
   uint64_t body_in_ = 0;
   size_t body_acked_ = 0;               // bytes at the front of body_ whose window is back
+                                        // (a streamed body: those held for the body phase)
   std::string coded_;                   // a whole body with trailers, chunk-coded for HTTP/1
   Wakeup data_wake_;
   Source source_{*this};

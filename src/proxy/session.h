@@ -59,6 +59,12 @@ class Session final : public Downstream {
   net::awaitable<bool> forward(size_t route_index);
   enum class BodyWait { complete, stream, answered };
   net::awaitable<BodyWait> receive_request_body();
+  // The request body phase (policy.h): pass (forward), or answered (the
+  // client got the policy's answer or an error; keep says whether the
+  // connection stays open).
+  enum class BodyCheck { pass, answered_keep, answered_close };
+  net::awaitable<BodyCheck> check_request_body(BodyWait bw);
+  net::awaitable<bool> hold_body_prefix(uint64_t want, std::string_view& held, bool& complete);
   void reparse_head();
   void fill_exchange();
   net::awaitable<void> pipe(net::Stream& src, core::Buffer& buf, net::Stream& dst,

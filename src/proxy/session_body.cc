@@ -152,6 +152,10 @@ awaitable<bool> Session::forward(size_t idx) {
   const uint64_t cl = kind == BodyKind::content_length ? req_.content_length : 0;
   BodyWait bw = co_await receive_request_body();
   if (bw == BodyWait::answered) co_return false;
+  if (pipe_->request_body_wanted() > 0) {
+    const BodyCheck bc = co_await check_request_body(bw);
+    if (bc != BodyCheck::pass) co_return bc == BodyCheck::answered_keep;
+  }
   const size_t head = req_.head_size;
 
   ForwardRequest& fr = freq_;
