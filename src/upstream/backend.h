@@ -11,6 +11,12 @@
 namespace gh::upstream {
 
 struct Backend {
+  // Unique for the life of the process, never reused (an address is: a
+  // reload frees the old backends, and a new one may land where an old one
+  // was). Per-worker tables of idle connections are keyed by it, so a
+  // connection to a backend of an older config is never taken for a new one.
+  const uint64_t id = next_id();
+
   std::string host;          // name or IP literal (IPv6 without brackets)
   uint16_t port = 80;
   unsigned weight = 1;
@@ -26,6 +32,11 @@ struct Backend {
   std::atomic<int> in_flight{0};
   std::atomic<uint64_t> requests{0};
   std::atomic<uint64_t> failures{0};
+
+  static uint64_t next_id() {
+    static std::atomic<uint64_t> last{0};
+    return last.fetch_add(1, std::memory_order_relaxed) + 1;
+  }
 
   // Usable for new requests at `now_ms` (steady_clock milliseconds).
   bool usable(int64_t now_ms) const {

@@ -2,6 +2,8 @@
 
 #include <sys/socket.h>
 
+#include <iterator>
+
 #include "net/deadlines.h"
 
 namespace gh::upstream {
@@ -17,7 +19,7 @@ static bool looks_alive(net::Stream& s) {
 }
 
 std::unique_ptr<UpConn> Pool::take(Backend* b, bool always_check) {
-  auto it = idle_.find(b);
+  auto it = idle_.find(b->id);
   if (it == idle_.end()) return nullptr;
   auto& v = it->second;
   int64_t now = net::now_ms();
@@ -48,7 +50,7 @@ void Pool::age_out(std::vector<std::unique_ptr<UpConn>>& v, int64_t now, size_t 
 }
 
 void Pool::put(std::unique_ptr<UpConn> c) {
-  auto& v = idle_[c->backend];
+  auto& v = idle_[c->backend->id];
   int64_t now = net::now_ms();
   age_out(v, now, 0);
   if (v.size() >= max_idle_per_backend) age_out(v, now, 1);
@@ -57,7 +59,10 @@ void Pool::put(std::unique_ptr<UpConn> c) {
 }
 
 void Pool::expire(int64_t now) {
-  for (auto& [b, v] : idle_) age_out(v, now, 0);
+  for (auto it = idle_.begin(); it != idle_.end();) {
+    age_out(it->second, now, 0);
+    it = it->second.empty() ? idle_.erase(it) : std::next(it);
+  }
 }
 
 void Pool::clear() {

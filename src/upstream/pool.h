@@ -31,7 +31,8 @@ class Pool {
   // Drops every idle connection (shutdown, reload).
   void clear();
   // Closes connections idle for idle_timeout_ms or longer, so a burst's
-  // extra backend connections do not stay open when traffic stops.
+  // extra backend connections do not stay open when traffic stops (and
+  // those to the backends of a replaced config go within that time).
   void expire(int64_t now_ms);
 
   // Enough for ~1,000 concurrent requests per worker to one backend without
@@ -44,7 +45,9 @@ class Pool {
 
  private:
   void age_out(std::vector<std::unique_ptr<UpConn>>& v, int64_t now, size_t extra);
-  std::unordered_map<const Backend*, std::vector<std::unique_ptr<UpConn>>> idle_;
+  // By Backend::id, not address: see Backend::id. Emptied entries are
+  // erased by expire(), so backends of replaced configs leave nothing behind.
+  std::unordered_map<uint64_t, std::vector<std::unique_ptr<UpConn>>> idle_;
 };
 
 }  // namespace gh::upstream

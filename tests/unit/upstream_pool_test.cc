@@ -117,5 +117,21 @@ TEST_F(PoolTest, KeepsAtMostMaxIdleDroppingTheOldest) {
   EXPECT_TRUE(peer_still_open(p3.peer));
 }
 
+// A reload frees the old config's backends while the worker's pool still
+// holds their idle connections; a new backend allocated at the same address
+// must not be handed a connection to the old one's host.
+TEST_F(PoolTest, ABackendAtTheAddressOfAFreedOneGetsNoneOfItsConnections) {
+  alignas(Backend) unsigned char storage[sizeof(Backend)];
+  auto* old_b = new (storage) Backend;
+  old_b->host = "10.0.0.1";
+  Pair p(ctx);
+  pool.put(std::make_unique<UpConn>(net::Stream(std::move(p.ours)), old_b));
+  old_b->~Backend();
+  auto* new_b = new (storage) Backend;   // the same address, another backend
+  new_b->host = "10.0.0.2";
+  EXPECT_EQ(pool.take(new_b), nullptr);
+  new_b->~Backend();
+}
+
 }  // namespace
 }  // namespace gh::upstream
