@@ -38,6 +38,10 @@ struct RequestHead {
   std::span<const Field> fields;  // in arrival order, framing and hop-by-hop fields included
   std::span<const Field> trailers;
   int version = 11;               // 10, 11, 20: for logs and for rules that differ per version
+  // False when no content follows the head: HTTP/1 without Content-Length
+  // or Transfer-Encoding (RFC 9112 6.3), HTTP/2 with END_STREAM on HEADERS,
+  // and upgrades (tunnel bytes are not content). True when unknown.
+  bool has_content = true;
 };
 
 // A response head from a backend (or about to be made by us).

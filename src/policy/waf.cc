@@ -2,9 +2,9 @@
 // over the rules compiled at load (config/waf_rules.h): its connection,
 // request line and fields (phase 1), then its body's first body_limit bytes
 // (phase 2, where the CRS's anomaly score decides: rule 949110). The whole
-// transaction runs in the request body phase, which every request on the
-// route meets (a request without a body with an empty one), on the worker
-// thread, as nginx's connector does. block: a disruptive verdict is
+// transaction runs at once, on the worker thread as nginx's connector does:
+// in the request phase (the waf's place in the contract's order) for a
+// request without content, in the request body phase for one with content. block: a disruptive verdict is
 // answered (403, or the status the deciding rule names) with Proxy-Status
 // details naming the rules; detect: the request goes on unchanged. Either
 // way the access log gets the matched rule ids (Exchange::note).
@@ -63,17 +63,30 @@ class WafPolicy final : public Policy {
     engine();
   }
   const char* name() const override { return "waf"; }
+  // A request without content is decided in the request phase, in the
+  // waf's place among the policies (before basic_auth, forward_auth, jwt);
+  // one with content once its first bytes are here (the body phase).
+  bool acts_on_request() const override { return true; }
+  Verdict on_request(Exchange& ex) const override {
+    return ex.request->has_content ? Verdict::next : inspect(ex, {});
+  }
   // body_limit + 1: a body longer than the limit is known to be cut (see waf_directives).
   uint64_t request_body_wanted() const override { return want_; }
-  Verdict on_request_body(Exchange& ex, std::string_view body, bool complete) const override;
+  Verdict on_request_body(Exchange& ex, std::string_view body, bool complete) const override {
+    return ex.request->has_content ? inspect(ex, body) : Verdict::next;
+  }
 
  private:
+  // The whole transaction: phase 1 (connection, request line, fields),
+  // then phase 2 over `body` (empty for a request without content).
+  Verdict inspect(Exchange& ex, std::string_view body) const;
+
   std::shared_ptr<const config::WafRules> rules_;
   bool block_;
   uint64_t want_;
 };
 
-Verdict WafPolicy::on_request_body(Exchange& ex, std::string_view body, bool complete) const {
+Verdict WafPolicy::inspect(Exchange& ex, std::string_view body) const {
   const http::RequestHead& rq = *ex.request;
   Scratch& s = scratch;
   modsecurity::Transaction t(&engine(), rules_->set.get(), nullptr);
@@ -106,7 +119,7 @@ Verdict WafPolicy::on_request_body(Exchange& ex, std::string_view body, bool com
     t.processRequestBody();
     disrupted = t.intervention(&it);
   }
-  (void)complete;   // (a cut body shows itself to the rules by its length: body_limit + 1)
+  // (A cut body shows itself to the rules by its length: body_limit + 1.)
   const int status = it.status;
   modsecurity::intervention::free(&it);
 

@@ -25,6 +25,7 @@ H2Stream::H2Stream(H2Connection& c, int32_t id, http2::HeaderBlock head, bool en
       data_wake_(c.executor()),
       write_wake_(c.executor()) {
   body_end_ = end_stream;
+  head_ended_stream_ = end_stream;
 }
 
 H2Stream::~H2Stream() = default;
@@ -277,6 +278,7 @@ awaitable<void> H2Stream::handle() {
   xreq_.path = head_.path;
   xreq_.fields = fields_;
   xreq_.version = 20;
+  xreq_.has_content = !head_ended_stream_ && !websocket;
   rec_.method = head_.method;
   rec_.path = head_.path;
   rec_.host = head_.authority;
@@ -333,6 +335,8 @@ awaitable<void> H2Stream::handle() {
     ex_.now_ms = now_ms();
     policy::Verdict v = pipe_->run_request(ex_);
     if (v == policy::Verdict::suspend) v = co_await pipe_->run_rest(ex_);
+    rec_.note_by = ex_.noted_by;   // (the waf's rule ids, for a request without content)
+    rec_.note = ex_.note;
     if (v == policy::Verdict::answered) {
       rec_.policy = ex_.refused_by;
       co_await send_answer(*ex_.answer);

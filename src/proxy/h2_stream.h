@@ -157,6 +157,7 @@ class H2Stream final : public Downstream {
   // Request body: DATA bytes not yet forwarded (consume() gives the window back).
   core::LentBuffer body_;
   bool body_end_ = false;
+  bool head_ended_stream_ = false;   // END_STREAM came with HEADERS: no content
   std::string trailer_lines_;           // request trailers as HTTP/1 field lines
   http2::HeaderBlock trailers_;
   uint64_t body_in_ = 0;

@@ -347,6 +347,8 @@ awaitable<bool> Session::handle_request() {
   fill_exchange();
   if (pipe_->acts_on_request()) {
     policy::Verdict v = co_await run_request_policies(*pipe_);
+    rec_.note_by = ex_.noted_by;   // (the waf's rule ids, for a request without content)
+    rec_.note = ex_.note;
     if (v == policy::Verdict::answered) {
       rec_.policy = ex_.refused_by;
       closing_ = !skip_request_body();
@@ -367,6 +369,8 @@ void Session::fill_exchange() {
   xreq_.normalized = req_.target == "*" ? std::string_view("*") : std::string_view(norm_path_);
   xreq_.fields = req_.headers;
   xreq_.version = 10 + client_minor_;
+  xreq_.has_content = req_.body == http1::BodyKind::chunked ||
+                      (req_.body == http1::BodyKind::content_length && req_.content_length > 0);
 }
 
 // Runs the request phase; the coroutine only waits when a policy suspends
