@@ -122,9 +122,10 @@ std::string decimal(double v) {
 }  // namespace
 
 RedisBuckets::RedisBuckets(const config::RateLimit& c)
-    : host_(c.redis.host), port_(c.redis.port), timeout_(c.redis.timeout),
+    : server_(c.redis), timeout_(c.redis.timeout),
       fail_open_(c.fail == config::RateLimit::Fail::open) {
-  address_ = (host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_) + ":" + std::to_string(port_);
+  const std::string& h = server_.host;
+  address_ = (h.find(':') != std::string::npos ? "[" + h + "]" : h) + ":" + std::to_string(server_.port);
   const double interval = double(c.period_s) * 1e6 / double(c.count);
   interval_us_ = decimal(interval);
   tau_us_ = decimal(interval * double(std::max<uint64_t>(c.burst, 1)));
@@ -152,7 +153,7 @@ net::awaitable<StoreTake> RedisBuckets::take(std::string key) const {
   // A connection whose oldest command waits far longer than any decision
   // would is dead even if TCP has not noticed.
   const int64_t stall_ms = std::max<int64_t>(1000, 4 * timeout_.count());
-  RedisConnection& conn = RedisConnection::for_thread(ex, host_, port_, stall_ms);
+  RedisConnection& conn = RedisConnection::for_thread(ex, server_, stall_ms);
   std::string err;
   const bool sent = conn.send({"EVALSHA", script_sha(), "1", d->key, d->interval, d->tau}, d, err);
   if (!sent) {
