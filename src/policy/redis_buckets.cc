@@ -17,7 +17,9 @@ namespace {
 // ARGV[2]: that times the burst. The stored value is the "theoretical
 // arrival time": when the bucket is full again. A request fits when taking
 // it leaves that time at most ARGV[2] ahead of now. Stored rounded down, so
-// rounding never refuses a request the rate allows. Returns {allowed,
+// rounding never refuses a request the rate allows. Numbers go to Redis
+// as '%.0f' text, so however a Redis version formats Lua numbers (an
+// exponent form would be refused by PX), SET gets plain integers. Returns {allowed,
 // remaining, microseconds until a request is allowed}.
 constexpr const char* kScript = R"(local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -27,7 +29,8 @@ local tat = tonumber(redis.call('GET', KEYS[1]) or now) or now
 if tat < now then tat = now end
 local ahead = tat + interval - now
 if ahead > tau then return {0, 0, math.ceil(ahead - tau)} end
-redis.call('SET', KEYS[1], string.format('%.0f', math.floor(now + ahead)), 'PX', math.ceil(ahead / 1000) + 1)
+redis.call('SET', KEYS[1], string.format('%.0f', math.floor(now + ahead)), 'PX',
+           string.format('%.0f', math.ceil(ahead / 1000) + 1))
 return {1, math.floor((tau - ahead) / interval), 0}
 )";
 

@@ -297,3 +297,14 @@ def test_password_and_db(gatehouse, origin, redis, tmp_path):
     assert statuses(bad, 3) == [200, 200, 200]            # refused AUTH: fail open
     assert wait_until(lambda: "Redis refused AUTH" in bad.stderr(), 5), bad.stderr()[-2000:]
     assert "nope" not in bad.stderr() and "s3cret" not in bad.stderr()
+
+
+def test_a_huge_burst_over_an_hour(gatehouse, origin, redis):
+    """Keys that expire in about 114 years: the script's numbers stay exact."""
+    rd = redis()
+    gh = gatehouse(config(origin(), rd.port, {"rate": "1/h", "burst": 1000000}))
+    assert statuses(gh, 3) == [200] * 3
+    assert "Redis at" not in gh.stderr(), gh.stderr()[-2000:]
+    ttl = redis_command(rd.port, "EVAL", "local k = redis.call('KEYS', 'gatehouse:rl:*') "
+                        "return redis.call('PTTL', k[1])", "0")
+    assert ttl.startswith(b":") and int(ttl[1:]) > 3 * 3600 * 1000 - 60000, ttl
