@@ -246,8 +246,14 @@ void RedisConnection::connect_to(const std::string& ip) {
     down(why);
     return;
   }
+  try {
+    Watch::attach(ex_, ac);   // (throws only when epoll cannot take the socket)
+  } catch (const std::exception& e) {
+    redisAsyncFree(ac);
+    down(std::string("cannot watch the socket: ") + e.what());
+    return;
+  }
   ac->data = this;
-  Watch::attach(ex_, ac);
   redisAsyncSetConnectCallback(ac, on_connect);
   redisAsyncSetDisconnectCallback(ac, on_disconnect);
   ac_ = ac;
