@@ -176,6 +176,8 @@ struct RateLimit {
     std::string host;                 // IP literal or DNS name (resolved when connecting)
     uint16_t port = 6379;
     Duration timeout = 100ms;         // per decision; past it the store counts as failed
+    std::string password;             // from password_file; empty: no AUTH
+    uint32_t db = 0;                  // SELECTed when not 0
   } redis;
   // Which route the limit belongs to ("domains|path"), set when the runtime
   // is built: limits of different routes never share a Redis key.

@@ -36,7 +36,7 @@ inline constexpr std::string_view kBasicAuth[] = {"realm", "users_file"};
 inline constexpr std::string_view kCompress[] = {"algorithms", "min_size", "types"};
 inline constexpr std::string_view kCache[] = {"max_size", "max_object"};
 inline constexpr std::string_view kRateLimit[] = {"rate", "burst", "key", "store", "fail"};
-inline constexpr std::string_view kRedis[] = {"address", "timeout"};
+inline constexpr std::string_view kRedis[] = {"address", "timeout", "password_file", "db"};
 inline constexpr std::string_view kForwardAuth[] = {"url", "copy_headers", "timeout"};
 inline constexpr std::string_view kJwt[] = {"jwks_file", "jwks_url", "issuer", "audiences",
                                             "claims_to_headers", "clock_skew", "jwks_refresh"};

@@ -17,7 +17,9 @@ namespace {
 // ARGV[2]: that times the burst. The stored value is the "theoretical
 // arrival time": when the bucket is full again. A request fits when taking
 // it leaves that time at most ARGV[2] ahead of now. Stored rounded down, so
-// rounding never refuses a request the rate allows. Returns {allowed,
+// rounding never refuses a request the rate allows. Numbers go to Redis
+// as '%.0f' text, so however a Redis version formats Lua numbers (an
+// exponent form would be refused by PX), SET gets plain integers. Returns {allowed,
 // remaining, microseconds until a request is allowed}.
 constexpr const char* kScript = R"(local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -27,7 +29,8 @@ local tat = tonumber(redis.call('GET', KEYS[1]) or now) or now
 if tat < now then tat = now end
 local ahead = tat + interval - now
 if ahead > tau then return {0, 0, math.ceil(ahead - tau)} end
-redis.call('SET', KEYS[1], string.format('%.0f', math.floor(now + ahead)), 'PX', math.ceil(ahead / 1000) + 1)
+redis.call('SET', KEYS[1], string.format('%.0f', math.floor(now + ahead)), 'PX',
+           string.format('%.0f', math.ceil(ahead / 1000) + 1))
 return {1, math.floor((tau - ahead) / interval), 0}
 )";
 
@@ -122,9 +125,10 @@ std::string decimal(double v) {
 }  // namespace
 
 RedisBuckets::RedisBuckets(const config::RateLimit& c)
-    : host_(c.redis.host), port_(c.redis.port), timeout_(c.redis.timeout),
+    : server_(c.redis), timeout_(c.redis.timeout),
       fail_open_(c.fail == config::RateLimit::Fail::open) {
-  address_ = (host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_) + ":" + std::to_string(port_);
+  const std::string& h = server_.host;
+  address_ = (h.find(':') != std::string::npos ? "[" + h + "]" : h) + ":" + std::to_string(server_.port);
   const double interval = double(c.period_s) * 1e6 / double(c.count);
   interval_us_ = decimal(interval);
   tau_us_ = decimal(interval * double(std::max<uint64_t>(c.burst, 1)));
@@ -152,7 +156,7 @@ net::awaitable<StoreTake> RedisBuckets::take(std::string key) const {
   // A connection whose oldest command waits far longer than any decision
   // would is dead even if TCP has not noticed.
   const int64_t stall_ms = std::max<int64_t>(1000, 4 * timeout_.count());
-  RedisConnection& conn = RedisConnection::for_thread(ex, host_, port_, stall_ms);
+  RedisConnection& conn = RedisConnection::for_thread(ex, server_, stall_ms);
   std::string err;
   const bool sent = conn.send({"EVALSHA", script_sha(), "1", d->key, d->interval, d->tau}, d, err);
   if (!sent) {

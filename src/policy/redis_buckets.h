@@ -44,8 +44,7 @@ class RedisBuckets {
   std::string redis_key(std::string_view value) const;
 
  private:
-  std::string host_;
-  uint16_t port_;
+  config::RateLimit::Redis server_;
   config::Duration timeout_;
   bool fail_open_;
   std::string address_;      // host:port, for the log

@@ -120,6 +120,17 @@ struct Watch : std::enable_shared_from_this<Watch> {
   }
 };
 
+// AUTH and SELECT on a new connection: an error drops it (the commands
+// queued behind fail with it, and the next attempt comes after the back-off).
+struct SetupReply final : RedisReplyHandler {
+  explicit SetupReply(std::string w) : what(std::move(w)) {}
+  std::string what;
+  void on_reply(RedisConnection& conn, const redisReply* r, const std::string&) override {
+    if (r && r->type == REDIS_REPLY_ERROR)
+      conn.setup_refused("Redis refused " + what + ": " + std::string(r->str, std::min<size_t>(r->len, 200)));
+  }
+};
+
 std::string reason(const redisAsyncContext* ac, const char* fallback) {
   if (ac && ac->err && ac->errstr[0]) return ac->errstr;
   return fallback;
@@ -143,13 +154,14 @@ void on_reply(redisAsyncContext* ac, void* r, void* priv) {
   if (!conn) return;
   if (reply) conn->on_answer();
   std::string why;
-  if (!reply) why = reason(ac, "connection lost");
+  // (Dropped by us: down() noted why before freeing.)
+  if (!reply) why = reason(ac, conn->last_error().empty() ? "connection lost" : conn->last_error().c_str());
   if (*holder) (*holder)->on_reply(*conn, reply, why);
 }
 
 }  // namespace
 
-RedisConnection& RedisConnection::for_thread(const net::Executor& ex, const std::string& host, uint16_t port,
+RedisConnection& RedisConnection::for_thread(const net::Executor& ex, const config::RateLimit::Redis& server,
                                              int64_t stall_ms) {
   // A thread's connections: normally one (one `redis` section), two for a
   // while after a reload changed the address.
@@ -158,7 +170,8 @@ RedisConnection& RedisConnection::for_thread(const net::Executor& ex, const std:
   RedisConnection* found = nullptr;
   for (auto it = conns.begin(); it != conns.end();) {
     RedisConnection& c = **it;
-    if (c.host_ == host && c.port_ == port) {
+    if (c.host_ == server.host && c.port_ == server.port && c.password_ == server.password &&
+        c.db_ == server.db) {
       found = &c;
     } else if (now - c.last_used_ms > kIdleCloseMs && c.sent_at_.empty()) {
       it = conns.erase(it);
@@ -167,7 +180,7 @@ RedisConnection& RedisConnection::for_thread(const net::Executor& ex, const std:
     ++it;
   }
   if (!found) {
-    conns.push_back(std::make_unique<RedisConnection>(ex, host, port));
+    conns.push_back(std::make_unique<RedisConnection>(ex, server));
     found = conns.back().get();
   }
   found->stall_ms = stall_ms;
@@ -175,8 +188,9 @@ RedisConnection& RedisConnection::for_thread(const net::Executor& ex, const std:
   return *found;
 }
 
-RedisConnection::RedisConnection(const net::Executor& ex, std::string host, uint16_t port)
-    : ex_(ex), host_(std::move(host)), port_(port), alive_(std::make_shared<bool>(true)) {
+RedisConnection::RedisConnection(const net::Executor& ex, const config::RateLimit::Redis& server)
+    : ex_(ex), host_(server.host), port_(server.port), password_(server.password), db_(server.db),
+      alive_(std::make_shared<bool>(true)) {
   const bool v6 = host_.find(':') != std::string::npos;
   name_ = (v6 ? "[" + host_ + "]" : host_) + ":" + std::to_string(port_);
 }
@@ -232,11 +246,22 @@ void RedisConnection::connect_to(const std::string& ip) {
     down(why);
     return;
   }
+  try {
+    Watch::attach(ex_, ac);   // (throws only when epoll cannot take the socket)
+  } catch (const std::exception& e) {
+    redisAsyncFree(ac);
+    down(std::string("cannot watch the socket: ") + e.what());
+    return;
+  }
   ac->data = this;
-  Watch::attach(ex_, ac);
   redisAsyncSetConnectCallback(ac, on_connect);
   redisAsyncSetDisconnectCallback(ac, on_disconnect);
   ac_ = ac;
+  // (Queued ahead of the command that made us connect: one round trip.)
+  std::string err;
+  if (!password_.empty()) send({"AUTH", password_}, std::make_shared<SetupReply>("AUTH"), err);
+  const std::string db = std::to_string(db_);
+  if (db_ != 0) send({"SELECT", db}, std::make_shared<SetupReply>("SELECT " + db), err);
 }
 
 bool RedisConnection::ensure_connected(std::string& error) {

@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config/config.h"
 #include "net/asio.h"
 
 struct redisAsyncContext;
@@ -48,10 +49,12 @@ class RedisConnection {
   // long the oldest command may stay unanswered before the connection
   // counts as dead. Connections unused for a minute are closed here (an
   // address a reload replaced).
-  static RedisConnection& for_thread(const net::Executor& ex, const std::string& host, uint16_t port,
+  // With a password, AUTH comes first on each new connection, then SELECT
+  // when db is not 0; Redis refusing either drops the connection (as down).
+  static RedisConnection& for_thread(const net::Executor& ex, const config::RateLimit::Redis& server,
                                      int64_t stall_ms);
 
-  RedisConnection(const net::Executor& ex, std::string host, uint16_t port);
+  RedisConnection(const net::Executor& ex, const config::RateLimit::Redis& server);
   ~RedisConnection();
   RedisConnection(const RedisConnection&) = delete;
   RedisConnection& operator=(const RedisConnection&) = delete;
@@ -65,11 +68,14 @@ class RedisConnection {
 
   // "host:port" as the config names it, for messages.
   const std::string& name() const { return name_; }
+  // Why the connection last failed ("" before any failure).
+  const std::string& last_error() const { return last_error_; }
 
   // (Called by the hiredis callbacks in the .cc.)
   void on_connect_result(const redisAsyncContext* ac, bool ok, const char* why);
   void on_lost(const redisAsyncContext* ac, const char* why);
   void on_answer();
+  void setup_refused(std::string why) { down(std::move(why)); }
 
  private:
   bool ensure_connected(std::string& error);
@@ -84,6 +90,8 @@ class RedisConnection {
   net::Executor ex_;
   std::string host_;
   uint16_t port_;
+  std::string password_;
+  uint32_t db_;
   std::string name_;
   std::vector<std::string> addrs_;  // a DNS name's addresses, as last resolved
   size_t next_addr_ = 0;            // the one to connect to

@@ -47,9 +47,10 @@ def redis_command(port, *args, timeout=2.0):
 class Redis:
     """A redis-server on its own port, without persistence."""
 
-    def __init__(self, workdir, bind=(HOST,)):
+    def __init__(self, workdir, bind=(HOST,), extra=()):
         self.port = free_port()
         self.bind = bind
+        self.extra = list(extra)
         self.workdir = workdir
         self.proc = None
         self.start()
@@ -57,13 +58,13 @@ class Redis:
     def start(self):
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", *self.bind, "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir)],
+             "--dir", str(self.workdir), *self.extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
             preexec_fn=helpers._die_with_parent)
 
         def ready():
             try:
-                return redis_command(self.port, "PING").startswith(b"+PONG")
+                return redis_command(self.port, "PING")[:1] in (b"+", b"-")   # (-NOAUTH: up too)
             except OSError:
                 return False
         assert wait_until(ready, 10), "redis-server did not start"
@@ -274,3 +275,36 @@ def test_a_dns_name_is_resolved_without_failing_the_first_requests(gatehouse, or
     gh = gatehouse(cfg)
     assert statuses(gh, 3) == [200, 200, 429]           # the first ones waited for the name
     assert "Redis at" not in gh.stderr(), gh.stderr()[-2000:]
+
+
+def test_password_and_db(gatehouse, origin, redis, tmp_path):
+    rd = redis(extra=["--requirepass", "s3cret"])
+    (tmp_path / "redis-pass").write_text("s3cret\n")
+    (tmp_path / "wrong-pass").write_text("nope\n")
+    o = origin()
+    cfg = config(o, rd.port, {"rate": "1/h", "burst": 1})
+    cfg["redis"].update({"password_file": str(tmp_path / "redis-pass"), "db": 2})
+    gh = gatehouse(cfg)
+    assert statuses(gh, 2) == [200, 429]
+    with socket.create_connection((HOST, rd.port), timeout=2) as s:   # the key is in db 2
+        s.sendall(b"AUTH s3cret\r\nSELECT 2\r\nDBSIZE\r\n")
+        data = b""
+        while data.count(b"\r\n") < 3:
+            data += s.recv(4096)
+        assert data.endswith(b":1\r\n"), data
+    cfg["redis"]["password_file"] = str(tmp_path / "wrong-pass")
+    bad = gatehouse(cfg)
+    assert statuses(bad, 3) == [200, 200, 200]            # refused AUTH: fail open
+    assert wait_until(lambda: "Redis refused AUTH" in bad.stderr(), 5), bad.stderr()[-2000:]
+    assert "nope" not in bad.stderr() and "s3cret" not in bad.stderr()
+
+
+def test_a_huge_burst_over_an_hour(gatehouse, origin, redis):
+    """Keys that expire in about 114 years: the script's numbers stay exact."""
+    rd = redis()
+    gh = gatehouse(config(origin(), rd.port, {"rate": "1/h", "burst": 1000000}))
+    assert statuses(gh, 3) == [200] * 3
+    assert "Redis at" not in gh.stderr(), gh.stderr()[-2000:]
+    ttl = redis_command(rd.port, "EVAL", "local k = redis.call('KEYS', 'gatehouse:rl:*') "
+                        "return redis.call('PTTL', k[1])", "0")
+    assert ttl.startswith(b":") and int(ttl[1:]) > 3 * 3600 * 1000 - 60000, ttl

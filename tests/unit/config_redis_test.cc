@@ -3,6 +3,7 @@
 // value, and the section copied into each limit that uses it.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <string>
 
 #include "config/config.h"
@@ -97,6 +98,31 @@ TEST(RedisConfig, BadFailIsAnError) {
   EXPECT_EQ(r.errors[0].col, 38);
   EXPECT_NE(r.errors[0].message.find("open"), std::string::npos) << r.errors[0].str();
   EXPECT_NE(r.errors[0].message.find("closed"), std::string::npos) << r.errors[0].str();
+}
+
+TEST(RedisConfig, PasswordFileAndDb) {
+  const std::string dir = testing::TempDir();
+  const std::string good = dir + "/redis-pass", empty = dir + "/redis-empty";
+  { std::ofstream(good) << "s3cret\nignored\n"; }
+  { std::ofstream(empty) << "\n"; }
+  LoadResult r = load(kRoute + "{rate: 10/s, store: redis}\nredis: {address: r, password_file: '" + good +
+                      "', db: 3}\n");
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].str();
+  const auto& rl = r.config->server.reverse_proxy[0].policies.rate_limit;
+  EXPECT_EQ(rl->redis.password, "s3cret");
+  EXPECT_EQ(rl->redis.db, 3u);
+  r = load(kRoute + "{rate: 10/s, store: redis}\nredis: {address: r, password_file: '" + empty + "'}\n");
+  ASSERT_FALSE(r.errors.empty());
+  EXPECT_EQ(r.errors[0].line, 5);
+  EXPECT_NE(r.errors[0].message.find("first line must hold the password"), std::string::npos)
+      << r.errors[0].str();
+  r = load(kRoute + "{rate: 10/s, store: redis}\nredis: {address: r, password_file: '" + dir +
+           "/none-such'}\n");
+  ASSERT_FALSE(r.errors.empty());
+  EXPECT_EQ(r.errors[0].line, 5);
+  r = load(kRoute + "{rate: 10/s, store: redis}\nredis: {address: r, db: -1}\n");
+  ASSERT_FALSE(r.errors.empty());
+  EXPECT_EQ(r.errors[0].col, 25) << r.errors[0].str();
 }
 
 }  // namespace
