@@ -3,7 +3,9 @@
 // response's fields for the downstream, whatever its protocol (hop-by-hop
 // out, Via and request id in, redirects and cookies mapped back). Both are
 // always rebuilt from parsed fields, never copied as raw bytes.
+#include <algorithm>
 #include <array>
+#include <string>
 
 #include "http/connection_tokens.h"
 #include "http/status.h"
@@ -76,6 +78,20 @@ H classify(std::string_view n) {
       return H::other;
     default: return H::other;
   }
+}
+
+// Whether a client's field is spelled with '_' where a field gatehouse
+// sets, or a rule or policy removes, has '-' (Remote_User, X_Forwarded_For).
+// CGI, WSGI, Rack and PHP give applications both spellings under one name
+// (HTTP_REMOTE_USER), so passing it would let a client forge identity and
+// client-address fields that copy_headers, claims_to_headers and the
+// forwarding fields are meant to own. Such a field is dropped (nginx drops
+// every field with '_' by default; this keeps the harmless ones).
+bool impersonates(std::string_view name, const HeadEdits& edits) {
+  if (name.find('_') == std::string_view::npos) return false;
+  std::string dashed(name);
+  std::replace(dashed.begin(), dashed.end(), '_', '-');
+  return classify(dashed) != H::other || edits.drops(dashed);
 }
 
 // Appends `v` to a list header value collected from several fields.
@@ -194,6 +210,7 @@ void Forwarder::write_upstream_fields(FieldWriter& w) {
       default:
         break;
     }
+    if (impersonates(h.name, edits)) continue;
     pass_field(h, conn, edits, w);
   }
 

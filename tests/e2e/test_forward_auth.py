@@ -7,6 +7,7 @@ reuse of auth connections, and the same over HTTP/2 and WebSocket routes.
 The auth service is tests/e2e/auth_service.py, run in the test process.
 """
 
+import base64
 import re
 import signal
 import time
@@ -139,6 +140,43 @@ def test_forged_copy_headers_are_stripped(gatehouse, capture_backend, auth):
     up = b.wait_requests(1)[0]
     assert up.headers_all("Remote-User") == ["alice"]
     assert up.headers_all("Remote-Groups") == ["admins,dev"]
+
+
+def test_forged_copies_spelled_with_underscores_are_stripped(gatehouse, capture_backend, auth):
+    # CGI, WSGI, Rack and PHP give Remote_User and Remote-User to the
+    # application under one name (HTTP_REMOTE_USER): the '_' spelling of a
+    # field gatehouse owns must not reach the backend either.
+    a = auth()
+    b = capture_backend()
+    gh = front(gatehouse, b, a.url())
+    forged = [ALICE, ("Remote_User", "admin"), ("remote_groups", "admins"),
+              ("X_Forwarded_For", "10.9.9.9"), ("X_Real_IP", "10.9.9.9"), ("X_Request_ID", "forged"),
+              ("Some_Other", "kept")]
+    r = get(gh.port, headers=forged)
+    assert r.status == 200, r
+    up = b.wait_requests(1)[0]
+    for name in ("Remote_User", "remote_groups", "X_Forwarded_For", "X_Real_IP", "X_Request_ID"):
+        assert not up.has(name), (name, up.headers)
+    assert up.headers_all("Remote-User") == ["alice"]
+    assert up.headers_all("X-Forwarded-For") == ["127.0.0.1"]
+    # A field with '_' that no one owns passes as it is.
+    assert up.headers_all("Some_Other") == ["kept"]
+
+
+def test_basic_auth_password_is_not_sent_to_the_auth_service(gatehouse, capture_backend, auth, tmp_path):
+    a = auth()
+    b = capture_backend()
+    users = tmp_path / "htpasswd"   # ann / secret (SHA-crypt)
+    users.write_text("ann:$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1\n")
+    srv = {"reverse_proxy": [route(b, "/", basic_auth={"realm": "r", "users_file": str(users)},
+                                   forward_auth={"url": a.url(), "copy_headers": ["Remote-User"]})]}
+    gh = gatehouse({"server": srv})
+    r = get(gh.port, headers=[ALICE, ("Authorization", "Basic " + base64.b64encode(b"ann:secret").decode())])
+    assert r.status == 200, r
+    s = a.seen()[0]
+    assert s.header("Authorization") is None, s.headers
+    assert s.headers_all("Cookie") == ["theme=dark; session=s3ss10n-alice"]
+    assert not b.wait_requests(1)[0].has("Authorization")
 
 
 def test_forged_copy_headers_stripped_when_the_answer_lacks_them(gatehouse, capture_backend, auth):
