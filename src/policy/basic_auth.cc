@@ -100,6 +100,9 @@ class BasicAuth final : public Policy {
     bool found = false;
     std::string_view auth = http::find_field(ex.request->fields, "authorization", &found);
     if (!found) return refuse(ex, "basic_auth: no credentials");
+    // Consumed here: later policies (forward_auth's sub-request) must not
+    // pass the password on either (the static edit covers the backend).
+    ex.upstream.remove("authorization");
     if (auth.size() < 6 || !http::iequals(auth.substr(0, 6), "basic ")) {
       return refuse(ex, "basic_auth: not Basic credentials");
     }

@@ -78,7 +78,7 @@ class ForwardAuth final : public Policy {
     if (conf_.tls && !tls_) co_return fail(ex, 503, "proxy_internal_error", tls_error_);
     const net::Executor exec = co_await net::asio::this_coro::executor;
     std::shared_ptr<upstream::SubOrigin> origin = worker_origin(exec.context());
-    const std::string request = build_request(*ex.request, ex.client_ip_str);
+    const std::string request = build_request(*ex.request, ex.client_ip_str, ex.upstream);
     upstream::SubResponse r = co_await upstream::sub_request(origin, request, conf_.timeout);
     if (r.status == 0) {
       GH_WARN("forward_auth %s: %s: %s", origin->backend.name.c_str(), r.error, r.details.c_str());
@@ -131,7 +131,8 @@ class ForwardAuth final : public Policy {
 
   // The sub-request's head. Every value comes from a parsed request (no CR,
   // LF or NUL can be in it) or from the validated config.
-  std::string build_request(const http::RequestHead& req, std::string_view client_ip) const {
+  std::string build_request(const http::RequestHead& req, std::string_view client_ip,
+                            const FieldEdits& upstream_edits) const {
     std::string out;
     out.reserve(512);
     out += "GET ";
@@ -152,8 +153,11 @@ class ForwardAuth final : public Policy {
     // Authorization, and Accept / X-Requested-With, from which auth
     // services tell a browser (sent to a login page, 302) from an API
     // client (401): Authelia does so.
+    // (Not an Authorization an earlier policy consumed: basic_auth's
+    // password is for gatehouse, never passed on.)
+    const bool auth_consumed = upstream_edits.drops("authorization");
     for (const auto& f : req.fields) {
-      if (http::iequals(f.name, "authorization") || http::iequals(f.name, "accept") ||
+      if ((http::iequals(f.name, "authorization") && !auth_consumed) || http::iequals(f.name, "accept") ||
           http::iequals(f.name, "x-requested-with")) {
         out += f.name;
         out += ": ";
