@@ -93,7 +93,9 @@ Failure check_claims(const json& c, const ClaimRules& rules, double now, double&
     };
     auto it = c.find("aud");
     bool ok = false;
-    if (it != c.end() && it->is_array()) ok = std::any_of(it->begin(), it->end(), ours);
+    if (it != c.end() && it->is_array())
+      ok = std::all_of(it->begin(), it->end(), [](const json& a) { return a.is_string(); }) &&
+           std::any_of(it->begin(), it->end(), ours);
     else if (it != c.end()) ok = ours(*it);
     if (!ok) return Failure::wrong_audience;
   }

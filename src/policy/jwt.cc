@@ -103,7 +103,8 @@ class Jwt final : public Policy {
       }
     }
     if (count == 0) return refuse(ex, Refusal::no_token, "jwt: no bearer token");
-    if (count > 1) return refuse(ex, Refusal::invalid, "jwt: more than one Authorization field", "malformed token");
+    if (count > 1) return refuse(ex, Refusal::invalid, "jwt: more than one Authorization field",
+                                  "more than one Authorization field");
     if (auth.size() < 7 || !http::iequals(auth.substr(0, 7), "bearer ")) {
       return refuse(ex, Refusal::no_token, "jwt: not Bearer credentials");
     }

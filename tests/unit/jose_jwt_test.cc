@@ -182,6 +182,8 @@ TEST(Jwt, IssuerAndAudience) {
   EXPECT_EQ(with(c), Failure::none);
   c["aud"] = json::array({"x", "y"});
   EXPECT_EQ(with(c), Failure::wrong_audience);
+  c["aud"] = json::array({1, "other"});   // an array of strings only (RFC 7519 4.1.3)
+  EXPECT_EQ(with(c), Failure::wrong_audience);
   c["aud"] = "API";   // case-sensitive (RFC 7519 4.1.3: StringOrURI comparison)
   EXPECT_EQ(with(c), Failure::wrong_audience);
   c.erase("aud");
