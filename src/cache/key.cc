@@ -9,7 +9,6 @@ namespace gh::cache {
 namespace {
 
 char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-bool is_ows(char c) { return c == ' ' || c == '\t'; }
 bool is_tchar(char c) { return http::is_tchar(static_cast<unsigned char>(c)); }
 
 constexpr auto trim = http::trim_ows;

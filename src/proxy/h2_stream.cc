@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 
 #include "core/log.h"
 #include "http/path.h"
@@ -154,11 +155,12 @@ void H2Stream::Source::cancel() {
   s_.data_wake_.wake();
 }
 
-// Receives a body of known, small length whole before a backend is chosen
-// (request buffering, as for HTTP/1): its window goes back as it arrives,
-// so the client never waits for the backend. False: the client reset the
-// stream or was too slow (answered).
-awaitable<bool> H2Stream::receive_whole_body(uint64_t limit) {
+// Waits until the request body ended or `want` bytes of it are here,
+// giving their window back as they come (so the client never waits for a
+// backend, and more than a stream's window may be wanted); they stay in
+// body_. Over `limit` bytes: 413. False: the client reset the stream, sent
+// too much or was too slow (answered).
+awaitable<bool> H2Stream::await_body(uint64_t want, uint64_t limit) {
   const auto timeout = rt_->cfg.server.timeouts.client_body;
   for (;;) {
     if (body_.size() > body_acked_) {
@@ -166,7 +168,7 @@ awaitable<bool> H2Stream::receive_whole_body(uint64_t limit) {
       body_acked_ = body_.size();
       c_.kick();
     }
-    if (body_end_) co_return true;
+    if (body_end_ || body_.size() >= want) co_return true;
     if (closed_) co_return false;
     if (body_.size() > limit) {
       co_await send_error(413, "http_request_error", "request body larger than its Content-Length", {});
@@ -180,31 +182,22 @@ awaitable<bool> H2Stream::receive_whole_body(uint64_t limit) {
   }
 }
 
-// The request body phase (policy.h) for a streamed body: waits until `want`
-// bytes of it are here or it ended, giving their window back as they come
-// (more than a stream's window may be wanted); they stay in body_ for the
+// Receives a body of known, small length whole before a backend is chosen
+// (request buffering, as for HTTP/1).
+awaitable<bool> H2Stream::receive_whole_body(uint64_t limit) {
+  return await_body(std::numeric_limits<uint64_t>::max(), limit);
+}
+
+// The request body phase (policy.h) for a streamed body: its first `want`
+// bytes (or all of it) held for the policies, then left in body_ for the
 // source. 100-continue is answered here: the body is needed before any
-// backend is asked. False: the client reset the stream or was too slow (answered).
+// backend is asked.
 awaitable<bool> H2Stream::hold_body_prefix(uint64_t want) {
   if (body_.empty() && !body_end_ && http::iequals(http::find_field(fields_, "expect"), "100-continue")) {
     c_.codec().submit_interim(id_, 100, {});
     c_.kick();
   }
-  const auto timeout = rt_->cfg.server.timeouts.client_body;
-  for (;;) {
-    if (body_.size() > body_acked_) {
-      c_.codec().consume(id_, body_.size() - body_acked_);
-      body_acked_ = body_.size();
-      c_.kick();
-    }
-    if (body_end_ || body_.size() >= want) co_return true;
-    if (closed_) co_return false;
-    const bool awaited = co_await data_wake_.wait(timeout);
-    if (!awaited) {
-      co_await send_error(408, "http_request_error", "request body not received in time", {});
-      co_return false;
-    }
-  }
+  return await_body(want, std::numeric_limits<uint64_t>::max());
 }
 
 awaitable<void> H2Stream::serve() {

@@ -117,6 +117,7 @@ class H2Stream final : public Downstream {
   };
 
   net::awaitable<void> handle();
+  net::awaitable<bool> await_body(uint64_t want, uint64_t limit);
   net::awaitable<bool> receive_whole_body(uint64_t limit);
   net::awaitable<bool> hold_body_prefix(uint64_t want);
   bool submit_head(bool end_stream);

@@ -65,6 +65,7 @@ class Session final : public Downstream {
   enum class BodyCheck { pass, answered_keep, answered_close };
   net::awaitable<BodyCheck> check_request_body(BodyWait bw);
   net::awaitable<bool> hold_body_prefix(uint64_t want, std::string_view& held, bool& complete);
+  net::awaitable<bool> read_body_bytes();   // false: answered 408 or the client went away
   void reparse_head();
   void fill_exchange();
   net::awaitable<void> pipe(net::Stream& src, core::Buffer& buf, net::Stream& dst,

@@ -107,22 +107,8 @@ awaitable<Session::BodyWait> Session::receive_request_body() {
       if (chunked) in_.reserve_tail(want);
       else in_.reserve_tail_exact(want);   // the body's size is known
     }
-    down_dl_.clear_fired();
-    down_dl_.expire_in(srv.timeouts.client_body);
-    auto [ec, n] = co_await down_.read_some(asio::buffer(in_.tail(), in_.tail_room()));
-    if (ec || n == 0) {
-      if (down_dl_.fired()) {
-        closing_ = true;
-        co_await send_error(408, "http_request_error", "request body not received in time");
-      } else {
-        rec_.status = 499;   // the client went away mid-body
-        closing_ = true;
-        body_unread_ = false;
-        body_in_ = in_.size() - head;   // what had arrived (chunked: with its framing)
-      }
-      co_return BodyWait::answered;
-    }
-    in_.commit(n);
+    const bool more = co_await read_body_bytes();
+    if (!more) co_return BodyWait::answered;
   }
   body_in_ = payload;
   body_unread_ = false;
@@ -229,6 +215,28 @@ void Session::request_delivered() {
   in_.consume(used);
   if (in_.empty() && in_.capacity() > core::Buffer::kBlock) in_.release_if_empty();
   if (body_.capacity() > core::Buffer::kBlock) std::string().swap(body_);
+}
+
+// Reads what the client sent next into in_'s tail (reserved by the caller)
+// within timeouts.client_body. False: it answered 408, or the client went
+// away mid-body (logged as 499); either way the connection closes.
+awaitable<bool> Session::read_body_bytes() {
+  down_dl_.clear_fired();
+  down_dl_.expire_in(rt_->cfg.server.timeouts.client_body);
+  auto [ec, n] = co_await down_.read_some(asio::buffer(in_.tail(), in_.tail_room()));
+  if (!ec && n > 0) {
+    in_.commit(n);
+    co_return true;
+  }
+  closing_ = true;
+  if (down_dl_.fired()) {
+    co_await send_error(408, "http_request_error", "request body not received in time");
+  } else {
+    rec_.status = 499;
+    body_unread_ = false;
+    body_in_ = in_.size() - req_.head_size;   // what had arrived (chunked: with its framing)
+  }
+  co_return false;
 }
 
 }  // namespace gh::proxy

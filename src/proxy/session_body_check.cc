@@ -53,7 +53,6 @@ awaitable<Session::BodyCheck> Session::check_request_body(BodyWait bw) {
 // 100-continue is answered here, since the body is needed before any
 // backend is asked. False: the client got an error (400, 408) or went away.
 awaitable<bool> Session::hold_body_prefix(uint64_t want, std::string_view& held, bool& complete) {
-  const auto& srv = rt_->cfg.server;
   const size_t head = req_.head_size;
   const bool chunked = req_.body == BodyKind::chunked;
   const uint64_t cl = chunked ? 0 : req_.content_length;
@@ -92,22 +91,8 @@ awaitable<bool> Session::hold_body_prefix(uint64_t want, std::string_view& held,
       if (done || body_.size() >= want) break;
     }
     if (in_.tail_room() < 16 * 1024) in_.reserve_tail(16 * 1024);
-    down_dl_.clear_fired();
-    down_dl_.expire_in(srv.timeouts.client_body);
-    auto [ec, n] = co_await down_.read_some(asio::buffer(in_.tail(), in_.tail_room()));
-    if (ec || n == 0) {
-      if (down_dl_.fired()) {
-        closing_ = true;
-        co_await send_error(408, "http_request_error", "request body not received in time");
-      } else {
-        rec_.status = 499;   // the client went away mid-body
-        closing_ = true;
-        body_unread_ = false;
-        body_in_ = in_.size() - head;
-      }
-      co_return false;
-    }
-    in_.commit(n);
+    const bool more = co_await read_body_bytes();
+    if (!more) co_return false;
   }
   // Growing the buffer may have moved the head: its parsed views must follow.
   if (in_.data() != head_at) reparse_head();

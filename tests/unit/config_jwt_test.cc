@@ -10,6 +10,8 @@
 #include "config/config.h"
 #include "jose/jwk.h"
 
+#include "temp_dir.h"
+
 using namespace gh::config;
 namespace fs = std::filesystem;
 
@@ -21,20 +23,15 @@ const char* kJwks = R"({"keys":[{"kty":"OKP","crv":"Ed25519","kid":"a",
 
 class JwtConfig : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("gh-jwt-" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
-    write("jwks.json", kJwks);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  void write(const std::string& name, const std::string& text) { std::ofstream(dir_ / name) << text; }
+  void SetUp() override { write("jwks.json", kJwks); }
+  void write(const std::string& name, const std::string& text) { dir_.write(name, text); }
   LoadResult load(const std::string& jwt) {
     const std::string text = "server:\n  reverse_proxy:\n    - path: /\n      jwt: " + jwt + "\n";
     write("gh.yaml", text);
     return load_file((dir_ / "gh.yaml").string());
   }
   std::string first_error(const LoadResult& r) { return r.errors.empty() ? "<none>" : r.errors[0].str(); }
-  fs::path dir_;
+  gh::testing::TempDir dir_{"jwt"};
 };
 
 TEST_F(JwtConfig, LoadsAFileAndEveryKey) {

@@ -10,6 +10,8 @@
 
 #include "config/config.h"
 
+#include "temp_dir.h"
+
 using namespace gh::config;
 namespace fs = std::filesystem;
 
@@ -19,17 +21,8 @@ LoadResult load(const std::string& text) { return load_string(text, "gh.yaml"); 
 
 class PolicyFiles : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("gh-policy-" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string write(const std::string& name, const std::string& text) {
-    fs::path p = dir_ / name;
-    std::ofstream(p, std::ios::binary) << text;
-    return p.string();
-  }
-  fs::path dir_;
+  std::string write(const std::string& name, const std::string& text) { return dir_.write(name, text); }
+  gh::testing::TempDir dir_{"policy"};
 };
 
 const std::string kBcrypt = "$2y$05$abcdefghijklmnopqrstuuJ3zB1b6XcXa8Yx0m1m8n9pqrsTUVWXy";  // 60 chars

@@ -12,6 +12,8 @@
 #include "config/config.h"
 #include "config/waf_rules.h"
 
+#include "temp_dir.h"
+
 using namespace gh::config;
 namespace fs = std::filesystem;
 
@@ -19,18 +21,9 @@ namespace {
 
 class WafConfig : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("gh-waf-" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string write(const std::string& name, const std::string& text) {
-    fs::path p = dir_ / name;
-    std::ofstream(p, std::ios::binary) << text;
-    return p.string();
-  }
+  std::string write(const std::string& name, const std::string& text) { return dir_.write(name, text); }
   LoadResult load(const std::string& text) { return load_string(text, (dir_ / "gh.yaml").string()); }
-  fs::path dir_;
+  gh::testing::TempDir dir_{"waf"};
 };
 
 const char* kRule = "SecRule ARGS \"@contains evil\" \"id:10001,phase:2,deny,status:403,msg:'evil'\"\n";

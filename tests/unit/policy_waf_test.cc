@@ -15,6 +15,8 @@
 #include "config/waf_rules.h"
 #include "policy/pipeline.h"
 
+#include "temp_dir.h"
+
 using namespace gh;
 using namespace gh::policy;
 namespace fs = std::filesystem;
@@ -72,14 +74,11 @@ Req post(std::string path, std::string type, std::string body) {
 class OwnRules : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("gh-wafp-" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
     std::ofstream(dir_ / "own.conf") <<
         "SecRule ARGS \"@contains evil\" \"id:10001,phase:2,deny,msg:'evil argument'\"\n"
         "SecRule REQUEST_HEADERS:X-Test \"@streq teapot\" \"id:10002,phase:1,deny,status:418\"\n"
         "SecRule REQUEST_URI \"@contains /noted\" \"id:10003,phase:1,pass,log,msg:'noted'\"\n";
   }
-  void TearDown() override { fs::remove_all(dir_); }
   Pipeline pipeline(const std::string& waf) {
     config::LoadResult r = config::load_string(
         "server:\n  reverse_proxy:\n    - path: /\n      waf: " + waf + "\n", (dir_ / "gh.yaml").string());
@@ -87,7 +86,7 @@ class OwnRules : public ::testing::Test {
     conf_ = std::move(*r.config);
     return Pipeline(config::effective_policies(conf_.server.policies, conf_.server.reverse_proxy[0].policies));
   }
-  fs::path dir_;
+  gh::testing::TempDir dir_{"wafp"};
   config::Config conf_;
 };
 
