@@ -66,7 +66,7 @@ sources() {
 }
 libs() {
   case "$1" in
-    fuzz_config) echo "-lyaml-cpp -lcrypto" ;;   # jwt: a jwks_file is checked at load (src/jose)
+    fuzz_config) echo "-lyaml-cpp -lcrypto -lmodsecurity" ;;   # a jwks_file (src/jose) and waf rules are checked at load
     http2_fuzz) echo "-lnghttp2" ;;
     fuzz_jwt) echo "-lcrypto" ;;
   esac
