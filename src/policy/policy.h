@@ -84,6 +84,25 @@ struct Answer {
   std::string content_type;
 };
 
+// Where the Answer of the policy that answered is kept: allocated only
+// then. Most requests never need its ~150 bytes, and every session holds an
+// Exchange, a slow or idle one too (memory per connection is a figure we
+// hold to: tests/e2e/test_tls_idle.py).
+class AnswerSlot {
+ public:
+  AnswerSlot& operator=(Answer&& a) {
+    p_ = std::make_unique<Answer>(std::move(a));
+    return *this;
+  }
+  explicit operator bool() const { return p_ != nullptr; }
+  Answer& operator*() const { return *p_; }
+  Answer* operator->() const { return p_.get(); }
+  void reset() { p_.reset(); }
+
+ private:
+  std::unique_ptr<Answer> p_;
+};
+
 // One request's state as the policies see it.
 struct Exchange {
   const http::RequestHead* request = nullptr;
@@ -92,7 +111,7 @@ struct Exchange {
   int64_t now_ms = 0;              // steady clock
   FieldEdits upstream;             // request phase: edits of this request's upstream head
   FieldEdits downstream;           // request phase: edits of this request's response head
-  std::optional<Answer> answer;    // set by the policy that answered
+  AnswerSlot answer;               // set by the policy that answered
   const char* refused_by = "";     // its name, for the access log
   // What one policy has to say in the access log whether or not it refused
   // (the waf's matched rule ids): logged under the policy's name.
