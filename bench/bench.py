@@ -104,8 +104,9 @@ CASES = {
     "jwt": dict(kind="h2load", path="/jwt/small", n=200000, c=32, qn=20000, qc=32,
                 extra="jwt", bearer=True, all_2xx=True, guard=("/jwt/small", {}, 401, 1),
                 proxies=("gatehouse",), compare="small",
-                title="keep-alive GET /small with an ES256 JWT checked on every request (`jwt`, "
-                      "JWKS file, issuer, audience, one claim to a header); gatehouse only"),
+                title="keep-alive GET /small with an ES256 JWT on every request (`jwt`: JWKS file, issuer, "
+                      "audience, one claim to a header; the signature verified once per worker, then the "
+                      "token remembered until it expires, as docs/jwt.md says); gatehouse only"),
     "waf": dict(kind="h2load", path="/waf/small?q=blue+shoes&page=2", n=50000, c=32, qn=5000, qc=32,
                 extra="waf", all_2xx=True, headers=WAF_HEADERS,
                 guard=("/waf/small?id=1%27%20OR%20%271%27=%271", dict(h.split(": ", 1) for h in WAF_HEADERS), 403, 1),
