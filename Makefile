@@ -36,9 +36,11 @@ test-asan: deps
 	@[ -f $(ASAN_BUILD)/build.ninja ] || cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGH_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp) \
 	  ctest --output-on-failure -j $(JOBS) --timeout 300 \
 	  | grep -vE '^ *(Start +[0-9]+:|[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed)'
-	GATEHOUSE_BUILD=$(abspath $(ASAN_BUILD)) GATEHOUSE_SANITIZED=1 $(PY) -m pytest -q -p no:cacheprovider tests/e2e $(PYTEST_ARGS)
+	LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp) \
+	  GATEHOUSE_BUILD=$(abspath $(ASAN_BUILD)) GATEHOUSE_SANITIZED=1 $(PY) -m pytest -q -p no:cacheprovider tests/e2e $(PYTEST_ARGS)
 
 SECONDS ?= 30
 fuzz:
