@@ -32,6 +32,7 @@ string(CONFIGURE [[
   file(INSTALL DESTINATION "${CMAKE_INSTALL_PREFIX}/lib/systemd/system" TYPE FILE
        PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ
        FILES "${staged}")
+  file(REMOVE_RECURSE "@GH_BINARY_DIR@/packaging/${dest}")
 ]] gh_install_unit @ONLY)
 install(CODE "${gh_install_unit}")
 

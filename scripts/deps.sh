@@ -12,9 +12,10 @@ build_pkgs=(
   libhiredis-dev libmodsecurity-dev nlohmann-json3-dev libcurl4-openssl-dev
 )
 # dpkg-dev: dpkg-shlibdeps computes the .deb's Depends (`make deb`);
-# systemd: systemd-analyze checks the unit (tests/e2e/test_package.py).
+# systemd, strace: systemd-analyze checks the unit, strace what gatehouse calls
+# against its sandbox (tests/e2e/test_package.py).
 test_pkgs=(
-  git modsecurity-crs redis-server dpkg-dev systemd
+  git modsecurity-crs redis-server dpkg-dev systemd strace
   libgtest-dev libgmock-dev
   python3 python3-pytest python3-websockets python3-h2 python3-requests python3-trustme python3-grpcio python3-brotli python3-zstandard python3-jwt python3-cryptography
   curl openssl nghttp2-client procps

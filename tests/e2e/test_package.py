@@ -323,6 +323,9 @@ def test_dockerfile_runtime_libraries_cover_the_binary():
     after = installs[0].split("apt-get install", 1)[1].split("&&")[0].split()
     packages = {w for w in after if not w.startswith("-")}
     needed = needed_packages(build_dir() / "gatehouse")
+    # The image builds without sanitizers; a sanitized build (make test-asan)
+    # links their runtimes too.
+    needed = {so: p for so, p in needed.items() if not re.match(r"lib(a|ub|l|t)san\.", so)}
     missing = {so: p for so, p in needed.items() if p not in packages}
     assert not missing, f"the Dockerfile's runtime stage does not install {missing}"
 
@@ -337,3 +340,116 @@ def test_dockerfile_runtime_libraries_cover_the_binary():
     # The builder builds the shipped binary only, with the build packages of deps.sh.
     builder = " ".join(stages[0]["lines"])
     assert "scripts/deps.sh build" in builder and "-DGH_BUILD_TESTS=OFF" in builder
+
+
+def syscall_group(name, seen=None):
+    """The system calls `systemd-analyze syscall-filter` lists for a @group,
+    nested groups expanded."""
+    seen = set() if seen is None else seen
+    if name in seen:
+        return set()
+    seen.add(name)
+    out = run(["systemd-analyze", "syscall-filter", name], timeout=30).stdout
+    calls = set()
+    for line in out.splitlines()[1:]:
+        word = line.strip()
+        if not word or word.startswith("#"):
+            continue
+        calls |= syscall_group(word, seen) if word.startswith("@") else {word}
+    return calls
+
+
+def test_unit_sandbox_allows_what_gatehouse_does(tmp_path, origin):
+    """The unit's SystemCallFilter=@system-service and RestrictAddressFamilies
+    cannot be tried without systemd as PID 1; instead gatehouse runs under
+    strace through start, plain and TLS requests, the admin endpoints, a
+    reload and a drain, and every system call and socket family it used must
+    be allowed by the unit."""
+    need_tools("strace", "systemd-analyze")
+    if os.environ.get("GATEHOUSE_SANITIZED"):
+        pytest.skip("a sanitized build makes system calls the shipped binary does not")
+    import ssl as ssl_mod
+    import socket
+    import signal as sig
+    import time
+
+    import trustme
+    import tls_helpers as th
+
+    settings = unit_settings(UNIT.read_text())
+    allowed = set()
+    for line in settings["SystemCallFilter"]:   # every line adds to the allow list
+        for word in line.split():
+            allowed |= syscall_group(word) if word.startswith("@") else {word}
+    families = set(settings["RestrictAddressFamilies"][-1].split())
+    assert {"epoll_wait", "accept4", "sendmsg"} <= allowed
+
+    leaf = th.write_leaf(trustme.CA(), tmp_path / "pki", "front", ["front.test"], "front")
+    o = origin()
+    port, tls_port, admin_port = free_port(), free_port(), free_port()
+    backend_port = o.address.rsplit(":", 1)[1]
+    config = tmp_path / "gatehouse.yaml"
+    config.write_text(f"""\
+server:
+  host: 127.0.0.1
+  port: {port}
+  workers: 2
+  reverse_proxy:
+    - path: /byname
+      host: localhost
+      port: {backend_port}
+    - path: /
+      backends:
+        - address: {o.address}
+ssl:
+  enabled: true
+  port: {tls_port}
+  cert_file: {leaf.cert}
+  key_file: {leaf.key}
+admin:
+  enabled: true
+  host: 127.0.0.1
+  port: {admin_port}
+""")
+    trace = tmp_path / "strace.log"
+    log = open(tmp_path / "gatehouse.log", "wb")
+    proc = subprocess.Popen(["strace", "-f", "-qq", "-o", str(trace), str(build_dir() / "gatehouse"),
+                             "run", "-c", str(config)], stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL)
+    try:
+        assert wait_until(lambda: healthz(admin_port) == 200, timeout=20), \
+            (tmp_path / "gatehouse.log").read_text()[-2000:]
+        assert http_request(port, target="/a").status == 200
+        assert http_request(port, target="/byname/b").status == 200
+        ctx = ssl_mod.create_default_context(cafile=None)
+        ctx.check_hostname, ctx.verify_mode = False, ssl_mod.CERT_NONE
+        with socket.create_connection(("127.0.0.1", tls_port), timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname="front.test") as s:
+                s.sendall(b"GET /tls HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n")
+                data = b""
+                while chunk := s.recv(65536):
+                    data += chunk
+        assert data.startswith(b"HTTP/1.1 200"), data[:200]
+        for path in ("/status", "/metrics"):
+            http_request(admin_port, target=path)
+        # strace's own pid is proc.pid; gatehouse is its child.
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        assert children, "gatehouse did not start under strace"
+        gh = int(children[0])
+        os.kill(gh, sig.SIGHUP)
+        time.sleep(0.5)
+        assert http_request(port, target="/after-reload").status == 200
+        os.kill(gh, sig.SIGTERM)
+        proc.wait(timeout=40)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+    text = trace.read_text()
+    used = set(re.findall(r"^\d+\s+([a-z_0-9]+)\(", text, re.M))
+    assert {"accept4", "connect", "execve"} <= used, sorted(used)
+    assert not used - allowed, f"system calls outside {settings['SystemCallFilter'][-1]}: {sorted(used - allowed)}"
+    used_families = set(re.findall(r"^\d+\s+socket\((AF_[A-Z0-9]+)", text, re.M))
+    assert used_families and used_families <= families, f"socket families {used_families} vs {families}"
