@@ -193,7 +193,8 @@ def dpkg(root, *args):
     # Scripts run outside the root (it has no shell), with DPKG_ROOT set: the
     # host's systemd is left alone. Depends are not installed in the root.
     return run(["dpkg", f"--root={root}", "--log=/dev/null", "--force-not-root",
-                "--force-script-chrootless", "--force-depends", *args], timeout=60)
+                "--force-script-chrootless", "--force-depends", *args], timeout=60,
+               stdin=subprocess.DEVNULL)
 
 
 def test_deb_installs_into_a_throwaway_root_and_runs(deb, tmp_path, origin, monkeypatch):
@@ -228,8 +229,13 @@ def test_deb_installs_into_a_throwaway_root_and_runs(deb, tmp_path, origin, monk
     finally:
         gh.stop()
 
-    # The config is a conffile: an edit survives removal, purge deletes it.
+    # The config is a conffile: an edit survives a reinstall (upgrade path,
+    # no prompt while the packaged file is unchanged) and removal; purge
+    # deletes it.
     installed_config.write_text(installed_config.read_text() + "# local edit\n")
+    dpkg(root, "-i", deb)
+    assert installed_config.read_text().endswith("# local edit\n")
+    assert binary.is_file()
     dpkg(root, "-r", "gatehouse")
     assert not binary.exists() and not (root / "usr/lib/systemd/system/gatehouse.service").exists()
     assert installed_config.read_text().endswith("# local edit\n")
