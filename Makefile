@@ -10,7 +10,7 @@ JOBS ?= $(shell nproc)
 E2E_JOBS ?= 2
 E2E_XDIST := $(if $(filter-out 0,$(E2E_JOBS)),-n $(E2E_JOBS))
 
-.PHONY: all deps build run test unit e2e clean test-asan fuzz
+.PHONY: all deps build run test unit e2e clean test-asan fuzz install deb
 
 all: build
 
@@ -53,6 +53,17 @@ fuzz:
 
 clean:
 	rm -rf $(BUILD)
+
+# The binary, the systemd unit, /etc/gatehouse/gatehouse.yaml and the docs
+# (cmake/packaging.cmake). `make install DESTDIR=/tmp/stage PREFIX=/usr/local`.
+PREFIX ?= /usr
+install: build
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD) --prefix $(PREFIX)
+
+# The Debian package, $(BUILD)/gatehouse_<version>_<arch>.deb (Depends from
+# dpkg-shlibdeps). Installing it enables and starts nothing (docs/deploy.md).
+deb: build
+	cd $(BUILD) && cpack -G DEB
 
 # The public HTTP cache test suite (npm http-cache-tests) against gatehouse,
 # nginx, Varnish and HAProxy; not part of `make test`. PROXIES=nginx to pick.
