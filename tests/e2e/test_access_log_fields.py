@@ -372,3 +372,91 @@ def test_combined_format_is_unchanged(gatehouse, capture_backend, cert):
     assert re.fullmatch(
         r'127\.0\.0\.1 - - \[[^\]]+\] "GET ' + re.escape(p) + r' HTTP/1\.1" 200 8 "-" "-" '
         r'\d+\.\d{3} "127\.0\.0\.1:\d+" "-"', line), line
+
+
+# --------------------------------------------------------------------------
+# HTTP/2 to the backend (upstream_protocol: http2, h2c)
+
+
+class H2cBackend:
+    """An h2c backend (python3-h2, prior knowledge) answering every stream
+    with `status`; records each request's header list."""
+
+    def __init__(self, status):
+        import threading
+        self.status = status
+        self.requests = []
+        self._stop = threading.Event()
+        self.listener = helpers.local_listener()
+        self.port = self.listener.getsockname()[1]
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
+
+    def _accept(self):
+        import threading
+        for sock in helpers.accepted(self.listener, self._stop):
+            t = threading.Thread(target=self._serve, args=(sock,), daemon=True)
+            t.start()
+
+    def _serve(self, sock):
+        conn = h2.connection.H2Connection(
+            config=h2.config.H2Configuration(client_side=False, header_encoding="utf-8"))
+        conn.initiate_connection()
+        sock.settimeout(0.2)
+        try:
+            sock.sendall(conn.data_to_send())
+            while not self._stop.is_set():
+                try:
+                    data = sock.recv(65536)
+                except socket.timeout:
+                    continue
+                if not data:
+                    return
+                for ev in conn.receive_data(data):
+                    if isinstance(ev, h2.events.RequestReceived):
+                        self.requests.append(list(ev.headers))
+                        body = b"h2 backend"
+                        conn.send_headers(ev.stream_id, [(":status", str(self.status)),
+                                                         ("content-length", str(len(body)))])
+                        conn.send_data(ev.stream_id, body, end_stream=True)
+                out = conn.data_to_send()
+                if out:
+                    sock.sendall(out)
+        except OSError:
+            pass
+        finally:
+            sock.close()
+
+    def stop(self):
+        self._stop.set()
+        self.listener.close()
+
+
+@pytest.fixture
+def h2c_backend():
+    started = []
+
+    def make(status):
+        b = H2cBackend(status)
+        started.append(b)
+        return b
+    yield make
+    for b in started:
+        b.stop()
+
+
+def test_http2_upstream_status_and_traceparent(gatehouse, h2c_backend, cert):
+    b = h2c_backend(503)
+    gh = start(gatehouse, cert, b, traceparent="start", upstream_protocol="http2", retries=0)
+    p1, p2 = unique(), unique()
+    assert h1(gh.port, p1, headers=[("traceparent", TP), ("tracestate", TS)]).status == 503
+    assert h2_get(gh.port, p2) == 503
+    r1, r2 = record(gh, p1), record(gh, p2)
+    assert r1["upstream_status"] == 503 and r2["upstream_status"] == 503
+    sent = {dict(h)[":path"]: h for h in b.requests}
+    h1_fields = [(k, v) for k, v in sent[p1] if k in ("traceparent", "tracestate")]
+    assert h1_fields == [("traceparent", TP), ("tracestate", TS)]
+    assert r1["trace_id"] == TP_ID
+    started_tp = [v for k, v in sent[p2] if k == "traceparent"]
+    assert len(started_tp) == 1 and STARTED_RE.fullmatch(started_tp[0]), started_tp
+    assert r2["trace_id"] == started_tp[0][3:35]
