@@ -35,7 +35,10 @@ struct LogRecord {
   std::string_view note_by;       // a policy's name, with what it noted (waf: the rule ids that matched)
   std::string_view note;
   std::string_view cache;         // cached routes: Cache-Status without the cache's name ("hit; ttl=5")
+  std::string_view trace_id;      // W3C traceparent's trace-id (32 hex), received or started; empty: none
+  const char* tls_version = nullptr;   // the downstream's TLS version (static string), null: plain
   int status = 0;
+  int upstream_status = 0;        // the backend's final status as received; 0: no upstream response
   int version_minor = 1;          // HTTP/1.x: x
   bool http2 = false;             // the request came over HTTP/2 (version_minor unused)
   uint64_t bytes_sent = 0;        // response body bytes sent to the client

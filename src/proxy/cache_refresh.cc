@@ -43,6 +43,9 @@ CacheRefresh::CacheRefresh(WorkerState& ws, Executor ex, std::shared_ptr<const R
   rec_.host = authority_;
   rec_.user_agent = "gatehouse-cache-refresh";
   rec_.request_id = request_id_;
+  if (from.trace) trace_ = *from.trace;
+  rec_.trace_id = trace_.trace_id();
+  rec_.tls_version = client_.tls_version;   // (the client request's: the refresh stands for it)
   rec_.route = rt_->routes[from.route_index].conf->path;
   rec_.http2 = from.rec && from.rec->http2;
   rec_.version_minor = from.rec ? from.rec->version_minor : 1;
@@ -55,6 +58,7 @@ CacheRefresh::CacheRefresh(WorkerState& ws, Executor ex, std::shared_ptr<const R
   fr_.ex = &pex_;
   fr_.client_host = authority_;
   fr_.request_id = request_id_;
+  fr_.trace = &trace_;
   fr_.client_hash = from.client_hash;
   fr_.rec = &rec_;
   fr_.cache_refresh = true;

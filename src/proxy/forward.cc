@@ -416,6 +416,7 @@ awaitable<bool> Forwarder::forward_upstream() {
       upstream::record_success(*b);
       if (body_whole) down.request_delivered();
       req.rec->upstream_ms = double(now_us() - upstream_start_us) / 1000.0;
+      req.rec->upstream_status = resp_.status;
       co_return co_await relay_response(rr, *b);
     }
     if (stop) break;

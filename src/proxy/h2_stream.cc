@@ -251,6 +251,7 @@ awaitable<void> H2Stream::handle() {
   rec_.start_unix_ms = unix_ms();
   rec_.client = client.ip_str;
   rec_.http2 = true;
+  rec_.tls_version = client.tls_version;
   pipe_ = rt_->server_pipeline.get();
   ex_.reset();
 
@@ -279,6 +280,9 @@ awaitable<void> H2Stream::handle() {
   rec_.referer = http::find_field(fields_, "referer");
   pick_request_id(fields_, c_.ws(), request_id_);
   rec_.request_id = request_id_;
+  trace_.read(fields_, cfg.server.traceparent == config::TraceparentMode::start,
+              [this] { return c_.ws().rng(); });
+  rec_.trace_id = trace_.trace_id();
   grpc_ = is_grpc_request(fields_);
 
   if (via_hops(fields_) >= kMaxViaHops) {
@@ -348,6 +352,7 @@ awaitable<void> H2Stream::handle() {
   fr.ex = &ex_;
   fr.client_host = head_.authority;
   fr.request_id = request_id_;
+  fr.trace = &trace_;
   if (websocket) {
     fr.upgrade = "websocket";
     fr.ws_key = ws_key_;

@@ -83,6 +83,8 @@ awaitable<Session::RunEnd> Session::run() {
       down_.close();
       co_return RunEnd::closed;
     }
+    // Once per connection, for the log (a static string of OpenSSL's).
+    client_.tls_version = SSL_get_version(down_.ssl());
     if (tls::alpn_is_h2(down_.ssl())) {
       down_dl_.clear();
       co_return RunEnd::http2;
@@ -206,6 +208,7 @@ awaitable<Session::HeadResult> Session::read_request_head() {
         start_us_ = now_us();
         rec_.start_unix_ms = unix_ms();
         rec_.client = client_.ip_str;
+        rec_.tls_version = client_.tls_version;
         request_id_.clear();
         closing_ = true;
         co_await send_error(perr_.status, "http_request_error", perr_.detail);
@@ -234,6 +237,7 @@ awaitable<Session::HeadResult> Session::read_request_head() {
         start_us_ = now_us();
         rec_.start_unix_ms = unix_ms();
         rec_.client = client_.ip_str;
+        rec_.tls_version = client_.tls_version;
         request_id_.clear();
         closing_ = true;
         co_await send_error(408, "http_request_error", "request head not received in time");
@@ -256,6 +260,7 @@ awaitable<bool> Session::handle_request() {
   rec_.start_unix_ms = unix_ms();
   rec_.client = client_.ip_str;
   rec_.version_minor = req_.version_minor;
+  rec_.tls_version = client_.tls_version;
   route_ = nullptr;
   backend_ = nullptr;
   body_in_ = 0;
@@ -279,6 +284,9 @@ awaitable<bool> Session::handle_request() {
       m_ws_key_.assign(h.value);
   }
   pick_request_id(req_.headers, ws_, request_id_);
+  trace_.read(req_.headers, rt_->cfg.server.traceparent == config::TraceparentMode::start,
+              [this] { return ws_.rng(); });
+  rec_.trace_id = trace_.trace_id();
   rec_.method = m_method_;
   rec_.path = m_path_;
   rec_.host = m_host_;
