@@ -158,7 +158,8 @@ std::string render_metrics(const MetricsSources& src) {
     const Label l[] = {{"route", route_names[k.first]}, {"backend", k.second}};
     m.sample("gatehouse_backend_up", l, uint64_t{row.up ? 1u : 0u});
   }
-  m.family("gatehouse_backend_requests_total", "counter", "Requests sent to the backend (every try).");
+  m.family("gatehouse_backend_requests_total", "counter",
+           "Requests sent to the backend (each try that got a connection).");
   for (const auto& [k, row] : backend_rows) {
     const Label l[] = {{"route", route_names[k.first]}, {"backend", k.second}};
     m.sample("gatehouse_backend_requests_total", l, row.requests);
