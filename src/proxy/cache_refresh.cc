@@ -82,7 +82,10 @@ awaitable<void> CacheRefresh::run() {
   fwd_.release(false);
   if (rec_.status != 0) {
     rec_.duration_ms = double(now_us() - start) / 1000.0;
-    if (upstream::Backend* b = fwd_.backend()) rec_.backend = b->name, rec_.backend_slot = b->stats_slot;
+    if (upstream::Backend* b = fwd_.backend()) {
+      rec_.backend = b->name;
+      rec_.backend_slot = b->stats_slot;
+    }
     ws_.finish(rec_);
   }
   delete this;

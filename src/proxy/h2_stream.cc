@@ -436,7 +436,10 @@ void H2Stream::finish_log() {
   logged_ = true;
   rec_.duration_ms = double(now_us() - start_us_) / 1000.0;
   if (rec_.bytes_received == 0) rec_.bytes_received = body_in_;
-  if (upstream::Backend* b = fwd_.backend()) rec_.backend = b->name, rec_.backend_slot = b->stats_slot;
+  if (upstream::Backend* b = fwd_.backend()) {
+    rec_.backend = b->name;
+    rec_.backend_slot = b->stats_slot;
+  }
   c_.ws().finish(rec_);
 }
 

@@ -412,7 +412,10 @@ void Session::finish_log() {
   if (rec_.status == 0) return;
   rec_.duration_ms = double(now_us() - start_us_) / 1000.0;
   rec_.bytes_received = body_in_;
-  if (backend_) rec_.backend = backend_->name, rec_.backend_slot = backend_->stats_slot;
+  if (backend_) {
+    rec_.backend = backend_->name;
+    rec_.backend_slot = backend_->stats_slot;
+  }
   ws_.finish(rec_);
   rec_.status = 0;
 }

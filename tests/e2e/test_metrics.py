@@ -219,6 +219,17 @@ def test_every_family_appears_and_moves(gatehouse, origin, capture_backend, pki,
     assert during.get("gatehouse_tunnels_active") == 1
     assert during.get("gatehouse_downstream_connections_active") >= 1
 
+    # An h2 request in progress: one stream open, one request at the backend.
+    slow = subprocess.Popen(["curl", "-s", "-o", "/dev/null", "--max-time", "10",
+                             "--http2-prior-knowledge", f"http://{HOST}:{gh.port}/sleep/1500"])
+    try:
+        busy = wait_until(lambda: (lambda x: x if x.get("gatehouse_http2_streams_active") == 1 else None)(
+            scrape(gh)), timeout=5)
+        assert busy, "no HTTP/2 stream seen open"
+        assert busy.get("gatehouse_backend_in_flight", route="/", backend=o.address) == 1
+    finally:
+        slow.wait(15)
+
     # The health-checked backend dies: its backend_up goes to 0.
     hc_dying.stop()
     assert wait_until(lambda: scrape(gh).get("gatehouse_backend_up", route="/hc",
@@ -236,11 +247,13 @@ def test_every_family_appears_and_moves(gatehouse, origin, capture_backend, pki,
     rq = "gatehouse_http_requests_total"
     assert m.get(rq, route="/", status_class="2xx", protocol="http/1.1") >= 4
     assert m.get(rq, route="/", status_class="2xx", protocol="http/1.0") == 1
-    assert m.get(rq, route="/", status_class="2xx", protocol="h2") == 2
+    assert m.get(rq, route="/", status_class="2xx", protocol="h2") == 3
     assert m.get(rq, route="/denied", status_class="4xx", protocol="http/1.1") == 1
     assert m.get(rq, route="/dead", status_class="5xx", protocol="http/1.1") == 1
     assert m.get(rq, route="/ws", status_class="1xx", protocol="http/1.1") == 1
-    assert m.get("gatehouse_http_request_duration_seconds_count", route="/") >= 7
+    assert m.get("gatehouse_http_request_duration_seconds_count", route="/") >= 8
+    assert m.get("gatehouse_http_request_duration_seconds_bucket", route="/", le="1") < \
+        m.get("gatehouse_http_request_duration_seconds_bucket", route="/", le="2.5")   # the 1.5 s one
     assert m.get("gatehouse_http_request_duration_seconds_bucket", route="/", le="+Inf") == \
         m.get("gatehouse_http_request_duration_seconds_count", route="/")
     assert m.get("gatehouse_upstream_duration_seconds_count", backend=o.address) >= 8
