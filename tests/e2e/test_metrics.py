@@ -204,6 +204,10 @@ def test_every_family_appears_and_moves(gatehouse, origin, capture_backend, pki,
     assert get(gh, "/cached").status == 200
     assert get(gh, "/cached").status == 200
     assert get(gh, "/dead").status == 502
+    # Both dead backends are ejected now (for a 1 s back-off).
+    ejected = scrape(gh)
+    for dead in (dead1, dead2):
+        assert ejected.get("gatehouse_backend_up", route="/dead", backend=f"{HOST}:{dead}") == 0
     assert get(gh, "/nowhere-but-root/x").status in (200, 404)
     if waf:
         get(gh, "/waf/?q=<script>alert(1)</script>")
@@ -270,7 +274,6 @@ def test_every_family_appears_and_moves(gatehouse, origin, capture_backend, pki,
         b = f"{HOST}:{dead}"
         assert m.get("gatehouse_backend_failures_total", route="/dead", backend=b) == 1
         assert m.get("gatehouse_backend_ejections_total", route="/dead", backend=b) == 1
-        assert m.get("gatehouse_backend_up", route="/dead", backend=b) == 0
     assert m.get("gatehouse_retries_total", route="/dead") == 1
     assert m.get("gatehouse_proxy_errors_total", route="/dead", error="connection_refused") == 1
     assert m.get("gatehouse_backend_up", route="/hc", backend=hc_live.address) == 1
