@@ -24,6 +24,12 @@
 namespace gh::admin {
 namespace {
 
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+
 // The value of the sample line that starts with `series` + " ", or -1.
 double value_of(const std::string& text, const std::string& series) {
   std::istringstream in(text);
@@ -322,7 +328,9 @@ TEST(RenderMetrics, ThousandRoutesScrapeUnder50ms) {
     bytes = t.size();
   }
   std::printf("scrape of 1000 routes x 2 backends: %.2f ms (best of 5), %zu bytes\n", best_ms, bytes);
-  EXPECT_LT(best_ms, 50.0);
+  // (An AddressSanitizer build runs several times slower: the bound is for
+  // the real build; the sanitized one only checks it stays in proportion.)
+  EXPECT_LT(best_ms, kSanitized ? 250.0 : 50.0);
 }
 
 // ---- the admin route ----
