@@ -45,6 +45,10 @@ struct LogRecord {
   uint64_t bytes_received = 0;    // request body bytes received from the client
   double duration_ms = 0;
   double upstream_ms = -1;        // <0: no upstream exchange
+  // For the metrics (proxy/metrics.h): the route's and the backend's
+  // statistics slots (RouteRuntime::stats_slot, Backend::stats_slot); 0: none.
+  uint32_t route_slot = 0;
+  uint32_t backend_slot = 0;
 };
 
 class AccessLogSink {

@@ -47,6 +47,7 @@ CacheRefresh::CacheRefresh(WorkerState& ws, Executor ex, std::shared_ptr<const R
   rec_.trace_id = trace_.trace_id();
   rec_.tls_version = client_.tls_version;   // (the client request's: the refresh stands for it)
   rec_.route = rt_->routes[from.route_index].conf->path;
+  rec_.route_slot = rt_->routes[from.route_index].stats_slot;
   rec_.http2 = from.rec && from.rec->http2;
   rec_.version_minor = from.rec ? from.rec->version_minor : 1;
 
@@ -85,8 +86,11 @@ awaitable<void> CacheRefresh::run() {
   fwd_.release(false);
   if (rec_.status != 0) {
     rec_.duration_ms = double(now_us() - start) / 1000.0;
-    if (upstream::Backend* b = fwd_.backend()) rec_.backend = b->name;
-    ws_.log.add(rec_);
+    if (upstream::Backend* b = fwd_.backend()) {
+      rec_.backend = b->name;
+      rec_.backend_slot = b->stats_slot;
+    }
+    ws_.finish(rec_);
   }
   delete this;
 }

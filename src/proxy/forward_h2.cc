@@ -100,6 +100,7 @@ awaitable<bool> Forwarder::forward_h2(const RouteRuntime& rr) {
     upstream::Backend* b = tries.pick(*bal, req.client_hash);
     if (!b) break;
     backend_ = b;
+    if (attempt > 0) ws_.metrics.retry(rr.stats_slot);
     const bool may_eject = rr.backends.size() > 1;
 
     std::shared_ptr<H2UpConn> conn;

@@ -186,6 +186,7 @@ class H2Stream final : public Downstream {
   bool response_started_ = false;
   bool tunnel_broken_ = false;
   int64_t last_activity_ms_ = 0;        // the tunnel's last byte either way
+  GaugeHold open_;                      // counts it open while it lives
 };
 
 }  // namespace gh::proxy
