@@ -997,6 +997,7 @@ class Proxy:
             cfg = fill("haproxy-tcp.cfg.in", self.dir / "haproxy.cfg", v)
             argv = ["haproxy", "-db", "-f", str(cfg)]
         elif name == "gatehouse":
+            self.admin_port = v["ADMIN_PORT"] = free_port()
             cfg = fill("gatehouse.yaml.in", self.dir / "gatehouse.yaml", v)
             argv = [str(env.gatehouse), "run", "-c", str(cfg)]
         elif name == "varnish":
@@ -1032,12 +1033,28 @@ class Proxy:
             wait_port(self.grpc_port, self.proc, self.logfile)
         self.pids = proc_tree(self.proc.pid)
         record_pids(self.pids[1:])
+        self.scraper_stop = threading.Event()
+        if name == "gatehouse":
+            # A Prometheus-like scraper, harsher than the usual 15 s interval:
+            # its cost is gatehouse's to carry, as it would be in production.
+            status, body = http_get(self.admin_port, "/metrics")
+            if status != 200 or b"gatehouse_http_requests_total" not in body:
+                raise RuntimeError(f"gatehouse: GET /metrics answered {status} {body[:80]!r}")
+            threading.Thread(target=self._scrape, daemon=True).start()
+
+    def _scrape(self):
+        while not self.scraper_stop.wait(1.0):
+            try:
+                http_get(self.admin_port, "/metrics")
+            except Exception:   # a stopping process; the checks catch real faults
+                pass
 
     def refresh_pids(self):
         self.pids = proc_tree(self.proc.pid)
         return self.pids
 
     def stop(self):
+        self.scraper_stop.set()
         stop(self.proc, proc_tree(self.proc.pid) if self.proc.poll() is None else None)
 
 
