@@ -6,10 +6,10 @@ set -euo pipefail
 pkgs=(
   build-essential cmake ninja-build pkg-config git
   libboost1.81-dev libssl-dev libyaml-cpp-dev libnghttp2-dev zlib1g-dev libbrotli-dev libzstd-dev libcrypt-dev
-  libhiredis-dev libmodsecurity-dev modsecurity-crs nlohmann-json3-dev libcurl4-openssl-dev redis-server
+  libsystemd-dev libhiredis-dev libmodsecurity-dev modsecurity-crs nlohmann-json3-dev libcurl4-openssl-dev redis-server
   libgtest-dev libgmock-dev
   python3 python3-pytest python3-websockets python3-h2 python3-requests python3-trustme python3-grpcio python3-brotli python3-zstandard python3-jwt python3-cryptography
-  curl openssl ca-certificates nghttp2-client procps
+  curl openssl ca-certificates nghttp2-client procps wrk
 )
 if [ "${1:-}" = bench ]; then
   pkgs+=(nginx-light haproxy varnish wrk nghttp2-client libnginx-mod-http-modsecurity)

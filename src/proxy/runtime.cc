@@ -1,5 +1,7 @@
 #include "proxy/runtime.h"
 
+#include <unordered_map>
+
 namespace gh::proxy {
 
 std::string format_authority(const std::string& host, uint16_t port) {
@@ -57,6 +59,24 @@ std::shared_ptr<const Runtime> build_runtime(config::Config cfg, std::string& er
     rt->routes.push_back(std::move(rr));
   }
   return rt;
+}
+
+void carry_over_backend_state(const Runtime& prev, const Runtime& next) {
+  std::unordered_map<std::string, const upstream::Backend*> old;
+  for (const auto& rr : prev.routes)
+    for (const upstream::Backend* b : rr.backends) old.emplace(rr.conf->path + '\n' + b->name, b);
+  for (const auto& rr : next.routes) {
+    for (upstream::Backend* b : rr.backends) {
+      auto it = old.find(rr.conf->path + '\n' + b->name);
+      if (it == old.end()) continue;
+      const upstream::Backend& o = *it->second;
+      constexpr auto r = std::memory_order_relaxed;
+      b->requests.store(o.requests.load(r), r);
+      b->failures.store(o.failures.load(r), r);
+      b->passive_down_until.store(o.passive_down_until.load(r), r);
+      b->consecutive_failures.store(o.consecutive_failures.load(r), r);
+    }
+  }
 }
 
 std::vector<upstream::CheckTarget> health_targets(const Runtime& rt) {

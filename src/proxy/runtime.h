@@ -43,6 +43,13 @@ struct Runtime {
 // builds TLS contexts. Refuses (nullptr, `err` set) unusable certificates or keys.
 std::shared_ptr<const Runtime> build_runtime(config::Config cfg, std::string& err);
 
+// A reload: the new snapshot's backends continue the old ones' counters
+// (requests, failures) and passive health (ejection, consecutive failures),
+// matched by route path and backend name, so /status does not start over.
+// Counts the old snapshot's last requests add afterwards are not moved.
+// Active health is carried by the health checker itself.
+void carry_over_backend_state(const Runtime& prev, const Runtime& next);
+
 // What the health checker should probe for this snapshot: every backend of
 // every route with a health_check block.
 std::vector<upstream::CheckTarget> health_targets(const Runtime& rt);

@@ -58,9 +58,19 @@ void Session::on_down_deadline(void* self) {
   s->down_.cancel();
 }
 
+// Draining: a request in progress is answered with Connection: close. An
+// idle keep-alive connection is not closed at once: its client may be
+// sending the next request right now, and closing would fail it. It gets
+// kDrainIdleMs to send one (answered with Connection: close); a connection
+// that stays idle that long is closed (the idle deadline, see
+// on_down_deadline).
 void Session::on_drain() {
   closing_ = true;
-  if (idle_) down_.cancel();
+  if (!idle_ || drain_seen_) return;
+  drain_seen_ = true;
+  idle_until_ms_ = std::min(idle_until_ms_, now_ms() + kDrainIdleMs);
+  const int64_t at = down_dl_.at_ms();
+  if (at == 0 || at > idle_until_ms_) down_dl_.expire_at(idle_until_ms_);
 }
 
 // The connection preface of HTTP/2 with prior knowledge (RFC 9113 3.3, 3.4).
