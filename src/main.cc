@@ -149,6 +149,12 @@ int cmd_run(const std::string& file, std::vector<std::string> argv) {
     if (spec.kind != "admin") return proxy_handler(w, std::move(s), peer, spec, std::move(slot));
     gh::admin::ServeOptions opt;
     opt.stop = &w.draining;
+    if (w.draining.load()) {
+      // Accepted while draining (the admin listener stays open for it): one
+      // answer, so health checks see the 503, then close.
+      opt.stop = nullptr;
+      opt.max_requests = 1;
+    }
     gh::net::Stream st(std::move(s));
     st.nodelay_from_second_write();
     return gh::admin::serve_admin(
