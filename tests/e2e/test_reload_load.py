@@ -108,6 +108,10 @@ def test_reload_every_second_under_load(gatehouse, origin, tmp_path):
         checks.append((kind, st, only_c, root, bool(tls_ok), down))
     res = wrk.result()
     failures = pingers.stop()
+    print(f"\nreload under load: {res['requests']} requests in {LOAD_SECONDS} s, {i} reloads, "
+          f"errors connect/read/write/timeout {res['connect']}/{res['read']}/{res['write']}/"
+          f"{res['timeout']}, non-2xx {res['non2xx']}, {len(pingers.conns)} WebSockets x "
+          f"{pingers.rounds} ping rounds, failures {failures}")
 
     assert i >= min(8, LOAD_SECONDS - 3), (i, checks)
     for kind, st, only_c, root, tls_ok, down in checks:

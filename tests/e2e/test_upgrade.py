@@ -89,6 +89,10 @@ def test_upgrade_under_load_refuses_and_fails_nothing(gatehouse, origin):
         ws.close()
         r1, r2 = keepalive.result(), fresh.result()
         failures = loop.stop()
+        print(f"\nupgrade under load: keep-alive {r1['requests']} requests, Connection: close "
+              f"{r2['requests']} requests, new-connection loop {loop.ok}; errors "
+              f"{[(r[k]) for r in (r1, r2) for k in ('connect', 'read', 'write', 'timeout', 'non2xx')]}, "
+              f"loop failures {failures[:5]}")
         ops_helpers.assert_clean(r1, "keep-alive wrk")
         ops_helpers.assert_clean(r2, "Connection: close wrk")
         assert not failures and loop.ok > 20, (loop.ok, failures[:10])
