@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <chrono>
 #include <boost/version.hpp>
 #include <cstdio>
 #include <cstring>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "admin/admin_server.h"
+#include "admin/metrics.h"
 #include "app/config_load.h"
 #include "app/control.h"
 #include "admin/status.h"
@@ -73,6 +75,8 @@ int cmd_check(const std::string& file) {
 }
 
 int cmd_run(const std::string& file, std::vector<std::string> argv) {
+  const double started = std::chrono::duration<double>(
+                             std::chrono::system_clock::now().time_since_epoch()).count();
   // Before any thread: what a binary upgrade's old process handed over.
   std::string err;
   gh::net::Inheritance inherited = gh::net::take_inheritance(err);
@@ -143,10 +147,24 @@ int cmd_run(const std::string& file, std::vector<std::string> argv) {
               pr.url.empty() ? "route" : "url", pr.url.empty() ? pr.route.c_str() : pr.url.c_str());
     return gh::admin::PurgeResult{p.status, p.purged, std::move(p.error)};
   };
+  // GET /metrics: the workers' statistics, summed on the scraping thread.
+  auto metrics_text = [&shared, &server, &proxy, started] {
+    auto rt = shared.runtime.load();
+    gh::admin::MetricsSources src;
+    src.runtime = rt.get();
+    src.workers = proxy.worker_states();
+    src.open_connections = gh::net::Server::open_connections.load(std::memory_order_relaxed);
+    const gh::policy::RateLimitStoreStats rl = gh::policy::rate_limit_store_stats();
+    src.rate_limit_store_decisions = rl.decisions;
+    src.rate_limit_store_errors = rl.errors;
+    src.start_time_seconds = started;
+    return gh::admin::render_metrics(src);
+  };
   server.run([&](gh::net::Worker& w, gh::net::Socket s, gh::net::tcp::endpoint peer,
                  const gh::net::ListenerSpec& spec,
                  gh::net::ConnectionSlot slot) -> gh::net::awaitable<void> {
     if (spec.kind != "admin") return proxy_handler(w, std::move(s), peer, spec, std::move(slot));
+    proxy.worker_metrics(w.index).connections[2].add();   // (kListenerNames: "admin")
     gh::admin::ServeOptions opt;
     opt.stop = &w.draining;
     if (w.draining.load()) {
@@ -159,7 +177,7 @@ int cmd_run(const std::string& file, std::vector<std::string> argv) {
     st.nodelay_from_second_write();
     return gh::admin::serve_admin(
         std::move(st),
-        gh::admin::health_follows_drain(gh::admin::make_admin_handler(status_json, purge),
+        gh::admin::health_follows_drain(gh::admin::make_admin_handler(status_json, purge, metrics_text),
                                         [&server] { return server.draining(); }),
         opt);
   }, [&] {

@@ -7,6 +7,7 @@
 #include <cctype>
 
 #include "admin/json.h"
+#include "admin/metrics_text.h"
 #include "http/path.h"
 #include "http/status.h"
 #include "http1/parser.h"
@@ -242,8 +243,9 @@ Response purge_response(std::string_view query, const PurgeFn& purge) {
 
 }  // namespace
 
-Handler make_admin_handler(std::function<std::string()> status_json, PurgeFn purge) {
-  return [status_json = std::move(status_json), purge = std::move(purge)](
+Handler make_admin_handler(std::function<std::string()> status_json, PurgeFn purge,
+                           std::function<std::string()> metrics) {
+  return [status_json = std::move(status_json), purge = std::move(purge), metrics = std::move(metrics)](
              std::string_view method, std::string_view path, std::string_view query) -> Response {
     if (path == "/cache/purge") {
       if (method != "POST") {
@@ -253,7 +255,7 @@ Handler make_admin_handler(std::function<std::string()> status_json, PurgeFn pur
       }
       return purge_response(query, purge);
     }
-    bool known = path == "/status" || path == "/healthz";
+    bool known = path == "/status" || path == "/healthz" || path == "/metrics";
     if (!known) return error_response(404, "not found");
     if (method != "GET" && method != "HEAD") {
       Response r = error_response(405, "method not allowed");
@@ -263,6 +265,12 @@ Handler make_admin_handler(std::function<std::string()> status_json, PurgeFn pur
     Response r;
     if (path == "/healthz") {
       r.body = "ok";
+      return r;
+    }
+    if (path == "/metrics") {
+      if (!metrics) return error_response(503, "metrics not available");
+      r.content_type = kMetricsContentType;
+      r.body = metrics();
       return r;
     }
     if (!status_json) return error_response(503, "status not available");

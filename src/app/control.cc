@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "core/systemd_notify.h"
 #include "net/listener_plan.h"
+#include "proxy/metrics.h"
 #include "proxy/runtime.h"
 #include "proxy/serve.h"
 
@@ -74,6 +75,7 @@ void Control::reload() {
   }
   core::systemd_notify(core::systemd_reloading_state() + "\nSTATUS=reloading");
   auto rejected = [](const std::string& why) {
+    proxy::note_reload(false);
     core::systemd_notify("READY=1\nSTATUS=serving; reload rejected: " + why);
   };
   auto r = load_checked(file_);
@@ -85,7 +87,8 @@ void Control::reload() {
   log_warnings(r);
   auto wanted = net::listeners_for(*r.config);
   std::string err;
-  auto next = proxy::build_runtime(std::move(*r.config), err);
+  // Backends that stay keep their counters and passive health.
+  auto next = proxy::build_runtime(std::move(*r.config), err, shared_.runtime.load().get());
   if (!next) {
     GH_ERROR("reload rejected: %s", err.c_str());
     rejected(err);
@@ -94,8 +97,6 @@ void Control::reload() {
   // New listeners are bound first (a failure changes nothing); the new
   // snapshot is published before any listener starts or changes kind.
   bool ok = server_.apply_listeners(wanted, err, [&] {
-    auto prev = shared_.runtime.load();
-    if (prev) proxy::carry_over_backend_state(*prev, *next);
     checker_.set_targets(proxy::health_targets(*next), next);
     shared_.runtime.publish(std::move(next));
   });
@@ -104,6 +105,7 @@ void Control::reload() {
     rejected(err);
     return;
   }
+  proxy::note_reload(true);
   GH_INFO("configuration reloaded from %s", file_.c_str());
   core::systemd_notify("READY=1\nSTATUS=serving; configuration reloaded");
 }
