@@ -136,7 +136,8 @@ def backend_view(st, route_path, backend_name):
 
 
 def reloads_done(gh):
-    return gh.logs().count("configuration reloaded from")
+    # stderr only: operational lines (stdout may hold a large access log).
+    return gh.stderr().count("configuration reloaded from")
 
 
 def pid_alive(pid):
@@ -156,7 +157,7 @@ UPGRADED_RE = re.compile(r"upgrade: pid (\d+) serves")
 
 def upgraded_pid(gh, timeout=15.0):
     """The pid an upgrade of `gh` handed over to (from the old process's log)."""
-    m = helpers.wait_until(lambda: UPGRADED_RE.search(gh.logs()), timeout=timeout)
+    m = helpers.wait_until(lambda: UPGRADED_RE.search(gh.stderr()), timeout=timeout)
     assert m, f"no upgrade handover logged:\n{gh.logs()[-3000:]}"
     return int(m.group(1))
 

@@ -60,7 +60,7 @@ def test_reload_every_second_under_load(gatehouse, origin, tmp_path):
         ]
         if kind == "c":
             routes.append(route(o3, "/only-c"))
-        c = {"server": {"host": HOST, "port": port, "workers": 2,
+        c = {"server": {"host": HOST, "port": port, "workers": 2, "access_log": "off",
                         "timeouts": {"shutdown_drain": "3s"}, "reverse_proxy": routes},
              "admin": {"enabled": True, "host": HOST, "port": admin_port}}
         if kind in ("a", "c"):
@@ -88,7 +88,8 @@ def test_reload_every_second_under_load(gatehouse, origin, tmp_path):
     start = time.monotonic()
     i = 0
     while time.monotonic() - start < LOAD_SECONDS - 1.5:
-        time.sleep(1.0)
+        # One reload a second (the checks below run between them).
+        time.sleep(max(0.0, start + i + 1.0 - time.monotonic()))
         kind = order[(i + 1) % len(order)]
         _write(gh, configs[kind])
         n = ops_helpers.reloads_done(gh)
@@ -113,7 +114,7 @@ def test_reload_every_second_under_load(gatehouse, origin, tmp_path):
           f"{res['timeout']}, non-2xx {res['non2xx']}, {len(pingers.conns)} WebSockets x "
           f"{pingers.rounds} ping rounds, failures {failures}")
 
-    assert i >= min(8, LOAD_SECONDS - 3), (i, checks)
+    assert i >= LOAD_SECONDS - 3, (i, checks)
     for kind, st, only_c, root, tls_ok, down in checks:
         assert st == (403 if kind == "b" else 200), checks
         assert root == ("two" if kind == "b" else "one"), checks

@@ -23,7 +23,7 @@ from ws_helpers import OP_PING, OP_PONG
 
 
 def _cfg(o, drain="3s", admin_port=None, workers=2):
-    c = {"server": {"host": HOST, "port": free_port(), "workers": workers,
+    c = {"server": {"host": HOST, "port": free_port(), "workers": workers, "access_log": "off",
                     "timeouts": {"shutdown_drain": drain},
                     "reverse_proxy": [route(o, "/")]}}
     if admin_port:
