@@ -9,7 +9,7 @@ set -euo pipefail
 build_pkgs=(
   build-essential cmake ninja-build pkg-config ca-certificates
   libboost1.81-dev libssl-dev libyaml-cpp-dev libnghttp2-dev zlib1g-dev libbrotli-dev libzstd-dev libcrypt-dev
-  libhiredis-dev libmodsecurity-dev nlohmann-json3-dev libcurl4-openssl-dev
+  libsystemd-dev libhiredis-dev libmodsecurity-dev nlohmann-json3-dev libcurl4-openssl-dev
 )
 # dpkg-dev: dpkg-shlibdeps computes the .deb's Depends (`make deb`);
 # systemd, strace: systemd-analyze checks the unit, strace what gatehouse calls
@@ -18,7 +18,7 @@ test_pkgs=(
   git modsecurity-crs redis-server dpkg-dev systemd strace
   libgtest-dev libgmock-dev
   python3 python3-pytest python3-pytest-xdist python3-websockets python3-h2 python3-requests python3-trustme python3-grpcio python3-brotli python3-zstandard python3-jwt python3-cryptography
-  curl openssl nghttp2-client procps prometheus
+  curl openssl nghttp2-client procps prometheus wrk
 )
 case "${1:-}" in
   build) pkgs=("${build_pkgs[@]}") ;;

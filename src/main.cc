@@ -10,20 +10,30 @@
 #include <cstring>
 #include <string>
 #include <thread>
+#include <vector>
+
+#include <unistd.h>
 
 #include "admin/admin_server.h"
 #include "admin/metrics.h"
+#include "app/config_load.h"
+#include "app/control.h"
 #include "admin/status.h"
 #include "proxy/cache_purge.h"
 #include "config/config.h"
 #include "core/log.h"
+#include "core/systemd_notify.h"
+#include "net/inherit.h"
+#include "net/listener_plan.h"
 #include "net/server.h"
 #include "policy/blocking.h"
 #include "policy/redis_buckets.h"
 #include "proxy/serve.h"
-#include "tls/certificates.h"
 
 namespace {
+
+using gh::app::load_checked;
+using gh::app::log_warnings;
 
 int usage() {
   std::fprintf(stderr,
@@ -44,11 +54,6 @@ void print_errors(const gh::config::LoadResult& res) {
   for (const auto* e : all) std::fprintf(stderr, "%s\n", e->str().c_str());
 }
 
-// Warnings of a config that loads, as log lines (at start and on reload).
-void log_warnings(const gh::config::LoadResult& res) {
-  for (const auto& w : res.warnings) GH_WARN("%s", w.str().c_str());
-}
-
 int cmd_version() {
   std::printf("gatehouse %s\n", GH_VERSION);
   std::printf("  %s\n", OPENSSL_VERSION_TEXT);
@@ -56,17 +61,6 @@ int cmd_version() {
               BOOST_VERSION % 100);
   std::printf("  yaml-cpp 0.7\n");
   return 0;
-}
-
-// Loads the config and, when it parses, checks its certificates and keys
-// (readable, parseable, matching): `check` and `run` refuse the same files.
-gh::config::LoadResult load_checked(const std::string& file) {
-  auto res = gh::config::load_file(file);
-  if (res.errors.empty()) {
-    res.errors = gh::tls::validate(*res.config);
-    if (!res.errors.empty()) res.config.reset();
-  }
-  return res;
 }
 
 // Exit 1 on errors; warnings alone are printed and the config passes.
@@ -80,9 +74,15 @@ int cmd_check(const std::string& file) {
   return 0;
 }
 
-int cmd_run(const std::string& file) {
+int cmd_run(const std::string& file, std::vector<std::string> argv) {
   const double started = std::chrono::duration<double>(
                              std::chrono::system_clock::now().time_since_epoch()).count();
+  // Before any thread: what a binary upgrade's old process handed over.
+  std::string err;
+  gh::net::Inheritance inherited = gh::net::take_inheritance(err);
+  if (!err.empty()) GH_ERROR("%s", err.c_str());
+  const std::string exe = gh::net::own_binary_path();
+
   auto res = load_checked(file);
   if (!res.errors.empty()) {
     print_errors(res);
@@ -91,85 +91,38 @@ int cmd_run(const std::string& file) {
   log_warnings(res);
   gh::config::Config cfg = std::move(*res.config);
 
-  // Signals are taken synchronously by one thread (sigwait); every other
-  // thread inherits the blocked mask.
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGTERM);
-  sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  // Signals are taken synchronously by one thread (app/control.h); every
+  // other thread inherits the blocked mask.
+  const sigset_t sigs = gh::app::block_control_signals();
 
   gh::proxy::Shared shared;
-  std::string err;
   if (!shared.access_log.open(cfg.server.access_log, cfg.server.access_log_format, err)) {
     GH_ERROR("%s", err.c_str());
     return 1;
   }
   gh::net::Server server(cfg.server.workers, cfg.server.limits.max_connections);
-  const auto drain = cfg.server.timeouts.shutdown_drain;
-  // Listeners: plain HTTP on server.port, and TLS on ssl.port when set;
-  // without ssl.port, server.port itself speaks TLS.
-  std::vector<gh::net::ListenerSpec> listeners;
-  if (!cfg.ssl.enabled) {
-    listeners.push_back({cfg.server.host, cfg.server.port, "http"});
-  } else if (cfg.ssl.port) {
-    listeners.push_back({cfg.server.host, cfg.server.port, "http"});
-    listeners.push_back({cfg.server.host, *cfg.ssl.port, "https"});
-  } else {
-    listeners.push_back({cfg.server.host, cfg.server.port, "https"});
-  }
-  if (cfg.admin.enabled) listeners.push_back({cfg.admin.host, cfg.admin.port, "admin"});
+  const auto listeners = gh::net::listeners_for(cfg);
   auto rt = gh::proxy::build_runtime(std::move(cfg), err);
   if (!rt) {
     GH_ERROR("%s", err.c_str());
     return 1;
   }
+  server.set_inherited(std::move(inherited.sockets));
   for (const auto& l : listeners) {
     if (!server.listen(l, err)) {
       GH_ERROR("%s", err.c_str());
       return 1;
     }
   }
+  if (size_t n = server.close_unused_inherited())
+    GH_INFO("closed %zu inherited listening sockets the config no longer has", n);
   gh::upstream::HealthChecker checker;
   checker.set_targets(gh::proxy::health_targets(*rt), rt);
   shared.runtime.publish(std::move(rt));
   gh::proxy::Proxy proxy(server, shared);
 
-  std::thread signals([&] {
-    for (;;) {
-      int sig = 0;
-      if (sigwait(&sigs, &sig) != 0) continue;
-      if (sig == SIGHUP) {
-        auto r = load_checked(file);
-        if (!r.errors.empty()) {
-          for (const auto& e : r.errors) GH_ERROR("reload rejected: %s", e.str().c_str());
-          gh::proxy::note_reload(false);
-          continue;
-        }
-        log_warnings(r);
-        std::string rerr;
-        // Backends that stay keep their counters and passive health.
-        auto next = gh::proxy::build_runtime(std::move(*r.config), rerr, shared.runtime.load().get());
-        if (!next) {
-          GH_ERROR("reload rejected: %s", rerr.c_str());
-          gh::proxy::note_reload(false);
-          continue;
-        }
-        checker.set_targets(gh::proxy::health_targets(*next), next);
-        shared.runtime.publish(std::move(next));
-        gh::proxy::note_reload(true);
-        GH_INFO("configuration reloaded from %s", file.c_str());
-        continue;
-      }
-      GH_INFO("%s: draining (up to %lld ms)", sig == SIGINT ? "SIGINT" : "SIGTERM",
-              static_cast<long long>(drain.count()));
-      server.shutdown(drain);
-      return;
-    }
-  });
-  signals.detach();
+  gh::app::Control control(file, exe, std::move(argv), server, shared, checker);
+  control.start(sigs);
   auto proxy_handler = proxy.handler();
   // The admin listener shows backend state; everything else is proxied.
   auto status_json = [&shared, &checker] {
@@ -214,9 +167,24 @@ int cmd_run(const std::string& file) {
     proxy.worker_metrics(w.index).connections[2].add();   // (kListenerNames: "admin")
     gh::admin::ServeOptions opt;
     opt.stop = &w.draining;
+    if (w.draining.load()) {
+      // Accepted while draining (the admin listener stays open for it): one
+      // answer, so health checks see the 503, then close.
+      opt.stop = nullptr;
+      opt.max_requests = 1;
+    }
     gh::net::Stream st(std::move(s));
     st.nodelay_from_second_write();
-    return gh::admin::serve_admin(std::move(st), gh::admin::make_admin_handler(status_json, purge, metrics_text), opt);
+    return gh::admin::serve_admin(
+        std::move(st),
+        gh::admin::health_follows_drain(gh::admin::make_admin_handler(status_json, purge, metrics_text),
+                                        [&server] { return server.draining(); }),
+        opt);
+  }, [&] {
+    // Serving: systemd first (a new process names itself the main one),
+    // then the old process of an upgrade, which drains once told.
+    gh::core::systemd_notify("MAINPID=" + std::to_string(::getpid()) + "\nREADY=1\nSTATUS=serving");
+    gh::net::report_ready(inherited.ready_fd);
   });
   checker.stop();
   // Jobs on the blocking pool post back to the workers: finish them while
@@ -244,6 +212,6 @@ int main(int argc, char** argv) {
   }
   if (cmd == "version" || cmd == "--version") return cmd_version();
   if (cmd == "check") return cmd_check(file);
-  if (cmd == "run") return cmd_run(file);
+  if (cmd == "run") return cmd_run(file, std::vector<std::string>(argv, argv + argc));
   return usage();
 }

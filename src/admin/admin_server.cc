@@ -280,4 +280,17 @@ Handler make_admin_handler(std::function<std::string()> status_json, PurgeFn pur
   };
 }
 
+Handler health_follows_drain(Handler inner, std::function<bool()> draining) {
+  return [inner = std::move(inner), draining = std::move(draining)](
+             std::string_view method, std::string_view path, std::string_view query) -> Response {
+    if (path == "/healthz" && (method == "GET" || method == "HEAD") && draining && draining()) {
+      Response r;
+      r.status = 503;
+      r.body = "draining";
+      return r;
+    }
+    return inner(method, path, query);
+  };
+}
+
 }  // namespace gh::admin

@@ -79,4 +79,9 @@ net::awaitable<void> serve_admin(net::Stream s, Handler handler, ServeOptions op
 Handler make_admin_handler(std::function<std::string()> status_json, PurgeFn purge = nullptr,
                            std::function<std::string()> metrics = nullptr);
 
+// Wraps an admin handler so that GET/HEAD /healthz answers 503 "draining"
+// while draining() is true (a shutdown or an upgrade's handover: load
+// balancers stop sending here); everything else goes to `inner`.
+Handler health_follows_drain(Handler inner, std::function<bool()> draining);
+
 }  // namespace gh::admin

@@ -3,8 +3,10 @@
 #include <sys/time.h>
 
 #include "core/json_string.h"
+#include "core/log.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -27,6 +29,7 @@ bool AccessLogSink::open(const std::string& dest, config::AccessLogFormat fmt, s
       return false;
     }
     own_fd_ = true;
+    path_ = dest;
   }
   thread_ = std::thread([this] { writer(); });
   return true;
@@ -45,6 +48,34 @@ void AccessLogSink::stop() {
   if (own_fd_) ::close(fd_);
 }
 
+bool AccessLogSink::reopen() {
+  if (!own_fd_) return false;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    reopen_ = true;
+  }
+  cv_.notify_one();
+  return true;
+}
+
+void AccessLogSink::reopen_now() {
+  struct stat st{};
+  mode_t mode = 0644;
+  if (::fstat(fd_, &st) == 0) mode = st.st_mode & 07777;
+  int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, mode);
+  if (fd < 0) {
+    // Keep writing to the old file rather than lose lines.
+    GH_ERROR("access log: cannot reopen '%s': %s", path_.c_str(), std::strerror(errno));
+    return;
+  }
+  // The umask may have narrowed the mode of a file we created.
+  struct stat nst{};
+  if (::fstat(fd, &nst) == 0 && nst.st_size == 0 && (nst.st_mode & 07777) != mode) ::fchmod(fd, mode);
+  ::close(fd_);
+  fd_ = fd;
+  GH_INFO("access log reopened: %s", path_.c_str());
+}
+
 void AccessLogSink::submit(std::string&& chunk) {
   if (fd_ < 0 || chunk.empty()) return;
   {
@@ -58,7 +89,7 @@ void AccessLogSink::submit(std::string&& chunk) {
 void AccessLogSink::writer() {
   std::unique_lock<std::mutex> lk(mu_);
   for (;;) {
-    cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
+    cv_.wait(lk, [&] { return stopping_ || reopen_ || !queue_.empty(); });
     while (!queue_.empty()) {
       std::string s = std::move(queue_.front());
       queue_.pop_front();
@@ -71,6 +102,13 @@ void AccessLogSink::writer() {
         off += n;
       }
       lk.lock();
+    }
+    if (reopen_) {
+      reopen_ = false;
+      lk.unlock();
+      reopen_now();
+      lk.lock();
+      continue;
     }
     if (stopping_) return;
   }

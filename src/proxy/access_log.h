@@ -61,12 +61,20 @@ class AccessLogSink {
   config::AccessLogFormat format() const { return fmt_; }
   // Takes ownership of a filled buffer; thread-safe.
   void submit(std::string&& chunk);
+  // SIGUSR1 (logrotate renames the file, then signals): the writer thread
+  // opens the path anew, creating it with the old file's mode, and writes
+  // every later line there; lines queued before go to the old file. False
+  // (nothing to do) for stdout, stderr and off. Thread-safe.
+  bool reopen();
   void stop();
 
  private:
   void writer();
+  void reopen_now();   // writer thread
   int fd_ = -1;
   bool own_fd_ = false;
+  std::string path_;
+  bool reopen_ = false;
   config::AccessLogFormat fmt_ = config::AccessLogFormat::json;
   std::mutex mu_;
   std::condition_variable cv_;

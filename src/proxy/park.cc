@@ -70,10 +70,12 @@ static void park(std::unique_ptr<Parked> p) {
           park(std::move(p));   // stays parked in Asio; its deadline still runs
           return;
         }
-        if (ec || draining) {
+        if (ec) {
           p->stream.close();
           return;   // timeout, drain or error: the slot is released with p
         }
+        // A request arrived (even while draining: it is answered, with
+        // Connection: close, rather than failed).
         WorkerState& ws = p->ws;
         p->client.wakes_quickly = p->client.served && now_ms() - p->since_ms < kBusyWakeMs;
         asio::co_spawn(ws.worker.ctx,

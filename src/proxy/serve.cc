@@ -18,9 +18,13 @@ Proxy::Proxy(Server& server, Shared& shared) {
     auto st = std::make_unique<WorkerState>(*w, shared);
     WorkerState* sp = st.get();
     w->on_drain = [sp] {
+      const int64_t now = now_ms();
+      if (sp->drain_started_ms == 0) sp->drain_started_ms = now;
       for (Session* s = sp->sessions; s; s = s->next_session) s->on_drain();
       for (H2Connection* c = sp->h2_connections; c; c = c->next) c->on_drain();
-      close_parked(*sp);
+      // Parked connections are idle ones too: the same grace (one whose
+      // request arrives meanwhile wakes and is served, see park.cc).
+      if (now - sp->drain_started_ms >= WorkerState::kDrainIdleMs) close_parked(*sp);
     };
     sp->idle = std::make_unique<IdleSet>(
         w->ctx, [sp](Socket s, IdleConn c) { resume_idle(*sp, std::move(s), std::move(c)); });

@@ -58,9 +58,23 @@ void Session::on_down_deadline(void* self) {
   s->down_.cancel();
 }
 
+// Draining: a request in progress is answered with Connection: close. An
+// idle keep-alive connection is not closed at once: its client may be
+// sending the next request right now, and closing would fail it. It gets
+// WorkerState::kDrainIdleMs to send one (answered with Connection: close);
+// a connection that stays idle that long is closed (the idle deadline, see
+// on_down_deadline).
 void Session::on_drain() {
+  // Mid-request: the response's head says close if it is not written yet
+  // (begin_response and send_own look at the worker's drain flag); one
+  // already written with keep-alive lets the client send another request,
+  // which read_request_head waits for with the same grace.
+  if (!idle_ || drain_seen_) return;
   closing_ = true;
-  if (idle_) down_.cancel();
+  drain_seen_ = true;
+  idle_until_ms_ = std::min(idle_until_ms_, now_ms() + WorkerState::kDrainIdleMs);
+  const int64_t at = down_dl_.at_ms();
+  if (at == 0 || at > idle_until_ms_) down_dl_.expire_at(idle_until_ms_);
 }
 
 // The connection preface of HTTP/2 with prior knowledge (RFC 9113 3.3, 3.4).
@@ -117,7 +131,9 @@ awaitable<Session::RunEnd> Session::run() {
     }
     bool keep = co_await handle_request();
     finish_log();
-    if (!keep || closing_ || ws_.worker.draining.load(std::memory_order_relaxed)) break;
+    // (Draining, a response that said keep-alive is not followed by a close
+    // at once: see on_drain.)
+    if (!keep || closing_) break;
   }
   fwd_.release(false);
   if (body_unread_) co_await linger_close();
@@ -164,6 +180,12 @@ awaitable<Session::HeadResult> Session::read_request_head() {
   if (in_.empty()) {
     idle_ = true;
     idle_until_ms_ = now_ms() + (first ? srv.timeouts.client_header : srv.timeouts.keepalive).count();
+    if (ws_.worker.draining.load(std::memory_order_relaxed)) {
+      // Draining (see on_drain): a short last wait; the response to a
+      // request that comes says Connection: close (begin_response).
+      idle_until_ms_ = std::min(idle_until_ms_, now_ms() + WorkerState::kDrainIdleMs);
+      drain_seen_ = true;
+    }
     // Wake up after a short idle time to park the connection without
     // buffers; with many connections open, park at once (memory matters
     // more than the one epoll_ctl a park costs).
@@ -491,6 +513,7 @@ awaitable<void> Session::send_own(std::span<const http::Field> extra) {
   lines_.out = &out_;
   const HeadEdits edits{pipe_->response_edits(), ex_.downstream};
   write_own_fields(lines_, own_, extra, request_id_, edits);
+  if (ws_.worker.draining.load(std::memory_order_relaxed)) closing_ = true;
   if (closing_) out_ += "Connection: close\r\n";
   else if (client_minor_ == 0) out_ += "Connection: keep-alive\r\n";
   if (client_.tls) out_ += rt_->hsts_header;

@@ -132,6 +132,7 @@ class Session final : public Downstream {
   bool parking_ = false;                   // the idle read was cancelled to park
   int64_t idle_until_ms_ = 0;              // keep-alive (or first head) deadline while idle
   static constexpr int64_t kParkAfterMs = 500;
+  bool drain_seen_ = false;                // on_drain() gave the idle wait its grace
  public:
   static constexpr size_t kManyConnections = 256;   // above: park as soon as idle
  private:

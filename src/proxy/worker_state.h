@@ -54,6 +54,12 @@ class WorkerState {
   }
   uint64_t rng();                 // fast per-worker random numbers (request ids)
 
+  // Draining, an idle keep-alive connection is closed once it stayed idle
+  // this long after the drain began (a request sent meanwhile is answered,
+  // with Connection: close): closing at once would race its client.
+  static constexpr int64_t kDrainIdleMs = 500;
+  int64_t drain_started_ms = 0;   // 0: not draining
+
   // Sessions register themselves so draining can close the idle ones.
   Session* sessions = nullptr;
   H2Connection* h2_connections = nullptr;

@@ -390,6 +390,8 @@ def test_reload_drops_the_old_auth_connections(gatehouse, capture_backend, auth)
     assert get(gh.port, "/app/x", headers=[ALICE]).status == 200
     assert a1.open == 1   # kept alive
     srv["reverse_proxy"][0]["forward_auth"]["url"] = a2.url()
+    # The same listener (a reload binds the address the file names).
+    srv["host"], srv["port"] = gh.config["server"]["host"], gh.port
     gh.config_path.write_text(helpers.to_yaml({"server": srv}) + "\n")
     before = gh.stderr().count("configuration reloaded")
     gh.signal(signal.SIGHUP)
