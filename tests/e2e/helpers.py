@@ -50,12 +50,46 @@ def accepted(listener, stop):
         yield sock
 
 
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+# Ports handed out by free_port() come from below the kernel's ephemeral
+# range, in a block of their own per pytest-xdist worker: a port taken from
+# the ephemeral range (bind to 0, close, bind again later) can meanwhile
+# become the local port of any outgoing connection, and the load tests open
+# thousands; and two workers must never be handed the same port.
+_PORT_BLOCK = 1500
+_EPHEMERAL_LOW = _ephemeral_low()
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+_worker_n = int(_worker[2:]) if _worker[2:].isdigit() else 0
+_block_low = 10000 + _worker_n * _PORT_BLOCK
+_next_port = [_block_low + os.getpid() % _PORT_BLOCK]
+
+
 def free_port():
-    """A port that was free a moment ago (there is a small race; tests that can
-    use port 0 should)."""
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+    """A port that was free a moment ago and that no outgoing connection or
+    other test worker will take meanwhile (see _PORT_BLOCK); a port another
+    process binds in that moment is still possible, so tests that can use
+    port 0 should."""
+    if _block_low + _PORT_BLOCK > _EPHEMERAL_LOW:   # an unusual range: the old way
+        with socket.socket() as s:
+            s.bind((HOST, 0))
+            return s.getsockname()[1]
+    for _ in range(_PORT_BLOCK):
+        port = _next_port[0]
+        _next_port[0] = _block_low + (port + 1 - _block_low) % _PORT_BLOCK
+        with socket.socket() as s:
+            try:
+                s.bind((HOST, port))   # no SO_REUSEADDR: a port in TIME_WAIT is passed over
+            except OSError:
+                continue
+            return port
+    raise OSError(f"no free port in {_block_low}-{_block_low + _PORT_BLOCK - 1}")
 
 
 def wait_until(pred, timeout=5.0, interval=0.02):
