@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "admin/admin_server.h"
+#include "admin/admin_token.h"
 #include "admin/status.h"
 #include "proxy/cache_purge.h"
 #include "config/config.h"
@@ -186,6 +187,8 @@ int cmd_run(const std::string& file) {
               pr.url.empty() ? "route" : "url", pr.url.empty() ? pr.route.c_str() : pr.url.c_str());
     return gh::admin::PurgeResult{p.status, p.purged, std::move(p.error)};
   };
+  // admin.token_file as the current snapshot holds it: a reload rereads the file.
+  auto admin_token = [&shared] { return shared.runtime.load()->cfg.admin.token; };
   server.run([&](gh::net::Worker& w, gh::net::Socket s, gh::net::tcp::endpoint peer,
                  const gh::net::ListenerSpec& spec,
                  gh::net::ConnectionSlot slot) -> gh::net::awaitable<void> {
@@ -194,7 +197,9 @@ int cmd_run(const std::string& file) {
     opt.stop = &w.draining;
     gh::net::Stream st(std::move(s));
     st.nodelay_from_second_write();
-    return gh::admin::serve_admin(std::move(st), gh::admin::make_admin_handler(status_json, purge), opt);
+    return gh::admin::serve_admin(
+        std::move(st), gh::admin::require_token(gh::admin::make_admin_handler(status_json, purge), admin_token),
+        opt);
   });
   checker.stop();
   // Jobs on the blocking pool post back to the workers: finish them while
