@@ -9,6 +9,7 @@ pkgs=(
   libhiredis-dev libmodsecurity-dev modsecurity-crs nlohmann-json3-dev libcurl4-openssl-dev redis-server
   libgtest-dev libgmock-dev
   python3 python3-pytest python3-websockets python3-h2 python3-requests python3-trustme python3-grpcio python3-brotli python3-zstandard python3-jwt python3-cryptography
+  chromium chromium-driver python3-selenium
   curl openssl ca-certificates nghttp2-client procps
 )
 if [ "${1:-}" = bench ]; then
