@@ -356,3 +356,118 @@ def test_admin_listener_defaults_to_loopback(gatehouse):
                     "admin": {"enabled": True, "port": admin_port}})
     assert f"listening on 127.0.0.1:{admin_port} (admin)" in gh.logs()
     assert http_request(admin_port, target="/healthz", host=f"{HOST}:{admin_port}").status == 200
+
+
+class FakeAdmin:
+    """An admin listener stand-in serving gatehouse's own dashboard page (its
+    bytes and CSP fetched from a real gatehouse) next to a scripted /status
+    and a /metrics whose counters advance by fixed amounts on each scrape:
+    the page's arithmetic (rates, error share, histogram quantiles) checked
+    against known answers, whatever this build's /metrics holds."""
+
+    def __init__(self, page, csp):
+        import http.server
+
+        fake = self
+        self.scrapes = 0
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def answer(self, ctype, body, extra=()):
+                self.send_response(200)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                for k, v in extra:
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                path = self.path.split("?")[0]
+                if path == "/":
+                    return self.answer("text/html; charset=utf-8", page,
+                                       [("Content-Security-Policy", csp)])
+                if path == "/status":
+                    return self.answer("application/json", fake.status().encode())
+                if path == "/metrics":
+                    fake.scrapes += 1
+                    return self.answer("text/plain; version=0.0.4; charset=utf-8",
+                                       fake.metrics(fake.scrapes).encode())
+                self.send_error(404)
+
+        self.server = http.server.ThreadingHTTPServer((HOST, 0), H)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @staticmethod
+    def status():
+        import json
+        b = {"weight": 1, "backup": False, "state": "up", "in_flight": 0, "requests": 1,
+             "failures": 0, "passive": {"consecutive_failures": 0, "ejected_for_ms": 0},
+             "active_check": None}
+        return json.dumps({"routes": [
+            {"path": "/shop", "domains": ["shop.example.test"], "balance": "round_robin",
+             "backends": [dict(b, name="10.0.0.1:80")]}]})
+
+    @staticmethod
+    def metrics(i):
+        # Per scrape: 100 2xx + 10 5xx responses; 5 Proxy-Status errors; 100
+        # observed durations: 50 in (5 ms, 10 ms], 40 in (10 ms, 50 ms], 10
+        # in (100 ms, 250 ms], summing to 3.0 s.
+        cum = {".005": 0, ".01": 50, ".025": 70, ".05": 90, ".1": 90, ".25": 100,
+               ".5": 100, "1": 100, "2.5": 100, "5": 100, "10": 100, "+Inf": 100}
+        lines = [
+            "# HELP gatehouse_http_requests_total Requests answered.",
+            "# TYPE gatehouse_http_requests_total counter",
+            f'gatehouse_http_requests_total{{route="/shop",status_class="2xx",protocol="http/1.1"}} {60 * i}',
+            f'gatehouse_http_requests_total{{route="/shop",status_class="2xx",protocol="h2"}} {40 * i}',
+            f'gatehouse_http_requests_total{{route="/shop",status_class="5xx",protocol="h2"}} {10 * i}',
+            f'gatehouse_proxy_errors_total{{route="/shop",error="connection_timeout"}} {5 * i}',
+            "# TYPE gatehouse_http_request_duration_seconds histogram",
+        ]
+        for le, n in cum.items():
+            lines.append(f'gatehouse_http_request_duration_seconds_bucket{{route="/shop",le="{le}"}} {n * i}')
+        lines += [f'gatehouse_http_request_duration_seconds_sum{{route="/shop"}} {3.0 * i}',
+                  f'gatehouse_http_request_duration_seconds_count{{route="/shop"}} {100 * i}',
+                  'gatehouse_build_info{version="9.9.9-test"} 1',
+                  "gatehouse_downstream_connections_active 17",
+                  "gatehouse_tunnels_active 2",
+                  "gatehouse_http2_streams_active 5"]
+        return "\n".join(lines) + "\n"
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@needs_browser
+@pytest.mark.deadline(60)
+def test_dashboard_computes_rates_and_latency_from_metrics(gatehouse, browser):
+    admin_port = free_port()
+    gatehouse(admin_config([{"path": "/", "host": HOST, "port": free_port()}], admin_port))
+    page = http_request(admin_port, target="/", host=f"{HOST}:{admin_port}")
+    assert page.status == 200
+    fake = FakeAdmin(page.body, page.header("content-security-policy"))
+    try:
+        browser.get(f"http://{HOST}:{fake.port}/?refresh={REFRESH}")
+        r = poll("rates from two scrapes", lambda: (lambda x: x if x and x["p50"] != DASH else None)(
+            routes_of(browser).get("/shop")), 10)
+        assert r["p50"] == "10 ms", r          # the 50th of 100 is the top of (5 ms, 10 ms]
+        assert r["p95"] == "175 ms", r         # halfway into (100 ms, 250 ms]
+        assert r["mean"] == "30 ms", r         # 3.0 s / 100
+        assert r["error-share"] == "9.1 %", r  # 10 of 110
+        assert number(r["rate"]) > 0 and number(r["errors"]) > 0 and number(r["proxy-errors"]) > 0
+        # rate / 5xx rate / Proxy-Status rate keep the 110 : 10 : 5 ratio.
+        assert abs(number(r["rate"]) / number(r["errors"]) - 11) < 1.5, r
+        assert abs(number(r["errors"]) / number(r["proxy-errors"]) - 2) < 0.5, r
+        assert number(r["requests"]) >= 220
+        assert browser.find_element(By.ID, "connections").text == "17"
+        assert browser.find_element(By.ID, "tunnels").text == "2"
+        assert browser.find_element(By.ID, "streams").text == "5"
+        assert browser.find_element(By.ID, "version").text == "v9.9.9-test"
+        assert not browser.find_element(By.ID, "routes-note").is_displayed()
+    finally:
+        fake.stop()
