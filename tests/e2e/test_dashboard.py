@@ -471,3 +471,33 @@ def test_dashboard_computes_rates_and_latency_from_metrics(gatehouse, browser):
         assert not browser.find_element(By.ID, "routes-note").is_displayed()
     finally:
         fake.stop()
+
+
+def test_admin_token_rotates_on_sighup_and_a_bad_file_keeps_the_old_one(gatehouse, tmp_path):
+    """No browser needed: SIGHUP rereads token_file; a reload whose file is
+    empty is rejected and the token in force stays."""
+    token_file = tmp_path / "admin.token"
+    token_file.write_text("first-token\n")
+    token_file.chmod(0o600)
+    admin_port = free_port()
+    gh = gatehouse({"server": {"reverse_proxy": [{"path": "/", "host": HOST, "port": free_port()}]},
+                    "admin": {"enabled": True, "host": HOST, "port": admin_port,
+                              "token_file": str(token_file)}})
+    ah = f"{HOST}:{admin_port}"
+
+    def status_with(token):
+        h = {"Authorization": f"Bearer {token}"} if token else None
+        return http_request(admin_port, target="/status", host=ah, headers=h).status
+
+    assert status_with("first-token") == 200
+    assert status_with(None) == 401
+    token_file.write_text("second-token")
+    gh.signal(signal.SIGHUP)
+    assert wait_until(lambda: status_with("second-token") == 200, timeout=10)
+    assert status_with("first-token") == 401
+    token_file.write_text("\n")
+    gh.signal(signal.SIGHUP)
+    assert wait_until(lambda: "reload rejected" in gh.logs(), timeout=10)
+    assert "admin 'token_file'" in gh.logs()
+    assert status_with("second-token") == 200
+    assert http_request(admin_port, target="/healthz", host=ah).status == 200
