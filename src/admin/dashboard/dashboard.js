@@ -41,6 +41,8 @@
     err.hidden = !message;
     err.textContent = message || "";
     $("updated").textContent = "token needed";
+    $("refresh-info").textContent = "";
+    $("sources").textContent = "";
     document.body.dataset.mode = "token";
     $("token-input").focus();
   }
@@ -445,6 +447,7 @@
       document.body.dataset.mode = "data";
       $("updated").textContent = "updated " + new Date().toLocaleTimeString();
       $("sources").textContent = "sources: /status, " + metricsNote;
+      $("refresh-info").textContent = refreshText;
     } catch (e) {
       const b = $("banner");
       b.textContent = "Cannot refresh: " + e.message + ". Showing the last data; retrying every " + REFRESH_MS / 1000 + " s.";
@@ -470,6 +473,7 @@
     refresh();
   }
 
-  $("refresh-info").textContent = "refreshing every " + REFRESH_MS / 1000 + " s (?refresh=SECONDS)";
+  const refreshText = "refreshing every " + REFRESH_MS / 1000 + " s (?refresh=SECONDS)";
+  $("refresh-info").textContent = refreshText;
   restart();
 })();
