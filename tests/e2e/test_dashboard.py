@@ -205,6 +205,8 @@ def test_dashboard_shows_routes_backends_live_numbers_and_a_backend_going_down(
             # With /metrics: latency from the histogram, per route.
             poll("p50 and p95 shown", lambda: all(
                 routes_of(browser)["/"][k] not in ("", DASH) for k in ("p50", "p95", "mean")), 5)
+            # Families with no series yet (nothing happened) count 0, not "absent".
+            assert routes_of(browser)["/api"]["proxy-errors"] == "0.0"
         # A backend that stops shows down within one refresh plus what the
         # health check needs to call it (2 failed checks 200 ms apart, each
         # up to 200 ms), with margin for a loaded machine.
@@ -411,7 +413,9 @@ class FakeAdmin:
              "active_check": None}
         return json.dumps({"routes": [
             {"path": "/shop", "domains": ["shop.example.test"], "balance": "round_robin",
-             "backends": [dict(b, name="10.0.0.1:80")]}]})
+             "backends": [dict(b, name="10.0.0.1:80")]},
+            {"path": "/fast", "domains": [], "balance": "random",
+             "backends": [dict(b, name="10.0.0.2:80")]}]})
 
     @staticmethod
     def metrics(i):
@@ -431,6 +435,11 @@ class FakeAdmin:
         ]
         for le, n in cum.items():
             lines.append(f'gatehouse_http_request_duration_seconds_bucket{{route="/shop",le="{le}"}} {n * i}')
+            # /fast: every request under 5 ms, the lowest bucket.
+            lines.append(f'gatehouse_http_request_duration_seconds_bucket{{route="/fast",le="{le}"}} {20 * i}')
+        lines += [f'gatehouse_http_request_duration_seconds_sum{{route="/fast"}} {0.04 * i}',
+                  f'gatehouse_http_request_duration_seconds_count{{route="/fast"}} {20 * i}',
+                  f'gatehouse_http_requests_total{{route="/fast",status_class="2xx",protocol="h2"}} {20 * i}']
         lines += [f'gatehouse_http_request_duration_seconds_sum{{route="/shop"}} {3.0 * i}',
                   f'gatehouse_http_request_duration_seconds_count{{route="/shop"}} {100 * i}',
                   'gatehouse_build_info{version="9.9.9-test"} 1',
@@ -470,6 +479,11 @@ def test_dashboard_computes_rates_and_latency_from_metrics(gatehouse, browser):
         assert browser.find_element(By.ID, "streams").text == "5"
         assert browser.find_element(By.ID, "version").text == "v9.9.9-test"
         assert not browser.find_element(By.ID, "routes-note").is_displayed()
+        # In the lowest bucket a quantile is only known to be below its bound.
+        fast = routes_of(browser)["/fast"]
+        assert fast["p50"] == "< 5.0 ms" and fast["p95"] == "< 5.0 ms", fast
+        assert fast["mean"] == "2.0 ms", fast
+        assert fast["error-share"] == "0.0 %" and fast["proxy-errors"] == "0.0", fast
     finally:
         fake.stop()
 

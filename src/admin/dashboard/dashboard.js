@@ -87,8 +87,14 @@
   // Returns a list of {name, labels, value}; comments and bad lines are skipped.
   function parseMetrics(text) {
     const out = [];
+    out.declared = new Set();   // families named by "# TYPE" lines, with or without samples
     for (const raw of text.split("\n")) {
       const line = raw.trim();
+      if (line.startsWith("# TYPE ")) {
+        const name = line.slice(7).trim().split(/\s+/)[0];
+        if (name) out.declared.add(name);
+        continue;
+      }
       if (!line || line[0] === "#") continue;
       let i = 0;
       while (i < line.length && /[a-zA-Z0-9_:]/.test(line[i])) i++;
@@ -130,19 +136,25 @@
   // Metrics indexed for lookups: sum(name, filter) over matching label values.
   class Metrics {
     constructor(samples) {
+      this.declared = samples.declared || new Set();
       this.byName = new Map();
       for (const s of samples) {
         if (!this.byName.has(s.name)) this.byName.set(s.name, []);
         this.byName.get(s.name).push(s);
       }
     }
-    has(name) { return this.byName.has(name); }
+    // Whether the family is exported: it has samples, or a "# TYPE" line
+    // (a counter with no series yet counts nothing so far: 0, not absent).
+    has(name) {
+      return this.byName.has(name) || this.declared.has(name) ||
+        this.declared.has(name.replace(/_(bucket|sum|count)$/, ""));
+    }
     all(name) { return this.byName.get(name) || []; }
     // Sum of `name` over samples whose labels match every key of `filter`
-    // (a function value is a predicate); null when there is no such metric.
+    // (a function value is a predicate); null when the family is not exported.
     sum(name, filter) {
       const list = this.byName.get(name);
-      if (!list) return null;
+      if (!list) return this.has(name) ? 0 : null;
       let total = 0;
       for (const s of list) if (matches(s.labels, filter)) total += s.value;
       return total;
@@ -166,6 +178,9 @@
 
   // Quantile of a histogram's increase between scrapes (linear within the
   // bucket, as Prometheus's histogram_quantile does). null: no observations.
+  // In the lowest bucket the answer is only "below its bound" (interpolating
+  // from 0 would make it up), past the highest "above the last bound": those
+  // come back as {below: le} and {above: le}.
   function quantile(q, name, filter, cur, old) {
     if (!old) return null;
     const buckets = new Map();
@@ -188,9 +203,10 @@
     const rank = q * total;
     for (let k = 0; k < les.length; k++) {
       if (counts[k] >= rank) {
-        if (les[k] === Infinity) return les.length > 1 ? les[les.length - 2] : null;
-        const lo = k === 0 ? 0 : les[k - 1];
-        const below = k === 0 ? 0 : counts[k - 1];
+        if (les[k] === Infinity) return les.length > 1 ? { above: les[les.length - 2] } : null;
+        if (k === 0) return { below: les[0] };
+        const lo = les[k - 1];
+        const below = counts[k - 1];
         const inBucket = counts[k] - below;
         return inBucket > 0 ? lo + (les[k] - lo) * ((rank - below) / inBucket) : les[k];
       }
@@ -208,6 +224,7 @@
     return Math.round(v).toLocaleString("en-US");
   }
   function fmtSeconds(v) {
+    if (v && typeof v === "object") return v.below !== undefined ? "< " + fmtSeconds(v.below) : "> " + fmtSeconds(v.above);
     if (v === null || v === undefined || !isFinite(v)) return DASH;
     if (v < 0.001) return (v * 1000).toFixed(2) + " ms";
     if (v < 1) return (v * 1000).toFixed(v < 0.01 ? 1 : 0) + " ms";
