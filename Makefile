@@ -4,8 +4,13 @@ SHELL := /bin/bash
 BUILD ?= build
 PY := /usr/bin/python3
 JOBS ?= $(shell nproc)
+# e2e files run on this many pytest-xdist workers (python3-pytest-xdist): the
+# tests mostly wait on sockets and timers, so two workers halve the wall time
+# even on two cores. E2E_JOBS=0 runs them in one process.
+E2E_JOBS ?= 2
+E2E_XDIST := $(if $(filter-out 0,$(E2E_JOBS)),-n $(E2E_JOBS))
 
-.PHONY: all deps build run test unit e2e clean test-asan fuzz
+.PHONY: all deps build run test unit e2e clean test-asan fuzz install deb
 
 all: build
 
@@ -26,7 +31,7 @@ unit: build
 	  | grep -vE '^ *(Start +[0-9]+:|[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed)'
 
 e2e: build
-	GATEHOUSE_BUILD=$(abspath $(BUILD)) $(PY) -m pytest -q -p no:cacheprovider tests/e2e $(PYTEST_ARGS)
+	GATEHOUSE_BUILD=$(abspath $(BUILD)) $(PY) -m pytest -q -p no:cacheprovider $(E2E_XDIST) tests/e2e $(PYTEST_ARGS)
 
 test: unit e2e
 
@@ -40,7 +45,7 @@ test-asan: deps
 	  ctest --output-on-failure -j $(JOBS) --timeout 300 \
 	  | grep -vE '^ *(Start +[0-9]+:|[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed)'
 	LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp) \
-	  GATEHOUSE_BUILD=$(abspath $(ASAN_BUILD)) GATEHOUSE_SANITIZED=1 $(PY) -m pytest -q -p no:cacheprovider tests/e2e $(PYTEST_ARGS)
+	  GATEHOUSE_BUILD=$(abspath $(ASAN_BUILD)) GATEHOUSE_SANITIZED=1 $(PY) -m pytest -q -p no:cacheprovider $(E2E_XDIST) tests/e2e $(PYTEST_ARGS)
 
 SECONDS ?= 30
 fuzz:
@@ -48,6 +53,17 @@ fuzz:
 
 clean:
 	rm -rf $(BUILD)
+
+# The binary, the systemd unit, /etc/gatehouse/gatehouse.yaml and the docs
+# (cmake/packaging.cmake). `make install DESTDIR=/tmp/stage PREFIX=/usr/local`.
+PREFIX ?= /usr
+install: build
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD) --prefix $(PREFIX)
+
+# The Debian package, $(BUILD)/gatehouse_<version>_<arch>.deb (Depends from
+# dpkg-shlibdeps). Installing it enables and starts nothing (docs/deploy.md).
+deb: build
+	cd $(BUILD) && cpack -G DEB
 
 # The public HTTP cache test suite (npm http-cache-tests) against gatehouse,
 # nginx, Varnish and HAProxy; not part of `make test`. PROXIES=nginx to pick.

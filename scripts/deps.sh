@@ -1,20 +1,31 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages gatehouse needs to build and test.
-# Idempotent and quiet when everything is present. Usage: scripts/deps.sh [bench]
+# Idempotent and quiet when everything is present.
+# Usage: scripts/deps.sh [build|bench]
+#   build: only what building the gatehouse binary needs (the Dockerfile's builder)
+#   bench: everything, plus the proxies the benchmark compares against
 set -euo pipefail
 
-pkgs=(
-  build-essential cmake ninja-build pkg-config git
+build_pkgs=(
+  build-essential cmake ninja-build pkg-config ca-certificates
   libboost1.81-dev libssl-dev libyaml-cpp-dev libnghttp2-dev zlib1g-dev libbrotli-dev libzstd-dev libcrypt-dev
-  libhiredis-dev libmodsecurity-dev modsecurity-crs nlohmann-json3-dev libcurl4-openssl-dev redis-server
-  libgtest-dev libgmock-dev
-  python3 python3-pytest python3-websockets python3-h2 python3-requests python3-trustme python3-grpcio python3-brotli python3-zstandard python3-jwt python3-cryptography
-  chromium chromium-driver python3-selenium
-  curl openssl ca-certificates nghttp2-client procps
+  libhiredis-dev libmodsecurity-dev nlohmann-json3-dev libcurl4-openssl-dev
 )
-if [ "${1:-}" = bench ]; then
-  pkgs+=(nginx-light haproxy varnish wrk nghttp2-client libnginx-mod-http-modsecurity)
-fi
+# dpkg-dev: dpkg-shlibdeps computes the .deb's Depends (`make deb`);
+# systemd, strace: systemd-analyze checks the unit, strace what gatehouse calls
+# against its sandbox (tests/e2e/test_package.py).
+test_pkgs=(
+  git modsecurity-crs redis-server dpkg-dev systemd strace
+  libgtest-dev libgmock-dev
+  python3 python3-pytest python3-pytest-xdist python3-websockets python3-h2 python3-requests python3-trustme python3-grpcio python3-brotli python3-zstandard python3-jwt python3-cryptography
+  chromium chromium-driver python3-selenium
+  curl openssl nghttp2-client procps prometheus
+)
+case "${1:-}" in
+  build) pkgs=("${build_pkgs[@]}") ;;
+  bench) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}" nginx-light haproxy varnish wrk libnginx-mod-http-modsecurity) ;;
+  *) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
+esac
 
 missing=()
 for p in "${pkgs[@]}"; do

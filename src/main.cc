@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <chrono>
 #include <boost/version.hpp>
 #include <cstdio>
 #include <cstring>
@@ -12,6 +13,7 @@
 
 #include "admin/admin_server.h"
 #include "admin/admin_token.h"
+#include "admin/metrics.h"
 #include "admin/status.h"
 #include "proxy/cache_purge.h"
 #include "config/config.h"
@@ -80,6 +82,8 @@ int cmd_check(const std::string& file) {
 }
 
 int cmd_run(const std::string& file) {
+  const double started = std::chrono::duration<double>(
+                             std::chrono::system_clock::now().time_since_epoch()).count();
   auto res = load_checked(file);
   if (!res.errors.empty()) {
     print_errors(res);
@@ -142,17 +146,21 @@ int cmd_run(const std::string& file) {
         auto r = load_checked(file);
         if (!r.errors.empty()) {
           for (const auto& e : r.errors) GH_ERROR("reload rejected: %s", e.str().c_str());
+          gh::proxy::note_reload(false);
           continue;
         }
         log_warnings(r);
         std::string rerr;
-        auto next = gh::proxy::build_runtime(std::move(*r.config), rerr);
+        // Backends that stay keep their counters and passive health.
+        auto next = gh::proxy::build_runtime(std::move(*r.config), rerr, shared.runtime.load().get());
         if (!next) {
           GH_ERROR("reload rejected: %s", rerr.c_str());
+          gh::proxy::note_reload(false);
           continue;
         }
         checker.set_targets(gh::proxy::health_targets(*next), next);
         shared.runtime.publish(std::move(next));
+        gh::proxy::note_reload(true);
         GH_INFO("configuration reloaded from %s", file.c_str());
         continue;
       }
@@ -189,16 +197,30 @@ int cmd_run(const std::string& file) {
   };
   // admin.token_file as the current snapshot holds it: a reload rereads the file.
   auto admin_token = [&shared] { return shared.runtime.load()->cfg.admin.token; };
+  // GET /metrics: the workers' statistics, summed on the scraping thread.
+  auto metrics_text = [&shared, &server, &proxy, started] {
+    auto rt = shared.runtime.load();
+    gh::admin::MetricsSources src;
+    src.runtime = rt.get();
+    src.workers = proxy.worker_states();
+    src.open_connections = gh::net::Server::open_connections.load(std::memory_order_relaxed);
+    const gh::policy::RateLimitStoreStats rl = gh::policy::rate_limit_store_stats();
+    src.rate_limit_store_decisions = rl.decisions;
+    src.rate_limit_store_errors = rl.errors;
+    src.start_time_seconds = started;
+    return gh::admin::render_metrics(src);
+  };
   server.run([&](gh::net::Worker& w, gh::net::Socket s, gh::net::tcp::endpoint peer,
                  const gh::net::ListenerSpec& spec,
                  gh::net::ConnectionSlot slot) -> gh::net::awaitable<void> {
     if (spec.kind != "admin") return proxy_handler(w, std::move(s), peer, spec, std::move(slot));
+    proxy.worker_metrics(w.index).connections[2].add();   // (kListenerNames: "admin")
     gh::admin::ServeOptions opt;
     opt.stop = &w.draining;
     gh::net::Stream st(std::move(s));
     st.nodelay_from_second_write();
     return gh::admin::serve_admin(
-        std::move(st), gh::admin::require_token(gh::admin::make_admin_handler(status_json, purge), admin_token),
+        std::move(st), gh::admin::require_token(gh::admin::make_admin_handler(status_json, purge, metrics_text), admin_token),
         opt);
   });
   checker.stop();

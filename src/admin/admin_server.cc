@@ -9,6 +9,7 @@
 #include "admin/dashboard.h"
 #include "admin/json.h"
 #include "http/exchange.h"
+#include "admin/metrics_text.h"
 #include "http/path.h"
 #include "http/status.h"
 #include "http1/parser.h"
@@ -261,8 +262,9 @@ Response purge_response(std::string_view query, const PurgeFn& purge) {
 
 }  // namespace
 
-Handler make_admin_handler(std::function<std::string()> status_json, PurgeFn purge) {
-  return [status_json = std::move(status_json), purge = std::move(purge)](
+Handler make_admin_handler(std::function<std::string()> status_json, PurgeFn purge,
+                           std::function<std::string()> metrics) {
+  return [status_json = std::move(status_json), purge = std::move(purge), metrics = std::move(metrics)](
              std::string_view method, std::string_view path, std::string_view query,
              std::string_view /*authorization: require_token's*/) -> Response {
     if (path == "/cache/purge") {
@@ -273,7 +275,7 @@ Handler make_admin_handler(std::function<std::string()> status_json, PurgeFn pur
       }
       return purge_response(query, purge);
     }
-    bool known = path == "/" || path == "/status" || path == "/healthz";
+    bool known = path == "/" || path == "/status" || path == "/healthz" || path == "/metrics";
     if (!known) return error_response(404, "not found");
     if (method != "GET" && method != "HEAD") {
       Response r = error_response(405, "method not allowed");
@@ -284,6 +286,12 @@ Handler make_admin_handler(std::function<std::string()> status_json, PurgeFn pur
     Response r;
     if (path == "/healthz") {
       r.body = "ok";
+      return r;
+    }
+    if (path == "/metrics") {
+      if (!metrics) return error_response(503, "metrics not available");
+      r.content_type = kMetricsContentType;
+      r.body = metrics();
       return r;
     }
     if (!status_json) return error_response(503, "status not available");

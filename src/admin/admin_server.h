@@ -76,7 +76,10 @@ net::awaitable<void> serve_admin(net::Stream s, Handler handler, ServeOptions op
 // In the query, `url=` takes the rest of it (so a URL's own "?a=1&b=2"
 // needs no escaping); a value starting "http%3A"/"https%3A" is
 // percent-decoded once. `route=` runs to the next "&" and is
-// percent-decoded.
-Handler make_admin_handler(std::function<std::string()> status_json, PurgeFn purge = nullptr);
+// percent-decoded. GET/HEAD "/metrics" -> 200 in the Prometheus text
+// format 0.0.4 from `metrics` (docs/operations.md, "Metrics"); 503 when
+// `metrics` is null.
+Handler make_admin_handler(std::function<std::string()> status_json, PurgeFn purge = nullptr,
+                           std::function<std::string()> metrics = nullptr);
 
 }  // namespace gh::admin

@@ -54,6 +54,9 @@ struct Limits {
 };
 
 enum class Forwarded { x_forwarded, rfc7239, both, none };
+// server.traceparent (W3C Trace Context): pass the client's traceparent on as
+// it is, or also start a trace for a request that came without a valid one.
+enum class TraceparentMode { pass, start };
 enum class Balance { round_robin, least_conn, ip_hash, random };
 enum class AccessLogFormat { json, combined };
 enum class Redirect { none, https };
@@ -277,6 +280,7 @@ struct Server {
   bool http2 = true;                // h2 in ALPN on TLS listeners, h2c prior knowledge on plain ones
   std::vector<core::Cidr> trusted_proxies;
   Forwarded forwarded = Forwarded::x_forwarded;
+  TraceparentMode traceparent = TraceparentMode::pass;
   Timeouts timeouts;
   Limits limits;
   std::string access_log = "stdout"; // stdout | stderr | off | a file path

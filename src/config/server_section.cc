@@ -91,6 +91,11 @@ void load_server(Ctx& ctx, const Value& v, Server& out) {
                                                   {"none", Forwarded::none}})) {
         out.forwarded = *f;
       }
+    } else if (e.key == "traceparent") {
+      if (auto m = read_enum<TraceparentMode>(ctx, val, {{"pass", TraceparentMode::pass},
+                                                         {"start", TraceparentMode::start}})) {
+        out.traceparent = *m;
+      }
     } else if (e.key == "timeouts") {
       load_timeouts(ctx, val, out.timeouts);
     } else if (e.key == "limits") {

@@ -90,6 +90,12 @@ static const char* protocol_name(const LogRecord& r) {
   return r.version_minor ? "HTTP/1.1" : "HTTP/1.0";
 }
 
+// The request's HTTP version as the json log's http_version names it.
+static const char* http_version(const LogRecord& r) {
+  if (r.http2) return "2";
+  return r.version_minor ? "1.1" : "1.0";
+}
+
 static void json_field(std::string& o, std::string_view prefix, std::string_view value) {
   o += prefix;
   core::append_json_string(o, value);
@@ -134,10 +140,26 @@ void AccessLogBuffer::add(const LogRecord& r) {
     json_field(buf_, ",\"host\":", r.host);
     buf_ += ",\"protocol\":\"";
     buf_ += protocol_name(r);
-    std::snprintf(num, sizeof num, "\",\"status\":%d,\"bytes_sent\":%llu,\"bytes_received\":%llu",
+    buf_ += "\",\"http_version\":\"";
+    buf_ += http_version(r);
+    buf_ += "\",\"tls_version\":";
+    if (r.tls_version) {
+      buf_ += '"';
+      buf_ += r.tls_version;   // (OpenSSL's names: nothing to escape)
+      buf_ += '"';
+    } else {
+      buf_ += "null";
+    }
+    std::snprintf(num, sizeof num, ",\"status\":%d,\"bytes_sent\":%llu,\"bytes_received\":%llu",
                   r.status, static_cast<unsigned long long>(r.bytes_sent),
                   static_cast<unsigned long long>(r.bytes_received));
     buf_ += num;
+    if (r.upstream_status > 0) {
+      std::snprintf(num, sizeof num, ",\"upstream_status\":%d", r.upstream_status);
+      buf_ += num;
+    } else {
+      buf_ += ",\"upstream_status\":null";
+    }
     std::snprintf(num, sizeof num, ",\"duration_ms\":%.3f,\"upstream_ms\":", r.duration_ms);
     buf_ += num;
     if (r.upstream_ms >= 0) {
@@ -157,6 +179,8 @@ void AccessLogBuffer::add(const LogRecord& r) {
     }
     if (!r.cache.empty()) json_field(buf_, ",\"cache\":", r.cache);   // (cached routes only)
     json_field(buf_, ",\"request_id\":", r.request_id);
+    if (r.trace_id.empty()) buf_ += ",\"trace_id\":null";
+    else json_field(buf_, ",\"trace_id\":", r.trace_id);
     json_field(buf_, ",\"user_agent\":", r.user_agent);
     json_field(buf_, ",\"referer\":", r.referer);
     buf_ += "}\n";

@@ -35,13 +35,20 @@ struct LogRecord {
   std::string_view note_by;       // a policy's name, with what it noted (waf: the rule ids that matched)
   std::string_view note;
   std::string_view cache;         // cached routes: Cache-Status without the cache's name ("hit; ttl=5")
+  std::string_view trace_id;      // W3C traceparent's trace-id (32 hex), received or started; empty: none
+  const char* tls_version = nullptr;   // the downstream's TLS version (static string), null: plain
   int status = 0;
+  int upstream_status = 0;        // the backend's final status as received; 0: no upstream response
   int version_minor = 1;          // HTTP/1.x: x
   bool http2 = false;             // the request came over HTTP/2 (version_minor unused)
   uint64_t bytes_sent = 0;        // response body bytes sent to the client
   uint64_t bytes_received = 0;    // request body bytes received from the client
   double duration_ms = 0;
   double upstream_ms = -1;        // <0: no upstream exchange
+  // For the metrics (proxy/metrics.h): the route's and the backend's
+  // statistics slots (RouteRuntime::stats_slot, Backend::stats_slot); 0: none.
+  uint32_t route_slot = 0;
+  uint32_t backend_slot = 0;
 };
 
 class AccessLogSink {

@@ -43,7 +43,11 @@ CacheRefresh::CacheRefresh(WorkerState& ws, Executor ex, std::shared_ptr<const R
   rec_.host = authority_;
   rec_.user_agent = "gatehouse-cache-refresh";
   rec_.request_id = request_id_;
+  if (from.trace) trace_ = *from.trace;
+  rec_.trace_id = trace_.trace_id();
+  rec_.tls_version = client_.tls_version;   // (the client request's: the refresh stands for it)
   rec_.route = rt_->routes[from.route_index].conf->path;
+  rec_.route_slot = rt_->routes[from.route_index].stats_slot;
   rec_.http2 = from.rec && from.rec->http2;
   rec_.version_minor = from.rec ? from.rec->version_minor : 1;
 
@@ -55,6 +59,7 @@ CacheRefresh::CacheRefresh(WorkerState& ws, Executor ex, std::shared_ptr<const R
   fr_.ex = &pex_;
   fr_.client_host = authority_;
   fr_.request_id = request_id_;
+  fr_.trace = &trace_;
   fr_.client_hash = from.client_hash;
   fr_.rec = &rec_;
   fr_.cache_refresh = true;
@@ -81,8 +86,11 @@ awaitable<void> CacheRefresh::run() {
   fwd_.release(false);
   if (rec_.status != 0) {
     rec_.duration_ms = double(now_us() - start) / 1000.0;
-    if (upstream::Backend* b = fwd_.backend()) rec_.backend = b->name;
-    ws_.log.add(rec_);
+    if (upstream::Backend* b = fwd_.backend()) {
+      rec_.backend = b->name;
+      rec_.backend_slot = b->stats_slot;
+    }
+    ws_.finish(rec_);
   }
   delete this;
 }

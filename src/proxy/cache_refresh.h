@@ -56,6 +56,7 @@ class CacheRefresh final : private Downstream {
   std::shared_ptr<const Runtime> rt_;
   // The request, owned: the client's request is long gone when this runs.
   std::string scheme_, authority_, path_, normalized_, request_id_;
+  http::RequestTrace trace_;   // the client request's (a started trace goes on with the refresh)
   std::vector<cache::OwnedField> owned_;
   std::vector<http::Field> fields_;
   http::RequestHead head_;

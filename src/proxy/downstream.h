@@ -29,6 +29,7 @@ struct ClientInfo {
   uint16_t port = 0;
   uint16_t local_port = 0;   // the listener's port (X-Forwarded-Port)
   bool tls = false;          // the client reached us over TLS
+  const char* tls_version = nullptr;   // its version ("TLSv1.3", OpenSSL's static string), after the handshake
   bool v6 = false;           // the socket's family (a v6 listener may carry v4 clients)
   bool served = false;         // parked after a request (not waiting for its first)
   bool wakes_quickly = false;  // served, and its last park ended within kBusyWakeMs (see park.h)

@@ -136,6 +136,7 @@ awaitable<Failure> Forwarder::connect(const RouteRuntime& rr, upstream::Backend*
     up_ = std::make_unique<upstream::UpConn>(Stream(Socket(ex_)), b);
     auto [cec] = co_await up_->stream.socket().async_connect(ep, nothrow);
     if (!cec) {
+      ws_.metrics.upstream_connects.add();
       error_code ignored;
       up_->stream.socket().set_option(tcp::no_delay(true), ignored);
       if (!rr.tls) co_return Failure{};
@@ -295,6 +296,7 @@ awaitable<bool> Forwarder::forward_upstream() {
     upstream::Backend* b = tries.pick(*bal, req.client_hash);
     if (!b) break;
     backend_ = b;
+    if (attempt > 0) ws_.metrics.retry(rr.stats_slot);
     const bool may_eject = rr.backends.size() > 1;
 
     bool fresh_retry_used = false;
@@ -404,6 +406,7 @@ awaitable<bool> Forwarder::forward_upstream() {
           // A kept-alive connection the backend had closed: the same backend
           // on a fresh connection, not counted against its health.
           fresh_retry_used = true;
+          ws_.metrics.retry(rr.stats_slot);
           continue;
         }
         last = f;
@@ -416,6 +419,7 @@ awaitable<bool> Forwarder::forward_upstream() {
       upstream::record_success(*b);
       if (body_whole) down.request_delivered();
       req.rec->upstream_ms = double(now_us() - upstream_start_us) / 1000.0;
+      req.rec->upstream_status = resp_.status;
       co_return co_await relay_response(rr, *b);
     }
     if (stop) break;

@@ -14,6 +14,7 @@
 
 #include "core/buffer.h"
 #include "http/exchange.h"
+#include "http/trace_context.h"
 #include "http1/chunked.h"
 #include "http1/parser.h"
 #include "net/deadlines.h"
@@ -78,6 +79,7 @@ struct ForwardRequest {
   policy::Exchange* ex = nullptr;            // the request's own field edits (the cache adds some)
   std::string_view client_host;              // Host / :authority, a copy that outlives `head`
   std::string_view request_id;
+  const http::RequestTrace* trace = nullptr; // its trace context (server.traceparent); null: fields pass as they are
   std::string_view upgrade;                  // the protocol the client asks to switch to, or empty
   std::string_view ws_key;                   // Sec-WebSocket-Key, to check the backend's accept
   // Only a switch of protocols answers the request (an HTTP/2 extended

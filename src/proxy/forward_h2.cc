@@ -100,6 +100,7 @@ awaitable<bool> Forwarder::forward_h2(const RouteRuntime& rr) {
     upstream::Backend* b = tries.pick(*bal, req.client_hash);
     if (!b) break;
     backend_ = b;
+    if (attempt > 0) ws_.metrics.retry(rr.stats_slot);
     const bool may_eject = rr.backends.size() > 1;
 
     std::shared_ptr<H2UpConn> conn;
@@ -210,6 +211,7 @@ awaitable<bool> Forwarder::forward_h2(const RouteRuntime& rr) {
     upstream::record_success(*b);
     if (body_whole) down.request_delivered();
     req.rec->upstream_ms = double(now_us() - upstream_start_us) / 1000.0;
+    req.rec->upstream_status = st.response.status;
     const bool keep = co_await relay_h2_response(rr, *b, *conn, st);
     h2_sink_ = nullptr;
     co_return keep;

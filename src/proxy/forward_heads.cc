@@ -36,7 +36,7 @@ void pass_field(const http::Field& h, const ConnTokens& conn, const HeadEdits& e
 enum class H {
   other, connection, keep_alive, proxy_connection, te, transfer_encoding, upgrade, host,
   content_length, x_request_id, via, xff, xf_proto, xf_host, xf_port, x_real_ip, forwarded,
-  location, content_location, refresh, set_cookie, trailer, expect, date,
+  location, content_location, refresh, set_cookie, trailer, expect, date, traceparent, tracestate,
 };
 
 // Dispatch on length first: most header names are rejected by one compare.
@@ -60,7 +60,9 @@ H classify(std::string_view n) {
       if (iequals(n, "connection")) return H::connection;
       if (iequals(n, "keep-alive")) return H::keep_alive;
       if (iequals(n, "set-cookie")) return H::set_cookie;
+      if (iequals(n, "tracestate")) return H::tracestate;
       return H::other;
+    case 11: return iequals(n, "traceparent") ? H::traceparent : H::other;
     case 12: return iequals(n, "x-request-id") ? H::x_request_id : H::other;
     case 14: return iequals(n, "content-length") ? H::content_length : H::other;
     case 15:
@@ -157,7 +159,10 @@ std::string_view Forwarder::upstream_authority(const RouteRuntime& rr, const ups
 // each): the client's minus hop-by-hop, framing, Host and X-Request-ID ones
 // (and Expect when the body is held whole), forwarding fields as
 // server.forwarded and trusted_proxies say, Via, X-Request-ID, the request
-// rules. Framing and upgrade fields are the upstream codec's.
+// rules. Framing and upgrade fields are the upstream codec's. traceparent
+// and tracestate (W3C Trace Context) pass as they are, unless gatehouse
+// started a trace for the request (server.traceparent: start): then its
+// traceparent replaces them (the tracestate belongs to the trace replaced).
 void Forwarder::write_upstream_fields(FieldWriter& w) {
   const ForwardRequest& req = *req_;
   const http::RequestHead& xreq = *req.head;
@@ -173,6 +178,7 @@ void Forwarder::write_upstream_fields(FieldWriter& w) {
   const bool trusted = is_trusted(client.ip, srv.trusted_proxies);
   const HeadEdits edits{req.pipeline->upstream_edits(), req.ex->upstream};
   const RequestBody& body = req.body;
+  const std::string_view started_trace = req.trace ? req.trace->started() : std::string_view();
 
   std::string prev_xff, prev_fwd, prev_via;
   std::string_view prev_proto, prev_xhost, prev_xport, prev_real;
@@ -206,6 +212,9 @@ void Forwarder::write_upstream_fields(FieldWriter& w) {
         // A body gatehouse already holds whole goes with the head: the
         // client's 100-continue was answered by us (see the downstream).
         if (body.kind == RequestBody::Kind::whole) continue;
+        break;
+      case H::traceparent: case H::tracestate:
+        if (!started_trace.empty()) continue;
         break;
       default:
         break;
@@ -270,6 +279,7 @@ void Forwarder::write_upstream_fields(FieldWriter& w) {
     w.add("Via", v);
   }
   if (!edits.drops("x-request-id")) w.add("X-Request-ID", req.request_id);
+  if (!started_trace.empty() && !edits.drops("traceparent")) w.add("traceparent", started_trace);
   edits.for_each_added([&w](std::string_view name, std::string_view value) { w.add(name, value); });
 }
 

@@ -24,7 +24,8 @@ H2Stream::H2Stream(H2Connection& c, int32_t id, http2::HeaderBlock head, bool en
       head_(std::move(head)),
       fwd_(c.ws(), c.executor()),
       data_wake_(c.executor()),
-      write_wake_(c.executor()) {
+      write_wake_(c.executor()),
+      open_(c.ws().metrics.h2_streams) {
   body_end_ = end_stream;
   head_ended_stream_ = end_stream;
 }
@@ -251,6 +252,7 @@ awaitable<void> H2Stream::handle() {
   rec_.start_unix_ms = unix_ms();
   rec_.client = client.ip_str;
   rec_.http2 = true;
+  rec_.tls_version = client.tls_version;
   pipe_ = rt_->server_pipeline.get();
   ex_.reset();
 
@@ -279,6 +281,9 @@ awaitable<void> H2Stream::handle() {
   rec_.referer = http::find_field(fields_, "referer");
   pick_request_id(fields_, c_.ws(), request_id_);
   rec_.request_id = request_id_;
+  trace_.read(fields_, cfg.server.traceparent == config::TraceparentMode::start,
+              [this] { return c_.ws().rng(); });
+  rec_.trace_id = trace_.trace_id();
   grpc_ = is_grpc_request(fields_);
 
   if (via_hops(fields_) >= kMaxViaHops) {
@@ -310,6 +315,7 @@ awaitable<void> H2Stream::handle() {
   }
   const RouteRuntime& rr = rt_->routes[idx];
   rec_.route = rr.conf->path;
+  rec_.route_slot = rr.stats_slot;
   if (rr.conf->redirect == config::Redirect::https && !client.tls) {
     co_await send_redirect(https_location(cfg, head_.authority, head_.path, asterisk));
     co_return;
@@ -348,6 +354,7 @@ awaitable<void> H2Stream::handle() {
   fr.ex = &ex_;
   fr.client_host = head_.authority;
   fr.request_id = request_id_;
+  fr.trace = &trace_;
   if (websocket) {
     fr.upgrade = "websocket";
     fr.ws_key = ws_key_;
@@ -434,8 +441,11 @@ void H2Stream::finish_log() {
   logged_ = true;
   rec_.duration_ms = double(now_us() - start_us_) / 1000.0;
   if (rec_.bytes_received == 0) rec_.bytes_received = body_in_;
-  if (upstream::Backend* b = fwd_.backend()) rec_.backend = b->name;
-  c_.ws().log.add(rec_);
+  if (upstream::Backend* b = fwd_.backend()) {
+    rec_.backend = b->name;
+    rec_.backend_slot = b->stats_slot;
+  }
+  c_.ws().finish(rec_);
 }
 
 }  // namespace gh::proxy

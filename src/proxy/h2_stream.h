@@ -16,6 +16,7 @@
 #include "core/buffer.h"
 #include "core/lent_buffer.h"
 #include "http/body.h"
+#include "http/trace_context.h"
 #include "http2/events.h"
 #include "policy/pipeline.h"
 #include "proxy/access_log.h"
@@ -142,6 +143,7 @@ class H2Stream final : public Downstream {
   http::RequestHead xreq_;
   std::string norm_path_;
   std::string request_id_;
+  http::RequestTrace trace_;          // its traceparent's trace-id, or the trace started for it
   std::string ws_key_;                  // extended CONNECT: the key we make for the backend
   std::string method_;                  // "GET" for extended CONNECT
   std::vector<http::Field> fields_;     // the request's fields, plus a made Sec-WebSocket-Key
@@ -184,6 +186,7 @@ class H2Stream final : public Downstream {
   bool response_started_ = false;
   bool tunnel_broken_ = false;
   int64_t last_activity_ms_ = 0;        // the tunnel's last byte either way
+  GaugeHold open_;                      // counts it open while it lives
 };
 
 }  // namespace gh::proxy

@@ -263,6 +263,7 @@ void H2Stream::request_delivered() {
 awaitable<void> H2Stream::tunnel(upstream::UpConn& up, core::Buffer& up_in, Deadline& up_dl) {
   using namespace asio::experimental::awaitable_operators;
   finish_log();   // the request is done; the tunnel may last hours
+  GaugeHold open(c_.ws().metrics.tunnels);
   last_activity_ms_ = now_ms();
   co_await (tunnel_up(up) && tunnel_down(up, up_in, up_dl));
   up_dl.clear();

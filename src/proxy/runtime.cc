@@ -1,5 +1,9 @@
 #include "proxy/runtime.h"
 
+#include <unordered_map>
+
+#include "proxy/metrics.h"
+
 namespace gh::proxy {
 
 std::string format_authority(const std::string& host, uint16_t port) {
@@ -18,7 +22,32 @@ std::string format_authority(const std::string& host, uint16_t port) {
 // initialised first and never moved afterwards (Runtime is not movable).
 Runtime::Runtime(config::Config c) : cfg(std::move(c)), router(cfg.server.reverse_proxy) {}
 
-std::shared_ptr<const Runtime> build_runtime(config::Config cfg, std::string& err) {
+// A backend's identity across reloads: its route (domains and path) and its
+// name, with the how-many-th such entry it is (a list may name one twice).
+static std::string backend_key(const config::Route& r, const std::string& name, unsigned nth) {
+  std::string k;
+  for (const auto& d : r.domains) k += d + ',';
+  k += '\n' + r.path + '\n' + name + '\n' + std::to_string(nth);
+  return k;
+}
+
+// Keys the backends of `rt` in order, calling f(backend, key).
+template <class F>
+static void each_backend_key(const Runtime& rt, F&& f) {
+  for (const auto& rr : rt.routes) {
+    std::unordered_map<std::string_view, unsigned> seen;
+    for (upstream::Backend* b : rr.backends) f(*b, backend_key(*rr.conf, b->name, seen[b->name]++));
+  }
+}
+
+std::shared_ptr<const Runtime> build_runtime(config::Config cfg, std::string& err,
+                                             const Runtime* previous) {
+  std::unordered_map<std::string, std::shared_ptr<upstream::BackendState>> carried;
+  if (previous)
+    each_backend_key(*previous, [&](upstream::Backend& b, std::string k) {
+      carried.emplace(std::move(k), b.state);
+    });
+  StatsSlots& slots = stats_slots();
   auto rt = std::make_shared<Runtime>(std::move(cfg));
   if (rt->cfg.ssl.enabled) {
     rt->server_tls = tls::ServerContext::create(rt->cfg.ssl, rt->cfg.server.http2, err);
@@ -31,6 +60,7 @@ std::shared_ptr<const Runtime> build_runtime(config::Config cfg, std::string& er
   for (const auto& r : rt->cfg.server.reverse_proxy) {
     RouteRuntime rr;
     rr.conf = &r;
+    rr.stats_slot = slots.route(r.path);
     config::Policies pol = config::effective_policies(rt->cfg.server.policies, r.policies);
     // A rate limit counts per route, also one set under server (each route's
     // pipeline has its own); a shared store tells the routes apart by this.
@@ -44,18 +74,25 @@ std::shared_ptr<const Runtime> build_runtime(config::Config cfg, std::string& er
       rr.tls = tls::ClientContext::create(r.tls, err);
       if (!rr.tls) return nullptr;
     }
+    std::unordered_map<std::string, unsigned> seen;
     for (const auto& b : r.backends) {
-      auto be = std::make_unique<upstream::Backend>();
+      std::string name = format_authority(b.host, b.port);
+      auto it = carried.find(backend_key(r, name, seen[name]++));
+      auto be = it != carried.end() ? std::make_unique<upstream::Backend>(it->second)
+                                    : std::make_unique<upstream::Backend>();
       be->host = b.host;
       be->port = b.port;
       be->weight = b.weight;
       be->backup = b.backup;
-      be->name = format_authority(b.host, b.port);
+      be->name = std::move(name);
+      be->stats_slot = slots.backend(be->name);
       rr.backends.push_back(be.get());
       rt->backend_store.push_back(std::move(be));
     }
     rt->routes.push_back(std::move(rr));
   }
+  rt->route_slots = slots.route_count();
+  rt->backend_slots = slots.backend_count();
   return rt;
 }
 

@@ -24,6 +24,7 @@ struct RouteRuntime {
   std::string backend_scheme;      // "http" or "https"
   std::shared_ptr<tls::ClientContext> tls;   // set when the route has ssl: true
   std::unique_ptr<policy::Pipeline> pipeline;  // the route's policies (server's where it sets none)
+  uint32_t stats_slot = 0;         // its path's statistics slot (proxy/metrics.h)
 };
 
 struct Runtime {
@@ -37,11 +38,19 @@ struct Runtime {
   // The server-wide policies, for responses before or without a route (404).
   std::unique_ptr<policy::Pipeline> server_pipeline;
   uint64_t generation = 0;
+  // Statistics slots in use when it was built (StatsSlots counts): a worker
+  // makes room for them when it takes this snapshot.
+  uint32_t route_slots = 0;
+  uint32_t backend_slots = 0;
 };
 
 // Builds a snapshot from a validated config: also loads certificates and
 // builds TLS contexts. Refuses (nullptr, `err` set) unusable certificates or keys.
-std::shared_ptr<const Runtime> build_runtime(config::Config cfg, std::string& err);
+// With `previous` (the snapshot it replaces), a backend of a route with the
+// same path and domains and the same "host:port" shares its predecessor's
+// counters and passive health (upstream::BackendState).
+std::shared_ptr<const Runtime> build_runtime(config::Config cfg, std::string& err,
+                                             const Runtime* previous = nullptr);
 
 // What the health checker should probe for this snapshot: every backend of
 // every route with a health_check block.

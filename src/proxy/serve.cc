@@ -38,6 +38,12 @@ Proxy::Proxy(Server& server, Shared& shared) {
   }
 }
 
+std::vector<const WorkerState*> Proxy::worker_states() const {
+  std::vector<const WorkerState*> out;
+  for (const auto& s : states_) out.push_back(s.get());
+  return out;
+}
+
 Server::Handler Proxy::handler() {
   return [this](Worker& w, Socket s, tcp::endpoint peer, const ListenerSpec& spec,
                 ConnectionSlot slot) { return serve(w, std::move(s), peer, spec, std::move(slot)); };
@@ -66,6 +72,7 @@ static ClientInfo client_info(const tcp::endpoint& remote, uint16_t local_port) 
 awaitable<void> Proxy::serve(Worker& w, Socket s, tcp::endpoint peer, const ListenerSpec& spec,
                              ConnectionSlot slot) {
   WorkerState& ws = *states_[w.index];
+  ws.metrics.connections[spec.kind == "https" ? 1 : 0].add();
   ClientInfo ci = client_info(peer, spec.port);
   if (spec.kind == "https") {
     // The context comes from the current snapshot, so reloaded certificates

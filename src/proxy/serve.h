@@ -15,6 +15,12 @@ class Proxy {
   // Sets up per-worker state and the drain/tick hooks on every worker.
   Proxy(net::Server& server, Shared& shared);
   net::Server::Handler handler();
+  // The workers' states, for the metrics scraper: only their statistics
+  // (WorkerState::metrics, pool.idle_count()) may be read from another thread.
+  std::vector<const WorkerState*> worker_states() const;
+  // Worker `index`'s statistics; written only on that worker's thread
+  // (e.g. the admin listener counting its connections there).
+  WorkerMetrics& worker_metrics(unsigned index) { return states_[index]->metrics; }
 
  private:
   net::awaitable<void> serve(net::Worker& w, net::Socket s, net::tcp::endpoint peer,

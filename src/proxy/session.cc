@@ -80,9 +80,13 @@ awaitable<Session::RunEnd> Session::run() {
     down_dl_.expire_in(rt_->cfg.server.timeouts.client_header);
     error_code ec = co_await down_.handshake();
     if (ec) {
+      ws_.metrics.tls_handshake_errors.add();
       down_.close();
       co_return RunEnd::closed;
     }
+    // Once per connection, for the log (a static string of OpenSSL's).
+    client_.tls_version = SSL_get_version(down_.ssl());
+    ws_.metrics.tls_handshake(SSL_version(down_.ssl()), SSL_session_reused(down_.ssl()) == 1);
     if (tls::alpn_is_h2(down_.ssl())) {
       down_dl_.clear();
       co_return RunEnd::http2;
@@ -206,6 +210,7 @@ awaitable<Session::HeadResult> Session::read_request_head() {
         start_us_ = now_us();
         rec_.start_unix_ms = unix_ms();
         rec_.client = client_.ip_str;
+        rec_.tls_version = client_.tls_version;
         request_id_.clear();
         closing_ = true;
         co_await send_error(perr_.status, "http_request_error", perr_.detail);
@@ -234,6 +239,7 @@ awaitable<Session::HeadResult> Session::read_request_head() {
         start_us_ = now_us();
         rec_.start_unix_ms = unix_ms();
         rec_.client = client_.ip_str;
+        rec_.tls_version = client_.tls_version;
         request_id_.clear();
         closing_ = true;
         co_await send_error(408, "http_request_error", "request head not received in time");
@@ -256,6 +262,7 @@ awaitable<bool> Session::handle_request() {
   rec_.start_unix_ms = unix_ms();
   rec_.client = client_.ip_str;
   rec_.version_minor = req_.version_minor;
+  rec_.tls_version = client_.tls_version;
   route_ = nullptr;
   backend_ = nullptr;
   body_in_ = 0;
@@ -279,6 +286,9 @@ awaitable<bool> Session::handle_request() {
       m_ws_key_.assign(h.value);
   }
   pick_request_id(req_.headers, ws_, request_id_);
+  trace_.read(req_.headers, rt_->cfg.server.traceparent == config::TraceparentMode::start,
+              [this] { return ws_.rng(); });
+  rec_.trace_id = trace_.trace_id();
   rec_.method = m_method_;
   rec_.path = m_path_;
   rec_.host = m_host_;
@@ -331,6 +341,7 @@ awaitable<bool> Session::handle_request() {
   const RouteRuntime& rr = rt_->routes[idx];
   route_ = rr.conf;
   rec_.route = route_->path;
+  rec_.route_slot = rr.stats_slot;
   if (route_->redirect == config::Redirect::https && !client_.tls) {
     closing_ = !skip_request_body();
     co_await send_redirect(https_location(rt_->cfg, req_.host, req_.path, asterisk));
@@ -409,8 +420,11 @@ void Session::finish_log() {
   if (rec_.status == 0) return;
   rec_.duration_ms = double(now_us() - start_us_) / 1000.0;
   rec_.bytes_received = body_in_;
-  if (backend_) rec_.backend = backend_->name;
-  ws_.log.add(rec_);
+  if (backend_) {
+    rec_.backend = backend_->name;
+    rec_.backend_slot = backend_->stats_slot;
+  }
+  ws_.finish(rec_);
   rec_.status = 0;
 }
 

@@ -10,6 +10,7 @@
 
 #include "core/buffer.h"
 #include "core/cidr.h"
+#include "http/trace_context.h"
 #include "http1/chunked.h"
 #include "http1/parser.h"
 #include "net/deadlines.h"
@@ -138,6 +139,7 @@ class Session final : public Downstream {
 
   // Per request. Copies of head fields that outlive the head's bytes.
   std::string request_id_;
+  http::RequestTrace trace_;               // its traceparent's trace-id, or the trace started for it
   std::string m_method_, m_path_, m_host_, m_ua_, m_referer_, m_ws_key_;
   std::string norm_path_;                  // req_.path in http::normalize_path form: what routing sees
   bool is_head_ = false;

@@ -154,6 +154,7 @@ awaitable<bool> Session::forward(size_t idx) {
   fr.ex = &ex_;
   fr.client_host = m_host_;
   fr.request_id = request_id_;
+  fr.trace = &trace_;
   fr.upgrade = m_upgrade_;
   fr.ws_key = m_ws_key_;
   fr.is_head = is_head_;

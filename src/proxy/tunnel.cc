@@ -51,6 +51,7 @@ awaitable<void> Session::tunnel(upstream::UpConn& up, core::Buffer& up_in, Deadl
   }
   backend_ = up.backend;
   finish_log();
+  GaugeHold open(ws_.metrics.tunnels);
   const auto idle = rt_->cfg.server.timeouts.tunnel_idle;
   tunnel_broken_ = false;
   closing_ = true;

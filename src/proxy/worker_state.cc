@@ -26,6 +26,7 @@ void WorkerState::refresh() {
   h2_upstreams.clear();
   balancers_.clear();
   if (!rt_) return;
+  metrics.ensure(rt_->route_slots, rt_->backend_slots);
   for (const auto& r : rt_->routes)
     balancers_.push_back(upstream::make_balancer(r.conf->balance, r.backends));
 }

@@ -11,6 +11,7 @@
 #include "net/idle_set.h"
 #include "net/server.h"
 #include "proxy/access_log.h"
+#include "proxy/metrics.h"
 #include "proxy/runtime.h"
 #include "upstream/balancer.h"
 #include "upstream/pool.h"
@@ -44,6 +45,13 @@ class WorkerState {
   upstream::Pool pool;
   upstream::Resolver resolver;
   AccessLogBuffer log;
+  WorkerMetrics metrics;
+  // A request is over: counts it (metrics, whether or not the access log is
+  // on) and logs it. The one place every finished request goes through.
+  void finish(const LogRecord& rec) {
+    metrics.record(rec);
+    log.add(rec);
+  }
   uint64_t rng();                 // fast per-worker random numbers (request ids)
 
   // Sessions register themselves so draining can close the idle ones.

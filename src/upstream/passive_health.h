@@ -18,7 +18,13 @@ inline int64_t passive_backoff_ms(unsigned n) {
 inline void record_failure(Backend& b, bool may_eject, int64_t now_ms) {
   b.failures.fetch_add(1, std::memory_order_relaxed);
   unsigned n = b.consecutive_failures.fetch_add(1, std::memory_order_relaxed) + 1;
-  if (may_eject) b.passive_down_until.store(now_ms + passive_backoff_ms(n), std::memory_order_relaxed);
+  if (!may_eject) return;
+  // An ejection is a usable backend taken out; a failure during a back-off
+  // only lengthens it. (The failure path: a locked add here costs nothing
+  // that matters.)
+  if (b.passive_down_until.load(std::memory_order_relaxed) <= now_ms)
+    b.ejections.fetch_add(1, std::memory_order_relaxed);
+  b.passive_down_until.store(now_ms + passive_backoff_ms(n), std::memory_order_relaxed);
 }
 
 inline void record_success(Backend& b) {

@@ -26,6 +26,7 @@ std::unique_ptr<UpConn> Pool::take(Backend* b, bool always_check) {
   while (!v.empty()) {
     std::unique_ptr<UpConn> c = std::move(v.back());
     v.pop_back();
+    idle_count_.sub();
     int64_t idle = now - c->idle_since_ms;
     // Reused within a few milliseconds, a connection skips the peek: under
     // load that is most reuses, and the peek was ~3 % of the CPU per
@@ -46,6 +47,7 @@ void Pool::age_out(std::vector<std::unique_ptr<UpConn>>& v, int64_t now, size_t 
   drop = std::min(drop + extra, v.size());
   if (drop == 0) return;
   for (size_t i = 0; i < drop; ++i) v[i]->stream.close();
+  idle_count_.sub(static_cast<int64_t>(drop));
   v.erase(v.begin(), v.begin() + drop);
 }
 
@@ -56,6 +58,7 @@ void Pool::put(std::unique_ptr<UpConn> c) {
   if (v.size() >= max_idle_per_backend) age_out(v, now, 1);
   c->idle_since_ms = now;
   v.push_back(std::move(c));
+  idle_count_.add();
 }
 
 void Pool::expire(int64_t now) {
@@ -69,6 +72,7 @@ void Pool::clear() {
   for (auto& [b, v] : idle_)
     for (auto& c : v) c->stream.close();
   idle_.clear();
+  idle_count_.set(0);
 }
 
 }  // namespace gh::upstream

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "net/stream.h"
+#include "core/local_counter.h"
 #include "upstream/backend.h"
 
 namespace gh::upstream {
@@ -43,7 +44,11 @@ class Pool {
   static constexpr int64_t kPeekAfterMs = 5;
   int64_t idle_timeout_ms = 60000;
 
+  // Idle connections held now; readable from any thread (the metrics scraper).
+  int64_t idle_count() const { return idle_count_.get(); }
+
  private:
+  core::LocalGauge idle_count_;   // written by the owning worker only
   void age_out(std::vector<std::unique_ptr<UpConn>>& v, int64_t now, size_t extra);
   // By Backend::id, not address: see Backend::id. Emptied entries are
   // erased by expire(), so backends of replaced configs leave nothing behind.
