@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "admin/admin_server.h"
+#include "admin/admin_token.h"
 #include "admin/metrics.h"
 #include "app/config_load.h"
 #include "app/control.h"
@@ -147,6 +148,8 @@ int cmd_run(const std::string& file, std::vector<std::string> argv) {
               pr.url.empty() ? "route" : "url", pr.url.empty() ? pr.route.c_str() : pr.url.c_str());
     return gh::admin::PurgeResult{p.status, p.purged, std::move(p.error)};
   };
+  // admin.token_file as the current snapshot holds it: a reload rereads the file.
+  auto admin_token = [&shared] { return shared.runtime.load()->cfg.admin.token; };
   // GET /metrics: the workers' statistics, summed on the scraping thread.
   auto metrics_text = [&shared, &server, &proxy, started] {
     auto rt = shared.runtime.load();
@@ -177,8 +180,10 @@ int cmd_run(const std::string& file, std::vector<std::string> argv) {
     st.nodelay_from_second_write();
     return gh::admin::serve_admin(
         std::move(st),
-        gh::admin::health_follows_drain(gh::admin::make_admin_handler(status_json, purge, metrics_text),
-                                        [&server] { return server.draining(); }),
+        gh::admin::health_follows_drain(
+            gh::admin::require_token(gh::admin::make_admin_handler(status_json, purge, metrics_text),
+                                     admin_token),
+            [&server] { return server.draining(); }),
         opt);
   }, [&] {
     // Serving: systemd first (a new process names itself the main one),

@@ -6,7 +6,9 @@
 
 #include <cctype>
 
+#include "admin/dashboard.h"
 #include "admin/json.h"
+#include "http/exchange.h"
 #include "admin/metrics_text.h"
 #include "http/path.h"
 #include "http/status.h"
@@ -144,6 +146,22 @@ awaitable<void> session(Stream& s, const Handler& handler, const ServeOptions& o
       co_return;
     }
 
+    // Authorization is a singleton field (RFC 9110 section 11.6.2): two are
+    // ambiguous, so refused rather than guessed between.
+    std::string_view authorization;
+    int authorizations = 0;
+    for (const auto& f : head.headers) {
+      if (f.name.size() == 13 && http::iequals(f.name, "authorization")) {
+        authorization = f.value;
+        ++authorizations;
+      }
+    }
+    if (authorizations > 1) {
+      std::string out = serialize(error_response(400, "more than one Authorization field"), false,
+                                  true, head.version_minor);
+      co_await s.write_all(asio::buffer(out));
+      co_return;
+    }
     std::string_view path = head.path, query;
     if (auto q = path.find('?'); q != std::string_view::npos) {
       query = path.substr(q + 1);
@@ -151,7 +169,8 @@ awaitable<void> session(Stream& s, const Handler& handler, const ServeOptions& o
     }
     Response r;
     try {
-      r = handler ? handler(head.method, path, query) : error_response(404, "not found");
+      r = handler ? handler(head.method, path, query, authorization)
+                  : error_response(404, "not found");
     } catch (...) {
       r = error_response(500, "internal error");
     }
@@ -246,7 +265,8 @@ Response purge_response(std::string_view query, const PurgeFn& purge) {
 Handler make_admin_handler(std::function<std::string()> status_json, PurgeFn purge,
                            std::function<std::string()> metrics) {
   return [status_json = std::move(status_json), purge = std::move(purge), metrics = std::move(metrics)](
-             std::string_view method, std::string_view path, std::string_view query) -> Response {
+             std::string_view method, std::string_view path, std::string_view query,
+             std::string_view /*authorization: require_token's*/) -> Response {
     if (path == "/cache/purge") {
       if (method != "POST") {
         Response r = error_response(405, "method not allowed");
@@ -255,13 +275,14 @@ Handler make_admin_handler(std::function<std::string()> status_json, PurgeFn pur
       }
       return purge_response(query, purge);
     }
-    bool known = path == "/status" || path == "/healthz" || path == "/metrics";
+    bool known = path == "/" || path == "/status" || path == "/healthz" || path == "/metrics";
     if (!known) return error_response(404, "not found");
     if (method != "GET" && method != "HEAD") {
       Response r = error_response(405, "method not allowed");
       r.headers.emplace_back("Allow", "GET, HEAD");
       return r;
     }
+    if (path == "/") return dashboard_page();
     Response r;
     if (path == "/healthz") {
       r.body = "ok";
@@ -282,14 +303,15 @@ Handler make_admin_handler(std::function<std::string()> status_json, PurgeFn pur
 
 Handler health_follows_drain(Handler inner, std::function<bool()> draining) {
   return [inner = std::move(inner), draining = std::move(draining)](
-             std::string_view method, std::string_view path, std::string_view query) -> Response {
+             std::string_view method, std::string_view path, std::string_view query,
+             std::string_view authorization) -> Response {
     if (path == "/healthz" && (method == "GET" || method == "HEAD") && draining && draining()) {
       Response r;
       r.status = 503;
       r.body = "draining";
       return r;
     }
-    return inner(method, path, query);
+    return inner(method, path, query, authorization);
   };
 }
 

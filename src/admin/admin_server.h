@@ -24,10 +24,12 @@ struct Response {
   std::vector<std::pair<std::string, std::string>> headers;  // extra fields, e.g. Allow
 };
 
-// Gets the request method, the path and the query (after "?", empty when
-// none); must not throw (a throw becomes a 500).
-using Handler =
-    std::function<Response(std::string_view method, std::string_view path, std::string_view query)>;
+// Gets the request method, the path, the query (after "?", empty when
+// none) and the Authorization field's value (empty when absent; a request
+// with two is refused with 400 before it gets here); must not throw (a
+// throw becomes a 500).
+using Handler = std::function<Response(std::string_view method, std::string_view path,
+                                       std::string_view query, std::string_view authorization)>;
 
 // POST /cache/purge (docs/caching.md): exactly one of `url` (an absolute
 // http/https URL: every variant of it in every route's store) or `route` (a
@@ -65,7 +67,8 @@ struct ServeOptions {
 // application bytes (a TLS handshake, if any, already done).
 net::awaitable<void> serve_admin(net::Stream s, Handler handler, ServeOptions opt = {});
 
-// The admin routes: GET/HEAD "/status" -> 200 application/json from
+// The admin routes: GET/HEAD "/" -> the dashboard page (admin/dashboard.h);
+// "/status" -> 200 application/json from
 // status_json(); "/healthz" -> 200 "ok"; POST "/cache/purge?url=U" or
 // "?route=P" -> `purge` (200 {"purged": N}; 400 without exactly one of them;
 // 503 when `purge` is null); any other path -> 404; other methods on a

@@ -308,8 +308,14 @@ struct Ssl {
 
 struct Admin {
   bool enabled = false;
-  std::string host = "127.0.0.1";
+  std::string host = "127.0.0.1";   // loopback by default: the admin listener is for operators
   uint16_t port = 9901;
+  // token_file: every admin endpoint but /healthz then needs
+  // `Authorization: Bearer <token>`. The file is read at load (and so again
+  // on every reload); `token` is its content with surrounding whitespace
+  // trimmed. Both empty: no token asked for.
+  std::string token_file;
+  std::string token;
 };
 
 struct Config {

@@ -49,7 +49,7 @@ inline constexpr std::string_view kUpstreamTls[] = {"verify", "ca_file", "sni", 
 inline constexpr std::string_view kSsl[] = {"enabled",      "port",          "cert_file", "key_file",
                                             "certificates", "redirect_http", "hsts"};
 inline constexpr std::string_view kCertPair[] = {"cert_file", "key_file"};
-inline constexpr std::string_view kAdmin[] = {"enabled", "host", "port"};
+inline constexpr std::string_view kAdmin[] = {"enabled", "host", "port", "token_file"};
 
 // A section as error messages name it ("server.timeouts", "route").
 struct Section {

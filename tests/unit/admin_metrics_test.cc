@@ -337,13 +337,13 @@ TEST(RenderMetrics, ThousandRoutesScrapeUnder50ms) {
 
 TEST(AdminMetricsRoute, ServesTextFormat) {
   auto h = make_admin_handler(nullptr, nullptr, [] { return std::string("x 1\n"); });
-  Response r = h("GET", "/metrics", "");
+  Response r = h("GET", "/metrics", "", "");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.content_type, "text/plain; version=0.0.4; charset=utf-8");
   EXPECT_EQ(r.body, "x 1\n");
-  EXPECT_EQ(h("HEAD", "/metrics", "").status, 200);
-  EXPECT_EQ(h("POST", "/metrics", "").status, 405);
-  EXPECT_EQ(make_admin_handler(nullptr)("GET", "/metrics", "").status, 503);
+  EXPECT_EQ(h("HEAD", "/metrics", "", "").status, 200);
+  EXPECT_EQ(h("POST", "/metrics", "", "").status, 405);
+  EXPECT_EQ(make_admin_handler(nullptr)("GET", "/metrics", "", "").status, 503);
 }
 
 }  // namespace

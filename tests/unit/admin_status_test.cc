@@ -419,7 +419,7 @@ TEST_F(AdminFixture, BadRequestsAreRefusedAndClosed) {
 }
 
 TEST_F(AdminFixture, HandlerThatThrowsGives500) {
-  start([](std::string_view, std::string_view, std::string_view) -> Response {
+  start([](std::string_view, std::string_view, std::string_view, std::string_view) -> Response {
     throw std::runtime_error("boom");
   });
   int fd = connect_client();
@@ -429,8 +429,30 @@ TEST_F(AdminFixture, HandlerThatThrowsGives500) {
   ::close(fd);
 }
 
+TEST_F(AdminFixture, AuthorizationFieldReachesTheHandler) {
+  start([](std::string_view, std::string_view, std::string_view, std::string_view auth) {
+    Response r;
+    r.body = "[" + std::string(auth) + "]";
+    return r;
+  });
+  int fd = connect_client();
+  send_all(fd, "GET /x HTTP/1.1\r\nHost: a\r\nauthorization:  Bearer abc  \r\n\r\n");
+  std::string r = read_response(fd);
+  EXPECT_EQ(body_of(r), "[Bearer abc]") << r;
+  send_all(fd, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n");
+  r = read_response(fd);
+  EXPECT_EQ(body_of(r), "[]") << r;
+  // Two Authorization fields: which one counts is ambiguous, so 400 and close.
+  send_all(fd, "GET /x HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer a\r\n"
+               "Authorization: Bearer b\r\n\r\n");
+  r = read_until_close(fd);
+  EXPECT_EQ(r.rfind("HTTP/1.1 400 ", 0), 0u) << r;
+  EXPECT_NE(r.find("Connection: close"), std::string::npos) << r;
+  ::close(fd);
+}
+
 TEST_F(AdminFixture, HeaderFieldsThatCouldSplitTheHeadAreDropped) {
-  start([](std::string_view, std::string_view, std::string_view) {
+  start([](std::string_view, std::string_view, std::string_view, std::string_view) {
     Response r;
     r.headers = {{"X-Ok", "yes"}, {"X-Bad", "a\r\nSet-Cookie: x=1"}, {"Bad Name", "v"}};
     r.content_type = "text/plain\r\nX-Injected: 1";
@@ -526,13 +548,13 @@ TEST_F(AdminFixture, ShutdownClosesIdleConnectionsAndEndsBusyOnes) {
 
 TEST(AdminHandler, Routes) {
   Handler h = make_admin_handler(nullptr);
-  EXPECT_EQ(h("GET", "/healthz", "").body, "ok");
-  EXPECT_EQ(h("GET", "/status", "").status, 503);
-  EXPECT_EQ(h("GET", "/status/", "").status, 404);
-  EXPECT_EQ(h("PUT", "/healthz", "").status, 405);
-  EXPECT_EQ(h("GET", "", "").status, 404);
+  EXPECT_EQ(h("GET", "/healthz", "", "").body, "ok");
+  EXPECT_EQ(h("GET", "/status", "", "").status, 503);
+  EXPECT_EQ(h("GET", "/status/", "", "").status, 404);
+  EXPECT_EQ(h("PUT", "/healthz", "", "").status, 405);
+  EXPECT_EQ(h("GET", "", "", "").status, 404);
   Handler j = make_admin_handler([] { return std::string("{}"); });
-  Response r = j("GET", "/status", "");
+  Response r = j("GET", "/status", "", "");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.content_type, "application/json");
   EXPECT_EQ(r.body, "{}");
@@ -550,16 +572,16 @@ TEST(AdminHandler, CachePurgeParameters) {
     seen.push_back(pr);
     return PurgeResult{200, 3, {}};
   });
-  Response r = h("POST", "/cache/purge", "url=http://Example.com/a?b=1&c=2");
+  Response r = h("POST", "/cache/purge", "url=http://Example.com/a?b=1&c=2", "");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.content_type, "application/json");
   EXPECT_NE(r.body.find("\"purged\": 3"), std::string::npos) << r.body;
   ASSERT_EQ(seen.size(), 1u);
   EXPECT_EQ(seen[0].url, "http://Example.com/a?b=1&c=2");   // the rest of the query, as sent
   EXPECT_TRUE(seen[0].route.empty());
-  h("POST", "/cache/purge", "url=https%3A%2F%2Fh%2Fx%3Fq%3D1");
+  h("POST", "/cache/purge", "url=https%3A%2F%2Fh%2Fx%3Fq%3D1", "");
   EXPECT_EQ(seen.back().url, "https://h/x?q=1");              // an encoded URL is decoded once
-  h("POST", "/cache/purge", "route=%2Fstatic&x=1");
+  h("POST", "/cache/purge", "route=%2Fstatic&x=1", "");
   EXPECT_EQ(seen.back().route, "/static");
   EXPECT_TRUE(seen.back().url.empty());
   EXPECT_EQ(seen.size(), 3u);
@@ -571,18 +593,18 @@ TEST(AdminHandler, CachePurgeRefusals) {
     ++calls;
     return PurgeResult{404, 0, "no route with cache has the path '/x'"};
   });
-  EXPECT_EQ(h("POST", "/cache/purge", "").status, 400);
-  EXPECT_EQ(h("POST", "/cache/purge", "route=/a&url=http://h/").status, 400);   // both
-  EXPECT_EQ(h("POST", "/cache/purge", "other=1").status, 400);
-  Response get = h("GET", "/cache/purge", "url=http://h/");
+  EXPECT_EQ(h("POST", "/cache/purge", "", "").status, 400);
+  EXPECT_EQ(h("POST", "/cache/purge", "route=/a&url=http://h/", "").status, 400);   // both
+  EXPECT_EQ(h("POST", "/cache/purge", "other=1", "").status, 400);
+  Response get = h("GET", "/cache/purge", "url=http://h/", "");
   EXPECT_EQ(get.status, 405);
   ASSERT_EQ(get.headers.size(), 1u);
   EXPECT_EQ(get.headers[0].second, "POST");
   EXPECT_EQ(calls, 0);
-  Response nf = h("POST", "/cache/purge", "route=/x");
+  Response nf = h("POST", "/cache/purge", "route=/x", "");
   EXPECT_EQ(nf.status, 404);
   EXPECT_NE(nf.body.find("no route with cache"), std::string::npos);
-  EXPECT_EQ(make_admin_handler(nullptr)("POST", "/cache/purge", "route=/x").status, 503);
+  EXPECT_EQ(make_admin_handler(nullptr)("POST", "/cache/purge", "route=/x", "").status, 503);
 }
 
 }  // namespace
