@@ -90,8 +90,8 @@ TEST(MetricsText, SpecialDoubles) {
 
 TEST(MetricsText, HistogramIsCumulativeWithInfSumAndCount) {
   core::LocalHistogram h;
-  h.observe(0.001);    // <= .005
-  h.observe(0.005);    // <= .005 (a bound is inclusive)
+  h.observe(0.001);    // <= .001 (a bound is inclusive)
+  h.observe(0.005);    // <= .005
   h.observe(0.2);      // <= .25
   h.observe(3);        // <= 5
   h.observe(60);       // +Inf only
@@ -101,6 +101,8 @@ TEST(MetricsText, HistogramIsCumulativeWithInfSumAndCount) {
   MetricsText m(out);
   const Label l[] = {{"route", "/"}};
   m.histogram("d_seconds", l, t);
+  EXPECT_EQ(value_of(out, "d_seconds_bucket{route=\"/\",le=\"0.001\"}"), 1);
+  EXPECT_EQ(value_of(out, "d_seconds_bucket{route=\"/\",le=\"0.0025\"}"), 1);
   EXPECT_EQ(value_of(out, "d_seconds_bucket{route=\"/\",le=\"0.005\"}"), 2);
   EXPECT_EQ(value_of(out, "d_seconds_bucket{route=\"/\",le=\"0.1\"}"), 2);
   EXPECT_EQ(value_of(out, "d_seconds_bucket{route=\"/\",le=\"0.25\"}"), 3);
@@ -110,7 +112,7 @@ TEST(MetricsText, HistogramIsCumulativeWithInfSumAndCount) {
   EXPECT_EQ(value_of(out, "d_seconds_bucket{route=\"/\",le=\"+Inf\"}"), 5);
   EXPECT_EQ(value_of(out, "d_seconds_count{route=\"/\"}"), 5);
   EXPECT_NEAR(value_of(out, "d_seconds_sum{route=\"/\"}"), 63.206, 1e-9);
-  EXPECT_EQ(count_lines_starting(out, "d_seconds_bucket"), 12u);
+  EXPECT_EQ(count_lines_starting(out, "d_seconds_bucket"), 14u);
 }
 
 // ---- the renderer over workers and snapshots ----
