@@ -1,7 +1,14 @@
 // argv -> config -> server; nothing else.
-#include <openssl/opensslv.h>
+#include <brotli/encode.h>
+#include <curl/curl.h>
+#include <hiredis/hiredis.h>
+#include <modsecurity/modsecurity.h>
+#include <nghttp2/nghttp2.h>
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <yaml-cpp/yaml.h>
+#include <zlib.h>
+#include <zstd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -55,9 +62,20 @@ void print_errors(const gh::config::LoadResult& res) {
   for (const auto* e : all) std::fprintf(stderr, "%s\n", e->str().c_str());
 }
 
+// The linked libraries: as loaded at run time where the library can say
+// (a distribution update changes them without a rebuild), else as compiled
+// against (header-only Boost.Asio, yaml-cpp, hiredis, libmodsecurity).
 int cmd_version() {
   std::printf("gatehouse %s\n", GH_VERSION);
-  std::printf("  %s\n", OPENSSL_VERSION_TEXT);
+  std::printf("  %s\n", OpenSSL_version(OPENSSL_VERSION));
+  std::printf("  nghttp2 %s\n", nghttp2_version(0)->version_str);
+  std::printf("  libcurl %s\n", curl_version_info(CURLVERSION_NOW)->version);
+  std::printf("  libmodsecurity %s\n", MODSECURITY_VERSION);
+  std::printf("  hiredis %d.%d.%d\n", HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
+  std::printf("  zlib %s\n", zlibVersion());
+  const uint32_t br = BrotliEncoderVersion();
+  std::printf("  brotli %u.%u.%u\n", br >> 24, (br >> 12) & 0xfff, br & 0xfff);
+  std::printf("  zstd %s\n", ZSTD_versionString());
   std::printf("  Boost.Asio %d.%d.%d\n", BOOST_VERSION / 100000, BOOST_VERSION / 100 % 1000,
               BOOST_VERSION % 100);
   std::printf("  yaml-cpp 0.7\n");

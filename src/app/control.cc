@@ -32,7 +32,36 @@ Control::Control(std::string config_file, std::string exe, std::vector<std::stri
       argv_(std::move(argv)),
       server_(server),
       shared_(shared),
-      checker_(checker) {}
+      checker_(checker),
+      started_(shared.runtime.load()->cfg.server) {}
+
+namespace {
+
+const char* format_name(config::AccessLogFormat f) {
+  return f == config::AccessLogFormat::json ? "json" : "combined";
+}
+
+// Settings that shape the process itself (worker threads, the connection
+// cap, the log writer) are taken once, at start: a reload that changes one
+// says so rather than passing in silence. An upgrade (SIGUSR2) or a restart
+// applies them.
+void warn_restart_only(const config::Server& started, const config::Server& next) {
+  auto warn = [](const char* key, const std::string& from, const std::string& to) {
+    GH_WARN("reload: server '%s' changed from %s to %s; it takes effect at the next start or "
+            "binary upgrade (SIGUSR2)",
+            key, from.c_str(), to.c_str());
+  };
+  auto workers = [](unsigned n) { return n ? std::to_string(n) : std::string("auto"); };
+  if (started.workers != next.workers) warn("workers", workers(started.workers), workers(next.workers));
+  if (started.limits.max_connections != next.limits.max_connections)
+    warn("limits.max_connections", std::to_string(started.limits.max_connections),
+         std::to_string(next.limits.max_connections));
+  if (started.access_log != next.access_log) warn("access_log", started.access_log, next.access_log);
+  if (started.access_log_format != next.access_log_format)
+    warn("access_log_format", format_name(started.access_log_format), format_name(next.access_log_format));
+}
+
+}  // namespace
 
 Control::~Control() {
   closing_.store(true);
@@ -85,6 +114,7 @@ void Control::reload() {
     return;
   }
   log_warnings(r);
+  warn_restart_only(started_, r.config->server);
   auto wanted = net::listeners_for(*r.config);
   std::string err;
   // Backends that stay keep their counters and passive health.

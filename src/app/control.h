@@ -54,6 +54,9 @@ class Control {
   net::Server& server_;
   proxy::Shared& shared_;
   upstream::HealthChecker& checker_;
+  // The server settings the process started with (workers, limits, access
+  // log): a reload cannot change them and warns when the file does.
+  const config::Server started_;
   std::atomic<bool> upgrading_{false};
   std::atomic<bool> closing_{false};
   std::mutex mu_;

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from helpers import http_request, run_gatehouse, wait_until
+from helpers import HOST, http_request, run_gatehouse, to_yaml, wait_until
 
 GOOD = """\
 server:
@@ -360,3 +360,25 @@ def test_run_health_check_with_timeout_longer_than_interval(gatehouse, capture_b
     assert wait_log(gh, up_re(b.address), timeout=8), gh.stderr()[-3000:]
     r = http_request(gh.port, "GET", "/x")
     assert r.status == 200 and r.body == b"captured", (r.status, r.body[:200])
+
+
+def test_reload_names_settings_taken_at_start(gatehouse, capture_backend):
+    """workers, max_connections and the access log shape the process: a
+    reload that changes them says so (they apply at the next start or
+    upgrade) and applies the rest of the file."""
+    import signal
+    b = capture_backend()
+    cfg = {"server": {"workers": 1, "access_log": "stdout",
+                      "reverse_proxy": [{"path": "/", "host": "127.0.0.1", "port": b.port}]}}
+    gh = gatehouse(cfg)
+    cfg["server"].update(host=HOST, port=gh.port, workers=2, access_log_format="combined",
+                         limits={"max_connections": 7})
+    gh.config_path.write_text(to_yaml(cfg) + "\n")
+    gh.signal(signal.SIGHUP)
+    assert wait_until(lambda: "configuration reloaded" in gh.stderr(), 5), gh.stderr()
+    err = gh.stderr()
+    for key, change in (("workers", "from 1 to 2"), ("access_log_format", "from json to combined"),
+                        ("limits.max_connections", "from 20000 to 7")):
+        assert f"reload: server '{key}' changed {change}; it takes effect at the next start" in err, err
+    assert "server 'access_log' changed" not in err, err
+    assert http_request(gh.port, "GET", "/x").status == 200
