@@ -37,9 +37,20 @@ string(CONFIGURE [[
 install(CODE "${gh_install_unit}")
 
 # /etc/gatehouse whatever the prefix: systemd's ConfigurationDirectory= and
-# the unit's ExecStart look there.
-install(FILES packaging/gatehouse.yaml DESTINATION /etc/gatehouse
-        PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
+# the unit's ExecStart look there. An existing file is the operator's and is
+# kept (`make install` again, e.g. to upgrade from source, must not undo
+# their edits; the .deb does the same through conffiles).
+set(GH_DEFAULT_CONFIG "${CMAKE_SOURCE_DIR}/packaging/gatehouse.yaml")
+string(CONFIGURE [[
+  if(EXISTS "$ENV{DESTDIR}/etc/gatehouse/gatehouse.yaml")
+    message(STATUS "Kept (yours): $ENV{DESTDIR}/etc/gatehouse/gatehouse.yaml")
+  else()
+    file(INSTALL DESTINATION "/etc/gatehouse" TYPE FILE
+         PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ
+         FILES "@GH_DEFAULT_CONFIG@")
+  endif()
+]] gh_install_config @ONLY)
+install(CODE "${gh_install_config}")
 
 install(FILES README.md docs/deploy.md docs/configuration.md docs/operations.md
               docs/tls.md docs/health-checks.md docs/caching.md docs/sso.md docs/jwt.md docs/waf.md

@@ -261,6 +261,12 @@ def test_make_install_layout(tmp_path):
         # The installed unit names the binary where it was installed.
         assert f"ExecStart={prefix}/bin/gatehouse run -c /etc/gatehouse/gatehouse.yaml" in unit
         assert run([dest / p / "bin/gatehouse", "check", "-c", dest / "etc/gatehouse/gatehouse.yaml"]).returncode == 0
+        # Installing again keeps the operator's edited config.
+        conf = dest / "etc/gatehouse/gatehouse.yaml"
+        conf.write_text(conf.read_text() + "# edited by the operator\n")
+        run(["make", "--no-print-directory", "-C", REPO, "-o", "build", "-o", "deps", "install",
+             f"BUILD={build}", f"DESTDIR={dest}", f"PREFIX={prefix}"], timeout=120)
+        assert conf.read_text().endswith("# edited by the operator\n")
 
 
 def unit_settings(text):
