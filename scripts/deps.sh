@@ -11,11 +11,12 @@ build_pkgs=(
   libboost1.81-dev libssl-dev libyaml-cpp-dev libnghttp2-dev zlib1g-dev libbrotli-dev libzstd-dev libcrypt-dev
   libsystemd-dev libhiredis-dev libmodsecurity-dev nlohmann-json3-dev libcurl4-openssl-dev
 )
-# dpkg-dev: dpkg-shlibdeps computes the .deb's Depends (`make deb`);
+# dpkg-dev, file: dpkg-shlibdeps computes the .deb's Depends and CPack finds the
+# binaries with file(1) (`make deb`);
 # systemd, strace: systemd-analyze checks the unit, strace what gatehouse calls
 # against its sandbox (tests/e2e/test_package.py).
 test_pkgs=(
-  git modsecurity-crs redis-server dpkg-dev systemd strace
+  git modsecurity-crs redis-server dpkg-dev file systemd strace
   libgtest-dev libgmock-dev
   python3 python3-pytest python3-pytest-xdist python3-websockets python3-h2 python3-requests python3-trustme python3-grpcio python3-brotli python3-zstandard python3-jwt python3-cryptography
   chromium chromium-driver python3-selenium

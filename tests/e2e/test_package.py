@@ -293,7 +293,7 @@ def test_systemd_unit(tmp_path):
         "AmbientCapabilities": "CAP_NET_BIND_SERVICE", "NoNewPrivileges": "yes",
         "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes", "PrivateDevices": "yes",
         "ProtectKernelTunables": "yes", "ProtectKernelModules": "yes", "ProtectKernelLogs": "yes",
-        "RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX", "SystemCallFilter": "@system-service",
+        "RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX AF_NETLINK", "SystemCallFilter": "@system-service",
         "StateDirectory": "gatehouse", "LogsDirectory": "gatehouse", "ConfigurationDirectory": "gatehouse",
     }.items():
         assert one.get(key) == value, (key, one.get(key))
