@@ -5,32 +5,12 @@
 #include <string>
 
 #include "config/config.h"
+#include "config_errors.h"
 
 using namespace gh::config;
+using namespace gh::config_test;
 
 namespace {
-
-LoadResult load(const std::string& text) { return load_string(text, "gh.yaml"); }
-
-// The one error of `r`, checked to sit at line:col and to read as
-// "gh.yaml:LINE:COL: message".
-const Error& only_error(const LoadResult& r, int line, int col) {
-  static const Error none{};
-  EXPECT_FALSE(r.config.has_value());
-  EXPECT_EQ(r.errors.size(), 1u);
-  if (r.errors.empty()) return none;
-  const Error& e = r.errors[0];
-  EXPECT_EQ(e.line, line) << e.str();
-  EXPECT_EQ(e.col, col) << e.str();
-  EXPECT_EQ(e.str().rfind("gh.yaml:" + std::to_string(line) + ":" + std::to_string(col) + ": ", 0),
-            0u)
-      << e.str();
-  return e;
-}
-
-bool mentions(const Error& e, const std::string& what) {
-  return e.message.find(what) != std::string::npos;
-}
 
 TEST(TraceparentConfig, DefaultIsPass) {
   LoadResult r = load("server:\n  reverse_proxy:\n    - path: /\n");
