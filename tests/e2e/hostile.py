@@ -482,14 +482,6 @@ class LimitedGatehouse:
             helpers._die_with_parent()
 
         env = dict(os.environ)
-        if os.environ.get("GATEHOUSE_SANITIZED"):
-            # UBSan's vptr check probes memory through a pipe(2); with every
-            # descriptor taken that fails and it reports a valid object as
-            # having an "invalid vptr". Only that check is silenced here.
-            supp = self.workdir / "ubsan.supp"
-            supp.write_text("vptr_check:*\n")
-            opts = env.get("UBSAN_OPTIONS", "")
-            env["UBSAN_OPTIONS"] = (opts + ":" if opts else "") + f"suppressions={supp}"
         self.proc = subprocess.Popen([str(helpers.GATEHOUSE), "run", "-c", str(self.config_path)],
                                      stdout=self._out, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, cwd=str(self.workdir),

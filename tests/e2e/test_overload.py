@@ -2,6 +2,7 @@
 backlog, none refused), and running out of file descriptors neither crashes
 gatehouse nor makes it spin."""
 
+import os
 import socket
 import threading
 import time
@@ -61,6 +62,13 @@ def test_max_connections_honoured(gatehouse):
 def test_fd_exhaustion_no_crash_no_spin(tmp_path, origin):
     """gatehouse with RLIMIT_NOFILE 64 and 100 clients: no crash, CPU below 50%
     over 2 s while descriptors are exhausted, normal service once they close."""
+    if os.environ.get("GATEHOUSE_SANITIZED"):
+        # UBSan's vptr check reads the object's type through a pipe(2); with
+        # every descriptor taken that fails, it reports a valid object as
+        # having an "invalid vptr" and aborts, and no suppression applies
+        # (suppressions match the dynamic type it could not read). Seen in
+        # BodySink and in boost::system's static error_category.
+        pytest.skip("UBSan's vptr check reports false errors once every descriptor is taken")
     o = origin()
     cfg = {"server": {"timeouts": {"client_header": "30s", "keepalive": "30s"},
                       "reverse_proxy": [route(o, "/")]}}
