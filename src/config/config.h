@@ -275,6 +275,10 @@ struct Route {
 
 struct Server {
   std::string host = "0.0.0.0";
+  // proxy_protocol (CONTRACT "L4 streams, PROXY protocol"): every connection
+  // from trusted_proxies must start with a PROXY v1/v2 header, whose source
+  // address is then the client; connections from any other peer are refused.
+  bool proxy_protocol = false;
   uint16_t port = 8080;
   unsigned workers = 0;             // 0 = auto (one per CPU)
   bool http2 = true;                // h2 in ALPN on TLS listeners, h2c prior knowledge on plain ones
@@ -295,6 +299,18 @@ struct CertPair {
   Mark mark;
 };
 
+// `ssl.acme` (CONTRACT "L4 streams, PROXY protocol, ACME"): certificates
+// obtained and renewed from an RFC 8555 CA.
+struct Acme {
+  std::string email;                // contact for the account; may be empty
+  std::string directory;            // the CA's directory URL (https://)
+  std::vector<std::string> domains; // lower-case names; default: every exact (non-wildcard)
+                                    // name in routes' domains
+  std::string storage;              // absolute directory: account key, certificates
+  std::string ca_file;              // absolute path or empty: trust for the CA's own TLS
+  Mark mark;
+};
+
 struct Ssl {
   bool enabled = false;
   std::optional<uint16_t> port;     // set: separate TLS listener; unset: server.port speaks TLS
@@ -303,6 +319,30 @@ struct Ssl {
   std::vector<CertPair> certificates;
   bool redirect_http = false;
   Duration hsts = 0s;
+  // Session-ticket keys shared by a fleet (absolute path, or empty: keys made
+  // in memory and rotated by the process); reread on SIGHUP.
+  std::string ticket_key_file;
+  std::optional<Acme> acme;
+  Mark mark;
+};
+
+// What a stream sends its backend before the client's bytes.
+enum class ProxyProtocolOut { none, v1, v2 };
+
+// One `streams` entry (CONTRACT "L4 streams"): TCP proxying, no HTTP. Either
+// its own listener (`listen`) or, with `sni`, TLS ClientHellos for these
+// names on the TLS listener, relayed untouched (the TLS ends at the backend).
+struct StreamRoute {
+  std::string listen_host;           // with listen_port != 0: its own listener
+  uint16_t listen_port = 0;
+  std::vector<std::string> sni;      // lower-case names; "*.example.com" wildcards
+  std::vector<BackendConf> backends; // never empty after loading
+  Balance balance = Balance::round_robin;
+  HealthCheck health_check;          // a TCP connect: `path` and `expect` unused
+  ProxyProtocolOut proxy_protocol = ProxyProtocolOut::none;
+  Duration connect_timeout = 5s;     // default: server.timeouts.connect
+  Duration idle_timeout = 1h;        // no byte either way for this long ends it;
+                                     // default: server.timeouts.tunnel_idle
   Mark mark;
 };
 
@@ -323,6 +363,7 @@ struct Config {
   Server server;
   Ssl ssl;
   Admin admin;
+  std::vector<StreamRoute> streams;
   std::optional<RateLimit::Redis> redis;   // the top-level `redis` section, when present
 };
 
