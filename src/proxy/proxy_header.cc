@@ -68,13 +68,13 @@ bool consume(Socket& s, size_t n) {
 
 }  // namespace
 
-awaitable<bool> take_proxy_header(const config::Server& cfg, Socket& s, int64_t deadline_ms,
-                                  ConnectionEnds& ends) {
-  if (!cfg.proxy_protocol) co_return true;
+awaitable<ProxyHeaderOutcome> take_proxy_header(const config::Server& cfg, Socket& s,
+                                                int64_t deadline_ms, ConnectionEnds& ends) {
+  if (!cfg.proxy_protocol) co_return ProxyHeaderOutcome::ok;
   // The trust rule is client_address.h's, applied to the socket's peer.
   if (!is_trusted(ip16(ends.client.address()), cfg.trusted_proxies)) {
     refused(ends.client, "not in server.trusted_proxies", "");
-    co_return false;
+    co_return ProxyHeaderOutcome::untrusted;
   }
   std::string buf;
   pp::ParseResult header;
@@ -92,17 +92,18 @@ awaitable<bool> take_proxy_header(const config::Server& cfg, Socket& s, int64_t 
     std::string detail = r == PeekResult::invalid ? header.error : std::string(to_string(r));
     if (r != PeekResult::invalid) detail += " after " + std::to_string(buf.size()) + " bytes";
     refused(ends.client, "no valid PROXY header", detail);
-    co_return false;
+    const bool bad = r == PeekResult::invalid || r == PeekResult::limit;
+    co_return bad ? ProxyHeaderOutcome::invalid : ProxyHeaderOutcome::incomplete;
   }
   if (!consume(s, header.length)) {
     refused(ends.client, "no valid PROXY header", "reading it failed");
-    co_return false;
+    co_return ProxyHeaderOutcome::incomplete;
   }
   if (!header.addresses.local) {
     ends.client = header.addresses.source;
     ends.server = header.addresses.destination;
   }
-  co_return true;
+  co_return ProxyHeaderOutcome::ok;
 }
 
 }  // namespace gh::proxy
