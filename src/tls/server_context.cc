@@ -2,6 +2,7 @@
 
 #include "tls/certificates.h"
 #include "tls/ex_data.h"
+#include "tls/ocsp_stapler.h"
 #include "tls/ossl.h"
 #include "tls/sni_map.h"
 #include "tls/ticket_keys.h"
@@ -132,6 +133,7 @@ SslCtxPtr build_one(const std::string& cert_file, const std::string& key_file,
   if (!configure(ctx.get(), alpn, err) || !install_cert_key(ctx.get(), *ck, cert_file, err)) {
     return nullptr;
   }
+  enable_ocsp_stapling(ctx.get(), cert_file);  // when the leaf names a responder
   for (const std::string& n : dns_names(ck->cert.get())) names.add(n, index);
   return ctx;
 }
