@@ -42,14 +42,13 @@ void refused(const tcp::endpoint& peer, const char* why, const std::string& deta
   const std::string who = peer.address().to_string();
   GH_DEBUG("proxy_protocol: connection from %s refused: %s%s%s", who.c_str(), why,
            detail.empty() ? "" : ": ", detail.c_str());
-  const uint64_t before = g_refused_since.fetch_add(1, std::memory_order_relaxed);
+  g_refused_since.fetch_add(1, std::memory_order_relaxed);
   const int64_t now = now_ms();
   int64_t last = g_last_warn_ms.load(std::memory_order_relaxed);
   if (now - last < kWarnEveryMs || !g_last_warn_ms.compare_exchange_strong(last, now)) return;
   const uint64_t n = g_refused_since.exchange(0, std::memory_order_relaxed);
-  (void)before;
-  GH_WARN("proxy_protocol: connection from %s refused: %s%s%s (%llu refused in the last %llds; "
-          "the rest at debug level)",
+  GH_WARN("proxy_protocol: connection from %s refused: %s%s%s (%llu refused since the last "
+          "such warning, at most one every %llds; each at debug level)",
           who.c_str(), why, detail.empty() ? "" : ": ", detail.c_str(), (unsigned long long)n,
           (long long)(kWarnEveryMs / 1000));
 }
