@@ -15,7 +15,7 @@ inline constexpr std::string_view kTop[] = {"server", "ssl", "admin", "redis"};
 inline constexpr std::string_view kServer[] = {
     "host",     "port",       "workers",           "trusted_proxies", "forwarded",
     "timeouts", "limits",     "access_log",        "access_log_format", "reverse_proxy",
-    "http2",    "traceparent",  GH_POLICY_KEYS};
+    "http2",    "traceparent",  "proxy_protocol", GH_POLICY_KEYS};
 inline constexpr std::string_view kTimeouts[] = {
     "client_header",     "client_body", "keepalive",     "connect",
     "upstream_response", "tunnel_idle", "shutdown_drain"};
@@ -47,7 +47,8 @@ inline constexpr std::string_view kHealthCheck[] = {"path",    "interval",  "tim
 inline constexpr std::string_view kUpstreamTls[] = {"verify", "ca_file", "sni", "cert_file",
                                                     "key_file"};
 inline constexpr std::string_view kSsl[] = {"enabled",      "port",          "cert_file", "key_file",
-                                            "certificates", "redirect_http", "hsts"};
+                                            "certificates", "redirect_http", "hsts",
+                                            "ticket_key_file"};
 inline constexpr std::string_view kCertPair[] = {"cert_file", "key_file"};
 inline constexpr std::string_view kAdmin[] = {"enabled", "host", "port", "token_file"};
 

@@ -7,6 +7,7 @@
 #include "proxy/cache_refresh.h"
 #include "proxy/h2_connection.h"
 #include "proxy/park.h"
+#include "proxy/proxy_header.h"
 #include "proxy/session.h"
 
 namespace gh::proxy {
@@ -77,7 +78,21 @@ awaitable<void> Proxy::serve(Worker& w, Socket s, tcp::endpoint peer, const List
                              ConnectionSlot slot) {
   WorkerState& ws = *states_[w.index];
   ws.metrics.connections[spec.kind == "https" ? 1 : 0].add();
-  ClientInfo ci = client_info(peer, spec.port);
+  // server.proxy_protocol: the header's source is the client from here on
+  // (forwarding headers, access rules, rate limits, ip_hash, the log).
+  // `ends` is also what a TLS passthrough stream would send on.
+  ConnectionEnds ends{peer, {}};
+  if (ws.runtime() && ws.runtime()->cfg.server.proxy_protocol) {
+    std::shared_ptr<const Runtime> rt = ws.runtime();   // held across the wait (a reload may swap it)
+    const int64_t deadline = now_ms() + rt->cfg.server.timeouts.client_header.count();
+    const ProxyHeaderOutcome got = co_await take_proxy_header(rt->cfg.server, s, deadline, ends);
+    if (got != ProxyHeaderOutcome::ok) {   // refused: the socket closes, nothing served
+      ws.metrics.proxy_protocol_refused[static_cast<size_t>(got) - 1].add();
+      co_return;
+    }
+  }
+  ClientInfo ci = client_info(ends.client, spec.port);
+  ci.v6 = peer.address().is_v6();   // the socket's own family (parking re-adopts it)
   if (spec.kind == "https") {
     // The context comes from the current snapshot, so reloaded certificates
     // apply to new connections while old ones keep theirs.
