@@ -120,8 +120,6 @@ Fetch post(const std::string& url, const std::string& request) {
   return f;
 }
 
-}  // namespace
-
 // One watched certificate and its current staple. Shared by every SSL_CTX
 // serving that certificate (across reloads); the stapler thread refreshes it.
 class Staple {
@@ -276,8 +274,6 @@ class Stapler {
   std::vector<std::weak_ptr<Staple>> staples_;
   bool started_ = false;
 };
-
-namespace {
 
 // What an SSL_CTX holds (ex_data): its certificate's staple.
 struct StapleHandle {

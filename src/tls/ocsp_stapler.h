@@ -20,8 +20,6 @@
 
 namespace gh::tls {
 
-class Staple;
-
 // Staples OCSP responses for `leaf` (issued by `issuer`) on handshakes made
 // with `ctx`, whose certificate `leaf` must be. `label` names the
 // certificate in logs (its file). Returns false and does nothing when
