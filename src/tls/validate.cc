@@ -35,12 +35,17 @@ struct Collector {
 std::vector<config::Error> validate(const config::Config& cfg) {
   Collector c{cfg, {}, {}};
   if (cfg.ssl.enabled) {
-    if (cfg.ssl.cert_file.empty() || cfg.ssl.key_file.empty()) {
+    if (cfg.ssl.acme && cfg.ssl.cert_file.empty() && cfg.ssl.key_file.empty()) {
+      // A placeholder serves until the CA issues (server_context.h).
+    } else if (cfg.ssl.cert_file.empty() || cfg.ssl.key_file.empty()) {
       c.add(cfg.ssl.mark, "ssl is enabled but cert_file or key_file is missing");
     } else {
       c.pair(cfg.ssl.mark, cfg.ssl.cert_file, cfg.ssl.key_file);
     }
     for (const config::CertPair& p : cfg.ssl.certificates) c.pair(p.mark, p.cert_file, p.key_file);
+    std::string err;
+    if (cfg.ssl.acme && !cfg.ssl.acme->ca_file.empty() && !check_ca_file(cfg.ssl.acme->ca_file, err))
+      c.add(cfg.ssl.acme->mark, err);
   }
   for (const config::Route& r : cfg.server.reverse_proxy) {
     if (!r.ssl) continue;
