@@ -14,13 +14,15 @@ build_pkgs=(
 # dpkg-dev, file: dpkg-shlibdeps computes the .deb's Depends and CPack finds the
 # binaries with file(1) (`make deb`);
 # systemd, strace: systemd-analyze checks the unit, strace what gatehouse calls
-# against its sandbox (tests/e2e/test_package.py).
+# against its sandbox (tests/e2e/test_package.py);
+# pebble: the ACME test CA and its DNS server (tests/e2e/test_acme.py).
 test_pkgs=(
   git modsecurity-crs redis-server dpkg-dev file systemd strace
   libgtest-dev libgmock-dev
   python3 python3-pytest python3-pytest-xdist python3-websockets python3-h2 python3-requests python3-trustme python3-grpcio python3-brotli python3-zstandard python3-jwt python3-cryptography
   chromium chromium-driver python3-selenium
   curl openssl nghttp2-client procps prometheus wrk
+  pebble
 )
 case "${1:-}" in
   build) pkgs=("${build_pkgs[@]}") ;;
