@@ -367,3 +367,37 @@ def test_sighup_applies_a_new_acme_domain(tmp_path, pebble, gatehouse, origin):
     root = ca.issuing_root(tmp_path / "pebble-root.pem")
     assert verified_get(gh.tls_port, root, sni="other.test").status in (200, 404)
     assert verified_get(gh.tls_port, root, sni="app.test").status == 200
+
+
+@pytest.mark.deadline(60)
+def test_shutdown_is_prompt_while_the_ca_does_not_answer(tmp_path, gatehouse, origin):
+    o = origin()
+    # A "CA" that accepts connections and never says a word: the order hangs
+    # in the TLS handshake to it (bounded by the client's 10 s connect timeout).
+    silent = socket.socket()
+    silent.bind((HOST, 0))
+    silent.listen(16)
+    try:
+        ca = trustme.CA()
+        ca_file = tmp_path / "ca.pem"
+        ca.cert_pem.write_to_path(str(ca_file))
+        plain, tls = free_port(), free_port()
+        config = {
+            "server": {"host": HOST, "port": plain, "reverse_proxy": [
+                {"path": "/", "domains": ["app.test"],
+                 "backends": [{"address": f"{HOST}:{o.port}"}]}]},
+            "ssl": {"enabled": True, "port": tls, "acme": {
+                "directory": f"https://{HOST}:{silent.getsockname()[1]}/dir",
+                "storage": str(tmp_path / "acme"), "ca_file": str(ca_file)}},
+        }
+        gh = gatehouse(config)
+        wait_log(gh, r"acme: ordering a certificate for app\.test", timeout=10)
+        time.sleep(0.5)
+        started = time.monotonic()
+        gh.signal(signal.SIGTERM)
+        gh.proc.wait(timeout=20)
+        took = time.monotonic() - started
+        assert took < 3, f"shutdown took {took:.1f}s with an order in progress"
+        assert gh.proc.returncode == 0
+    finally:
+        silent.close()
