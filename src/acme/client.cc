@@ -395,6 +395,12 @@ std::optional<Issued> Client::issue(const std::vector<std::string>& domains, EVP
     err = "certificate: " + err;
     return std::nullopt;
   }
+  // What gets installed must be for our key and our names: a CA bug here
+  // would otherwise break TLS for these names until the next renewal.
+  if (std::string why = chain_mismatch(cert->body, cert_key, names); !why.empty()) {
+    err = "certificate: " + why;
+    return std::nullopt;
+  }
   return Issued{std::move(cert->body), validity->not_before, validity->not_after};
 }
 

@@ -110,7 +110,8 @@ class Client {
   // subject CN, all are SANs) for `cert_key` (kept by the caller; the CSR is
   // signed with it): ensure_account, newOrder, each pending authorization
   // through `solver` (present, POST {} to the challenge, poll, cleanup),
-  // finalize, poll the order, download the chain. nullopt + err on any
+  // finalize, poll the order, download the chain, check that its leaf holds
+  // cert_key's public key and covers every name. nullopt + err on any
   // failure, naming the step and the CA's problem document
   // ("newOrder: urn:ietf:params:acme:error:rejectedIdentifier: ...",
   // "authorization app.example.com: invalid: urn:ietf:params:acme:error:connection: ...").

@@ -305,4 +305,19 @@ std::optional<Validity> parse_chain_validity(std::string_view chain_pem, std::st
   return v;
 }
 
+std::string chain_mismatch(std::string_view chain_pem, EVP_PKEY* key, const std::vector<std::string>& names) {
+  tls::BioPtr bio(BIO_new_mem_buf(chain_pem.data(), static_cast<int>(chain_pem.size())));
+  X509Ptr leaf(bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+  ERR_clear_error();
+  if (!leaf) return "no certificate in the chain";
+  if (!key || EVP_PKEY_eq(X509_get0_pubkey(leaf.get()), key) != 1) return "the leaf is not for this key";
+  for (const std::string& n : names)
+    if (X509_check_host(leaf.get(), n.data(), n.size(), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, nullptr) != 1) {
+      std::string shown;
+      for (char c : n.substr(0, 253)) shown.push_back(c < 0x20 || c == 0x7f ? '?' : c);
+      return "the leaf does not cover " + shown;
+    }
+  return {};
+}
+
 }  // namespace gh::acme

@@ -72,4 +72,10 @@ struct Validity {
 // nullopt + err when `chain_pem` holds no parsable certificate.
 std::optional<Validity> parse_chain_validity(std::string_view chain_pem, std::string& err);
 
+// "" when the FIRST certificate of `chain_pem` holds `key`'s public key and
+// covers every one of `names` (X509_check_host, no partial wildcards); else
+// what is wrong ("the leaf does not cover www.example.com"), for a log
+// line. For a stored certificate and key, and for what a CA returned.
+std::string chain_mismatch(std::string_view chain_pem, EVP_PKEY* key, const std::vector<std::string>& names);
+
 }  // namespace gh::acme

@@ -17,6 +17,8 @@ nlohmann::json parse(std::string_view body) {
 }  // namespace
 
 std::string printable(std::string_view text, size_t max) {
+  // Trailing line ends and spaces go (pebble ends some details with "\n").
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.remove_suffix(1);
   std::string out;
   const size_t n = std::min(text.size(), max);
   out.reserve(n + 3);

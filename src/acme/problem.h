@@ -23,7 +23,8 @@ std::string describe_problem(std::string_view step, const nlohmann::json& proble
 // The problem's "type" when `body` is a problem document, else "".
 std::string problem_type(std::string_view body);
 
-// `text` safe for one log line: at most `max` bytes, control bytes as '?'.
+// `text` safe for one log line: trailing line ends and spaces dropped, at
+// most `max` bytes, control bytes as '?'.
 std::string printable(std::string_view text, size_t max = 200);
 
 }  // namespace gh::acme

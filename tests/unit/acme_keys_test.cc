@@ -205,4 +205,19 @@ TEST(AcmeKeys, ChainValidityIsTheLeafs) {
   EXPECT_NE(err.find("certificate chain"), std::string::npos) << err;
 }
 
+// A tls-alpn-01 certificate is a handy leaf: SAN = one name, its own key.
+TEST(AcmeKeys, ChainMismatchChecksKeyAndNames) {
+  std::string err;
+  auto c = make_tls_alpn01_certificate("app.example.com", "t.k", err);
+  ASSERT_TRUE(c) << err;
+  const std::string pem = certificate_pem(c->cert.get());
+  EXPECT_EQ(chain_mismatch(pem, c->key.get(), {"app.example.com"}), "");
+  EXPECT_EQ(chain_mismatch(pem, c->key.get(), {"APP.example.com"}), "");   // DNS names ignore case
+  EXPECT_EQ(chain_mismatch(pem, c->key.get(), {"app.example.com", "www.example.com"}),
+            "the leaf does not cover www.example.com");
+  PkeyPtr other = generate_ec_key();
+  EXPECT_EQ(chain_mismatch(pem, other.get(), {"app.example.com"}), "the leaf is not for this key");
+  EXPECT_EQ(chain_mismatch("junk", c->key.get(), {}), "no certificate in the chain");
+}
+
 }  // namespace

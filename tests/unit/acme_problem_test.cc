@@ -39,9 +39,9 @@ TEST(AcmeProblem, NotAProblemDocumentGivesStatusAndBody) {
 
 TEST(AcmeProblem, ControlBytesCannotForgeLogLines) {
   const std::string d = describe_problem("newAccount", 400,
-                                         "{\"type\":\"urn:x\",\"detail\":\"a\\nFAKE LOG LINE\\r\"}");
+                                         "{\"type\":\"urn:x\",\"detail\":\"a\\nFAKE\\rLOG LINE\\r\\n\"}");
   EXPECT_EQ(d.find('\n'), std::string::npos);
-  EXPECT_EQ(d, "newAccount: urn:x: a?FAKE LOG LINE?");
+  EXPECT_EQ(d, "newAccount: urn:x: a?FAKE?LOG LINE");
   const std::string big = describe_problem("x", 500, std::string(10000, 'z'));
   EXPECT_LT(big.size(), 300u);
 }
