@@ -401,3 +401,26 @@ def test_shutdown_is_prompt_while_the_ca_does_not_answer(tmp_path, gatehouse, or
         assert gh.proc.returncode == 0
     finally:
         silent.close()
+
+
+@pytest.mark.deadline(90)
+def test_cert_file_serves_until_issued_then_the_acme_certificate_wins(tmp_path, pebble, gatehouse,
+                                                                      origin, monkeypatch):
+    o = origin()
+    plain, tls = free_port(), free_port()
+    ca = pebble(http_port=plain, tls_port=tls)
+    ca.stop_ca()   # down at first: the first orders fail, cert_file serves
+    own = tls_helpers.write_leaf(trustme.CA(), tmp_path, "own", ["app.test"], "own-app")
+    monkeypatch.setenv("GATEHOUSE_ACME_RETRY_MS", "300")
+    gh = gatehouse(acme_config(o.port, plain, tls, ca, tmp_path / "acme",
+                               cert_file=str(own.cert), key_file=str(own.key)))
+    wait_log(gh, r"could not obtain a certificate for app\.test", timeout=15)
+    assert tls_helpers.peer_cn(gh.tls_port, sni="app.test") == "own-app"
+    ca.start()
+    wait_log(gh, r"acme: certificate for app\.test issued and serving", timeout=30)
+    root = ca.issuing_root(tmp_path / "pebble-root.pem")
+    assert verified_get(gh.tls_port, root).status == 200
+    _, issuer = served_cert(gh.tls_port)
+    assert "Pebble" in issuer
+    # cert_file stays the default for names ACME does not hold.
+    assert tls_helpers.peer_cn(gh.tls_port, sni="other.test") == "own-app"
