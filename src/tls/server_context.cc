@@ -117,19 +117,20 @@ int on_client_hello(SSL* ssl, int*, void*) {
 // or nullptr to keep the configured choice. A validation handshake for a
 // name without a pending challenge gets nothing special (and fails ALPN,
 // as it offers only acme-tls/1).
-SSL_CTX* live_target(const SniState& st, SSL* ssl, std::string_view name, size_t static_idx) {
-  auto snap = st.live->snapshot();
+// `snap` must stay alive until SSL_set_SSL_CTX has taken its reference.
+SSL_CTX* live_target(const SniState& st, const LiveCertificates::Snapshot& snap, SSL* ssl,
+                     std::string_view name, size_t static_idx) {
   std::string n(name);
   for (char& c : n) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
   if (!n.empty() && n.back() == '.') n.pop_back();
   if (ssl_get<AcmeTlsOffered>(ssl) != nullptr) {
-    auto it = snap->challenges.find(n);
-    return it != snap->challenges.end() ? it->second->http11.get() : nullptr;
+    auto it = snap.challenges.find(n);
+    return it != snap.challenges.end() ? it->second->http11.get() : nullptr;
   }
-  if (auto it = snap->by_name.find(n); it != snap->by_name.end())
+  if (auto it = snap.by_name.find(n); it != snap.by_name.end())
     return it->second->for_alpn(st.offer_h2);
-  if (static_idx == 0 && st.placeholder_default && snap->first)
-    return snap->first->for_alpn(st.offer_h2);
+  if (static_idx == 0 && st.placeholder_default && snap.first)
+    return snap.first->for_alpn(st.offer_h2);
   return nullptr;
 }
 
@@ -141,8 +142,10 @@ int on_servername(SSL* ssl, int* alert, void* arg) {
   const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
   size_t idx = st->index_for(name ? std::string_view(name) : std::string_view());
   SSL_CTX* target = idx == 0 ? st->default_ctx : st->others[idx - 1];
+  std::shared_ptr<const LiveCertificates::Snapshot> snap;   // holds `target` until switched to
   if (st->live) {
-    if (SSL_CTX* l = live_target(*st, ssl, name ? std::string_view(name) : std::string_view(), idx))
+    snap = st->live->snapshot();
+    if (SSL_CTX* l = live_target(*st, *snap, ssl, name ? std::string_view(name) : std::string_view(), idx))
       target = l;
   }
   if (SSL_get_SSL_CTX(ssl) != target && SSL_set_SSL_CTX(ssl, target) == nullptr) {
