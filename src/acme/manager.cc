@@ -80,14 +80,12 @@ std::optional<std::string> read_small_file(const std::string& path) {
 }
 
 // The answers to the CA's challenges: http-01 on the plain listener's
-// board, tls-alpn-01 in the TLS listener's live certificates.
+// board, tls-alpn-01 in the TLS listener's live certificates. `types` in
+// order of preference.
 class Solver : public ChallengeSolver {
  public:
-  explicit Solver(bool http) : http_(http) {}
-  std::vector<std::string> types() const override {
-    if (http_) return {"http-01", "tls-alpn-01"};
-    return {"tls-alpn-01"};
-  }
+  explicit Solver(std::vector<std::string> types) : types_(std::move(types)) {}
+  std::vector<std::string> types() const override { return types_; }
   bool present(const Challenge& c, std::string& err) override {
     if (c.type == "http-01") {
       Http01Board::process().add(c.token, c.key_authorization);
@@ -108,7 +106,7 @@ class Solver : public ChallengeSolver {
   }
 
  private:
-  bool http_;
+  std::vector<std::string> types_;
 };
 
 }  // namespace
@@ -171,6 +169,7 @@ void Manager::take_settings(const Settings& s) {
       if (old.domain == d) {
         n.next_try = old.next_try;
         n.backoff = old.backoff;
+        n.alpn_first = old.alpn_first;
       }
     const std::string dir = cert_dir(d);
     const std::string cert_file = dir + "/cert.pem", key_file = dir + "/key.pem";
@@ -247,9 +246,16 @@ void Manager::attempt(Name& n) {
   PkeyPtr key;
   if (ok) {
     key = generate_ec_key();
+    // http-01 first where a plain listener exists; after a failure the
+    // other one first, in case the CA cannot reach that port.
+    std::vector<std::string> types{"tls-alpn-01"};
+    if (cur_.plain_listener) {
+      types = {"http-01", "tls-alpn-01"};
+      if (n.alpn_first) std::swap(types[0], types[1]);
+    }
     GH_INFO("acme: ordering a certificate for %s from %s (%s)", n.domain.c_str(),
-            cur_.acme.directory.c_str(), cur_.plain_listener ? "http-01" : "tls-alpn-01");
-    Solver solver(cur_.plain_listener);
+            cur_.acme.directory.c_str(), types.front().c_str());
+    Solver solver(types);
     if (key) issued = client_->issue({n.domain}, key.get(), solver, err);
     else err = "cannot generate the certificate key";
     ok = issued.has_value();
@@ -268,6 +274,7 @@ void Manager::attempt(Name& n) {
     }
   }
   if (!ok) {
+    n.alpn_first = !n.alpn_first;
     n.backoff = n.backoff.count() == 0 ? first_retry() : std::min(n.backoff * 2, kMaxBackoff);
     n.next_try = Clock::now() + n.backoff;
     GH_ERROR("acme: could not obtain a certificate for %s from %s: %s; %s; next attempt in %s",

@@ -11,8 +11,9 @@
 // At start a stored certificate that is still valid serves at once, before
 // any listener accepts (no order is placed for it unless it is past its
 // renewal point). A missing one, or one past two thirds of its lifetime, is
-// ordered: http-01 when a plain listener exists (tls-alpn-01 as the CA's
-// fallback), else tls-alpn-01 on the TLS listener. Success: stored, then
+// ordered: http-01 when a plain listener exists (after a failed attempt the
+// next one prefers tls-alpn-01, and so on alternating, in case the CA cannot
+// reach one of the ports), else tls-alpn-01 on the TLS listener. Success: stored, then
 // published to tls::LiveCertificates, which serves the next handshake (no
 // restart). Failure: logged with the CA's problem document, the certificate
 // serving keeps serving, and the next attempt comes after a delay doubling
@@ -65,6 +66,7 @@ class Manager {
     std::chrono::system_clock::time_point not_before, not_after;
     std::chrono::system_clock::time_point next_try{};   // after a failure
     std::chrono::milliseconds backoff{0};               // the last delay used; 0: no failure yet
+    bool alpn_first = false;   // after a failure: tls-alpn-01 before http-01 (alternating)
     std::chrono::system_clock::time_point renew_at() const { return not_before + (not_after - not_before) * 2 / 3; }
   };
   struct Settings {

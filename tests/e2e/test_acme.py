@@ -424,3 +424,22 @@ def test_cert_file_serves_until_issued_then_the_acme_certificate_wins(tmp_path, 
     assert "Pebble" in issuer
     # cert_file stays the default for names ACME does not hold.
     assert tls_helpers.peer_cn(gh.tls_port, sni="other.test") == "own-app"
+
+
+@pytest.mark.deadline(90)
+def test_after_a_failed_http01_the_next_attempt_tries_tls_alpn01(tmp_path, pebble, gatehouse,
+                                                                 origin, monkeypatch):
+    o = origin()
+    plain, tls = free_port(), free_port()
+    # The CA validates http-01 on a port where nothing listens (a firewalled
+    # port 80): only tls-alpn-01 on the TLS listener can succeed.
+    ca = pebble(http_port=free_port(), tls_port=tls)
+    monkeypatch.setenv("GATEHOUSE_ACME_RETRY_MS", "300")
+    gh = gatehouse(acme_config(o.port, plain, tls, ca, tmp_path / "acme"))
+    wait_log(gh, r"acme: certificate for app\.test issued and serving")
+    logs = gh.logs()
+    assert re.search(r"could not obtain a certificate for app\.test .*urn:ietf:params:acme:error:", logs)
+    orders = re.findall(r"ordering a certificate for app\.test from \S+ \((\S+)\)", logs)
+    assert orders[:2] == ["http-01", "tls-alpn-01"], orders
+    root = ca.issuing_root(tmp_path / "pebble-root.pem")
+    assert verified_get(gh.tls_port, root).status == 200
