@@ -129,8 +129,9 @@ class Pebble:
         return self.log_path.read_text(errors="replace")
 
     def orders(self):
-        """How many orders pebble has taken (its log has one line per newOrder)."""
-        return len(re.findall(r"POST /order-plz", self.log()))
+        """How many orders pebble has created ("Added order" in its log; a
+        POST /order-plz refused for its nonce is retried and not counted)."""
+        return len(re.findall(r'Added order "', self.log()))
 
     def stop(self):
         self.stop_ca()
