@@ -14,7 +14,8 @@ build_pkgs=(
 # dpkg-dev, file: dpkg-shlibdeps computes the .deb's Depends and CPack finds the
 # binaries with file(1) (`make deb`);
 # systemd, strace: systemd-analyze checks the unit, strace what gatehouse calls
-# against its sandbox (tests/e2e/test_package.py).
+# against its sandbox (tests/e2e/test_package.py);
+# pebble: the ACME test CA and its DNS server (tests/e2e/test_acme.py).
 test_pkgs=(
   git modsecurity-crs redis-server dpkg-dev file systemd strace
   libgtest-dev libgmock-dev

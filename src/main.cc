@@ -126,6 +126,9 @@ int cmd_run(const std::string& file, std::vector<std::string> argv) {
     GH_ERROR("%s", err.c_str());
     return 1;
   }
+  // Stored ACME certificates are published before any listener accepts.
+  gh::acme::Manager acme;
+  gh::app::apply_acme(acme, rt->cfg);
   server.set_inherited(std::move(inherited.sockets));
   for (const auto& l : listeners) {
     if (!server.listen(l, err)) {
@@ -141,6 +144,7 @@ int cmd_run(const std::string& file, std::vector<std::string> argv) {
   gh::proxy::Proxy proxy(server, shared);
 
   gh::app::Control control(file, exe, std::move(argv), server, shared, checker);
+  control.set_acme(&acme);
   control.start(sigs);
   auto proxy_handler = proxy.handler();
   // The admin listener shows backend state; everything else is proxied.
@@ -210,6 +214,7 @@ int cmd_run(const std::string& file, std::vector<std::string> argv) {
     gh::net::report_ready(inherited.ready_fd);
   });
   checker.stop();
+  acme.stop();
   // Jobs on the blocking pool post back to the workers: finish them while
   // the workers' contexts still exist.
   gh::policy::blocking_pool().stop();

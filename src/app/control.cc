@@ -25,6 +25,10 @@ sigset_t block_control_signals() {
   return sigs;
 }
 
+void apply_acme(acme::Manager& acme, const config::Config& cfg) {
+  acme.apply(cfg.ssl, cfg.ssl.port.has_value());
+}
+
 Control::Control(std::string config_file, std::string exe, std::vector<std::string> argv,
                  net::Server& server, proxy::Shared& shared, upstream::HealthChecker& checker)
     : file_(std::move(config_file)),
@@ -124,6 +128,7 @@ void Control::reload() {
     rejected(err);
     return;
   }
+  const std::shared_ptr<const proxy::Runtime> applied = next;
   // New listeners are bound first (a failure changes nothing); the new
   // snapshot is published before any listener starts or changes kind.
   bool ok = server_.apply_listeners(wanted, err, [&] {
@@ -135,6 +140,7 @@ void Control::reload() {
     rejected(err);
     return;
   }
+  if (acme_) apply_acme(*acme_, applied->cfg);
   proxy::note_reload(true);
   GH_INFO("configuration reloaded from %s", file_.c_str());
   core::systemd_notify("READY=1\nSTATUS=serving; configuration reloaded");

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "acme/manager.h"
 #include "net/inherit.h"
 #include "net/server.h"
 #include "proxy/worker_state.h"
@@ -27,6 +28,11 @@ namespace gh::app {
 // The signals above, blocked in the calling thread (call before any other
 // thread starts, so every thread inherits the mask).
 sigset_t block_control_signals();
+
+// Hands `cfg`'s ssl section to the ACME manager (acme/manager.h): http-01
+// is answerable when the TLS listener has its own port (server.port then
+// serves plain HTTP).
+void apply_acme(acme::Manager& acme, const config::Config& cfg);
 
 class Control {
  public:
@@ -41,6 +47,10 @@ class Control {
   // Starts the signal thread (detached: it may sit in sigwait at exit).
   void start(const sigset_t& sigs);
 
+  // A reload hands its config to `acme` (which must outlive the Control).
+  // Call before start().
+  void set_acme(acme::Manager* acme) { acme_ = acme; }
+
  private:
   void reload();
   void reopen_log();
@@ -54,6 +64,7 @@ class Control {
   net::Server& server_;
   proxy::Shared& shared_;
   upstream::HealthChecker& checker_;
+  acme::Manager* acme_ = nullptr;
   // The server settings the process started with (workers, limits, access
   // log): a reload cannot change them and warns when the file does.
   const config::Server started_;

@@ -48,7 +48,8 @@ inline constexpr std::string_view kUpstreamTls[] = {"verify", "ca_file", "sni", 
                                                     "key_file"};
 inline constexpr std::string_view kSsl[] = {"enabled",      "port",          "cert_file", "key_file",
                                             "certificates", "redirect_http", "hsts",
-                                            "ticket_key_file"};
+                                            "ticket_key_file", "acme"};
+inline constexpr std::string_view kAcme[] = {"email", "directory", "domains", "storage", "ca_file"};
 inline constexpr std::string_view kCertPair[] = {"cert_file", "key_file"};
 inline constexpr std::string_view kAdmin[] = {"enabled", "host", "port", "token_file"};
 
@@ -69,6 +70,7 @@ inline constexpr Section kSections[] = {
     {"tls", kUpstreamTls},
     {"ssl", kSsl},
     {"ssl.certificates entry", kCertPair},
+    {"ssl.acme", kAcme},
     {"admin", kAdmin},
     {"headers", kHeaders},
     {"headers.request / headers.response", kFieldRules},

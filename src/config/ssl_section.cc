@@ -2,6 +2,11 @@
 
 #include <cstdio>
 
+#include <algorithm>
+#include <filesystem>
+
+#include "config/address.h"
+#include "core/cidr.h"
 #include "config/keys.h"
 #include "config/sections.h"
 
@@ -50,6 +55,86 @@ std::optional<CertPair> load_cert_pair(Ctx& ctx, const Value& v, bool check_file
   if (!have_key) ctx.error(v.mark, "a certificates entry needs 'key_file'");
   if (!ok || !have_cert || !have_key) return std::nullopt;
   return pair;
+}
+
+// An ACME name: a DNS name the HTTP-01 and TLS-ALPN-01 challenges can prove,
+// so neither a wildcard (RFC 8555 7.1.3: DNS-01 only) nor an IP address.
+std::optional<std::string> acme_domain(std::string_view text, std::string& why) {
+  auto d = parse_domain(text, why);
+  if (!d) return std::nullopt;
+  if (d->starts_with("*.")) {
+    why = "a wildcard needs the DNS-01 challenge, which gatehouse does not answer; list the names";
+    return std::nullopt;
+  }
+  if (d->find('.') == std::string::npos || core::parse_ip(*d)) {
+    why = "ACME certificates are for DNS names with a dot (not an IP address or a bare label)";
+    return std::nullopt;
+  }
+  return d;
+}
+
+// ssl.acme (CONTRACT "L4 streams, PROXY protocol, ACME"). Without `domains`,
+// every exact name of the routes' domains (wildcards and IP addresses left
+// out); none at all is an error, since there would be nothing to order.
+void load_acme(Ctx& ctx, const Value& v, const Server& server, Acme& out) {
+  out.mark = to_mark(v.mark);
+  bool have_domains = false, have_directory = false;
+  for (const Entry& e : map_entries(ctx, v, "ssl.acme", keys::kAcme)) {
+    const Value& val = e.value;
+    if (e.key == "email") {
+      auto s = read_string(ctx, val);
+      if (!s) continue;
+      size_t at = s->find('@');
+      if (at == 0 || at == std::string::npos || at + 1 == s->size() ||
+          s->find_first_of(" ,<>\"") != std::string::npos) {
+        ctx.error(val.mark, "acme 'email' " + shown(*s) + " is not an e-mail address");
+        continue;
+      }
+      out.email = *s;
+    } else if (e.key == "directory") {
+      have_directory = true;
+      auto s = read_string(ctx, val);
+      if (!s) continue;
+      // RFC 8555 6.1: the ACME server is reached over HTTPS only.
+      if (!s->starts_with("https://") || s->size() <= 8) {
+        ctx.error(val.mark, "acme 'directory' must be an https:// URL, got " + shown(*s));
+        continue;
+      }
+      out.directory = *s;
+    } else if (e.key == "domains") {
+      have_domains = true;
+      for (const Value& item : list_items(ctx, val)) {
+        auto s = read_string(ctx, item);
+        if (!s) continue;
+        std::string why;
+        auto d = acme_domain(*s, why);
+        if (!d) ctx.error(item.mark, "acme domain " + shown(*s) + ": " + why);
+        else if (std::find(out.domains.begin(), out.domains.end(), *d) == out.domains.end())
+          out.domains.push_back(*d);
+      }
+      if (out.domains.empty() && val.node.IsSequence() && val.node.size() == 0)
+        ctx.error(val.mark, "acme 'domains' is empty; list names or leave it out to take the "
+                            "routes' domains");
+    } else if (e.key == "storage") {
+      if (auto p = read_file_path(ctx, val, false)) out.storage = *p;
+    } else if (e.key == "ca_file") {
+      if (auto p = read_file_path(ctx, val, true)) out.ca_file = *p;
+    }
+  }
+  if (!have_directory) ctx.error(v.mark, "ssl.acme needs 'directory' (the CA's ACME directory URL)");
+  if (out.storage.empty()) out.storage = (ctx.base_dir / "acme").lexically_normal().string();
+  if (have_domains) return;
+  std::string why;
+  for (const Route& r : server.reverse_proxy) {
+    for (const std::string& d : r.domains) {
+      auto name = acme_domain(d, why);
+      if (name && std::find(out.domains.begin(), out.domains.end(), *name) == out.domains.end())
+        out.domains.push_back(*name);
+    }
+  }
+  if (out.domains.empty())
+    ctx.error(v.mark, "ssl.acme has no names: list them in 'domains', or give routes exact "
+                      "'domains' (wildcards and IP addresses cannot be ordered)");
 }
 
 }  // namespace
@@ -105,7 +190,25 @@ void load_ssl(Ctx& ctx, const Value& v, const Server& server, Ssl& out) {
       if (auto d = read_duration(ctx, val, Duration(0))) out.hsts = *d;
     } else if (e.key == "ticket_key_file") {
       load_ticket_key_file(ctx, val, out.enabled, out);
+    } else if (e.key == "acme") {
+      if (!val.node.IsMap() && !val.node.IsNull()) {
+        ctx.error(val.mark, "ssl 'acme' must be a map, got " + std::string(kind_of(val.node)));
+        out.acme.emplace();   // (not also "cert_file is missing")
+        continue;
+      }
+      load_acme(ctx, val, server, out.acme.emplace());
+      if (!out.enabled) ctx.warn(val.mark, "'acme' has no effect while ssl is not enabled");
     }
+  }
+  if (out.enabled && out.acme && !cert && !key) {
+    // Until the CA issues, the first certificates entry or, without one, a
+    // self-signed placeholder made in memory (tls/server_context.h) serves.
+    if (!out.certificates.empty()) {
+      out.cert_file = out.certificates.front().cert_file;
+      out.key_file = out.certificates.front().key_file;
+      out.certificates.erase(out.certificates.begin());
+    }
+    return;
   }
   if (out.enabled) {
     if (!cert && !key && !out.certificates.empty()) {

@@ -6,6 +6,7 @@
 #include <sys/time.h>
 
 
+#include "acme/http01_board.h"
 #include "core/log.h"
 #include "http/path.h"
 #include "http/status.h"
@@ -14,6 +15,7 @@
 #include "proxy/own_response.h"
 #include "proxy/router.h"
 #include "tls/ossl.h"
+#include "tls/server_context.h"
 
 namespace gh::proxy {
 
@@ -104,6 +106,11 @@ awaitable<Session::RunEnd> Session::run() {
     if (tls::alpn_is_h2(down_.ssl())) {
       down_dl_.clear();
       co_return RunEnd::http2;
+    }
+    if (tls::ServerContext::alpn_selected(down_.ssl()) == "acme-tls/1") {
+      // A tls-alpn-01 validation (RFC 8737 3): the handshake was the answer.
+      down_.close();
+      co_return RunEnd::closed;
     }
     if (ws_.worker.connections > kManyConnections && down_.quiet() &&
         !ws_.worker.draining.load(std::memory_order_relaxed)) {
@@ -338,6 +345,17 @@ awaitable<bool> Session::handle_request() {
     closing_ = true;
     co_await send_error(417, "http_request_error", "unsupported expectation");
     co_return false;
+  }
+  if (!client_.tls && cfg.ssl.acme && (req_.method == "GET" || req_.method == "HEAD")) {
+    // An http-01 validation (RFC 8555 8.3) comes before redirects, routes
+    // and policies: the CA must reach it whatever the config does with
+    // the path. Unknown tokens fall through to routing.
+    if (std::optional<std::string> ka = acme::Http01Board::process().answer(req_.path)) {
+      closing_ = !skip_request_body();
+      make_plain(own_, nullptr, 200, *ka);
+      co_await send_own({});
+      co_return !closing_;
+    }
   }
   bool asterisk = req_.target == "*";
   if (!client_.tls && cfg.ssl.enabled && cfg.ssl.redirect_http) {

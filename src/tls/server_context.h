@@ -15,8 +15,23 @@
 
 #include "config/config.h"
 #include "tls/ticket_key_file.h"
+#include "tls/certificates.h"
+#include "tls/ossl.h"
 
 namespace gh::tls {
+
+// The ALPN protocols a server context offers (RFC 7301), in order of preference.
+enum class Alpn {
+  http11,      // http/1.1
+  h2_http11,   // h2, then http/1.1
+  acme_tls,    // acme-tls/1 only (RFC 8737 6): a validation handshake
+};
+
+// A server SSL_CTX holding `ck`, with the same protocol floor, ciphers,
+// tickets and options as every front context (server_context.cc) and ALPN
+// `alpn`. nullptr + err ("LABEL: reason") when OpenSSL refuses the pair.
+SslCtxPtr make_server_ctx(const CertKey& ck, Alpn alpn, const std::string& label,
+                          std::string& err);
 
 class ServerContext {
  public:
@@ -25,6 +40,12 @@ class ServerContext {
   // by the DNS names in its subjectAltName, exact or "*.domain"). `ssl.enabled`
   // is not looked at: the caller decides whether TLS is wanted. ALPN offers
   // http/1.1, and h2 before it when `offer_h2`.
+  // With `ssl.acme`, the certificates of tls::LiveCertificates::process()
+  // win for their names, a ClientHello offering ALPN "acme-tls/1" for a
+  // name with a pending tls-alpn-01 challenge gets its validation
+  // certificate, and an empty `cert_file` means a placeholder (see
+  // make_placeholder_certificate) until the first ACME certificate, which
+  // then serves unknown names and clients without SNI.
   // Refuses (nullptr, err = "FILE: message"): a missing, unreadable or
   // unparsable certificate or key, an encrypted key, a key that does not
   // match its certificate, a certificate OpenSSL rejects (e.g. a too small key),
