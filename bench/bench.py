@@ -315,6 +315,17 @@ would measure that hash rather than the policies. HAProxy mode tcp cannot do
 this work at all.
 """
 
+# Said under the tcp1g table.
+TCP_NOTES = """\
+Notes: HAProxy's stream listener forces splice(2) both ways (`option
+splice-request`, `option splice-response`; off by default, when HAProxy
+copies through its buffers and spends more CPU per GiB), so both proxies move
+the bytes socket -> pipe -> socket in the kernel; gatehouse's listener is
+HAProxy's `listen` section's counterpart, a `streams` entry with `listen`.
+The client and the sink are Python (one CPU between them), so MiB/s is
+theirs more than the proxies'; CPU per GiB is the figure.
+"""
+
 # Said under the tables of issue 15's policy cases.
 POLICY2_NOTES = """\
 Notes: each policy sits on its own route (bench/conf/gatehouse-<case>.yaml.in,
@@ -1550,6 +1561,9 @@ def case_table(name, case, n, c, results, all_results=None):
     if case["kind"] == "slow":
         lines.append("")
         lines.append(SLOW_NOTES.rstrip("\n"))
+    if case["kind"] == "tcp":
+        lines.append("")
+        lines.append(TCP_NOTES.rstrip("\n"))
     return "\n".join(lines) + "\n"
 
 
