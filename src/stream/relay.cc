@@ -184,7 +184,8 @@ awaitable<void> Relay::run(std::chrono::milliseconds idle, StreamRecord& rec) {
 }
 
 awaitable<void> Relay::pump(Direction& d) {
-  bool spliced = co_await pump_spliced(d);
+  bool spliced = false;
+  if (w_.splice) spliced = co_await pump_spliced(d);
   if (!spliced) co_await pump_copied(d);
   if (d.pipe.r >= 0) w_.give_pipe(d.pipe, d.in_pipe == 0);
   d.pipe = {};

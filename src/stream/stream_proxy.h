@@ -97,6 +97,10 @@ class StreamWorker {
   net::Worker& worker;
   upstream::Resolver& resolver;     // the worker's (backends may be names)
 
+  // false: relays copy through a user-space buffer instead of splice(2)
+  // (the path taken where the kernel refuses splice; for tests).
+  bool splice = true;
+
   // Called once per finished connection (set by the proxy layer: access log
   // line, metrics). May be empty.
   std::function<void(const StreamRecord&)> on_finish;
