@@ -22,8 +22,8 @@ using namespace gh::net;
 
 namespace {
 
-// Bytes asked of one splice: the default pipe's capacity (16 pages).
-constexpr size_t kSpliceChunk = 64 * 1024;
+// Bytes asked of one splice: the pipe's capacity (a smaller pipe moves less).
+constexpr size_t kSpliceChunk = StreamWorker::kPipeBytes;
 // The copy fallback's buffer (allocated only when splice is refused).
 constexpr size_t kCopyChunk = 16 * 1024;
 

@@ -128,6 +128,7 @@ class StreamWorker {
     int r = -1;
     int w = -1;
   };
+  static constexpr size_t kPipeBytes = 256 * 1024;   // asked of F_SETPIPE_SZ
   Pipe take_pipe();
   // Keeps an empty pipe for the next relay (a few spare at most); `empty`
   // false (bytes stuck after an error) closes it instead.
