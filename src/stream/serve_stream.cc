@@ -19,7 +19,7 @@ static int64_t unix_ms() {
 
 awaitable<void> serve_stream(StreamWorker& w, std::shared_ptr<const StreamRuntime> s, Socket client,
                              tcp::endpoint client_addr, tcp::endpoint local_addr, ConnectionSlot slot,
-                             std::string preread) {
+                             std::string_view preread) {
   StreamRecord rec;
   rec.stream = s.get();
   rec.client = client_addr;

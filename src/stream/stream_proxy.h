@@ -146,10 +146,12 @@ class StreamWorker {
 // Serves one stream connection to its end: picks a backend with the entry's
 // balancer (usable ones first, backups when no primary is), connects within
 // conf->connect_timeout, and on a refused or timed-out connect tries the next
-// one (at most min(backends, 3) + 1 tries in all, never the same twice); sends the
-// PROXY header (conf->proxy_protocol) first, then `preread` (bytes already
-// taken from the client socket, e.g. after a PROXY header in; usually empty:
-// an SNI dispatch only peeks), then relays both ways until both sides are
+// one (at most Relay::kMaxTries picks, never the same backend twice); sends
+// the PROXY header (conf->proxy_protocol) first, then `preread` (bytes
+// already taken from the client socket, e.g. after a PROXY header in;
+// usually empty: an SNI dispatch only peeks; a view, so no temporary with a
+// destructor sits in the caller's co_await: it must stay valid until this
+// returns, which a caller that co_awaits it gets for free), then relays both ways until both sides are
 // done (a FIN is passed on as a half-close), conf->idle_timeout passes with
 // no byte either way, or either side errs (both closed). No backend: the
 // client is closed at once, nothing sent.
@@ -163,6 +165,6 @@ class StreamWorker {
 net::awaitable<void> serve_stream(StreamWorker& w, std::shared_ptr<const StreamRuntime> s,
                                   net::Socket client, net::tcp::endpoint client_addr,
                                   net::tcp::endpoint local_addr, net::ConnectionSlot slot,
-                                  std::string preread = {});
+                                  std::string_view preread = {});
 
 }  // namespace gh::stream

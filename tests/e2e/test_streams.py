@@ -16,6 +16,8 @@ import pytest
 from helpers import HOST, closed_by_peer, free_port, http_request, route, wait_until
 
 MIB = 1 << 20
+SANITIZED = bool(os.environ.get("GATEHOUSE_SANITIZED"))  # ASan's heap says nothing about ours
+SLOW = 3.0 if SANITIZED else 1.0  # time bounds stretch under the sanitizers
 
 
 class TcpBackend:
@@ -225,7 +227,7 @@ def test_idle_timeout_closes_both_sides(gatehouse, backends):
         t0 = time.monotonic()
         assert closed_by_peer(c, timeout=5)
         waited = time.monotonic() - t0
-    assert 0.8 <= waited < 3.0, waited
+    assert 0.8 <= waited < 3.0 * SLOW, waited
     assert wait_until(lambda: b.received, 3)   # the backend's side was closed too
     assert wait_until(lambda: stream_records(gh), 3)
     assert stream_records(gh)[-1]["end"] == "idle_timeout"
@@ -258,7 +260,7 @@ def test_all_backends_down_closes_the_client_promptly(gatehouse):
     with dial(port) as c:
         t0 = time.monotonic()
         assert closed_by_peer(c, timeout=3)
-        assert time.monotonic() - t0 < 1.5
+        assert time.monotonic() - t0 < 1.5 * SLOW
     assert wait_until(lambda: stream_records(gh), 3)
     rec = stream_records(gh)[-1]
     assert rec["end"] == "no_backend" and rec["backend"] == "", rec
@@ -285,7 +287,7 @@ def test_connect_timeout_moves_on(gatehouse, backends):
         t0 = time.monotonic()
         for _ in range(2):                 # round robin meets the hole once
             assert echo_once(port) == b"ping"
-        assert time.monotonic() - t0 < 3
+        assert time.monotonic() - t0 < 3 * SLOW
         assert "connect timeout" in gh.stderr(), gh.stderr()
     finally:
         for f in fillers:
@@ -397,8 +399,8 @@ def test_shutdown_ends_open_streams_at_the_drain_deadline(gatehouse, backends):
     assert c.recv(10) == b"z"
     t0 = time.monotonic()
     gh.signal(signal.SIGTERM)
-    assert closed_by_peer(c, timeout=5)
-    assert time.monotonic() - t0 < 3
+    assert closed_by_peer(c, timeout=5 * SLOW)
+    assert time.monotonic() - t0 < 3 * SLOW
     c.close()
     assert gh.wait_exit(5) == 0
 
@@ -427,6 +429,8 @@ def test_streams_count_toward_max_connections(gatehouse, backends):
 def test_idle_stream_connections_are_cheap(gatehouse, backends):
     """An idle stream connection holds no pipe and no buffer: its sockets,
     the relay and the coroutine frames (measured 6.6 KiB of RSS each)."""
+    if SANITIZED:
+        pytest.skip("RSS under the sanitizers is theirs, not gatehouse's")
     b = backends("echo")
     port, s = stream_cfg([b.address])
     gh = start(gatehouse, [s], access_log="off")

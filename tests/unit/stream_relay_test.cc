@@ -108,7 +108,8 @@ Result relay_once(bool splice, const std::string& payload, config::ProxyProtocol
         auto [ec] = co_await acc.async_accept(s, net::nothrow);
         if (ec) co_return;
         tcp::endpoint peer = s.remote_endpoint(), local = s.local_endpoint();
-        co_await serve_stream(sw, rt, std::move(s), peer, local, net::ConnectionSlot(), preread);
+        net::ConnectionSlot slot;   // named: no temporary with a destructor in a co_await
+        co_await serve_stream(sw, rt, std::move(s), peer, local, std::move(slot), preread);
       },
       net::asio::detached);
 
