@@ -2,7 +2,9 @@
 // stream, or SNI passthrough where the TLS bytes are not ours to read), so
 // bytes move socket -> pipe -> socket with splice(2) and never enter user
 // space; where the kernel refuses splice (EINVAL: a socket type it cannot
-// splice) the same loop copies through a small buffer instead.
+// splice) the same loop copies through a small buffer instead. splice(2)
+// into a reset socket raises SIGPIPE (it has no MSG_NOSIGNAL): the process
+// ignores SIGPIPE (app/control.cc), so it comes back as EPIPE.
 #include "stream/relay.h"
 
 #include <fcntl.h>

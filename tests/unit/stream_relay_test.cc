@@ -3,6 +3,7 @@
 // same through the copy loop that replaces splice(2) where it is refused.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -75,6 +76,7 @@ struct Result {
 // down its write side and reads to EOF.
 Result relay_once(bool splice, const std::string& payload, config::ProxyProtocolOut pp,
                   const std::string& preread, EchoBackend& be) {
+  ::signal(SIGPIPE, SIG_IGN);   // as gatehouse does (app/control.cc): splice has no MSG_NOSIGNAL
   net::Worker w(0);
   upstream::Resolver resolver(w.ctx);
   StreamWorker sw(w, resolver);
