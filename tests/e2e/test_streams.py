@@ -26,6 +26,7 @@ class TcpBackend:
     answer   - reads to EOF, then sends b"got <n> <sha256>" and closes
     name     - sends its name first, then echoes
     header   - reads a PROXY header (v1 line or v2 binary), keeps it, then echoes
+    reset    - reads one chunk, then resets the connection (RST)
     """
 
     def __init__(self, mode="echo", name="b"):
@@ -70,6 +71,10 @@ class TcpBackend:
                 c.sendall(self.name.encode() + b"\n")
             if self.mode == "header":
                 self.headers.append(self._read_header(c))
+            if self.mode == "reset":
+                c.recv(100)
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                return
             while True:
                 d = c.recv(1 << 20)
                 if not d:
@@ -231,6 +236,20 @@ def test_idle_timeout_closes_both_sides(gatehouse, backends):
     assert wait_until(lambda: b.received, 3)   # the backend's side was closed too
     assert wait_until(lambda: stream_records(gh), 3)
     assert stream_records(gh)[-1]["end"] == "idle_timeout"
+
+
+def test_backend_reset_closes_the_client(gatehouse, backends):
+    b = backends("reset")
+    port, s = stream_cfg([b.address])
+    gh = start(gatehouse, [s])
+    with dial(port) as c:
+        c.sendall(b"boom")
+        t0 = time.monotonic()
+        assert closed_by_peer(c, timeout=3 * SLOW)
+        assert time.monotonic() - t0 < 1.5 * SLOW
+    assert wait_until(lambda: stream_records(gh), 3)
+    rec = stream_records(gh)[-1]
+    assert rec["end"] == "reset" and rec["bytes_received"] == 4, rec
 
 
 def test_idle_timeout_is_reset_by_traffic(gatehouse, backends):
