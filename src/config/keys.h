@@ -7,7 +7,7 @@
 
 namespace gh::config::keys {
 
-inline constexpr std::string_view kTop[] = {"server", "ssl", "admin", "redis"};
+inline constexpr std::string_view kTop[] = {"server", "ssl", "admin", "redis", "streams"};
 // Policy keys are valid both under server (defaults) and in a route.
 #define GH_POLICY_KEYS \
   "server_header", "obfuscate", "headers", "error_pages", "intercept_errors", "access", "basic_auth", \
@@ -52,6 +52,9 @@ inline constexpr std::string_view kSsl[] = {"enabled",      "port",          "ce
 inline constexpr std::string_view kAcme[] = {"email", "directory", "domains", "storage", "ca_file"};
 inline constexpr std::string_view kCertPair[] = {"cert_file", "key_file"};
 inline constexpr std::string_view kAdmin[] = {"enabled", "host", "port", "token_file"};
+inline constexpr std::string_view kStream[] = {"listen",       "sni",            "backends", "balance",
+                                               "health_check", "proxy_protocol", "timeouts"};
+inline constexpr std::string_view kStreamTimeouts[] = {"connect", "idle"};
 
 // A section as error messages name it ("server.timeouts", "route").
 struct Section {
@@ -72,6 +75,8 @@ inline constexpr Section kSections[] = {
     {"ssl.certificates entry", kCertPair},
     {"ssl.acme", kAcme},
     {"admin", kAdmin},
+    {"stream", kStream},
+    {"streams.timeouts", kStreamTimeouts},
     {"headers", kHeaders},
     {"headers.request / headers.response", kFieldRules},
     {"access", kAccess},
