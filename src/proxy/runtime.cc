@@ -31,12 +31,24 @@ static std::string backend_key(const config::Route& r, const std::string& name, 
   return k;
 }
 
+// The same for a stream entry's backend (its entry named by listen address
+// or first SNI name; never equal to a route's key, which starts with domains
+// and a path).
+static std::string stream_backend_key(const std::string& stream, const std::string& name,
+                                      unsigned nth) {
+  return "stream\n" + stream + '\n' + name + '\n' + std::to_string(nth);
+}
+
 // Keys the backends of `rt` in order, calling f(backend, key).
 template <class F>
 static void each_backend_key(const Runtime& rt, F&& f) {
   for (const auto& rr : rt.routes) {
     std::unordered_map<std::string_view, unsigned> seen;
     for (upstream::Backend* b : rr.backends) f(*b, backend_key(*rr.conf, b->name, seen[b->name]++));
+  }
+  for (const auto& sr : rt.streams.entries) {
+    std::unordered_map<std::string_view, unsigned> seen;
+    for (upstream::Backend* b : sr.backends) f(*b, stream_backend_key(sr.name, b->name, seen[b->name]++));
   }
 }
 
@@ -91,6 +103,29 @@ std::shared_ptr<const Runtime> build_runtime(config::Config cfg, std::string& er
     }
     rt->routes.push_back(std::move(rr));
   }
+  for (const auto& sc : rt->cfg.streams) {
+    stream::StreamRuntime sr;
+    sr.conf = &sc;
+    sr.id = upstream::Backend::next_id();   // the same never-reused sequence
+    sr.name = sc.listen_port ? format_authority(sc.listen_host, sc.listen_port)
+                             : "sni:" + (sc.sni.empty() ? std::string() : sc.sni.front());
+    std::unordered_map<std::string, unsigned> seen;
+    for (const auto& b : sc.backends) {
+      std::string name = format_authority(b.host, b.port);
+      auto it = carried.find(stream_backend_key(sr.name, name, seen[name]++));
+      auto be = it != carried.end() ? std::make_unique<upstream::Backend>(it->second)
+                                    : std::make_unique<upstream::Backend>();
+      be->host = b.host;
+      be->port = b.port;
+      be->weight = b.weight;
+      be->backup = b.backup;
+      be->name = std::move(name);
+      sr.backends.push_back(be.get());
+      rt->backend_store.push_back(std::move(be));
+    }
+    rt->streams.entries.push_back(std::move(sr));
+  }
+  rt->streams.index();
   rt->route_slots = slots.route_count();
   rt->backend_slots = slots.backend_count();
   return rt;
@@ -111,7 +146,35 @@ std::vector<upstream::CheckTarget> health_targets(const Runtime& rt) {
       out.push_back(std::move(t));
     }
   }
+  // Streams: a TCP connect only (their backends need not speak HTTP).
+  for (const auto& sr : rt.streams.entries) {
+    if (!sr.conf->health_check.enabled) continue;
+    for (upstream::Backend* b : sr.backends) {
+      upstream::CheckTarget t;
+      t.backend = b;
+      t.check = sr.conf->health_check;
+      t.route = "stream " + sr.name;
+      t.tcp_only = true;
+      out.push_back(std::move(t));
+    }
+  }
   return out;
+}
+
+std::shared_ptr<const stream::StreamRuntime> stream_for_sni(const std::shared_ptr<const Runtime>& rt,
+                                                            std::string_view server_name) {
+  if (!rt) return nullptr;
+  const stream::StreamRuntime* s = rt->streams.by_sni(server_name);
+  if (!s) return nullptr;
+  return std::shared_ptr<const stream::StreamRuntime>(rt, s);
+}
+
+std::shared_ptr<const stream::StreamRuntime> stream_for_listener(
+    const std::shared_ptr<const Runtime>& rt, std::string_view host, uint16_t port) {
+  if (!rt) return nullptr;
+  const stream::StreamRuntime* s = rt->streams.by_listener(host, port);
+  if (!s) return nullptr;
+  return std::shared_ptr<const stream::StreamRuntime>(rt, s);
 }
 
 void RuntimeHolder::publish(std::shared_ptr<const Runtime> rt) {

@@ -6,11 +6,13 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/config.h"
 #include "policy/pipeline.h"
 #include "proxy/router.h"
+#include "stream/stream_proxy.h"
 #include "tls/client_context.h"
 #include "tls/server_context.h"
 #include "upstream/backend.h"
@@ -32,7 +34,9 @@ struct Runtime {
   config::Config cfg;
   Router router;
   std::vector<RouteRuntime> routes;
-  std::vector<std::unique_ptr<upstream::Backend>> backend_store;
+  std::vector<std::unique_ptr<upstream::Backend>> backend_store;   // routes' and streams'
+  // The `streams` entries (their backends are in backend_store too).
+  stream::StreamTable streams;
   std::shared_ptr<tls::ServerContext> server_tls;   // set when ssl.enabled
   std::string hsts_header;         // "Strict-Transport-Security: max-age=N\r\n" or ""
   // The server-wide policies, for responses before or without a route (404).
@@ -55,6 +59,15 @@ std::shared_ptr<const Runtime> build_runtime(config::Config cfg, std::string& er
 // What the health checker should probe for this snapshot: every backend of
 // every route with a health_check block.
 std::vector<upstream::CheckTarget> health_targets(const Runtime& rt);
+
+// The stream entry for a TLS server name (lower-case; StreamTable::by_sni),
+// as a pointer that keeps `rt` alive for the connection (what serve_stream
+// takes), or nullptr when no `sni` stream lists the name.
+std::shared_ptr<const stream::StreamRuntime> stream_for_sni(const std::shared_ptr<const Runtime>& rt,
+                                                            std::string_view server_name);
+// The same for the stream entry that owns the listener at host:port.
+std::shared_ptr<const stream::StreamRuntime> stream_for_listener(
+    const std::shared_ptr<const Runtime>& rt, std::string_view host, uint16_t port);
 
 // The process-wide current snapshot.
 class RuntimeHolder {

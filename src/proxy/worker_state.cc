@@ -13,7 +13,7 @@
 namespace gh::proxy {
 
 WorkerState::WorkerState(net::Worker& w, Shared& shared)
-    : worker(w), resolver(w.ctx), log(shared.access_log), shared_(shared) {
+    : worker(w), resolver(w.ctx), streams(w, resolver), log(shared.access_log), shared_(shared) {
   std::random_device rd;
   rng_state_ = (uint64_t(rd()) << 32) ^ rd() ^ (uint64_t(w.index) << 56);
   refresh();

@@ -13,6 +13,7 @@
 #include "proxy/access_log.h"
 #include "proxy/metrics.h"
 #include "proxy/runtime.h"
+#include "stream/stream_proxy.h"
 #include "upstream/balancer.h"
 #include "upstream/pool.h"
 #include "upstream/resolver.h"
@@ -44,6 +45,7 @@ class WorkerState {
   net::Worker& worker;
   upstream::Pool pool;
   upstream::Resolver resolver;
+  stream::StreamWorker streams;   // stream connections (serve_stream) on this worker
   AccessLogBuffer log;
   WorkerMetrics metrics;
   // A request is over: counts it (metrics, whether or not the access log is

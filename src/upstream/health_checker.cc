@@ -144,6 +144,7 @@ awaitable<void> HealthChecker::check_loop(std::shared_ptr<Target> t) {
   spec.expect_min = hc.expect_min;
   spec.expect_max = hc.expect_max;
   spec.tls = t->conf.tls;
+  spec.tcp_only = t->conf.tcp_only;
 
   for (;;) {
     if (is_stopped(t->mu, t->stopped)) co_return;

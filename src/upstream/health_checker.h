@@ -36,6 +36,9 @@ struct CheckTarget {
   // Backend speaks TLS. TLS probes are not built yet: such a target gets a
   // TCP connect check only (no HTTP request, no status range).
   bool tls = false;
+  // A TCP connect is the whole check (`streams` backends, which need not
+  // speak HTTP): up when the connect completes within check.timeout.
+  bool tcp_only = false;
 };
 
 // What the status view shows about one checked backend.

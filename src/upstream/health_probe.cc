@@ -43,8 +43,9 @@ ProbeResult failed(std::string why) {
 }
 
 awaitable<ProbeResult> probe_steps(Attempt& a, Resolver& resolver, const ProbeSpec& spec) {
+  const bool connect_only = spec.tls || spec.tcp_only;
   std::string request;
-  if (!spec.tls) {
+  if (!connect_only) {
     request = build_probe_request(spec.path, spec.host_header);
     if (request.empty()) co_return failed("invalid check path or host");
   }
@@ -67,7 +68,7 @@ awaitable<ProbeResult> probe_steps(Attempt& a, Resolver& resolver, const ProbeSp
   }
   if (cec) co_return failed(describe_error(cec));
 
-  if (spec.tls) {
+  if (connect_only) {
     ProbeResult ok;
     ok.ok = true;
     co_return ok;

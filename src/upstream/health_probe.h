@@ -21,9 +21,11 @@ struct ProbeSpec {
   std::chrono::milliseconds timeout{2000};
   unsigned expect_min = 200;        // passing status range, inclusive
   unsigned expect_max = 399;
-  // The backend speaks TLS. TLS probes are not built yet: such a probe only
-  // checks that a TCP connection opens (no request is sent).
+  // Only check that a TCP connection opens (no request is sent): for a
+  // backend that speaks TLS (TLS probes are not built yet) and for `streams`
+  // backends, which need not speak HTTP at all.
   bool tls = false;
+  bool tcp_only = false;
 };
 
 struct ProbeResult {

@@ -284,6 +284,22 @@ TEST(HealthProbe, TlsTargetIsAConnectCheck) {
   EXPECT_EQ(probe(s).error, "connection refused");
 }
 
+// `streams` backends: a connect is the check, whatever the peer would answer
+// (here a 500, which an HTTP check would fail), and an invalid path is not
+// even looked at.
+TEST(HealthProbe, TcpOnlyTargetIsAConnectCheck) {
+  Origin o;
+  o.set_statuses({500});
+  ProbeSpec s = spec_for(o.port);
+  s.tcp_only = true;
+  s.path = "not a path";
+  ProbeResult r = probe(s);
+  EXPECT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.status, 0);
+  s.port = dead_port();
+  EXPECT_EQ(probe(s).error, "connection refused");
+}
+
 TEST(HealthProbe, RefusesPathsThatCouldSplitTheRequest) {
   EXPECT_EQ(build_probe_request("/a b", "h"), "");
   EXPECT_EQ(build_probe_request("/a\r\nX: y", "h"), "");
