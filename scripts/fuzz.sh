@@ -6,6 +6,7 @@
 #   SECONDS  run time per target (default 30; 0 = build only)
 #   target   fuzz_request_parser fuzz_response_parser fuzz_chunked fuzz_config
 #            fuzz_router_rewrite http2_fuzz fuzz_cache_rules fuzz_jwt fuzz_client_hello
+#            fuzz_proxy_protocol
 #            (default: all)
 # Environment: FUZZ_JOBS (parallel builds, default nproc), FUZZ_ARGS (extra
 # libFuzzer flags, e.g. "-only_ascii=1"), FUZZ_KEEP_CORPUS=1 (keep growing
@@ -25,7 +26,7 @@ if ! [[ "$secs" =~ ^[0-9]+$ ]]; then
 fi
 [ $# -gt 0 ] && shift
 
-all_targets=(fuzz_request_parser fuzz_response_parser fuzz_chunked fuzz_config fuzz_router_rewrite http2_fuzz fuzz_cache_rules fuzz_jwt fuzz_client_hello)
+all_targets=(fuzz_request_parser fuzz_response_parser fuzz_chunked fuzz_config fuzz_router_rewrite http2_fuzz fuzz_cache_rules fuzz_jwt fuzz_client_hello fuzz_proxy_protocol)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all_targets[@]}")
 
@@ -62,6 +63,7 @@ sources() {
     http2_fuzz) echo "$(echo src/http2/*.cc) src/http/fields.cc" ;;
     fuzz_jwt) echo "$(echo src/jose/*.cc)" ;;
     fuzz_client_hello) echo "src/tls/client_hello.cc src/config/address.cc src/core/cidr.cc" ;;
+    fuzz_proxy_protocol) echo "src/net/proxy_protocol_parse.cc" ;;
     fuzz_cache_rules) echo "src/cache/cache_control.cc src/cache/freshness.cc src/cache/http_date.cc src/cache/key.cc src/cache/range.cc src/http/fields.cc src/http/path.cc" ;;
     *) return 1 ;;
   esac
@@ -79,6 +81,7 @@ max_len() {
     fuzz_router_rewrite) echo 9216 ;;    # past kMaxRewriteValue (8 KiB)
     fuzz_jwt) echo 17408 ;;              # past kMaxTokenBytes (16 KiB)
     fuzz_client_hello) echo 33792 ;;     # past kMaxClientHelloBytes (32 KiB)
+    fuzz_proxy_protocol) echo 1024 ;;    # past kMaxHeader (536)
     *) echo 8192 ;;                      # past the 4 KiB chunk line limit
   esac
 }
@@ -86,6 +89,7 @@ dict() {
   case "$1" in
     fuzz_config) echo "$root/tests/fuzz/config.dict" ;;
     fuzz_client_hello) echo "$root/tests/fuzz/tls.dict" ;;
+    fuzz_proxy_protocol) echo "$root/tests/fuzz/proxy_protocol.dict" ;;
     *) echo "$root/tests/fuzz/http.dict" ;;
   esac
 }
@@ -117,6 +121,7 @@ inputs() {
     http2_fuzz) echo src/http2/* src/http/exchange.h src/http/fields.cc ;;
     fuzz_jwt) echo src/jose/* ;;
     fuzz_client_hello) echo src/tls/client_hello.* src/config/address.* src/core/cidr.* ;;
+    fuzz_proxy_protocol) echo src/net/proxy_protocol.h src/net/proxy_protocol_parse.cc src/net/asio.h ;;
     fuzz_cache_rules) echo src/cache/* src/http/exchange.h src/http/fields.cc src/http/path.* src/http/token.h ;;
   esac
 }
