@@ -20,7 +20,7 @@ test_pkgs=(
   libgtest-dev libgmock-dev
   python3 python3-pytest python3-pytest-xdist python3-websockets python3-h2 python3-requests python3-trustme python3-grpcio python3-brotli python3-zstandard python3-jwt python3-cryptography
   chromium chromium-driver python3-selenium
-  curl openssl nghttp2-client procps prometheus wrk
+  curl openssl nghttp2-client procps prometheus wrk haproxy
 )
 case "${1:-}" in
   build) pkgs=("${build_pkgs[@]}") ;;

@@ -29,7 +29,9 @@ std::string render_metrics(const MetricsSources& src) {
   // Sum the workers.
   std::vector<WorkerMetrics::RouteTotals> routes;
   std::vector<core::HistogramTotals> backends;
-  int64_t tunnels = 0, h2_streams = 0, idle = 0;
+  int64_t tunnels = 0, h2_streams = 0, idle = 0, streams_open = 0;
+  std::array<uint64_t, proxy::kStreamEnds.size()> stream_ends{};
+  uint64_t stream_in = 0, stream_out = 0;
   uint64_t tls_errors = 0, connects = 0;
   std::array<uint64_t, proxy::kListenerNames.size()> accepted{};
   std::array<std::array<uint64_t, 2>, 2> handshakes{};
@@ -38,6 +40,10 @@ std::string render_metrics(const MetricsSources& src) {
     wm.sum_routes(routes);
     wm.sum_backends(backends);
     tunnels += wm.tunnels.get();
+    streams_open += w->streams.open();
+    for (size_t i = 0; i < stream_ends.size(); ++i) stream_ends[i] += wm.stream_connections[i].get();
+    stream_in += wm.stream_bytes_received.get();
+    stream_out += wm.stream_bytes_sent.get();
     h2_streams += wm.h2_streams.get();
     idle += w->pool.idle_count();
     tls_errors += wm.tls_handshake_errors.get();
@@ -139,6 +145,22 @@ std::string render_metrics(const MetricsSources& src) {
   }
   m.family("gatehouse_tunnels_active", "gauge", "WebSocket and other upgrade tunnels open now.");
   m.sample("gatehouse_tunnels_active", {}, tunnels);
+  m.family("gatehouse_streams_active", "gauge", "`streams` (TCP) connections open now.");
+  m.sample("gatehouse_streams_active", {}, streams_open);
+  m.family("gatehouse_stream_connections_total", "counter",
+           "Finished `streams` (TCP) connections, by how they ended.");
+  for (size_t i = 0; i < stream_ends.size(); ++i) {
+    const Label l[] = {{"end", proxy::kStreamEnds[i]}};
+    m.sample("gatehouse_stream_connections_total", l, stream_ends[i]);
+  }
+  m.family("gatehouse_stream_bytes_total", "counter",
+           "Bytes relayed by `streams` connections: received from clients, sent to clients.");
+  {
+    const Label in[] = {{"direction", "received"}};
+    const Label out_l[] = {{"direction", "sent"}};
+    m.sample("gatehouse_stream_bytes_total", in, stream_in);
+    m.sample("gatehouse_stream_bytes_total", out_l, stream_out);
+  }
   m.family("gatehouse_http2_streams_active", "gauge", "HTTP/2 client streams open now.");
   m.sample("gatehouse_http2_streams_active", {}, h2_streams);
   m.family("gatehouse_tls_handshakes_total", "counter",

@@ -40,4 +40,10 @@ std::optional<HostPort> parse_address(std::string_view text, uint16_t default_po
 // is_dns_name refuses; sets `why`.
 std::optional<std::string> parse_domain(std::string_view text, std::string& why);
 
+// Whether listeners on hosts `a` and `b` (as parse_host returns them) with
+// the same port would collide: the same address, or a wildcard of the
+// family (listeners bind IPv6 only for IPv6 addresses). "localhost" is
+// 127.0.0.1 to the listener; other names collide when equal.
+bool addresses_overlap(const std::string& a, const std::string& b);
+
 }  // namespace gh::config

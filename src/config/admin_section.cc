@@ -8,7 +8,6 @@
 #include "config/address.h"
 #include "config/keys.h"
 #include "config/sections.h"
-#include "core/cidr.h"
 
 namespace gh::config::detail {
 namespace {
@@ -70,23 +69,6 @@ std::optional<std::string> read_token(Ctx& ctx, const Value& v, const std::strin
                      "(chmod 600 it: the token is a password)");
   }
   return token;
-}
-
-// Whether listeners on `a` and `b` (same port) would collide: the same
-// address, or a wildcard of the family (listeners bind IPv6 only for IPv6
-// addresses). "localhost" is 127.0.0.1 to the listener; other names (which
-// the listener refuses anyway) collide when equal.
-bool addresses_overlap(const std::string& a, const std::string& b) {
-  auto ip = [](const std::string& h) { return core::parse_ip(h == "localhost" ? "127.0.0.1" : h); };
-  auto x = ip(a), y = ip(b);
-  if (!x || !y) return a == b;
-  if (*x == *y) return true;
-  const bool v4x = core::is_v4_mapped(*x), v4y = core::is_v4_mapped(*y);
-  if (v4x != v4y) return false;
-  static const core::Ip16 any6{};
-  static const core::Ip16 any4 = *core::parse_ip("0.0.0.0");
-  const core::Ip16& any = v4x ? any4 : any6;
-  return *x == any || *y == any;
 }
 
 }  // namespace

@@ -7,7 +7,7 @@
 
 namespace gh::config::keys {
 
-inline constexpr std::string_view kTop[] = {"server", "ssl", "admin", "redis"};
+inline constexpr std::string_view kTop[] = {"server", "ssl", "admin", "redis", "streams"};
 // Policy keys are valid both under server (defaults) and in a route.
 #define GH_POLICY_KEYS \
   "server_header", "obfuscate", "headers", "error_pages", "intercept_errors", "access", "basic_auth", \
@@ -15,7 +15,7 @@ inline constexpr std::string_view kTop[] = {"server", "ssl", "admin", "redis"};
 inline constexpr std::string_view kServer[] = {
     "host",     "port",       "workers",           "trusted_proxies", "forwarded",
     "timeouts", "limits",     "access_log",        "access_log_format", "reverse_proxy",
-    "http2",    "traceparent",  GH_POLICY_KEYS};
+    "http2",    "traceparent",  "proxy_protocol", GH_POLICY_KEYS};
 inline constexpr std::string_view kTimeouts[] = {
     "client_header",     "client_body", "keepalive",     "connect",
     "upstream_response", "tunnel_idle", "shutdown_drain"};
@@ -50,6 +50,9 @@ inline constexpr std::string_view kSsl[] = {"enabled",      "port",          "ce
                                             "certificates", "redirect_http", "hsts"};
 inline constexpr std::string_view kCertPair[] = {"cert_file", "key_file"};
 inline constexpr std::string_view kAdmin[] = {"enabled", "host", "port", "token_file"};
+inline constexpr std::string_view kStream[] = {"listen",       "sni",            "backends", "balance",
+                                               "health_check", "proxy_protocol", "timeouts"};
+inline constexpr std::string_view kStreamTimeouts[] = {"connect", "idle"};
 
 // A section as error messages name it ("server.timeouts", "route").
 struct Section {
@@ -69,6 +72,8 @@ inline constexpr Section kSections[] = {
     {"ssl", kSsl},
     {"ssl.certificates entry", kCertPair},
     {"admin", kAdmin},
+    {"stream", kStream},
+    {"streams.timeouts", kStreamTimeouts},
     {"headers", kHeaders},
     {"headers.request / headers.response", kFieldRules},
     {"access", kAccess},

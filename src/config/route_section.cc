@@ -67,11 +67,18 @@ void load_expect_status(Ctx& ctx, const Value& v, HealthCheck& hc) {
   hc.expect_max = static_cast<unsigned>(*hi);
 }
 
-void load_health_check(Ctx& ctx, const Value& v, HealthCheck& hc) {
+}  // namespace
+
+void load_health_check(Ctx& ctx, const Value& v, HealthCheck& hc, bool tcp_only) {
   hc.enabled = true;
   std::optional<YAML::Mark> timeout_mark;
   bool interval_given = false;
   for (const Entry& e : map_entries(ctx, v, "health_check", keys::kHealthCheck)) {
+    if (tcp_only && (e.key == "path" || e.key == "expect_status")) {
+      ctx.error(e.key_mark, "a stream's health_check is a TCP connect: '" + e.key +
+                                "' does not apply (remove it)");
+      continue;
+    }
     if (e.key == "path") {
       auto s = read_string(ctx, e.value);
       std::string why;
@@ -99,6 +106,54 @@ void load_health_check(Ctx& ctx, const Value& v, HealthCheck& hc) {
   // follows a short interval, so that `interval: 1s` alone keeps its pace.
   if (!timeout_mark && interval_given && hc.timeout > hc.interval) hc.timeout = hc.interval;
 }
+
+std::optional<Balance> read_balance(Ctx& ctx, const Value& v) {
+  return read_enum<Balance>(ctx, v, {{"round_robin", Balance::round_robin},
+                                     {"least_conn", Balance::least_conn},
+                                     {"ip_hash", Balance::ip_hash},
+                                     {"random", Balance::random}});
+}
+
+void load_backends(Ctx& ctx, const Entry& backends, uint16_t default_port, const char* owner,
+                   std::vector<BackendConf>& out) {
+  std::vector<Value> items = list_items(ctx, backends.value);
+  if (items.empty() && (backends.value.node.IsSequence() || backends.value.node.IsNull())) {
+    ctx.error(backends.value.mark, "'backends' must list at least one backend");
+  }
+  bool all_loaded = true;
+  for (const Value& item : items) {
+    Value bv = item;
+    bv.name = "a backends entry";
+    auto b = load_backend(ctx, bv, default_port);
+    if (!b) {
+      all_loaded = false;
+      continue;
+    }
+    if (b->port == 0) {
+      ctx.error(item.mark, "backend '" + b->host + "' needs a port (host:port)");
+      all_loaded = false;
+      continue;
+    }
+    bool dup = std::any_of(out.begin(), out.end(), [&](const BackendConf& o) {
+      return o.host == b->host && o.port == b->port;
+    });
+    if (dup) {
+      ctx.error(item.mark, "backend '" + b->host + ":" + std::to_string(b->port) +
+                               "' is listed twice in this " + owner);
+      continue;
+    }
+    out.push_back(std::move(*b));
+  }
+  bool any_primary =
+      std::any_of(out.begin(), out.end(), [](const BackendConf& b) { return !b.backup; });
+  if (all_loaded && !out.empty() && !any_primary) {
+    // Backups serve when no primary is usable, which with none is always.
+    ctx.warn(backends.key_mark, "every backend is a backup; with no primary they serve as "
+                                "primaries would");
+  }
+}
+
+namespace {
 
 void load_upstream_tls(Ctx& ctx, const Value& v, UpstreamTls& tls) {
   std::optional<YAML::Mark> cert_mark, key_mark;
@@ -196,10 +251,7 @@ Route load_route(Ctx& ctx, const Value& v, std::optional<YAML::Mark>& dup_mark) 
         r.upstream_protocol = *u;
       }
     } else if (e.key == "balance") {
-      if (auto b = read_enum<Balance>(ctx, val, {{"round_robin", Balance::round_robin},
-                                                {"least_conn", Balance::least_conn},
-                                                {"ip_hash", Balance::ip_hash},
-                                                {"random", Balance::random}})) {
+      if (auto b = read_balance(ctx, val)) {
         r.balance = *b;
       }
     } else if (e.key == "retries") {
@@ -222,37 +274,7 @@ Route load_route(Ctx& ctx, const Value& v, std::optional<YAML::Mark>& dup_mark) 
                               "' and 'backends' in one route; give the address in backends");
       }
     }
-    std::vector<Value> items = list_items(ctx, backends->value);
-    if (items.empty() && (backends->value.node.IsSequence() || backends->value.node.IsNull())) {
-      ctx.error(backends->value.mark, "'backends' must list at least one backend");
-    }
-    uint16_t default_port = r.ssl ? 443 : 80;
-    bool all_loaded = true;
-    for (const Value& item : items) {
-      Value bv = item;
-      bv.name = "a backends entry";
-      auto b = load_backend(ctx, bv, default_port);
-      if (!b) {
-        all_loaded = false;
-        continue;
-      }
-      bool dup = std::any_of(r.backends.begin(), r.backends.end(), [&](const BackendConf& o) {
-        return o.host == b->host && o.port == b->port;
-      });
-      if (dup) {
-        ctx.error(item.mark, "backend '" + b->host + ":" + std::to_string(b->port) +
-                                 "' is listed twice in this route");
-        continue;
-      }
-      r.backends.push_back(std::move(*b));
-    }
-    bool any_primary = std::any_of(r.backends.begin(), r.backends.end(),
-                                   [](const BackendConf& b) { return !b.backup; });
-    if (all_loaded && !r.backends.empty() && !any_primary) {
-      // Backups serve when no primary is usable, which with none is always.
-      ctx.warn(backends->key_mark, "every backend is a backup; with no primary they serve as "
-                                   "primaries would");
-    }
+    load_backends(ctx, *backends, r.ssl ? 443 : 80, "route", r.backends);
   }
   if (r.backends.empty()) {
     // The PyServe shape: host/port is the single backend. Also the fallback
@@ -264,7 +286,7 @@ Route load_route(Ctx& ctx, const Value& v, std::optional<YAML::Mark>& dup_mark) 
     r.backends.push_back(std::move(b));
   }
 
-  if (health) load_health_check(ctx, health->value, r.health_check);
+  if (health) load_health_check(ctx, health->value, r.health_check, false);
   if (tls) {
     if (!r.ssl) {
       ctx.warn(tls->key_mark, "'tls' has no effect while 'ssl' is false; add 'ssl: true' for TLS "

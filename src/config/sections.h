@@ -17,6 +17,24 @@ void load_server(Ctx& ctx, const Value& v, Server& out);
 // when the entry or its path was broken: its path is then only a stand-in.
 Route load_route(Ctx& ctx, const Value& v, std::optional<YAML::Mark>& dup_mark);
 
+// A `backends` list (of a route or a stream) into `out`: each entry's
+// address (`default_port` when it has none; 0: a port is required), weight
+// and backup; duplicates are errors ("listed twice in this <owner>"), and
+// only backups draw a warning.
+void load_backends(Ctx& ctx, const Entry& backends, uint16_t default_port, const char* owner,
+                   std::vector<BackendConf>& out);
+
+// `balance`: round_robin | least_conn | ip_hash | random.
+std::optional<Balance> read_balance(Ctx& ctx, const Value& v);
+
+// A `health_check` block. `tcp_only` (streams): the check is a TCP connect,
+// so `path` and `expect_status` are errors.
+void load_health_check(Ctx& ctx, const Value& v, HealthCheck& hc, bool tcp_only);
+
+// The top-level `streams` list; checks listen ports against server, ssl and
+// admin (loaded before it) and `sni` entries against ssl.enabled.
+void load_streams(Ctx& ctx, const Value& v, const Config& cfg, std::vector<StreamRoute>& out);
+
 // A policy key (keys::kPolicies) of server or a route into `out`; false when
 // `e` is not a policy key. Files the policies name (error pages, htpasswd)
 // are read here, so a reload re-reads them and a bad one fails the load.

@@ -49,6 +49,7 @@ void load_limits(Ctx& ctx, const Value& v, Limits& l) {
 }  // namespace
 
 void load_server(Ctx& ctx, const Value& v, Server& out) {
+  std::optional<YAML::Mark> proxy_protocol_on;   // where proxy_protocol: true was set
   for (const Entry& e : map_entries(ctx, v, "server", keys::kServer)) {
     const Value& val = e.value;
     if (load_policy(ctx, e, out.policies)) continue;
@@ -62,6 +63,11 @@ void load_server(Ctx& ctx, const Value& v, Server& out) {
       if (auto p = read_port(ctx, val)) out.port = *p;
     } else if (e.key == "http2") {
       if (auto f = read_bool(ctx, val)) out.http2 = *f;
+    } else if (e.key == "proxy_protocol") {
+      if (auto f = read_bool(ctx, val)) {
+        out.proxy_protocol = *f;
+        if (*f) proxy_protocol_on = val.mark;
+      }
     } else if (e.key == "workers") {
       auto s = read_text(ctx, val, "auto or an integer from 1 to 1024");
       if (!s) continue;
@@ -144,6 +150,13 @@ void load_server(Ctx& ctx, const Value& v, Server& out) {
         out.reverse_proxy.push_back(std::move(r));
       }
     }
+  }
+  // Only trusted_proxies may send the header and every other peer is
+  // refused: with none listed, no connection could ever be served.
+  if (proxy_protocol_on && out.trusted_proxies.empty()) {
+    ctx.error(*proxy_protocol_on,
+              "'proxy_protocol: true' needs server.trusted_proxies (the balancers allowed to send "
+              "the PROXY header); with none, every connection would be refused");
   }
 }
 

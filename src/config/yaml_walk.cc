@@ -62,16 +62,22 @@ namespace {
 
 // The one other section where `key` is known, if there is exactly one.
 std::optional<std::string_view> only_home_of(std::string_view key, std::string_view here) {
-  std::optional<std::string_view> home;
-  for (const keys::Section& s : keys::kSections) {
-    if (s.name == here) continue;
-    for (std::string_view k : s.keys) {
-      if (k != key) continue;
-      if (home) return std::nullopt;
-      home = s.name;
+  // A streams entry reuses route and server key names (backends, balance,
+  // health_check, timeouts): it is asked last, so those keys still point to
+  // their first home.
+  for (bool streams : {false, true}) {
+    std::optional<std::string_view> home;
+    for (const keys::Section& s : keys::kSections) {
+      if (s.name == here || s.name.starts_with("stream") != streams) continue;
+      for (std::string_view k : s.keys) {
+        if (k != key) continue;
+        if (home) return std::nullopt;
+        home = s.name;
+      }
     }
+    if (home) return home;
   }
-  return home;
+  return std::nullopt;
 }
 
 }  // namespace

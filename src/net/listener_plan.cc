@@ -13,6 +13,8 @@ std::vector<ListenerSpec> listeners_for(const config::Config& cfg) {
     out.push_back({cfg.server.host, cfg.server.port, "https"});
   }
   if (cfg.admin.enabled) out.push_back({cfg.admin.host, cfg.admin.port, "admin"});
+  for (const auto& s : cfg.streams)
+    if (s.listen_port != 0) out.push_back({s.listen_host, s.listen_port, "stream"});
   return out;
 }
 

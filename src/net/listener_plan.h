@@ -11,7 +11,8 @@ namespace gh::net {
 
 // Plain HTTP on server.port, and TLS on ssl.port when set; without
 // ssl.port, server.port itself speaks TLS (when ssl is enabled). Then the
-// admin listener when admin.enabled.
+// admin listener when admin.enabled, then one "stream" listener per
+// `streams` entry with `listen`.
 std::vector<ListenerSpec> listeners_for(const config::Config& cfg);
 
 }  // namespace gh::net

@@ -22,7 +22,7 @@ namespace gh::net {
 struct ListenerSpec {
   std::string host;
   uint16_t port = 0;
-  std::string kind;   // "http", "https", "admin": shown in the ready line and passed to handlers
+  std::string kind;   // "http", "https", "admin", "stream": shown in the ready line and passed to handlers
 };
 
 // A listening socket handed over by the process that started this one

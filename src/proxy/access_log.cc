@@ -254,6 +254,50 @@ void AccessLogBuffer::add(const LogRecord& r) {
   if (buf_.size() >= 32 * 1024) flush();
 }
 
+void AccessLogBuffer::add_stream(const StreamLogRecord& r) {
+  if (!sink_.enabled()) return;
+  char tbuf[64];
+  char num[128];
+  time_t secs = r.start_unix_ms / 1000;
+  tm t;
+  gmtime_r(&secs, &t);
+  if (sink_.format() == config::AccessLogFormat::json) {
+    std::snprintf(tbuf, sizeof tbuf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", t.tm_year + 1900,
+                  t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec,
+                  static_cast<int>(r.start_unix_ms % 1000));
+    buf_ += "{\"time\":\"";
+    buf_ += tbuf;
+    buf_ += "\",\"kind\":\"stream\"";
+    json_field(buf_, ",\"client\":", r.client);
+    json_field(buf_, ",\"stream\":", r.stream);
+    json_field(buf_, ",\"backend\":", r.backend);
+    std::snprintf(num, sizeof num, ",\"bytes_sent\":%llu,\"bytes_received\":%llu,\"duration_ms\":%.3f",
+                  static_cast<unsigned long long>(r.bytes_sent),
+                  static_cast<unsigned long long>(r.bytes_received), r.duration_ms);
+    buf_ += num;
+    json_field(buf_, ",\"end\":", r.end);
+    buf_ += "}\n";
+  } else {
+    static const char* mon[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    std::snprintf(tbuf, sizeof tbuf, "[%02d/%s/%04d:%02d:%02d:%02d +0000]", t.tm_mday,
+                  mon[t.tm_mon], t.tm_year + 1900, t.tm_hour, t.tm_min, t.tm_sec);
+    buf_.append(r.client.empty() ? "-" : r.client);
+    buf_ += " - - ";
+    buf_ += tbuf;
+    buf_ += " \"STREAM ";
+    clf_str(buf_, r.stream);
+    std::snprintf(num, sizeof num, " TCP\" - %llu \"-\" \"-\" %.3f \"",
+                  static_cast<unsigned long long>(r.bytes_sent), r.duration_ms / 1000.0);
+    buf_ += num;
+    clf_str(buf_, r.backend);
+    buf_ += "\" \"";
+    clf_str(buf_, r.end);
+    buf_ += "\"\n";
+  }
+  if (buf_.size() >= 32 * 1024) flush();
+}
+
 void AccessLogBuffer::flush() {
   if (buf_.empty()) return;
   std::string chunk;

@@ -51,6 +51,18 @@ struct LogRecord {
   uint32_t backend_slot = 0;
 };
 
+// One finished `streams` (TCP) connection, for its access log line.
+struct StreamLogRecord {
+  int64_t start_unix_ms = 0;
+  std::string_view client;        // client IP (a PROXY header's, when one came)
+  std::string_view stream;        // the entry: listen address or "sni:<first name>"
+  std::string_view backend;       // "host:port", empty when none was reached
+  std::string_view end;           // closed | idle_timeout | reset | no_backend | shutdown
+  uint64_t bytes_sent = 0;        // to the client
+  uint64_t bytes_received = 0;    // from the client
+  double duration_ms = 0;
+};
+
 class AccessLogSink {
  public:
   // Opens the destination ("stdout", "stderr", "off", or a file path, appended).
@@ -88,6 +100,10 @@ class AccessLogBuffer {
  public:
   explicit AccessLogBuffer(AccessLogSink& sink) : sink_(sink) {}
   void add(const LogRecord& r);
+  // A stream line: json {"time","kind":"stream","client","stream","backend",
+  // "bytes_sent","bytes_received","duration_ms","end"}; combined with
+  // "STREAM <stream> TCP" as its request line and "-" as status.
+  void add_stream(const StreamLogRecord& r);
   void flush();
 
  private:

@@ -126,6 +126,11 @@ class WorkerMetrics {
   core::LocalCounter upstream_connects;           // new upstream connections made
   std::array<core::LocalCounter, kListenerNames.size()> connections;   // accepted, by listener
   core::LocalGauge tunnels;                       // upgrade tunnels open
+  // `streams` connections: finished ones by how they ended
+  // (kStreamEnds), and bytes each way (open ones: StreamWorker::open()).
+  std::array<core::LocalCounter, 5> stream_connections;
+  core::LocalCounter stream_bytes_received;      // from clients
+  core::LocalCounter stream_bytes_sent;          // to clients
   core::LocalGauge h2_streams;                    // HTTP/2 streams open
   // [0]: TLSv1.2 (and older), [1]: TLSv1.3; [..][1]: resumed.
   std::array<std::array<core::LocalCounter, 2>, 2> tls_handshakes;
@@ -159,6 +164,10 @@ struct WorkerMetrics::RouteTotals {
   std::array<uint64_t, kPolicyNames.size()> denials{};
   std::array<uint64_t, kCacheResults.size()> cache{};
 };
+
+// How a stream connection ended (StreamRecord::end), in metric label order.
+inline constexpr std::array<std::string_view, 5> kStreamEnds = {"closed", "idle_timeout", "reset",
+                                                                "no_backend", "shutdown"};
 
 // Counts a SIGHUP reload (process-wide; rare, so a plain atomic add).
 void note_reload(bool ok);

@@ -7,6 +7,7 @@
 #include "proxy/cache_refresh.h"
 #include "proxy/h2_connection.h"
 #include "proxy/park.h"
+#include "proxy/proxy_header.h"
 #include "proxy/session.h"
 
 namespace gh::proxy {
@@ -29,6 +30,7 @@ Proxy::Proxy(Server& server, Shared& shared) {
     sp->idle = std::make_unique<IdleSet>(
         w->ctx, [sp](Socket s, IdleConn c) { resume_idle(*sp, std::move(s), std::move(c)); });
     w->on_abort = [sp] {
+      sp->streams.abort_all();
       for (Session* s = sp->sessions; s; s = s->next_session) s->abort();
       for (H2Connection* c = sp->h2_connections; c; c = c->next) c->abort();
       CacheRefresh::cancel_all(*sp);
@@ -73,11 +75,46 @@ static ClientInfo client_info(const tcp::endpoint& remote, uint16_t local_port) 
   return ci;
 }
 
+// A `listen` stream's connection: the entry is the one that owns this
+// listener in the current snapshot (none when a reload removed it between
+// the accept and now: the connection closes).
+static awaitable<void> serve_stream_listener(WorkerState& ws, Socket s, tcp::endpoint peer,
+                                             const ListenerSpec& spec, ConnectionSlot slot) {
+  auto entry = stream_for_listener(ws.runtime(), spec.host, spec.port);
+  if (!entry) co_return;
+  // The address the client connected to: the listener's, unless it is a
+  // wildcard (then the socket says; a syscall only then).
+  error_code ec;
+  auto local_ip = asio::ip::make_address(spec.host == "localhost" ? "127.0.0.1" : spec.host, ec);
+  tcp::endpoint local(local_ip, spec.port);
+  if (ec || local_ip.is_unspecified()) {
+    local = s.local_endpoint(ec);
+    if (ec) co_return;
+  }
+  co_await stream::serve_stream(ws.streams, std::move(entry), std::move(s), peer, local,
+                                std::move(slot));
+}
+
 awaitable<void> Proxy::serve(Worker& w, Socket s, tcp::endpoint peer, const ListenerSpec& spec,
                              ConnectionSlot slot) {
   WorkerState& ws = *states_[w.index];
+  if (spec.kind == "stream") {
+    co_await serve_stream_listener(ws, std::move(s), peer, spec, std::move(slot));
+    co_return;
+  }
   ws.metrics.connections[spec.kind == "https" ? 1 : 0].add();
-  ClientInfo ci = client_info(peer, spec.port);
+  // server.proxy_protocol: the header's source is the client from here on
+  // (forwarding headers, access rules, rate limits, ip_hash, the log).
+  // `ends` is also what a TLS passthrough stream would send on.
+  ConnectionEnds ends{peer, {}};
+  if (ws.runtime() && ws.runtime()->cfg.server.proxy_protocol) {
+    std::shared_ptr<const Runtime> rt = ws.runtime();   // held across the wait (a reload may swap it)
+    const int64_t deadline = now_ms() + rt->cfg.server.timeouts.client_header.count();
+    const bool ok = co_await take_proxy_header(rt->cfg.server, s, deadline, ends);
+    if (!ok) co_return;   // refused: the socket closes unread
+  }
+  ClientInfo ci = client_info(ends.client, spec.port);
+  ci.v6 = peer.address().is_v6();   // the socket's own family (parking re-adopts it)
   if (spec.kind == "https") {
     // The context comes from the current snapshot, so reloaded certificates
     // apply to new connections while old ones keep theirs.

@@ -17,6 +17,27 @@ WorkerState::WorkerState(net::Worker& w, Shared& shared)
   std::random_device rd;
   rng_state_ = (uint64_t(rd()) << 32) ^ rd() ^ (uint64_t(w.index) << 56);
   refresh();
+  // A finished stream connection: its log line and counters.
+  streams.on_finish = [this](const stream::StreamRecord& r) {
+    size_t i = 0;
+    while (i + 1 < kStreamEnds.size() && kStreamEnds[i] != r.end) ++i;
+    metrics.stream_connections[i].add();
+    metrics.stream_bytes_received.add(r.bytes_up);
+    metrics.stream_bytes_sent.add(r.bytes_down);
+    std::string client = r.client.address().is_v6() && r.client.address().to_v6().is_v4_mapped()
+                             ? net::asio::ip::make_address_v4(net::asio::ip::v4_mapped, r.client.address().to_v6()).to_string()
+                             : r.client.address().to_string();
+    StreamLogRecord lr;
+    lr.start_unix_ms = r.start_unix_ms;
+    lr.client = client;
+    lr.stream = r.stream ? std::string_view(r.stream->name) : std::string_view();
+    lr.backend = r.backend ? std::string_view(r.backend->name) : std::string_view();
+    lr.end = r.end;
+    lr.bytes_sent = r.bytes_down;
+    lr.bytes_received = r.bytes_up;
+    lr.duration_ms = double(r.duration_ms);
+    log.add_stream(lr);
+  };
 }
 
 void WorkerState::refresh() {
@@ -29,6 +50,7 @@ void WorkerState::refresh() {
   metrics.ensure(rt_->route_slots, rt_->backend_slots);
   for (const auto& r : rt_->routes)
     balancers_.push_back(upstream::make_balancer(r.conf->balance, r.backends));
+  streams.forget_others(rt_->streams);
 }
 
 // splitmix64: fast, good enough for ids that only need to be unique.

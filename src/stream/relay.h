@@ -3,7 +3,9 @@
 // the drain deadline can cut it.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string_view>
 
 #include "net/asio.h"
@@ -20,22 +22,27 @@ class Relay {
   Relay& operator=(const Relay&) = delete;
 
   // Ends the connection now (drain deadline): both sockets' pending waits
-  // are cancelled; the relay unwinds and reports `end` as "shutdown".
+  // are cancelled; the relay unwinds and reports "shutdown".
   void abort();
+  // Why the relay was cut (an abort, an error, the idle timeout), or empty.
+  std::string_view cut_reason() const { return broken_ ? end_ : std::string_view(); }
 
-  // Connects `backend_socket` to one of `s`'s backends (balancer, skipping
-  // the ones tried; refused or timed-out connects move on to the next, at
-  // most `max_tries` in all). Fills rec.backend and rec.attempts; false when
-  // no backend could be reached (or the relay was aborted meanwhile).
+  // Connects to one of `s`'s backends: the balancer's pick among the usable
+  // ones not tried yet; a refused, failed or timed-out (conf->connect_timeout)
+  // connect counts against the backend (passive health) and moves on, at most
+  // kMaxTries picks. Fills rec.backend and rec.attempts; false when no
+  // backend could be reached or the relay was aborted meanwhile.
   net::awaitable<bool> connect(const StreamRuntime& s, StreamRecord& rec);
+  static constexpr unsigned kMaxTries = 4;
 
-  // Writes `bytes` to the backend (PROXY header, pre-read client bytes);
-  // false on a write error or abort.
-  net::awaitable<bool> send_backend(std::string_view bytes);
+  // Writes `bytes` to the connected backend (PROXY header, bytes pre-read
+  // from the client) within the idle timeout; false on an error or abort.
+  net::awaitable<bool> send_backend(std::string_view bytes, std::chrono::milliseconds limit);
 
-  // Relays both ways until done (see serve_stream); counts bytes into `rec`
-  // and sets rec.end.
-  net::awaitable<void> run(const StreamRuntime& s, StreamRecord& rec);
+  // Relays both ways until both directions ended with a FIN (each passed on
+  // as shutdown(SHUT_WR)), `idle` passed with no byte moving, or an error on
+  // either side (both closed). Counts bytes into `rec`, sets rec.end.
+  net::awaitable<void> run(std::chrono::milliseconds idle, StreamRecord& rec);
 
   Relay* next = nullptr;
   Relay* prev = nullptr;
@@ -45,17 +52,21 @@ class Relay {
   net::awaitable<void> pump(Direction& d);
   net::awaitable<bool> pump_spliced(Direction& d);
   net::awaitable<void> pump_copied(Direction& d);
+  net::awaitable<bool> write_all(net::Socket& dst, const char* p, size_t n, Direction& d);
   void fail(std::string_view why);
+  void touch() {
+    if (idle_.count() > 0) deadline_.expire_in(idle_);
+  }
   static void on_deadline(void* self);
 
   StreamWorker& w_;
   net::Socket client_;
   net::Socket backend_;
-  net::Deadline deadline_;           // connect timeout, then the idle timeout
+  net::Deadline deadline_;           // the connect timeout, then the idle timeout
   std::chrono::milliseconds idle_{0};
+  bool connecting_ = false;          // the deadline is a connect's
   bool broken_ = false;              // an error, the idle timeout or an abort ended it
-  bool connecting_ = false;
-  std::string_view end_;             // why it ended, when broken_
+  std::string_view end_;             // why, when broken_
 };
 
 }  // namespace gh::stream

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "core/local_counter.h"
 #include "net/asio.h"
 #include "net/server.h"
 #include "upstream/backend.h"
@@ -110,13 +111,31 @@ class StreamWorker {
   // HTTP sense, so draining itself leaves them running until then.
   void abort_all();
 
-  size_t open() const { return open_; }
+  // Stream connections open on this worker; readable from any thread (the
+  // metrics scraper).
+  int64_t open() const { return open_.get(); }
+
+  // A pipe for splice(2) (both ends non-blocking), lent to a relay while
+  // bytes pass through it, so an idle stream connection holds none (no
+  // descriptors, no pipe buffers): the relay takes one when its source is
+  // readable and gives it back empty before it waits again. r < 0: none
+  // could be made (EMFILE): the relay copies through user space instead.
+  struct Pipe {
+    int r = -1;
+    int w = -1;
+  };
+  Pipe take_pipe();
+  // Keeps an empty pipe for the next relay (a few spare at most); `empty`
+  // false (bytes stuck after an error) closes it instead.
+  void give_pipe(Pipe p, bool empty);
+  ~StreamWorker();
 
  private:
   friend class Relay;
   std::unordered_map<uint64_t, std::unique_ptr<upstream::Balancer>> balancers_;
+  std::vector<Pipe> spare_pipes_;
   Relay* relays_ = nullptr;         // intrusive list of open connections
-  size_t open_ = 0;
+  core::LocalGauge open_;
 };
 
 // Serves one stream connection to its end: picks a backend with the entry's

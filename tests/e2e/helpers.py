@@ -22,7 +22,7 @@ GATEHOUSE = BUILD / "gatehouse"
 DEMO_ORIGIN = BUILD / "demo-origin"
 HOST = "127.0.0.1"
 
-LISTENING_RE = re.compile(r"listening on (\S+):(\d+) \((http|https|admin)\)")
+LISTENING_RE = re.compile(r"listening on (\S+):(\d+) \((http|https|admin|stream)\)")
 
 
 def local_listener(backlog=128):
@@ -485,6 +485,9 @@ def _expected_listeners(cfg):
     admin = cfg.get("admin") or {}
     if admin.get("enabled"):
         out.append((int(admin.get("port", 9901)), "admin"))
+    for s in cfg.get("streams") or []:
+        if isinstance(s, dict) and "listen" in s:
+            out.append((int(str(s["listen"]).rsplit(":", 1)[1]), "stream"))
     return out
 
 

@@ -153,6 +153,25 @@ TEST(Peek, PrefixSplitAcrossDelayedWritesIsAssembled) {
   EXPECT_EQ(drain(a.server).substr(0, 8), "PROXY 1\n");
 }
 
+TEST(Peek, LargePrefixInDelayedPieces) {
+  // ClientHello-sized (several TLS records): each piece raises SO_RCVLOWAT.
+  asio::io_context ctx;
+  Accepted a(ctx);
+  ASSERT_TRUE(a.adopted);
+  auto judge = [](std::string_view in) {
+    return in.size() >= 21000 ? PeekVerdict::complete : PeekVerdict::need_more;
+  };
+  auto o = run(ctx, a, 16384 + 5 * 1024 + 512, 5000,
+               {{0, std::string(7000, 'a')}, {60, std::string(7000, 'b')}, {60, std::string(7000, 'c')}},
+               judge);
+  ASSERT_TRUE(o.result);
+  EXPECT_EQ(*o.result, PeekResult::complete);
+  EXPECT_EQ(o.buf.size(), 21000u);
+  EXPECT_LE(o.judged, 3 + 2);   // once per arrival (a piece may come in two segments)
+  EXPECT_LT(o.took_ms, 2000);
+  EXPECT_EQ(lowat_of(a.server), 1);
+}
+
 TEST(Peek, DeadlineEndsAPartialPrefix) {
   asio::io_context ctx;
   Accepted a(ctx);
