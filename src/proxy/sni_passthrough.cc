@@ -1,5 +1,6 @@
 #include "proxy/sni_passthrough.h"
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -28,7 +29,9 @@ tcp::endpoint endpoint_of(const ClientInfo& ci) {
 
 awaitable<SniDecision> peek_sni(WorkerState& ws, Socket& s, int64_t deadline_ms) {
   tls::ClientHello hello;
-  auto judge = [&hello](std::string_view in) {
+  // A named std::function: no temporary with a destructor inside the
+  // co_await expression (GCC 12).
+  const std::function<PeekVerdict(std::string_view)> judge = [&hello](std::string_view in) {
     hello = tls::parse_client_hello(in);
     switch (hello.status) {
       case tls::ClientHelloStatus::complete: return PeekVerdict::complete;
