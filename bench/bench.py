@@ -139,6 +139,11 @@ CASES = {
                              title="slow TLS clients (handshake, then half a request head, then silent)"),
     "ws": dict(kind="ws", path="/ws", n=16000, c=32, qn=4000, qc=16,
                title="WebSocket echo: 32-byte messages, one round trip at a time per connection"),
+    # L4: bytes relayed by a `streams` listener (gatehouse) and by HAProxy mode
+    # tcp, from bench/clients/tcp.py to bench/backends/tcp_sink.py (which
+    # checks the count). n: MiB in all, c: connections at once. CPU per GiB.
+    "tcp1g": dict(kind="tcp", n=1024, c=1, qn=256, qc=1, proxies=("haproxy-tcp", "gatehouse"),
+                  title="a TCP stream relaying 1 GiB (client -> proxy -> sink), one connection"),
     # HTTPS: every proxy terminates TLS with the same certificate and key (made
     # once per run, see make_cert) on a second listener beside the plain one.
     "tls": dict(kind="h2load", tls=True, path="/small", n=100000, c=32, qn=10000, qc=32,
@@ -334,6 +339,17 @@ gatehouse's cache lookup costs: one SHA-256). HAProxy is left out: its
 cache, so a bcrypt password is impractical, and a weaker crypt(3) scheme
 would measure that hash rather than the policies. HAProxy mode tcp cannot do
 this work at all.
+"""
+
+# Said under the tcp1g table.
+TCP_NOTES = """\
+Notes: HAProxy's stream listener forces splice(2) both ways (`option
+splice-request`, `option splice-response`; off by default, when HAProxy
+copies through its buffers and spends more CPU per GiB), so both proxies move
+the bytes socket -> pipe -> socket in the kernel; gatehouse's listener is
+HAProxy's `listen` section's counterpart, a `streams` entry with `listen`.
+The client and the sink are Python (one CPU between them), so MiB/s is
+theirs more than the proxies'; CPU per GiB is the figure.
 """
 
 # Said under the tables of issue 15's policy cases.
@@ -952,7 +968,8 @@ def tls_params(port):
 class Proxy:
     """One proxy process (tree) started fresh for one measurement."""
 
-    def __init__(self, name, env, tls=False, grpc=False, cache=False, extra=None, passthrough=False):
+    def __init__(self, name, env, tls=False, grpc=False, cache=False, extra=None, passthrough=False,
+                 stream=False):
         self.name, self.env = name, env
         self.dir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=env.tmp))
         self.port = free_port()
@@ -1021,9 +1038,18 @@ class Proxy:
             self.pt_port = free_port()
             pv = dict(PT_PORT=self.pt_port, PT_BACKEND_PORT=env.pt_backend_port, CERT=env.cert, KEY=env.key)
             if name == "nginx":
-                v["EXTRA_MAIN"] = render("nginx-passthrough.conf.in", pv).rstrip("\n")
+                v["EXTRA_MAIN"] += "\n" + render("nginx-passthrough.conf.in", pv).rstrip("\n")
             elif name == "gatehouse":
-                v["EXTRA_TOP"] = render("gatehouse-passthrough.yaml.in", pv).rstrip("\n")
+                v["EXTRA_TOP"] += "\n" + render("gatehouse-passthrough.yaml.in", pv).rstrip("\n")
+        # stream: a TCP listener relaying to the tcp1g case's sink
+        # (bench/conf/gatehouse-stream-top.yaml.in, haproxy-tcp-stream.cfg.in).
+        self.stream_port = free_port() if stream else None
+        if stream:
+            sv = dict(STREAM_PORT=self.stream_port, SINK_PORT=env.sink_port)
+            if name == "gatehouse":
+                v["EXTRA_TOP"] += "\n" + render("gatehouse-stream-top.yaml.in", sv).rstrip("\n")
+            elif name == "haproxy-tcp":
+                v["EXTRA"] += render("haproxy-tcp-stream.cfg.in", sv).rstrip("\n")
         if name == "nginx":
             cfg = fill("nginx.conf.in", self.dir / "nginx.conf", v)
             argv = ["nginx", "-p", str(self.dir), "-e", str(self.dir / "nginx-error.log"), "-c", str(cfg)]
@@ -1419,7 +1445,21 @@ def run_slow(env, proxy, case, n, c):
                 cpu_s=cpu_s, connect_s=started["elapsed_s"], errors=errors, count=streams)
 
 
-RUNNERS = {"h2load": run_h2load, "ws": run_ws, "idle": run_idle, "tls": run_tls, "slow": run_slow}
+def run_tcp(env, proxy, case, n, c):
+    """n MiB through the proxy's stream listener on c connections
+    (bench/clients/tcp.py); CPU per GiB relayed."""
+    argv = lambda mib: pinned(env.load_cpus, [PY, str(BENCH / "clients" / "tcp.py"), "127.0.0.1",
+                                              str(proxy.stream_port), str(mib), str(c)])
+    r, meter, rss_max, hwm = measured_client(proxy, argv(n), argv(max(c, n // 8)), "tcp")
+    gib = r["bytes"] / (1 << 30)
+    cpu_us, cpu = meter.per(1)
+    cpu_s_per_gib = cpu["cpu_s"] / gib if gib else None
+    return dict(rps=r["bytes"] / MIB / r["elapsed_s"], cpu_us=cpu_s_per_gib, **cpu, p50=None, p99=0.0,
+                hwm=hwm, rss_max=rss_max, mibps=r["bytes"] / MIB / r["elapsed_s"],
+                errors=r["errors"], count=r["bytes"])
+
+
+RUNNERS = {"tcp": run_tcp, "h2load": run_h2load, "ws": run_ws, "idle": run_idle, "tls": run_tls, "slow": run_slow}
 
 
 # ---------------------------------------------------------------- report
@@ -1479,6 +1519,11 @@ def case_table(name, case, n, c, results, all_results=None):
                 + ("a full handshake" if case["mode"] == "full" else "offering the last ticket received")
                 + f", one `GET {case['path']}` with `Connection: close`, close; "
                 "\"resumed\" counts the handshakes the proxy resumed")
+    elif case["kind"] == "tcp":
+        load = (f"`bench/clients/tcp.py 127.0.0.1 <stream port> {n} {c}`: {n} MiB sent on {c} connection(s) "
+                "through the proxy to `bench/backends/tcp_sink.py`, which reads them to EOF and answers "
+                "the count (checked); gatehouse: a `streams` entry with `listen` (splice(2)), HAProxy: "
+                "a `mode tcp` listen section; the proxy's CPU (utime+stime) per GiB relayed")
     elif case["kind"] == "ws":
         load = f"`bench/clients/ws.py`: {c} connections × {max(1, n // c)} round trips on `{case['path']}`"
     elif case["kind"] == "slow":
@@ -1513,6 +1558,19 @@ def case_table(name, case, n, c, results, all_results=None):
                          f"{fmt(med(rs, 'rss_end') / MIB)} | {fmt(med(rs, 'rss_max') / MIB)} | "
                          f"{fmt(ps / 1024, 0)} | {ratio(ps, bps)} | {fmt(med(rs, 'hwm') / MIB)} | "
                          f"{fmt(med(rs, 'read_bytes') / MIB)} | {fmt(med(rs, 'cpu_s'), 2)} | "
+                         f"{sum(r['errors'] for r in rs)} |")
+    elif case["kind"] == "tcp":
+        lines.append("| proxy | MiB/s | CPU s per GiB (min–max) | CPU/GiB vs haproxy-tcp | VmHWM MiB | RSS max MiB | errors |")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|")
+        tb = results.get("haproxy-tcp")
+        bcpu = med(tb, "cpu_us") if isinstance(tb, list) and tb else None
+        for px, rs in results.items():
+            if isinstance(rs, str):
+                lines.append(f"| {px} | failed: {rs} |" + " |" * 5)
+                continue
+            cpu = med(rs, "cpu_us")
+            lines.append(f"| {px} | {fmt(med(rs, 'mibps'), 0)} | {fmt(cpu, 3)}{spread(rs, 'cpu_us')} | "
+                         f"{ratio(cpu, bcpu)} | {fmt(med(rs, 'hwm') / MIB)} | {fmt(med(rs, 'rss_max') / MIB)} | "
                          f"{sum(r['errors'] for r in rs)} |")
     elif case["kind"] == "idle":
         lines.append("| proxy | conns held | RSS before MiB | RSS with conns MiB | KiB per conn | per conn vs nginx | VmHWM MiB | alive after 1 s |")
@@ -1589,6 +1647,9 @@ def case_table(name, case, n, c, results, all_results=None):
     if case.get("passthrough"):
         lines.append("")
         lines.append(PASSTHROUGH_NOTES.rstrip("\n"))
+    if case["kind"] == "tcp":
+        lines.append("")
+        lines.append(TCP_NOTES.rstrip("\n"))
     return "\n".join(lines) + "\n"
 
 
@@ -1787,6 +1848,15 @@ def main(argv):
         env.upload_file = Path(env.tmp) / "upload.bin"
         env.upload_file.write_bytes(os.urandom(max(CASES[nm].get("upload_bytes", 0) for nm in names)))
 
+    sink = None
+    if any(CASES[nm]["kind"] == "tcp" for nm in names):
+        # The tcp1g case's sink, on the backend's CPUs.
+        env.sink_port = free_port()
+        sink_log = Path(env.tmp) / "tcp-sink.log"
+        sink = start([PY, str(BENCH / "backends" / "tcp_sink.py"), "serve", str(env.sink_port)],
+                     sink_log, env.backend_cpus)
+        wait_port(env.sink_port, sink, sink_log)
+        log(f"bench: TCP sink tcp_sink.py on 127.0.0.1:{env.sink_port}")
     redis = None
     if any(CASES[nm].get("redis") for nm in names):
         # ratelimit-redis: a redis-server of its own, no persistence, on the backend's CPUs.
@@ -1873,7 +1943,8 @@ def main(argv):
                 p = None
                 try:
                     p = Proxy(px, env, tls=uses_tls(case), grpc=bool(case.get("grpc")), cache=bool(case.get("cache")),
-                              extra=case.get("extra"), passthrough=bool(case.get("passthrough")))
+                              extra=case.get("extra"), passthrough=bool(case.get("passthrough")),
+                              stream=case["kind"] == "tcp")
                     r = RUNNERS[case["kind"]](env, p, case, n, c)
                     results[nm][px].append(r)
                     if case["kind"] == "slow":
@@ -1881,6 +1952,9 @@ def main(argv):
                             f"RSS {r['before'] / MIB:.1f} -> max {r['rss_max'] / MIB:.1f} MiB  "
                             f"{r['per_stream'] / 1024:7.1f} KiB/stream  errors {r['errors']}  "
                             f"({time.monotonic() - t0:.1f}s)")
+                    elif case["kind"] == "tcp":
+                        log(f"  round {rnd} {nm:9} {px:11} {r['mibps']:8.0f} MiB/s  "
+                            f"{r['cpu_us']:.3f} CPU s/GiB  errors {r['errors']}  ({time.monotonic() - t0:.1f}s)")
                     elif case["kind"] == "idle":
                         log(f"  round {rnd} {nm:9} {px:11} {r['conns']} conns  "
                             f"{r['per_conn'] / 1024:7.2f} KiB/conn  alive {r['alive']}  "
@@ -1905,6 +1979,8 @@ def main(argv):
         stop(redis)
     if tls_origin:
         stop(tls_origin, proc_tree(tls_origin.pid) if tls_origin.poll() is None else None)
+    if sink:
+        stop(sink)
     if any(isinstance(rs, str) for per in results.values() for rs in per.values()):
         log(f"bench: some measurements failed; configs and logs kept in {env.tmp}")
         scratch["keep"] = True

@@ -10,6 +10,7 @@
 #                                        cachehit (a small object from each proxy's cache, Varnish too)
 #                                        passthrough (TLS passthrough by SNI, new connections; nginx ssl_preread)
 #                                        ratelimit ratelimit-redis fauth jwt waf (issue 15's policies, vs small)
+#                                        tcp1g (1 GiB through a TCP stream: gatehouse `streams` vs HAProxy mode tcp)
 #   BENCH_QUICK=1     ~1 minute smoke run (smaller counts, one round)
 #   BENCH_ROUNDS=N    interleaved rounds (default 3; the median is quoted)
 #   BENCH_PROXIES="nginx gatehouse"   a subset of: nginx haproxy gatehouse haproxy-tcp varnish

@@ -40,7 +40,10 @@ awaitable<void> serve_stream(StreamWorker& w, std::shared_ptr<const StreamRuntim
         header = proxy_protocol::format_v2(client_addr, local_addr);
       header += preread;
       bool sent = co_await relay.send_backend(header, s->conf->idle_timeout);
-      if (!sent) rec.end = "reset";
+      if (!sent) {
+        std::string_view cut = relay.cut_reason();   // the idle deadline, or the drain's
+        rec.end = cut.empty() ? std::string_view("reset") : cut;
+      }
       else co_await relay.run(s->conf->idle_timeout, rec);
       if (sent && !preread.empty()) rec.bytes_up += preread.size();
     }

@@ -74,7 +74,11 @@ def haproxy(tmp_path):
         h.stop()
 
 
-def haproxy_config(port, servers, check_port=None):
+def haproxy_config(port, servers, checks):
+    """mode tcp, roundrobin, send-proxy-v2 to each (gatehouse port, admin port).
+    checks "admin": HTTP checks of the admin /healthz, which takes no PROXY
+    header; "local": TCP checks of the traffic port sending a v2 LOCAL header
+    (check-send-proxy), which gatehouse must take without complaint."""
     lines = [
         "global",
         "    maxconn 256",
@@ -89,11 +93,11 @@ def haproxy_config(port, servers, check_port=None):
         "backend gatehouses",
         "    balance roundrobin",
     ]
+    if checks == "admin":
+        lines.append("    option httpchk GET /healthz")
     for i, (port_i, admin_i) in enumerate(servers):
-        # Health checks on the admin listener (/healthz), which takes no PROXY header.
-        lines.append(f"    server gh{i} {helpers.HOST}:{port_i} send-proxy-v2 check port {admin_i} "
-                     "inter 500ms")
-    lines.insert(lines.index("    balance roundrobin") + 1, "    option httpchk GET /healthz")
+        check = f"check port {admin_i}" if checks == "admin" else "check check-send-proxy"
+        lines.append(f"    server gh{i} {helpers.HOST}:{port_i} send-proxy-v2 {check} inter 300ms")
     return "\n".join(lines) + "\n"
 
 
@@ -118,12 +122,16 @@ def request_via(port, target):
         return read_response(SockReader(s))
 
 
-def test_two_gatehouses_behind_haproxy_send_proxy_v2(gatehouse, capture_backend, haproxy):
+@pytest.mark.parametrize("checks", ["admin", "local"])
+def test_two_gatehouses_behind_haproxy_send_proxy_v2(gatehouse, capture_backend, haproxy, checks):
     b = capture_backend()
     members = [fleet_member(gatehouse, b, "gh-a"), fleet_member(gatehouse, b, "gh-b")]
     admin_ports = [int(m.config["admin"]["port"]) for m in members]
     port = helpers.free_port()
-    h = haproxy(haproxy_config(port, [(m.port, a) for m, a in zip(members, admin_ports)]), port)
+    h = haproxy(haproxy_config(port, [(m.port, a) for m, a in zip(members, admin_ports)], checks),
+                port)
+    if checks == "local":
+        time.sleep(1.0)   # a few rounds of LOCAL checks on the traffic ports
 
     served = []
     for i in range(6):
@@ -140,6 +148,10 @@ def test_two_gatehouses_behind_haproxy_send_proxy_v2(gatehouse, capture_backend,
         recs = wait_until(lambda: [r for r in m.access_log() if r.get("path", "").startswith("/fleet/")])
         assert recs, m.stdout()[-2000:]
         assert {r["client"] for r in recs} == {CLIENT_ADDR}
+    # The checks kept both members up and were not taken for bad headers.
+    assert "DOWN" not in h.log_path.read_text(), h.log_path.read_text()
+    for m in members:
+        assert "refused" not in m.stderr(), m.stderr()[-2000:]
     # A direct connection that skips the balancer (no header) is refused.
     with helpers.connect(members[0].port) as s:
         s.sendall(build_request("GET", "/direct"))

@@ -239,6 +239,25 @@ def test_rate_limit_keys_on_the_header_address(gatehouse, capture_backend):
     assert through(gh, v1("203.0.113.51"), "/rl").status == 200
 
 
+def test_ip_hash_balances_on_the_header_address(gatehouse, capture_backend):
+    """All connections come from 127.0.0.1: only the header's address can
+    spread them over the backends, and each client sticks to its own."""
+    from lb_helpers import lb_route
+    b1, b2 = capture_backend(), capture_backend()
+    cfg = {"server": {"proxy_protocol": True, "trusted_proxies": ["127.0.0.1/32"], "workers": 1,
+                      "reverse_proxy": [lb_route([b1, b2], "/", balance="ip_hash")]}}
+    gh = gatehouse(cfg)
+    chosen = {}
+    for i in range(16):
+        src = f"198.51.100.{i + 1}"
+        for _ in range(2):
+            n1 = len(b1.requests)
+            assert through(gh, v2(src), f"/h/{i}").status == 200
+            backend = 1 if len(b1.requests) > n1 else 2
+            assert chosen.setdefault(src, backend) == backend, src
+    assert set(chosen.values()) == {1, 2}, chosen
+
+
 # --------------------------------------------------------------------------
 # Refusals
 
