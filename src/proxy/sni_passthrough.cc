@@ -89,7 +89,9 @@ awaitable<bool> pass_through_by_sni(WorkerState& ws, Socket& s, const Connection
 }
 
 awaitable<void> serve_parked_hello(WorkerState& ws, Stream s, ClientInfo ci, ConnectionSlot slot) {
-  const int64_t deadline = now_ms() + ws.runtime()->cfg.server.timeouts.client_header.count();
+  const auto& rt = ws.runtime();
+  if (!rt) co_return;   // (never: a snapshot is published before the first accept)
+  const int64_t deadline = now_ms() + rt->cfg.server.timeouts.client_header.count();
   SniDecision d = co_await peek_sni(ws, s.socket(), deadline);
   if (d.verdict == SniVerdict::terminate) {
     co_await serve_connection(ws, std::move(s), std::move(ci), std::move(slot));
