@@ -345,11 +345,12 @@ this work at all.
 TCP_NOTES = """\
 Notes: HAProxy's stream listener forces splice(2) both ways (`option
 splice-request`, `option splice-response`; off by default, when HAProxy
-copies through its buffers and spends more CPU per GiB), so both proxies move
-the bytes socket -> pipe -> socket in the kernel; gatehouse's listener is
-HAProxy's `listen` section's counterpart, a `streams` entry with `listen`.
-The client and the sink are Python (one CPU between them), so MiB/s is
-theirs more than the proxies'; CPU per GiB is the figure.
+copies through its buffers) with 256 KiB pipes (`tune.pipesize 262144`, the
+size gatehouse's streams ask with F_SETPIPE_SZ), so both proxies move the
+bytes socket -> pipe -> socket in the kernel with the same number of splice
+calls; gatehouse's listener is a `streams` entry with `listen`. The client
+and the sink are Python (one CPU between them), so MiB/s is theirs more
+than the proxies'; CPU per GiB is the figure.
 """
 
 # Said under the tables of issue 15's policy cases.
@@ -1481,11 +1482,11 @@ def ratio(v, base):
     return f"{v / base:.2f}x" if v is not None and base else "–"
 
 
-def spread(rounds, key):
+def spread(rounds, key, digits=1):
     vals = [r[key] for r in rounds if r.get(key) is not None]
     if len(vals) < 2:
         return ""
-    return f" ({fmt(min(vals))}–{fmt(max(vals))})"
+    return f" ({fmt(min(vals), digits)}–{fmt(max(vals), digits)})"
 
 
 MIB = 1 << 20
@@ -1569,7 +1570,7 @@ def case_table(name, case, n, c, results, all_results=None):
                 lines.append(f"| {px} | failed: {rs} |" + " |" * 5)
                 continue
             cpu = med(rs, "cpu_us")
-            lines.append(f"| {px} | {fmt(med(rs, 'mibps'), 0)} | {fmt(cpu, 3)}{spread(rs, 'cpu_us')} | "
+            lines.append(f"| {px} | {fmt(med(rs, 'mibps'), 0)} | {fmt(cpu, 3)}{spread(rs, 'cpu_us', 3)} | "
                          f"{ratio(cpu, bcpu)} | {fmt(med(rs, 'hwm') / MIB)} | {fmt(med(rs, 'rss_max') / MIB)} | "
                          f"{sum(r['errors'] for r in rs)} |")
     elif case["kind"] == "idle":

@@ -34,6 +34,7 @@ std::string render_metrics(const MetricsSources& src) {
   uint64_t stream_in = 0, stream_out = 0;
   uint64_t tls_errors = 0, connects = 0;
   std::array<uint64_t, proxy::kListenerNames.size()> accepted{};
+  std::array<uint64_t, proxy::kProxyProtocolRefusals.size()> pp_refused{};
   std::array<std::array<uint64_t, 2>, 2> handshakes{};
   for (const proxy::WorkerState* w : src.workers) {
     const WorkerMetrics& wm = w->metrics;
@@ -49,6 +50,7 @@ std::string render_metrics(const MetricsSources& src) {
     tls_errors += wm.tls_handshake_errors.get();
     connects += wm.upstream_connects.get();
     for (size_t i = 0; i < accepted.size(); ++i) accepted[i] += wm.connections[i].get();
+    for (size_t i = 0; i < pp_refused.size(); ++i) pp_refused[i] += wm.proxy_protocol_refused[i].get();
     for (size_t v = 0; v < 2; ++v)
       for (size_t r = 0; r < 2; ++r) handshakes[v][r] += wm.tls_handshakes[v][r].get();
   }
@@ -173,6 +175,12 @@ std::string render_metrics(const MetricsSources& src) {
     }
   m.family("gatehouse_tls_handshake_errors_total", "counter", "TLS handshakes with clients that failed.");
   m.sample("gatehouse_tls_handshake_errors_total", {}, tls_errors);
+  m.family("gatehouse_proxy_protocol_refused_total", "counter",
+           "Connections server.proxy_protocol refused: untrusted peer, invalid or incomplete header.");
+  for (size_t i = 0; i < pp_refused.size(); ++i) {
+    const Label l[] = {{"reason", proxy::kProxyProtocolRefusals[i]}};
+    m.sample("gatehouse_proxy_protocol_refused_total", l, pp_refused[i]);
+  }
 
   m.family("gatehouse_backend_up", "gauge",
            "1 when the backend takes requests, 0 when health checks say down or it is ejected.");

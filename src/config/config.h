@@ -322,6 +322,7 @@ struct Ssl {
   // Session-ticket keys shared by a fleet (absolute path, or empty: keys made
   // in memory and rotated by the process); reread on SIGHUP.
   std::string ticket_key_file;
+  Mark ticket_key_file_mark;        // where ticket_key_file was given, for errors about its content
   std::optional<Acme> acme;
   Mark mark;
 };

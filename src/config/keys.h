@@ -47,7 +47,8 @@ inline constexpr std::string_view kHealthCheck[] = {"path",    "interval",  "tim
 inline constexpr std::string_view kUpstreamTls[] = {"verify", "ca_file", "sni", "cert_file",
                                                     "key_file"};
 inline constexpr std::string_view kSsl[] = {"enabled",      "port",          "cert_file", "key_file",
-                                            "certificates", "redirect_http", "hsts"};
+                                            "certificates", "redirect_http", "hsts",
+                                            "ticket_key_file"};
 inline constexpr std::string_view kCertPair[] = {"cert_file", "key_file"};
 inline constexpr std::string_view kAdmin[] = {"enabled", "host", "port", "token_file"};
 inline constexpr std::string_view kStream[] = {"listen",       "sni",            "backends", "balance",

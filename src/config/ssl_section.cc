@@ -1,8 +1,30 @@
+#include <sys/stat.h>
+
+#include <cstdio>
+
 #include "config/keys.h"
 #include "config/sections.h"
 
 namespace gh::config::detail {
 namespace {
+
+// ticket_key_file: must exist when TLS is on (its content is checked by
+// tls::validate); keys anyone but the owner (and the group, reading) may
+// touch could let them forge or read other clients' sessions.
+void load_ticket_key_file(Ctx& ctx, const Value& v, bool check_file, Ssl& out) {
+  out.ticket_key_file_mark = to_mark(v.mark);
+  auto p = read_file_path(ctx, v, check_file);
+  if (!p) return;
+  out.ticket_key_file = *p;
+  struct stat st {};
+  if (check_file && ::stat(p->c_str(), &st) == 0 && (st.st_mode & 0037) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    ctx.warn(v.mark, "ticket_key_file " + *p + " has mode " + mode +
+                         "; session-ticket keys should be readable by the owner only "
+                         "(chmod 600, or 640 for a group)");
+  }
+}
 
 // One certificates entry: both files, always required and readable when TLS is on.
 std::optional<CertPair> load_cert_pair(Ctx& ctx, const Value& v, bool check_files) {
@@ -81,6 +103,8 @@ void load_ssl(Ctx& ctx, const Value& v, const Server& server, Ssl& out) {
       }
     } else if (e.key == "hsts") {
       if (auto d = read_duration(ctx, val, Duration(0))) out.hsts = *d;
+    } else if (e.key == "ticket_key_file") {
+      load_ticket_key_file(ctx, val, out.enabled, out);
     }
   }
   if (out.enabled) {

@@ -55,6 +55,11 @@ inline constexpr std::array<std::string_view, 3> kProtocolNames{"http/1.0", "htt
 // Listener kinds, as label values (net::ListenerSpec::kind).
 inline constexpr std::array<std::string_view, 3> kListenerNames{"http", "https", "admin"};
 
+// Why server.proxy_protocol refused a connection, as label values, in the
+// order of ProxyHeaderOutcome's refusals (proxy_header.h).
+inline constexpr std::array<std::string_view, 3> kProxyProtocolRefusals{"untrusted", "invalid",
+                                                                       "incomplete"};
+
 // Index of `name` in `names`; the last index when it is not there.
 template <size_t N>
 size_t name_index(const std::array<std::string_view, N>& names, std::string_view name) {
@@ -125,6 +130,8 @@ class WorkerMetrics {
   core::LocalCounter tls_handshake_errors;
   core::LocalCounter upstream_connects;           // new upstream connections made
   std::array<core::LocalCounter, kListenerNames.size()> connections;   // accepted, by listener
+  // server.proxy_protocol refusals, by kProxyProtocolRefusals.
+  std::array<core::LocalCounter, kProxyProtocolRefusals.size()> proxy_protocol_refused;
   core::LocalGauge tunnels;                       // upgrade tunnels open
   // `streams` connections: finished ones by how they ended
   // (kStreamEnds), and bytes each way (open ones: StreamWorker::open()).

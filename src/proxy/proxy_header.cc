@@ -42,14 +42,13 @@ void refused(const tcp::endpoint& peer, const char* why, const std::string& deta
   const std::string who = peer.address().to_string();
   GH_DEBUG("proxy_protocol: connection from %s refused: %s%s%s", who.c_str(), why,
            detail.empty() ? "" : ": ", detail.c_str());
-  const uint64_t before = g_refused_since.fetch_add(1, std::memory_order_relaxed);
+  g_refused_since.fetch_add(1, std::memory_order_relaxed);
   const int64_t now = now_ms();
   int64_t last = g_last_warn_ms.load(std::memory_order_relaxed);
   if (now - last < kWarnEveryMs || !g_last_warn_ms.compare_exchange_strong(last, now)) return;
   const uint64_t n = g_refused_since.exchange(0, std::memory_order_relaxed);
-  (void)before;
-  GH_WARN("proxy_protocol: connection from %s refused: %s%s%s (%llu refused in the last %llds; "
-          "the rest at debug level)",
+  GH_WARN("proxy_protocol: connection from %s refused: %s%s%s (%llu refused since the last "
+          "such warning, at most one every %llds; each at debug level)",
           who.c_str(), why, detail.empty() ? "" : ": ", detail.c_str(), (unsigned long long)n,
           (long long)(kWarnEveryMs / 1000));
 }
@@ -68,13 +67,13 @@ bool consume(Socket& s, size_t n) {
 
 }  // namespace
 
-awaitable<bool> take_proxy_header(const config::Server& cfg, Socket& s, int64_t deadline_ms,
-                                  ConnectionEnds& ends) {
-  if (!cfg.proxy_protocol) co_return true;
+awaitable<ProxyHeaderOutcome> take_proxy_header(const config::Server& cfg, Socket& s,
+                                                int64_t deadline_ms, ConnectionEnds& ends) {
+  if (!cfg.proxy_protocol) co_return ProxyHeaderOutcome::ok;
   // The trust rule is client_address.h's, applied to the socket's peer.
   if (!is_trusted(ip16(ends.client.address()), cfg.trusted_proxies)) {
     refused(ends.client, "not in server.trusted_proxies", "");
-    co_return false;
+    co_return ProxyHeaderOutcome::untrusted;
   }
   std::string buf;
   pp::ParseResult header;
@@ -92,17 +91,18 @@ awaitable<bool> take_proxy_header(const config::Server& cfg, Socket& s, int64_t 
     std::string detail = r == PeekResult::invalid ? header.error : std::string(to_string(r));
     if (r != PeekResult::invalid) detail += " after " + std::to_string(buf.size()) + " bytes";
     refused(ends.client, "no valid PROXY header", detail);
-    co_return false;
+    const bool bad = r == PeekResult::invalid || r == PeekResult::limit;
+    co_return bad ? ProxyHeaderOutcome::invalid : ProxyHeaderOutcome::incomplete;
   }
   if (!consume(s, header.length)) {
     refused(ends.client, "no valid PROXY header", "reading it failed");
-    co_return false;
+    co_return ProxyHeaderOutcome::incomplete;
   }
   if (!header.addresses.local) {
     ends.client = header.addresses.source;
     ends.server = header.addresses.destination;
   }
-  co_return true;
+  co_return ProxyHeaderOutcome::ok;
 }
 
 }  // namespace gh::proxy

@@ -21,16 +21,24 @@ struct ConnectionEnds {
   net::tcp::endpoint server;
 };
 
-// With `cfg.proxy_protocol` off: true at once, `ends` untouched. On: false
-// (the caller closes the socket without a byte more) when `ends.client` is
-// not in cfg.trusted_proxies, or when a valid header does not arrive by
-// `deadline_ms` (now_ms() clock; timeouts.client_header) — missing,
-// malformed, over kMaxHeader, EOF. True when one did: exactly its bytes
-// were read off `s`, and unless it was v2 LOCAL or v1 UNKNOWN (the
-// balancer's own connection) `ends` now holds its source and destination.
-// Refusals are logged at debug, plus a warning at most every 10 s per
-// process (how many were refused meanwhile), so no peer can flood the log.
-net::awaitable<bool> take_proxy_header(const config::Server& cfg, net::Socket& s, int64_t deadline_ms,
-                                       ConnectionEnds& ends);
+// How take_proxy_header() ended. Anything but `ok`: close the socket.
+enum class ProxyHeaderOutcome {
+  ok,           // off, or a valid header was read
+  untrusted,    // the peer is not in trusted_proxies: nothing was read
+  invalid,      // the bytes are not a valid header (or over kMaxHeader)
+  incomplete,   // no complete header by the deadline, or EOF/reset before one
+};
+
+// With `cfg.proxy_protocol` off: ok at once, `ends` untouched. On: the peer
+// (`ends.client`) must be in cfg.trusted_proxies (else untrusted, and not a
+// byte is read) and send a valid header by `deadline_ms` (now_ms() clock;
+// timeouts.client_header): peeked, then exactly its bytes read off `s`, so
+// what follows stays for TLS or HTTP. Unless it was v2 LOCAL or v1 UNKNOWN
+// (the balancer's own connection) `ends` then holds its source and
+// destination. Refusals are logged at debug, plus a warning at most every
+// 10 s per process (with how many were refused meanwhile), so no peer can
+// flood the log.
+net::awaitable<ProxyHeaderOutcome> take_proxy_header(const config::Server& cfg, net::Socket& s,
+                                                     int64_t deadline_ms, ConnectionEnds& ends);
 
 }  // namespace gh::proxy

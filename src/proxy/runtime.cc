@@ -180,6 +180,8 @@ std::shared_ptr<const stream::StreamRuntime> stream_for_listener(
 void RuntimeHolder::publish(std::shared_ptr<const Runtime> rt) {
   uint64_t g = generation_.load() + 1;
   const_cast<Runtime&>(*rt).generation = g;
+  // Ticket keys follow the published config (a rejected reload keeps the old).
+  if (rt->server_tls) rt->server_tls->use_ticket_keys();
   current_.store(std::move(rt));
   generation_.store(g, std::memory_order_release);
 }

@@ -111,8 +111,11 @@ awaitable<void> Proxy::serve(Worker& w, Socket s, tcp::endpoint peer, const List
   if (ws.runtime() && ws.runtime()->cfg.server.proxy_protocol) {
     std::shared_ptr<const Runtime> rt = ws.runtime();   // held across the wait (a reload may swap it)
     const int64_t deadline = now_ms() + rt->cfg.server.timeouts.client_header.count();
-    const bool ok = co_await take_proxy_header(rt->cfg.server, s, deadline, ends);
-    if (!ok) co_return;   // refused: the socket closes unread
+    const ProxyHeaderOutcome got = co_await take_proxy_header(rt->cfg.server, s, deadline, ends);
+    if (got != ProxyHeaderOutcome::ok) {   // refused: the socket closes, nothing served
+      ws.metrics.proxy_protocol_refused[static_cast<size_t>(got) - 1].add();
+      co_return;
+    }
   }
   ClientInfo ci = client_info(ends.client, spec.port);
   ci.v6 = peer.address().is_v6();   // the socket's own family (parking re-adopts it)

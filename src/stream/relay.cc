@@ -22,8 +22,8 @@ using namespace gh::net;
 
 namespace {
 
-// Bytes asked of one splice: the default pipe's capacity (16 pages).
-constexpr size_t kSpliceChunk = 64 * 1024;
+// Bytes asked of one splice: the pipe's capacity (a smaller pipe moves less).
+constexpr size_t kSpliceChunk = StreamWorker::kPipeBytes;
 // The copy fallback's buffer (allocated only when splice is refused).
 constexpr size_t kCopyChunk = 16 * 1024;
 
@@ -184,7 +184,8 @@ awaitable<void> Relay::run(std::chrono::milliseconds idle, StreamRecord& rec) {
 }
 
 awaitable<void> Relay::pump(Direction& d) {
-  bool spliced = co_await pump_spliced(d);
+  bool spliced = false;
+  if (w_.splice) spliced = co_await pump_spliced(d);
   if (!spliced) co_await pump_copied(d);
   if (d.pipe.r >= 0) w_.give_pipe(d.pipe, d.in_pipe == 0);
   d.pipe = {};

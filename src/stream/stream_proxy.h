@@ -97,6 +97,10 @@ class StreamWorker {
   net::Worker& worker;
   upstream::Resolver& resolver;     // the worker's (backends may be names)
 
+  // false: relays copy through a user-space buffer instead of splice(2)
+  // (the path taken where the kernel refuses splice; for tests).
+  bool splice = true;
+
   // Called once per finished connection (set by the proxy layer: access log
   // line, metrics). May be empty.
   std::function<void(const StreamRecord&)> on_finish;
@@ -124,6 +128,7 @@ class StreamWorker {
     int r = -1;
     int w = -1;
   };
+  static constexpr size_t kPipeBytes = 256 * 1024;   // asked of F_SETPIPE_SZ
   Pipe take_pipe();
   // Keeps an empty pipe for the next relay (a few spare at most); `empty`
   // false (bytes stuck after an error) closes it instead.

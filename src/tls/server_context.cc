@@ -2,6 +2,7 @@
 
 #include "tls/certificates.h"
 #include "tls/ex_data.h"
+#include "tls/ocsp_stapler.h"
 #include "tls/ossl.h"
 #include "tls/sni_map.h"
 #include "tls/ticket_keys.h"
@@ -132,6 +133,7 @@ SslCtxPtr build_one(const std::string& cert_file, const std::string& key_file,
   if (!configure(ctx.get(), alpn, err) || !install_cert_key(ctx.get(), *ck, cert_file, err)) {
     return nullptr;
   }
+  enable_ocsp_stapling(ctx.get(), cert_file);  // when the leaf names a responder
   for (const std::string& n : dns_names(ck->cert.get())) names.add(n, index);
   return ctx;
 }
@@ -145,6 +147,14 @@ std::shared_ptr<ServerContext> ServerContext::create(const config::Ssl& ssl, std
 std::shared_ptr<ServerContext> ServerContext::create(const config::Ssl& ssl, bool offer_h2,
                                                      std::string& err) {
   const AlpnList* alpn = offer_h2 ? &kAlpnH2Http11 : &kAlpnHttp11;
+  std::shared_ptr<const TicketKeySet> ticket_keys;
+  if (!ssl.ticket_key_file.empty()) {
+    ticket_keys = load_ticket_key_file(ssl.ticket_key_file, err);
+    if (!ticket_keys) {
+      err = "ssl.ticket_key_file " + err;
+      return nullptr;
+    }
+  }
   auto state = std::make_unique<SniState>();
   SslCtxPtr def = build_one(ssl.cert_file, ssl.key_file, alpn, state->names, 0, err);
   if (!def) return nullptr;
@@ -164,8 +174,12 @@ std::shared_ptr<ServerContext> ServerContext::create(const config::Ssl& ssl, boo
   SSL_CTX_set_tlsext_servername_arg(def.get(), st);
   size_t count = 1 + ssl.certificates.size();
   // asio::ssl::context takes over the reference; it only throws for a null handle.
-  return std::make_shared<ServerContext>(boost::asio::ssl::context(def.release()), count, offer_h2);
+  auto made = std::make_shared<ServerContext>(boost::asio::ssl::context(def.release()), count, offer_h2);
+  made->ticket_keys_ = std::move(ticket_keys);
+  return made;
 }
+
+void ServerContext::use_ticket_keys() const { TicketKeys::process().use_file_keys(ticket_keys_); }
 
 size_t ServerContext::certificate_for(std::string_view server_name) const {
   const SniState* st = ctx_get<SniState>(const_cast<boost::asio::ssl::context&>(ctx_).native_handle());

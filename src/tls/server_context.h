@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "tls/ticket_key_file.h"
 
 namespace gh::tls {
 
@@ -26,7 +27,9 @@ class ServerContext {
   // http/1.1, and h2 before it when `offer_h2`.
   // Refuses (nullptr, err = "FILE: message"): a missing, unreadable or
   // unparsable certificate or key, an encrypted key, a key that does not
-  // match its certificate, a certificate OpenSSL rejects (e.g. a too small key).
+  // match its certificate, a certificate OpenSSL rejects (e.g. a too small key),
+  // an unreadable or malformed `ssl.ticket_key_file` (read here, used once
+  // use_ticket_keys() is called).
   static std::shared_ptr<ServerContext> create(const config::Ssl& ssl, bool offer_h2,
                                                std::string& err);
   // Same with h2 not offered (HTTP/1.1 only).
@@ -52,10 +55,17 @@ class ServerContext {
   // After the handshake: the SNI the client sent, or "" for none.
   static std::string_view server_name(const SSL* ssl);
 
+  // Makes the process's ticket keys those this context was built with: the
+  // keys read from `ssl.ticket_key_file`, or the in-memory ring without one.
+  // Called when the snapshot holding this context is published, so a reload
+  // rejected later keeps the old keys.
+  void use_ticket_keys() const;
+
   ServerContext(boost::asio::ssl::context ctx, size_t count, bool offer_h2)
       : ctx_(std::move(ctx)), count_(count), offer_h2_(offer_h2) {}
 
  private:
+  std::shared_ptr<const TicketKeySet> ticket_keys_;  // null: the in-memory ring
   boost::asio::ssl::context ctx_;
   size_t count_;
   bool offer_h2_;

@@ -6,6 +6,8 @@
 
 #include <cstring>
 
+#include "core/log.h"
+
 namespace gh::tls {
 namespace {
 
@@ -46,9 +48,12 @@ bool TicketKeys::key_contexts(const Key& k, const unsigned char* iv, EVP_CIPHER_
       OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
       OSSL_PARAM_construct_end(),
   };
+  if (k.aes128) params[0] = OSSL_PARAM_construct_octet_string(
+                    OSSL_MAC_PARAM_KEY, const_cast<unsigned char*>(k.hmac.data()), 16);
   if (EVP_MAC_CTX_set_params(mac, params) != 1) return false;
-  return enc ? EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, k.aes.data(), iv) == 1
-             : EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, k.aes.data(), iv) == 1;
+  const EVP_CIPHER* c = k.aes128 ? EVP_aes_128_cbc() : EVP_aes_256_cbc();
+  return enc ? EVP_EncryptInit_ex(cipher, c, nullptr, k.aes.data(), iv) == 1
+             : EVP_DecryptInit_ex(cipher, c, nullptr, k.aes.data(), iv) == 1;
 }
 
 bool TicketKeys::rotate_locked(Clock::time_point now) {
@@ -89,9 +94,14 @@ int TicketKeys::encrypt(unsigned char name[kNameLen], unsigned char* iv, EVP_CIP
   Key k;
   {
     std::lock_guard lock(mu_);
-    if (!rotate_if_due(now)) return -1;
-    k = current_;
+    if (file_) {
+      k = file_->keys[file_->encrypting];
+    } else {
+      if (!rotate_if_due(now)) return -1;
+      k = current_;
+    }
   }
+  // Both ciphers (AES-128/256-CBC) take a 16-byte IV.
   int iv_len = EVP_CIPHER_get_iv_length(EVP_aes_256_cbc());
   int rc = -1;
   if (iv_len > 0 && iv_len <= EVP_MAX_IV_LENGTH && RAND_bytes(iv, iv_len) == 1 &&
@@ -109,19 +119,49 @@ int TicketKeys::decrypt(const unsigned char name[kNameLen], const unsigned char*
   int found = 0;
   {
     std::lock_guard lock(mu_);
-    rotate_if_due(now);  // drops keys that have aged out even if no ticket was issued lately
-    if (have_current_ && std::memcmp(name, current_.name.data(), kNameLen) == 0) {
-      k = current_;
-      found = 1;
-    } else if (previous_ && std::memcmp(name, previous_->name.data(), kNameLen) == 0) {
-      k = *previous_;
-      found = 2;
+    if (file_) {
+      for (size_t i = 0; i < file_->keys.size(); ++i) {
+        if (std::memcmp(name, file_->keys[i].name.data(), kNameLen) != 0) continue;
+        k = file_->keys[i];
+        found = i == file_->encrypting ? 1 : 2;
+        break;
+      }
+    } else {
+      rotate_if_due(now);  // drops keys that have aged out even if no ticket was issued lately
+      if (have_current_ && std::memcmp(name, current_.name.data(), kNameLen) == 0) {
+        k = current_;
+        found = 1;
+      } else if (previous_ && std::memcmp(name, previous_->name.data(), kNameLen) == 0) {
+        k = *previous_;
+        found = 2;
+      }
     }
   }
   if (found == 0) return 0;
   int rc = key_contexts(k, iv, cipher, mac, false) ? found : -1;
   OPENSSL_cleanse(&k, sizeof k);
   return rc;
+}
+
+void TicketKeys::use_file_keys(std::shared_ptr<const TicketKeySet> set) {
+  std::shared_ptr<const TicketKeySet> old;
+  {
+    std::lock_guard lock(mu_);
+    if (file_ == set) return;
+    old = std::move(file_);
+    file_ = set;
+  }
+  if (set) {
+    GH_INFO("TLS session tickets: %zu key(s) from %s; new tickets are sealed with the key on line %d",
+            set->keys.size(), set->source.c_str(), set->lines[set->encrypting]);
+  } else if (old) {
+    GH_INFO("TLS session tickets: no ticket_key_file any more; keys are made in memory and rotate hourly");
+  }
+}
+
+std::shared_ptr<const TicketKeySet> TicketKeys::file_keys() {
+  std::lock_guard lock(mu_);
+  return file_;
 }
 
 bool TicketKeys::install(SSL_CTX* ctx) {

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "tls/certificates.h"
+#include "tls/ticket_key_file.h"
 
 namespace gh::tls {
 namespace {
@@ -41,6 +42,10 @@ std::vector<config::Error> validate(const config::Config& cfg) {
       c.pair(cfg.ssl.mark, cfg.ssl.cert_file, cfg.ssl.key_file);
     }
     for (const config::CertPair& p : cfg.ssl.certificates) c.pair(p.mark, p.cert_file, p.key_file);
+    if (!cfg.ssl.ticket_key_file.empty()) {
+      std::string err;
+      if (!load_ticket_key_file(cfg.ssl.ticket_key_file, err)) c.add(cfg.ssl.ticket_key_file_mark, err);
+    }
   }
   for (const config::Route& r : cfg.server.reverse_proxy) {
     if (!r.ssl) continue;

@@ -49,6 +49,7 @@ FAMILIES = {
     "gatehouse_http2_streams_active": "gauge",
     "gatehouse_tls_handshakes_total": "counter",
     "gatehouse_tls_handshake_errors_total": "counter",
+    "gatehouse_proxy_protocol_refused_total": "counter",
     "gatehouse_backend_up": "gauge",
     "gatehouse_backend_requests_total": "counter",
     "gatehouse_backend_failures_total": "counter",

@@ -9,11 +9,11 @@ The tests connect from 127.0.0.1, which is the "balancer"; the addresses the
 headers carry are documentation ranges (RFC 5737 / RFC 3849).
 """
 
+import re
 import socket
 import ssl
 import struct
 import subprocess
-import threading
 import time
 
 import pytest
@@ -338,6 +338,46 @@ def test_many_bad_connections_do_not_flood_the_log(gatehouse, capture_backend):
             closed_without_response(s, timeout=2)
     lines = [l for l in gh.stderr().splitlines() if "proxy_protocol" in l]
     assert 1 <= len(lines) <= 2, lines
+
+
+def test_refusals_are_counted_by_reason(gatehouse, capture_backend):
+    """gatehouse_proxy_protocol_refused_total{reason}: 127.0.0.2 is a local
+    address outside trusted_proxies."""
+    b = capture_backend()
+    admin_port = helpers.free_port()
+    gh = gatehouse({
+        "server": {"proxy_protocol": True, "trusted_proxies": ["127.0.0.1/32"], "workers": 1,
+                   "timeouts": {"client_header": "1s"}, "reverse_proxy": [route(b, "/")]},
+        "admin": {"enabled": True, "host": helpers.HOST, "port": admin_port}})
+
+    def refused():
+        r = helpers.http_request(admin_port, "GET", "/metrics", host="localhost")
+        assert r.status == 200, r
+        got = dict(re.findall(r'^gatehouse_proxy_protocol_refused_total\{reason="(\w+)"\} (\d+)$',
+                              r.body.decode(), re.M))
+        return [int(got[k]) for k in ("untrusted", "invalid", "incomplete")]
+
+    assert refused() == [0, 0, 0]
+    s = socket.socket()
+    s.settimeout(5)
+    s.bind(("127.0.0.2", 0))
+    with s:
+        s.connect((helpers.HOST, gh.port))
+        assert closed_without_response(s) == (True, b"")
+    for data in (b"GET / HTTP/1.1\r\n\r\n", b"PROXY TCP4 1.2.3.4\r\n"):
+        with connect(gh.port) as c:
+            c.sendall(data)
+            assert closed_without_response(c) == (True, b"")
+    for data in (b"PROXY TCP4 1.2", b""):   # slow, then silent: both at client_header
+        with connect(gh.port) as c:
+            c.sendall(data)
+            assert closed_without_response(c) == (True, b"")
+    with connect(gh.port) as c:   # gone before a header
+        c.sendall(b"\r\n\r\n")
+    assert wait_until(lambda: refused()[2] == 3, timeout=5)
+    assert refused() == [1, 2, 3]
+    assert through(gh, v1("203.0.113.90"), "/ok").status == 200
+    assert refused() == [1, 2, 3]
 
 
 # --------------------------------------------------------------------------

@@ -1323,3 +1323,47 @@ TEST(LoaderHostile, MutatedValidConfigs) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(LoaderSsl, TicketKeyFileRelativeToTheConfigAndWarnedWhenOpen) {
+  TempDir dir;
+  dir.write("c.pem");
+  dir.write("k.pem");
+  std::string keys = dir.write("fleet/ticket.keys", "(content is checked by tls::validate)\n");
+  const std::string text =
+      "ssl:\n  enabled: true\n  cert_file: c.pem\n  key_file: k.pem\n  ticket_key_file: fleet/ticket.keys\n";
+  ASSERT_EQ(::chmod(keys.c_str(), 0600), 0);
+  LoadResult ok = load_string(text, dir.config_name());
+  ASSERT_TRUE(ok.errors.empty()) << all_errors(ok);
+  EXPECT_EQ(ok.config->ssl.ticket_key_file, keys);
+  EXPECT_EQ(ok.config->ssl.ticket_key_file_mark.line, 5);
+  EXPECT_EQ(ok.config->ssl.ticket_key_file_mark.col, 20);
+  EXPECT_TRUE(ok.warnings.empty());
+  ASSERT_EQ(::chmod(keys.c_str(), 0640), 0);
+  EXPECT_TRUE(load_string(text, dir.config_name()).warnings.empty()) << "a group may read";
+
+  ASSERT_EQ(::chmod(keys.c_str(), 0644), 0);
+  LoadResult open = load_string(text, dir.config_name());
+  ASSERT_TRUE(open.errors.empty()) << all_errors(open);
+  ASSERT_EQ(open.warnings.size(), 1u);
+  EXPECT_EQ(open.warnings[0].line, 5);
+  EXPECT_NE(open.warnings[0].message.find("has mode 0644"), std::string::npos) << open.warnings[0].str();
+
+  LoadResult missing = load_string(
+      "ssl:\n  enabled: true\n  cert_file: c.pem\n  key_file: k.pem\n  ticket_key_file: none.keys\n",
+      dir.config_name());
+  ASSERT_EQ(missing.errors.size(), 1u) << all_errors(missing);
+  EXPECT_EQ(missing.errors[0].line, 5);
+  EXPECT_EQ(missing.errors[0].col, 20);
+  EXPECT_NE(missing.errors[0].message.find("No such file or directory"), std::string::npos);
+
+  // A disabled ssl block may name a file that is not there (as cert_file).
+  EXPECT_TRUE(load_string("ssl:\n  enabled: false\n  ticket_key_file: none.keys\n", dir.config_name())
+                  .errors.empty());
+  LoadResult typo = load_string("ssl:\n  ticket_keys_file: x\n", dir.config_name());
+  ASSERT_EQ(typo.errors.size(), 1u);
+  EXPECT_NE(typo.errors[0].message.find("ticket_key_file"), std::string::npos) << typo.errors[0].str();
+}
+
+}  // namespace
