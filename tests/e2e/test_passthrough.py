@@ -5,7 +5,7 @@ certificates included, ends there), while every other connection is
 terminated as before. Covers an mTLS agent end to end, mixed passthrough and
 terminated names on one port, ClientHellos cut into TCP writes and into TLS
 records, garbage and silence instead of a ClientHello, no SNI, ECH, the PROXY
-header out, and a reload that adds a stream.
+header out (also after a PROXY header in), and a reload that adds a stream.
 
 Certificates are made at test time by trustme; nothing secret is committed.
 """
@@ -454,6 +454,35 @@ def test_proxy_v2_header_out_carries_the_client(gatehouse, origin, pki):
         assert socket.inet_ntoa(dst) == HOST and dport == gh.tls_port
         assert helpers.wait_until(lambda: b.handshakes, 5)
         assert b.handshakes[0].client_cn == "agent-7"
+    finally:
+        b.stop()
+
+
+def test_proxy_v2_in_then_passthrough_sends_the_headers_client_on(gatehouse, origin, pki):
+    """server.proxy_protocol on (gatehouse behind an L4 balancer): the
+    client and address an incoming PROXY header names are what the sni
+    stream's PROXY header out carries."""
+    b = ProxyV2TlsBackend(pki.backend.cert, pki.backend.key, client_ca=pki.client_ca,
+                          name="agents")
+    try:
+        gh = gatehouse(front_config(pki, origin(), [stream_entry(b.port, proxy_protocol="v2")],
+                                    proxy_protocol=True, trusted_proxies=["127.0.0.1/32"]))
+        raw = socket.create_connection((HOST, gh.tls_port), timeout=T)
+        raw.sendall(b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c"
+                    + socket.inet_aton("203.0.113.7") + socket.inet_aton("198.51.100.1")
+                    + struct.pack("!HH", 4321, 443))
+        s = agent_context(pki).wrap_socket(raw, server_hostname=AGENTS)
+        with s:
+            assert th.cn_of_der(s.getpeercert(binary_form=True)) == "agents-backend"
+        assert helpers.wait_until(lambda: b.headers, 5)
+        src, dst, sport, dport = struct.unpack("!4s4sHH", b.headers[0][16:28])
+        assert (socket.inet_ntoa(src), sport) == ("203.0.113.7", 4321)
+        assert (socket.inet_ntoa(dst), dport) == ("198.51.100.1", 443)
+        # Terminated names behind the same header work as before.
+        raw = socket.create_connection((HOST, gh.tls_port), timeout=T)
+        raw.sendall(b"PROXY TCP4 203.0.113.8 198.51.100.1 4322 443\r\n")
+        with th.client_context(cafile=pki.ca).wrap_socket(raw, server_hostname=APP) as t:
+            assert th.cn_of_der(t.getpeercert(binary_form=True)) == "gatehouse-front"
     finally:
         b.stop()
 
