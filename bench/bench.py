@@ -9,6 +9,7 @@ Stdlib only.
 usage: bench.py [case...]      cases: small policies ratelimit ratelimit-redis fauth jwt waf many newconn large1m large100m upload1m idle10k ws
                                       tls tlsnew tlsresume idle10k-tls idle10k-tls-nothing
                                       idle10k-tls-half h2 grpc gzip1m br1m zstd1m compress100 cachehit
+                                      passthrough (TLS by SNI to a TLS backend, nginx ssl_preread)
 
 The grpc case also needs Debian's python3-grpcio, for its backend and its
 checks (bench/backends/grpc_echo.py, run as a separate process).
@@ -154,6 +155,17 @@ CASES = {
     "tlsresume": dict(kind="tls", mode="resume", path="/small", n=6000, c=32, qn=1000, qc=32,
                       title="a new TLS connection per request, session resumed from a ticket: "
                             "GET /small with `Connection: close`"),
+    # TLS passthrough by SNI (issue 17): the proxy reads the ClientHello and
+    # relays the connection untouched to a TLS backend (an nginx of its own
+    # that terminates, on the backend's CPU), so the proxy's CPU per
+    # connection is the peek, the backend connect and the relay, no TLS.
+    # gatehouse `streams` with `sni`; nginx `stream` with `ssl_preread` and a
+    # map (bench/conf/*-passthrough.*.in). See PASSTHROUGH_NOTES.
+    "passthrough": dict(kind="tls", mode="full", passthrough=True, path="/small", n=6000, c=32,
+                        qn=1000, qc=32, proxies=("nginx", "gatehouse"),
+                        title="TLS passthrough by SNI: a new TLS connection per request, relayed "
+                              "untouched to a TLS backend (full handshake there), "
+                              "GET /small with `Connection: close`"),
     # HTTP/2 from the client over TLS (ALPN h2, checked), HTTP/1.1 to the
     # backend as in every other case. HAProxy mode tcp relays bytes to an
     # HTTP/1.1 backend, so it cannot take HTTP/2 clients: left out.
@@ -289,6 +301,20 @@ stream: (RSS max − RSS before the clients connected) / streams. RSS at 1 s
 and at the end show whether memory grows while the same streams go on (it
 should stay flat). "MiB read": coded bytes all clients read. errors: streams
 that failed, ended early or came uncoded.
+"""
+# Said under the passthrough table.
+PASSTHROUGH_NOTES = """\
+Notes: the TLS is the backend's (an nginx of its own on the backend's CPU,
+bench/conf/nginx-tls-origin.conf.in, answering /small itself); before each
+measurement a request with SNI `localhost` through the proxy must come back
+marked by that backend with the run's certificate (the proxy relayed, it did
+not terminate). The proxy's CPU per connection is the accept, the ClientHello
+read without consuming it (gatehouse: recv(MSG_PEEK) until the whole
+ClientHello is there; nginx: `ssl_preread`), the backend connect and the
+relay of the handshake and one small exchange. gatehouse: `streams` with
+`sni: [localhost]`; nginx: `stream { ssl_preread on; map
+$ssl_preread_server_name ... }` (libnginx-mod-stream). HAProxy is left out
+(mode tcp with `req.ssl_sni` would be the same comparison a third time).
 """
 # The proxies that take part in the grpc case (they get its listener and route).
 GRPC_PROXIES = ("nginx", "haproxy", "gatehouse")
@@ -943,7 +969,8 @@ def tls_params(port):
 class Proxy:
     """One proxy process (tree) started fresh for one measurement."""
 
-    def __init__(self, name, env, tls=False, grpc=False, cache=False, extra=None, stream=False):
+    def __init__(self, name, env, tls=False, grpc=False, cache=False, extra=None, passthrough=False,
+                 stream=False):
         self.name, self.env = name, env
         self.dir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=env.tmp))
         self.port = free_port()
@@ -1004,6 +1031,17 @@ class Proxy:
                 f = f"{name}-{extra}{suffix}.{ext}"
                 if (BENCH / "conf" / f).exists():
                     v[key] = render(f, ev).rstrip("\n")
+        # passthrough: a TLS listener (pt_port) that relays by SNI to the TLS
+        # backend (bench/conf/<proxy>-passthrough.*.in; main level for nginx's
+        # stream block, top level for gatehouse's ssl and streams).
+        self.pt_port = None
+        if passthrough:
+            self.pt_port = free_port()
+            pv = dict(PT_PORT=self.pt_port, PT_BACKEND_PORT=env.pt_backend_port, CERT=env.cert, KEY=env.key)
+            if name == "nginx":
+                v["EXTRA_MAIN"] += "\n" + render("nginx-passthrough.conf.in", pv).rstrip("\n")
+            elif name == "gatehouse":
+                v["EXTRA_TOP"] += "\n" + render("gatehouse-passthrough.yaml.in", pv).rstrip("\n")
         # stream: a TCP listener relaying to the tcp1g case's sink
         # (bench/conf/gatehouse-stream-top.yaml.in, haproxy-tcp-stream.cfg.in).
         self.stream_port = free_port() if stream else None
@@ -1057,6 +1095,9 @@ class Proxy:
                 raise RuntimeError(f"{name}: serves another certificate than the run's")
         if self.grpc_port:
             wait_port(self.grpc_port, self.proc, self.logfile)
+        if self.pt_port:
+            wait_port(self.pt_port, self.proc, self.logfile)
+            check_passthrough(env, self)
         self.pids = proc_tree(self.proc.pid)
         record_pids(self.pids[1:])
         self.scraper_stop = threading.Event()
@@ -1300,9 +1341,11 @@ def run_idle(env, proxy, case, n, c):
 
 
 def run_tls(env, proxy, case, n, c):
-    """New TLS connections, one request each: bench/clients/tls.py."""
+    """New TLS connections, one request each: bench/clients/tls.py (to the
+    passthrough listener in the passthrough case)."""
+    port = proxy.pt_port if case.get("passthrough") else proxy.tls_port
     argv = lambda k: pinned(env.load_cpus, [PY, str(BENCH / "clients" / "tls.py"), "127.0.0.1",
-                                            str(proxy.tls_port), case["path"], str(k), str(c), case["mode"]])
+                                            str(port), case["path"], str(k), str(c), case["mode"]])
     r, meter, rss_max, hwm = measured_client(proxy, argv(n), argv(max(c, n // 10)), "tls")
     cpu_us, cpu = meter.per(r["conns"])
     # A resumed handshake in `full` mode would make the figure a lie: count it as an error.
@@ -1311,6 +1354,42 @@ def run_tls(env, proxy, case, n, c):
                 p50=r["p50_us"] / 1000, p99=r["p99_us"] / 1000, hwm=hwm, rss_max=rss_max,
                 mibps=None, resumed=r["reused"], versions=r["versions"], ciphers=r["ciphers"],
                 errors=max(r["errors"], n - r["conns"]) + wrong, count=r["conns"])
+
+
+def check_passthrough(env, proxy):
+    """One request with SNI `localhost` (what bench/clients/tls.py sends) on the
+    passthrough listener must come from the TLS backend (its mark) with the
+    run's certificate: the proxy relayed, it did not terminate."""
+    ctx = client_tls_context()
+    with socket.create_connection(("127.0.0.1", proxy.pt_port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            s.sendall(b"GET /small HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            got = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+            der = s.getpeercert(binary_form=True)
+    head, _, body = got.partition(b"\r\n\r\n")
+    if b"x-bench-backend: tls-origin" not in head.lower() or body != b"hello, world\n" or der != env.cert_der:
+        raise RuntimeError(f"{proxy.name}: passthrough answered {got[:200]!r} (not from the TLS backend)")
+
+
+def start_tls_origin(env):
+    """The passthrough case's TLS backend: an nginx of its own on the backend's
+    CPUs (bench/conf/nginx-tls-origin.conf.in)."""
+    env.pt_backend_port = free_port()
+    d = Path(tempfile.mkdtemp(prefix="tls-origin-", dir=env.tmp))
+    cfg = fill("nginx-tls-origin.conf.in", d / "nginx.conf",
+               dict(DIR=d, PT_BACKEND_PORT=env.pt_backend_port, CERT=env.cert, KEY=env.key, NOFILE=env.nofile,
+                    MAXCONN=env.maxconn, USER="user root;" if os.geteuid() == 0 else ""))
+    logf = d / "tls-origin.log"
+    p = start(["nginx", "-p", str(d), "-e", str(d / "nginx-error.log"), "-c", str(cfg)], logf, env.backend_cpus)
+    wait_port(env.pt_backend_port, p, logf)
+    record_pids(proc_tree(p.pid)[1:])
+    log(f"bench: TLS backend for passthrough (nginx) on 127.0.0.1:{env.pt_backend_port}")
+    return p
 
 
 def run_slow(env, proxy, case, n, c):
@@ -1432,6 +1511,10 @@ def case_table(name, case, n, c, results, all_results=None):
             + (" `-H 'Authorization: Bearer <ES256 JWT>'`" if case.get("bearer") else "") \
             + (f" `-d <{case['upload_bytes'] >> 20} MiB file>`" if case.get("upload_bytes") else "") \
             + (f" on `https://127.0.0.1:<tls port>{case['path']}`" if case.get("tls") else f" on `{case['path']}`")
+    elif case["kind"] == "tls" and case.get("passthrough"):
+        load = (f"`bench/clients/tls.py ... {n} {c} {case['mode']}` on the proxy's passthrough listener: {n} "
+                f"connections, {c} at a time, each with SNI `localhost` relayed to the TLS backend, a full "
+                f"handshake there, one `GET {case['path']}` with `Connection: close`, close")
     elif case["kind"] == "tls":
         load = (f"`bench/clients/tls.py ... {n} {c} {case['mode']}`: {n} connections, {c} at a time, each "
                 + ("a full handshake" if case["mode"] == "full" else "offering the last ticket received")
@@ -1562,6 +1645,9 @@ def case_table(name, case, n, c, results, all_results=None):
     if case["kind"] == "slow":
         lines.append("")
         lines.append(SLOW_NOTES.rstrip("\n"))
+    if case.get("passthrough"):
+        lines.append("")
+        lines.append(PASSTHROUGH_NOTES.rstrip("\n"))
     if case["kind"] == "tcp":
         lines.append("")
         lines.append(TCP_NOTES.rstrip("\n"))
@@ -1685,7 +1771,8 @@ class Env:
 
 
 def uses_tls(case):
-    return bool(case.get("tls")) or case["kind"] == "tls"
+    """The case needs the proxy's terminating HTTPS listener (passthrough has its own)."""
+    return bool(case.get("tls")) or (case["kind"] == "tls" and not case.get("passthrough"))
 
 
 def case_proxies(case):
@@ -1742,8 +1829,10 @@ def main(argv):
         sizes[nm] = (n, c)
 
     any_tls = any(uses_tls(CASES[nm]) for nm in names)
-    if any_tls:
+    any_passthrough = any(CASES[nm].get("passthrough") for nm in names)
+    if any_tls or any_passthrough:
         make_cert(env)
+    tls_origin = start_tls_origin(env) if any_passthrough else None
     any_grpc = any(CASES[nm].get("grpc") for nm in names)
     if any_grpc:
         # The gRPC backend, beside demo-origin on the backend's CPUs, and
@@ -1855,7 +1944,8 @@ def main(argv):
                 p = None
                 try:
                     p = Proxy(px, env, tls=uses_tls(case), grpc=bool(case.get("grpc")), cache=bool(case.get("cache")),
-                              extra=case.get("extra"), stream=case["kind"] == "tcp")
+                              extra=case.get("extra"), passthrough=bool(case.get("passthrough")),
+                              stream=case["kind"] == "tcp")
                     r = RUNNERS[case["kind"]](env, p, case, n, c)
                     results[nm][px].append(r)
                     if case["kind"] == "slow":
@@ -1888,6 +1978,8 @@ def main(argv):
         stop(cache_origin)
     if redis:
         stop(redis)
+    if tls_origin:
+        stop(tls_origin, proc_tree(tls_origin.pid) if tls_origin.poll() is None else None)
     if sink:
         stop(sink)
     if any(isinstance(rs, str) for per in results.values() for rs in per.values()):

@@ -8,6 +8,7 @@
 #                                        h2 (HTTP/2 over TLS); grpc (gRPC over h2c, python3-grpcio backend)
 #                                        gzip1m br1m zstd1m compress100 (on-the-fly compression)
 #                                        cachehit (a small object from each proxy's cache, Varnish too)
+#                                        passthrough (TLS passthrough by SNI, new connections; nginx ssl_preread)
 #                                        ratelimit ratelimit-redis fauth jwt waf (issue 15's policies, vs small)
 #                                        tcp1g (1 GiB through a TCP stream: gatehouse `streams` vs HAProxy mode tcp)
 #   BENCH_QUICK=1     ~1 minute smoke run (smaller counts, one round)

@@ -26,7 +26,7 @@ test_pkgs=(
 )
 case "${1:-}" in
   build) pkgs=("${build_pkgs[@]}") ;;
-  bench) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}" nginx-light haproxy varnish wrk libnginx-mod-http-modsecurity) ;;
+  bench) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}" nginx-light haproxy varnish wrk libnginx-mod-http-modsecurity libnginx-mod-stream) ;;
   *) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
 esac
 

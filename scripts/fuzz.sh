@@ -5,7 +5,8 @@
 # Usage: scripts/fuzz.sh [SECONDS] [target...]
 #   SECONDS  run time per target (default 30; 0 = build only)
 #   target   fuzz_request_parser fuzz_response_parser fuzz_chunked fuzz_config
-#            fuzz_router_rewrite http2_fuzz fuzz_cache_rules fuzz_jwt fuzz_proxy_protocol
+#            fuzz_router_rewrite http2_fuzz fuzz_cache_rules fuzz_jwt fuzz_client_hello
+#            fuzz_proxy_protocol
 #            (default: all)
 # Environment: FUZZ_JOBS (parallel builds, default nproc), FUZZ_ARGS (extra
 # libFuzzer flags, e.g. "-only_ascii=1"), FUZZ_KEEP_CORPUS=1 (keep growing
@@ -25,7 +26,7 @@ if ! [[ "$secs" =~ ^[0-9]+$ ]]; then
 fi
 [ $# -gt 0 ] && shift
 
-all_targets=(fuzz_request_parser fuzz_response_parser fuzz_chunked fuzz_config fuzz_router_rewrite http2_fuzz fuzz_cache_rules fuzz_jwt fuzz_proxy_protocol)
+all_targets=(fuzz_request_parser fuzz_response_parser fuzz_chunked fuzz_config fuzz_router_rewrite http2_fuzz fuzz_cache_rules fuzz_jwt fuzz_client_hello fuzz_proxy_protocol)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all_targets[@]}")
 
@@ -61,6 +62,7 @@ sources() {
     fuzz_router_rewrite) echo "$proxy_srcs" ;;
     http2_fuzz) echo "$(echo src/http2/*.cc) src/http/fields.cc" ;;
     fuzz_jwt) echo "$(echo src/jose/*.cc)" ;;
+    fuzz_client_hello) echo "src/tls/client_hello.cc src/config/address.cc src/core/cidr.cc" ;;
     fuzz_proxy_protocol) echo "src/net/proxy_protocol_parse.cc" ;;
     fuzz_cache_rules) echo "src/cache/cache_control.cc src/cache/freshness.cc src/cache/http_date.cc src/cache/key.cc src/cache/range.cc src/http/fields.cc src/http/path.cc" ;;
     *) return 1 ;;
@@ -78,6 +80,7 @@ max_len() {
     fuzz_config) echo 4096 ;;            # the longest seed is 3.4 KB
     fuzz_router_rewrite) echo 9216 ;;    # past kMaxRewriteValue (8 KiB)
     fuzz_jwt) echo 17408 ;;              # past kMaxTokenBytes (16 KiB)
+    fuzz_client_hello) echo 33792 ;;     # past kMaxClientHelloBytes (32 KiB)
     fuzz_proxy_protocol) echo 1024 ;;    # past kMaxHeader (536)
     *) echo 8192 ;;                      # past the 4 KiB chunk line limit
   esac
@@ -85,6 +88,7 @@ max_len() {
 dict() {
   case "$1" in
     fuzz_config) echo "$root/tests/fuzz/config.dict" ;;
+    fuzz_client_hello) echo "$root/tests/fuzz/tls.dict" ;;
     fuzz_proxy_protocol) echo "$root/tests/fuzz/proxy_protocol.dict" ;;
     *) echo "$root/tests/fuzz/http.dict" ;;
   esac
@@ -116,6 +120,7 @@ inputs() {
     fuzz_router_rewrite) echo src/proxy/router.* src/proxy/rewrite.* src/http/path.* src/config/config.h src/core/cidr.h ;;
     http2_fuzz) echo src/http2/* src/http/exchange.h src/http/fields.cc ;;
     fuzz_jwt) echo src/jose/* ;;
+    fuzz_client_hello) echo src/tls/client_hello.* src/config/address.* src/core/cidr.* ;;
     fuzz_proxy_protocol) echo src/net/proxy_protocol.h src/net/proxy_protocol_parse.cc src/net/asio.h ;;
     fuzz_cache_rules) echo src/cache/* src/http/exchange.h src/http/fields.cc src/http/path.* src/http/token.h ;;
   esac

@@ -73,7 +73,9 @@ StreamRoute load_stream(Ctx& ctx, const Value& v, const Config& cfg, std::vector
   const Entry* listen = nullptr;
   const Entry* sni = nullptr;
   const Entry* backends = nullptr;
-  for (const Entry& e : map_entries(ctx, v, "stream", keys::kStream)) {
+  // A named vector: `listen`, `sni` and `backends` point into it after the loop.
+  const std::vector<Entry> entries = map_entries(ctx, v, "stream", keys::kStream);
+  for (const Entry& e : entries) {
     const Value& val = e.value;
     if (e.key == "listen") {
       listen = &e;

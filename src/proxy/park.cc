@@ -1,6 +1,7 @@
 #include "proxy/park.h"
 
 #include "proxy/h2_connection.h"
+#include "proxy/sni_passthrough.h"
 
 #include <sys/socket.h>
 
@@ -58,6 +59,18 @@ static bool move_to_idle_set(Parked& p) {
   return try_hold(p.ws, p.stream, p.client, p.slot, p.deadline.at_ms());
 }
 
+// Serves a parked connection whose bytes arrived.
+static void wake(WorkerState& ws, Stream s, ClientInfo ci, ConnectionSlot slot) {
+  // Not yet handshaken: a new TLS connection (a handshake never parks).
+  if (s.is_tls() && !s.handshake_done() && has_sni_streams(ws.runtime().get())) {
+    asio::co_spawn(ws.worker.ctx, serve_parked_hello(ws, std::move(s), std::move(ci), std::move(slot)),
+                   asio::detached);
+    return;
+  }
+  asio::co_spawn(ws.worker.ctx, serve_connection(ws, std::move(s), std::move(ci), std::move(slot)),
+                 asio::detached);
+}
+
 static void park(std::unique_ptr<Parked> p) {
   Parked* raw = p.get();
   raw->stream.socket().async_wait(
@@ -78,10 +91,7 @@ static void park(std::unique_ptr<Parked> p) {
         // Connection: close, rather than failed).
         WorkerState& ws = p->ws;
         p->client.wakes_quickly = p->client.served && now_ms() - p->since_ms < kBusyWakeMs;
-        asio::co_spawn(ws.worker.ctx,
-                       serve_connection(ws, std::move(p->stream), std::move(p->client),
-                                        std::move(p->slot)),
-                       asio::detached);
+        wake(ws, std::move(p->stream), std::move(p->client), std::move(p->slot));
       });
 }
 
@@ -143,8 +153,7 @@ void resume_idle(WorkerState& ws, Socket s, IdleConn c) {
   Stream st(std::move(s));
   if (ci.tls) st.restore_ssl(std::move(c.ssl));
   st.restore_nodelay_pending(c.nodelay_pending);
-  asio::co_spawn(ws.worker.ctx, serve_connection(ws, std::move(st), std::move(ci), std::move(c.slot)),
-                 asio::detached);
+  wake(ws, std::move(st), std::move(ci), std::move(c.slot));
 }
 
 void park_tick(WorkerState& ws) {

@@ -9,6 +9,7 @@
 #include "proxy/park.h"
 #include "proxy/proxy_header.h"
 #include "proxy/session.h"
+#include "proxy/sni_passthrough.h"
 
 namespace gh::proxy {
 
@@ -119,6 +120,13 @@ awaitable<void> Proxy::serve(Worker& w, Socket s, tcp::endpoint peer, const List
   ClientInfo ci = client_info(ends.client, spec.port);
   ci.v6 = peer.address().is_v6();   // the socket's own family (parking re-adopts it)
   if (spec.kind == "https") {
+    // `sni` streams: the ClientHello decides between passthrough and
+    // termination (a parked connection peeks when it wakes, see park.cc).
+    if (w.connections <= Session::kManyConnections && has_sni_streams(ws.runtime().get())) {
+      const int64_t deadline = now_ms() + ws.runtime()->cfg.server.timeouts.client_header.count();
+      const bool done = co_await pass_through_by_sni(ws, s, ends, slot, deadline);
+      if (done) co_return;
+    }
     // The context comes from the current snapshot, so reloaded certificates
     // apply to new connections while old ones keep theirs.
     const auto& rt = ws.runtime();
