@@ -159,19 +159,39 @@ static void clf_str(std::string& o, std::string_view s) {
   }
 }
 
-void AccessLogBuffer::add(const LogRecord& r) {
-  if (!sink_.enabled()) return;
+// The JSON format's time: RFC 3339 in UTC with milliseconds.
+static void append_json_time(std::string& o, int64_t unix_ms) {
   char tbuf[64];
-  time_t secs = r.start_unix_ms / 1000;
+  time_t secs = unix_ms / 1000;
   tm t;
   gmtime_r(&secs, &t);
+  std::snprintf(tbuf, sizeof tbuf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", t.tm_year + 1900,
+                t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec,
+                static_cast<int>(unix_ms % 1000));
+  o += tbuf;
+}
+
+// The combined format's start: "client - - [day/Mon/year:h:m:s +0000] ".
+static void append_clf_start(std::string& o, std::string_view client, int64_t unix_ms) {
+  static const char* mon[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                              "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  char tbuf[64];
+  time_t secs = unix_ms / 1000;
+  tm t;
+  gmtime_r(&secs, &t);
+  std::snprintf(tbuf, sizeof tbuf, "[%02d/%s/%04d:%02d:%02d:%02d +0000]", t.tm_mday,
+                mon[t.tm_mon], t.tm_year + 1900, t.tm_hour, t.tm_min, t.tm_sec);
+  o.append(client.empty() ? std::string_view("-") : client);
+  o += " - - ";
+  o += tbuf;
+}
+
+void AccessLogBuffer::add(const LogRecord& r) {
+  if (!sink_.enabled()) return;
   char num[64];
   if (sink_.format() == config::AccessLogFormat::json) {
-    std::snprintf(tbuf, sizeof tbuf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", t.tm_year + 1900,
-                  t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec,
-                  static_cast<int>(r.start_unix_ms % 1000));
     buf_ += "{\"time\":\"";
-    buf_ += tbuf;
+    append_json_time(buf_, r.start_unix_ms);
     json_field(buf_, "\",\"client\":", r.client);
     json_field(buf_, ",\"method\":", r.method);
     json_field(buf_, ",\"path\":", r.path);
@@ -223,13 +243,7 @@ void AccessLogBuffer::add(const LogRecord& r) {
     json_field(buf_, ",\"referer\":", r.referer);
     buf_ += "}\n";
   } else {
-    static const char* mon[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    std::snprintf(tbuf, sizeof tbuf, "[%02d/%s/%04d:%02d:%02d:%02d +0000]", t.tm_mday,
-                  mon[t.tm_mon], t.tm_year + 1900, t.tm_hour, t.tm_min, t.tm_sec);
-    buf_.append(r.client.empty() ? "-" : r.client);
-    buf_ += " - - ";
-    buf_ += tbuf;
+    append_clf_start(buf_, r.client, r.start_unix_ms);
     buf_ += " \"";
     clf_str(buf_, r.method);
     buf_ += ' ';
@@ -256,17 +270,10 @@ void AccessLogBuffer::add(const LogRecord& r) {
 
 void AccessLogBuffer::add_stream(const StreamLogRecord& r) {
   if (!sink_.enabled()) return;
-  char tbuf[64];
   char num[128];
-  time_t secs = r.start_unix_ms / 1000;
-  tm t;
-  gmtime_r(&secs, &t);
   if (sink_.format() == config::AccessLogFormat::json) {
-    std::snprintf(tbuf, sizeof tbuf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", t.tm_year + 1900,
-                  t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec,
-                  static_cast<int>(r.start_unix_ms % 1000));
     buf_ += "{\"time\":\"";
-    buf_ += tbuf;
+    append_json_time(buf_, r.start_unix_ms);
     buf_ += "\",\"kind\":\"stream\"";
     json_field(buf_, ",\"client\":", r.client);
     json_field(buf_, ",\"stream\":", r.stream);
@@ -278,13 +285,7 @@ void AccessLogBuffer::add_stream(const StreamLogRecord& r) {
     json_field(buf_, ",\"end\":", r.end);
     buf_ += "}\n";
   } else {
-    static const char* mon[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    std::snprintf(tbuf, sizeof tbuf, "[%02d/%s/%04d:%02d:%02d:%02d +0000]", t.tm_mday,
-                  mon[t.tm_mon], t.tm_year + 1900, t.tm_hour, t.tm_min, t.tm_sec);
-    buf_.append(r.client.empty() ? "-" : r.client);
-    buf_ += " - - ";
-    buf_ += tbuf;
+    append_clf_start(buf_, r.client, r.start_unix_ms);
     buf_ += " \"STREAM ";
     clf_str(buf_, r.stream);
     std::snprintf(num, sizeof num, " TCP\" - %llu \"-\" \"-\" %.3f \"",

@@ -52,9 +52,27 @@ static void each_backend_key(const Runtime& rt, F&& f) {
   }
 }
 
+using CarriedStates = std::unordered_map<std::string, std::shared_ptr<upstream::BackendState>>;
+
+// A route's or stream's backend as configured, keeping the health state and
+// counters the previous snapshot had under `key` (a reload must not reset them).
+static std::unique_ptr<upstream::Backend> make_backend(const config::BackendConf& b, std::string name,
+                                                       const CarriedStates& carried,
+                                                       const std::string& key) {
+  auto it = carried.find(key);
+  auto be = it != carried.end() ? std::make_unique<upstream::Backend>(it->second)
+                                : std::make_unique<upstream::Backend>();
+  be->host = b.host;
+  be->port = b.port;
+  be->weight = b.weight;
+  be->backup = b.backup;
+  be->name = std::move(name);
+  return be;
+}
+
 std::shared_ptr<const Runtime> build_runtime(config::Config cfg, std::string& err,
                                              const Runtime* previous) {
-  std::unordered_map<std::string, std::shared_ptr<upstream::BackendState>> carried;
+  CarriedStates carried;
   if (previous)
     each_backend_key(*previous, [&](upstream::Backend& b, std::string k) {
       carried.emplace(std::move(k), b.state);
@@ -89,14 +107,8 @@ std::shared_ptr<const Runtime> build_runtime(config::Config cfg, std::string& er
     std::unordered_map<std::string, unsigned> seen;
     for (const auto& b : r.backends) {
       std::string name = format_authority(b.host, b.port);
-      auto it = carried.find(backend_key(r, name, seen[name]++));
-      auto be = it != carried.end() ? std::make_unique<upstream::Backend>(it->second)
-                                    : std::make_unique<upstream::Backend>();
-      be->host = b.host;
-      be->port = b.port;
-      be->weight = b.weight;
-      be->backup = b.backup;
-      be->name = std::move(name);
+      const std::string key = backend_key(r, name, seen[name]++);
+      auto be = make_backend(b, std::move(name), carried, key);
       be->stats_slot = slots.backend(be->name);
       rr.backends.push_back(be.get());
       rt->backend_store.push_back(std::move(be));
@@ -112,14 +124,8 @@ std::shared_ptr<const Runtime> build_runtime(config::Config cfg, std::string& er
     std::unordered_map<std::string, unsigned> seen;
     for (const auto& b : sc.backends) {
       std::string name = format_authority(b.host, b.port);
-      auto it = carried.find(stream_backend_key(sr.name, name, seen[name]++));
-      auto be = it != carried.end() ? std::make_unique<upstream::Backend>(it->second)
-                                    : std::make_unique<upstream::Backend>();
-      be->host = b.host;
-      be->port = b.port;
-      be->weight = b.weight;
-      be->backup = b.backup;
-      be->name = std::move(name);
+      const std::string key = stream_backend_key(sr.name, name, seen[name]++);
+      auto be = make_backend(b, std::move(name), carried, key);
       sr.backends.push_back(be.get());
       rt->backend_store.push_back(std::move(be));
     }

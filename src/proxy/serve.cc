@@ -79,10 +79,16 @@ static ClientInfo client_info(const tcp::endpoint& remote, uint16_t local_port) 
 // A `listen` stream's connection: the entry is the one that owns this
 // listener in the current snapshot (none when a reload removed it between
 // the accept and now: the connection closes).
-static awaitable<void> serve_stream_listener(WorkerState& ws, Socket s, tcp::endpoint peer,
+static awaitable<void> serve_stream_listener(WorkerState& ws, Socket s, ConnectionEnds ends,
                                              const ListenerSpec& spec, ConnectionSlot slot) {
   auto entry = stream_for_listener(ws.runtime(), spec.host, spec.port);
   if (!entry) co_return;
+  if (ends.server.port() != 0) {   // from a PROXY header
+    co_await stream::serve_stream(ws.streams, std::move(entry), std::move(s), ends.client,
+                                  ends.server, std::move(slot));
+    co_return;
+  }
+  const tcp::endpoint peer = ends.client;
   // The address the client connected to: the listener's, unless it is a
   // wildcard (then the socket says; a syscall only then).
   error_code ec;
@@ -99,31 +105,43 @@ static awaitable<void> serve_stream_listener(WorkerState& ws, Socket s, tcp::end
 awaitable<void> Proxy::serve(Worker& w, Socket s, tcp::endpoint peer, const ListenerSpec& spec,
                              ConnectionSlot slot) {
   WorkerState& ws = *states_[w.index];
-  if (spec.kind == "stream") {
-    co_await serve_stream_listener(ws, std::move(s), peer, spec, std::move(slot));
-    co_return;
-  }
-  ws.metrics.connections[spec.kind == "https" ? 1 : 0].add();
+  if (spec.kind != "stream") ws.metrics.connections[spec.kind == "https" ? 1 : 0].add();
   // server.proxy_protocol: the header's source is the client from here on
   // (forwarding headers, access rules, rate limits, ip_hash, the log).
   // `ends` is also what a TLS passthrough stream would send on.
   ConnectionEnds ends{peer, {}};
+  // The PROXY header and the ClientHello peek share one client_header
+  // bound (CONTRACT "L4 streams"), not one each.
+  int64_t first_bytes_deadline = 0;
   if (ws.runtime() && ws.runtime()->cfg.server.proxy_protocol) {
     std::shared_ptr<const Runtime> rt = ws.runtime();   // held across the wait (a reload may swap it)
-    const int64_t deadline = now_ms() + rt->cfg.server.timeouts.client_header.count();
+    first_bytes_deadline = now_ms() + rt->cfg.server.timeouts.client_header.count();
+    const int64_t deadline = first_bytes_deadline;
     const ProxyHeaderOutcome got = co_await take_proxy_header(rt->cfg.server, s, deadline, ends);
     if (got != ProxyHeaderOutcome::ok) {   // refused: the socket closes, nothing served
       ws.metrics.proxy_protocol_refused[static_cast<size_t>(got) - 1].add();
       co_return;
     }
   }
-  ClientInfo ci = client_info(ends.client, spec.port);
+  if (spec.kind == "stream") {
+    // server.proxy_protocol covers stream listeners too ("every connection
+    // from trusted_proxies"): the header's ends are what the stream's own
+    // PROXY header out carries.
+    co_await serve_stream_listener(ws, std::move(s), ends, spec, std::move(slot));
+    co_return;
+  }
+  // X-Forwarded-Port / Forwarded say the port the client connected to: the
+  // PROXY header's destination when there was one.
+  ClientInfo ci = client_info(ends.client, ends.server.port() ? ends.server.port() : spec.port);
   ci.v6 = peer.address().is_v6();   // the socket's own family (parking re-adopts it)
   if (spec.kind == "https") {
     // `sni` streams: the ClientHello decides between passthrough and
     // termination (a parked connection peeks when it wakes, see park.cc).
     if (w.connections <= Session::kManyConnections && has_sni_streams(ws.runtime().get())) {
-      const int64_t deadline = now_ms() + ws.runtime()->cfg.server.timeouts.client_header.count();
+      if (first_bytes_deadline == 0) {
+        first_bytes_deadline = now_ms() + ws.runtime()->cfg.server.timeouts.client_header.count();
+      }
+      const int64_t deadline = first_bytes_deadline;
       const bool done = co_await pass_through_by_sni(ws, s, ends, slot, deadline);
       if (done) co_return;
     }

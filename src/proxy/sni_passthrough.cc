@@ -59,9 +59,14 @@ awaitable<SniDecision> peek_sni(WorkerState& ws, Socket& s, int64_t deadline_ms)
       // handshake as it does without streams.
       GH_DEBUG("sni peek: not a ClientHello (%s); terminating as usual", hello.error);
       break;
-    case PeekResult::eof:
-    case PeekResult::error:
     case PeekResult::timeout:
+    case PeekResult::error:
+      // Counted as the handshake OpenSSL would have failed (no ClientHello
+      // in time, or a reset), like the same connection without streams.
+      ws.metrics.tls_handshake_errors.add();
+      d.verdict = SniVerdict::close;
+      break;
+    case PeekResult::eof:
       d.verdict = SniVerdict::close;
       break;
   }
