@@ -441,3 +441,75 @@ def test_tls_without_header_is_closed(gatehouse, capture_backend, cert):
                 read_response(SockReader(s))
     assert b.requests == []
     assert tls_through(gh.tls_port, v2("203.0.113.72"), "/after").status == 200
+
+
+# --------------------------------------------------------------------------
+# The header's destination, and stream listeners (found by a user's trial)
+
+
+def test_forwarded_port_is_the_header_destination_port(gatehouse, capture_backend):
+    """X-Forwarded-Port names the port the client connected to (the
+    balancer's), not gatehouse's own listener port."""
+    b = capture_backend()
+    gh = start(gatehouse, b)
+    r = through(gh, v1("203.0.113.7", dport=8443), "/port")
+    assert r.status == 200
+    assert backend_request(b, 0).headers_all("x-forwarded-port") == ["8443"]
+
+
+def _raw_backend():
+    """A TCP listener that records, per connection, every byte until EOF."""
+    import threading
+    lst = helpers.local_listener()
+    stop = threading.Event()
+    got = []
+
+    def run():
+        for c in helpers.accepted(lst, stop):
+            c.settimeout(5)
+            data = bytearray()
+            try:
+                while True:
+                    d = c.recv(65536)
+                    if not d:
+                        break
+                    data += d
+            except OSError:
+                pass
+            got.append(bytes(data))
+            c.close()
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return lst, stop, got
+
+
+def test_stream_listener_takes_the_header_and_sends_its_own(gatehouse, capture_backend):
+    """server.proxy_protocol covers `streams` listeners: the incoming header
+    is taken off (never relayed as data) and its addresses are what the
+    stream's own PROXY header carries; a connection without one is refused."""
+    b = capture_backend()
+    lst, stop, got = _raw_backend()
+    try:
+        sport = helpers.free_port()
+        cfg = {"server": {"proxy_protocol": True, "trusted_proxies": ["127.0.0.1/32"], "workers": 1,
+                          "reverse_proxy": [route(b, "/")]},
+               "streams": [{"listen": f"127.0.0.1:{sport}", "proxy_protocol": "v1",
+                            "backends": [{"address": f"127.0.0.1:{lst.getsockname()[1]}"}]}]}
+        gatehouse(cfg)
+        with socket.create_connection(("127.0.0.1", sport), timeout=5) as s:
+            s.sendall(v2("203.0.113.9", "198.51.100.4", 40009, 5432) + b"hello")
+            s.shutdown(socket.SHUT_WR)
+            s.recv(10)
+        assert wait_until(lambda: got, timeout=5), "backend saw no connection"
+        assert got[0] == b"PROXY TCP4 203.0.113.9 198.51.100.4 40009 5432\r\nhello"
+        # Without a header: refused, nothing reaches the backend.
+        with socket.create_connection(("127.0.0.1", sport), timeout=5) as s:
+            s.sendall(b"hello")
+            closed, data = closed_without_response(s)
+            assert closed and data == b""
+        time.sleep(0.3)
+        assert len(got) == 1, got
+    finally:
+        stop.set()
+        lst.close()
