@@ -129,6 +129,7 @@ void Manager::apply(const config::Ssl& ssl, bool plain_listener) {
   s.active = ssl.enabled && ssl.acme.has_value();
   if (ssl.acme) s.acme = *ssl.acme;
   s.plain_listener = plain_listener;
+  s.cert_file = ssl.cert_file;
   if (!thread_.joinable()) {
     if (!s.active) return;
     // Before the listeners accept: a stored certificate serves the first handshake.
@@ -277,10 +278,13 @@ void Manager::attempt(Name& n) {
     n.alpn_first = !n.alpn_first;
     n.backoff = n.backoff.count() == 0 ? first_retry() : std::min(n.backoff * 2, kMaxBackoff);
     n.next_try = Clock::now() + n.backoff;
+    // Say what clients get meanwhile: an operator reading this decides how urgent it is.
+    const std::string serving =
+        n.have ? "the previous ACME certificate keeps serving"
+        : cur_.cert_file.empty() ? "the self-signed placeholder keeps serving (clients will not trust it)"
+                                 : "the configured certificate " + cur_.cert_file + " keeps serving";
     GH_ERROR("acme: could not obtain a certificate for %s from %s: %s; %s; next attempt in %s",
-             n.domain.c_str(), cur_.acme.directory.c_str(), err.c_str(),
-             n.have ? "the current certificate keeps serving"
-                    : "the configured certificate keeps serving",
+             n.domain.c_str(), cur_.acme.directory.c_str(), err.c_str(), serving.c_str(),
              shown_delay(n.backoff).c_str());
     return;
   }

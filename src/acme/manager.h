@@ -73,6 +73,7 @@ class Manager {
     config::Acme acme;
     bool active = false;
     bool plain_listener = false;
+    std::string cert_file;   // ssl's default certificate; empty: the in-memory placeholder serves
   };
 
   void run();

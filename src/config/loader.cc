@@ -91,6 +91,7 @@ void walk(detail::Ctx& ctx, const YAML::Node& root, Config& cfg) {
   // streams last: their listeners are checked against every other one.
   for (const Entry& e : entries)
     if (e.key == "streams") load_streams(ctx, e.value, cfg, cfg.streams);
+  finish_acme(ctx, cfg);
 }
 
 LoadResult load_text(const std::string& text, const std::string& name) {

@@ -60,4 +60,10 @@ void load_redis(Ctx& ctx, const Value& v, RateLimit::Redis& out);
 // settings, or an error at its `store` value when there is none.
 void finish_redis(Ctx& ctx, Config& cfg);
 
+// After streams: an explicit ssl.acme name an `sni` stream matches is an
+// error (its hellos are relayed untouched, so the certificate could never
+// serve, nor tls-alpn-01 be answered); default names such a stream matches
+// are left out, and none left is an error.
+void finish_acme(Ctx& ctx, Config& cfg);
+
 }  // namespace gh::config::detail

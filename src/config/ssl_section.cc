@@ -1,6 +1,10 @@
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 #include <algorithm>
 #include <filesystem>
@@ -57,6 +61,28 @@ std::optional<CertPair> load_cert_pair(Ctx& ctx, const Value& v, bool check_file
   return pair;
 }
 
+// Whether the manager could make directory `path` (and write there): the
+// nearest existing ancestor must be a directory it can create entries in.
+// Probed by making and removing a directory, since access(2) says yes to
+// root even where the kernel refuses (/proc, a read-only mount).
+bool storage_creatable(const std::string& path, std::string& why) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path p = fs::path(path).lexically_normal();
+  while (!fs::exists(p, ec) && p.has_parent_path() && p.parent_path() != p) p = p.parent_path();
+  if (!fs::is_directory(p, ec)) {
+    why = p.string() + " is not a directory";
+    return false;
+  }
+  std::string probe = (p / ".gatehouse-probe-XXXXXX").string();
+  if (::mkdtemp(probe.data()) == nullptr) {
+    why = "cannot create a directory in " + p.string() + " (" + std::strerror(errno) + ")";
+    return false;
+  }
+  ::rmdir(probe.c_str());
+  return true;
+}
+
 // An ACME name: a DNS name the HTTP-01 and TLS-ALPN-01 challenges can prove,
 // so neither a wildcard (RFC 8555 7.1.3: DNS-01 only) nor an IP address.
 std::optional<std::string> acme_domain(std::string_view text, std::string& why) {
@@ -108,15 +134,30 @@ void load_acme(Ctx& ctx, const Value& v, const Server& server, Acme& out) {
         if (!s) continue;
         std::string why;
         auto d = acme_domain(*s, why);
-        if (!d) ctx.error(item.mark, "acme domain " + shown(*s) + ": " + why);
-        else if (std::find(out.domains.begin(), out.domains.end(), *d) == out.domains.end())
-          out.domains.push_back(*d);
+        if (!d) {
+          ctx.error(item.mark, "acme domain " + shown(*s) + ": " + why);
+          continue;
+        }
+        auto it = std::find(out.domains.begin(), out.domains.end(), *d);
+        if (it != out.domains.end()) {
+          // Names are case-insensitive (RFC 4343): one order covers both.
+          const YAML::Mark& first = ctx.acme_domain_marks[static_cast<size_t>(it - out.domains.begin())];
+          ctx.warn(item.mark, "acme domain " + shown(*s) + " is already listed (line " +
+                                  std::to_string(to_mark(first).line) + "); it is ordered once");
+          continue;
+        }
+        out.domains.push_back(*d);
+        ctx.acme_domain_marks.push_back(item.mark);
       }
       if (out.domains.empty() && val.node.IsSequence() && val.node.size() == 0)
         ctx.error(val.mark, "acme 'domains' is empty; list names or leave it out to take the "
                             "routes' domains");
     } else if (e.key == "storage") {
-      if (auto p = read_file_path(ctx, val, false)) out.storage = *p;
+      if (auto p = read_file_path(ctx, val, false)) {
+        out.storage = *p;
+        std::string why;
+        if (!storage_creatable(*p, why)) ctx.error(val.mark, "acme 'storage' " + *p + ": " + why);
+      }
     } else if (e.key == "ca_file") {
       if (auto p = read_file_path(ctx, val, true)) out.ca_file = *p;
     }
@@ -124,6 +165,7 @@ void load_acme(Ctx& ctx, const Value& v, const Server& server, Acme& out) {
   if (!have_directory) ctx.error(v.mark, "ssl.acme needs 'directory' (the CA's ACME directory URL)");
   if (out.storage.empty()) out.storage = (ctx.base_dir / "acme").lexically_normal().string();
   if (have_domains) return;
+  ctx.acme_defaulted = v.mark;
   std::string why;
   for (const Route& r : server.reverse_proxy) {
     for (const std::string& d : r.domains) {
@@ -132,9 +174,7 @@ void load_acme(Ctx& ctx, const Value& v, const Server& server, Acme& out) {
         out.domains.push_back(*name);
     }
   }
-  if (out.domains.empty())
-    ctx.error(v.mark, "ssl.acme has no names: list them in 'domains', or give routes exact "
-                      "'domains' (wildcards and IP addresses cannot be ordered)");
+  // "no names" is decided by finish_acme, once sni streams are known.
 }
 
 }  // namespace
@@ -222,6 +262,46 @@ void load_ssl(Ctx& ctx, const Value& v, const Server& server, Ssl& out) {
     if (!cert) ctx.error(v.mark, "ssl is enabled but 'cert_file' is missing");
     if (!key) ctx.error(v.mark, "ssl is enabled but 'key_file' is missing");
   }
+}
+
+namespace {
+
+// Whether an sni stream name ("a.test" or "*.a.test", one label) matches `name`.
+bool sni_matches(const std::string& pattern, const std::string& name) {
+  if (!pattern.starts_with("*.")) return pattern == name;
+  size_t dot = name.find('.');
+  return dot != std::string::npos && dot > 0 && std::string_view(name).substr(dot + 1) == std::string_view(pattern).substr(2);
+}
+
+const StreamRoute* passing_through(const Config& cfg, const std::string& name) {
+  for (const StreamRoute& s : cfg.streams)
+    for (const std::string& p : s.sni)
+      if (sni_matches(p, name)) return &s;
+  return nullptr;
+}
+
+}  // namespace
+
+void finish_acme(Ctx& ctx, Config& cfg) {
+  if (!cfg.ssl.acme) return;
+  Acme& a = *cfg.ssl.acme;
+  std::vector<std::string> kept;
+  for (size_t i = 0; i < a.domains.size(); ++i) {
+    const StreamRoute* s = passing_through(cfg, a.domains[i]);
+    if (!s) {
+      kept.push_back(a.domains[i]);
+    } else if (!ctx.acme_defaulted && i < ctx.acme_domain_marks.size()) {
+      ctx.error(ctx.acme_domain_marks[i],
+                "acme domain " + shown(a.domains[i]) + " is passed through by the sni stream at " +
+                    std::to_string(s->mark.line) + ":" + std::to_string(s->mark.col) +
+                    "; its certificate could never be served");
+    }
+  }
+  a.domains = std::move(kept);
+  if (ctx.acme_defaulted && a.domains.empty())
+    ctx.error(*ctx.acme_defaulted, "ssl.acme has no names: list them in 'domains', or give routes "
+                                   "exact 'domains' (wildcards, IP addresses and names sni streams "
+                                   "pass through cannot be ordered)");
 }
 
 }  // namespace gh::config::detail

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "config/address.h"
+#include "core/cidr.h"
 #include "config/keys.h"
 #include "config/sections.h"
 
@@ -42,9 +43,20 @@ void load_sni(Ctx& ctx, const Value& v, StreamRoute& s, std::vector<SniSeen>& se
   for (const Value& item : items) {
     auto text = read_string(ctx, item);
     if (!text) continue;
+    std::string_view bare = *text;
+    if (bare.size() > 2 && bare.front() == '[' && bare.back() == ']') bare = bare.substr(1, bare.size() - 2);
+    if (core::parse_ip(bare)) {
+      ctx.error(item.mark, "'sni' " + shown(*text) + ": an IP address is never a TLS server name "
+                           "(RFC 6066 3: clients send host names only); use a 'listen' stream");
+      continue;
+    }
     std::string why;
     auto name = parse_domain(*text, why);
     if (!name) {
+      // parse_domain's '*' message carries the routes' hint; a stream has its own.
+      if (why.starts_with("'*'"))
+        why = "'*' is only allowed as a whole first label, like *.example.com (for every name, "
+              "give the stream its own 'listen')";
       ctx.error(item.mark, "'sni' " + shown(*text) + ": " + why);
       continue;
     }

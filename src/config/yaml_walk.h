@@ -31,6 +31,11 @@ struct Ctx {
   // Where `store: redis` was written: each needs the top-level `redis`
   // section, which may come later in the file (checked by finish_redis).
   std::vector<YAML::Mark> redis_stores;
+  // ssl.acme: where each name of an explicit `domains` was written (parallel
+  // to Acme::domains), or, with `domains` left out, where ssl.acme is; the
+  // names sni streams pass through are checked by finish_acme.
+  std::vector<YAML::Mark> acme_domain_marks;
+  std::optional<YAML::Mark> acme_defaulted;
 
   static constexpr size_t kMaxErrors = 200;
 

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "config_errors.h"
+#include "temp_dir.h"
 
 namespace gh::config {
 namespace {
@@ -114,6 +115,73 @@ TEST(ConfigAcme, RoutesWithOnlyWildcardsLeaveNothingToOrder) {
                 "ssl:\n  enabled: true\n  acme:\n    directory: https://ca/dir\n");
   const Error& e = only_error(r, 9, 5);
   EXPECT_TRUE(mentions(e, "ssl.acme has no names")) << e.str();
+}
+
+// An sni stream relays the hellos of its names untouched: an ACME
+// certificate for one could never serve, nor tls-alpn-01 be answered.
+TEST(ConfigAcme, AnExplicitNameAnSniStreamPassesThroughIsAnError) {
+  for (const char* sni : {"b.example.com", "'*.example.com'"}) {
+    SCOPED_TRACE(sni);
+    auto r = load("ssl:\n  enabled: true\n  acme:\n    directory: https://ca/dir\n"
+                  "    domains: [a.other.com, B.example.com]\n"
+                  "streams:\n  - sni: [" + std::string(sni) + "]\n"
+                  "    backends: [{address: 127.0.0.1:1}]\n");
+    const Error& e = only_error(r, 5, 28);
+    EXPECT_TRUE(mentions(e, "is passed through by the sni stream at 7:5")) << e.str();
+    EXPECT_TRUE(mentions(e, "could never be served")) << e.str();
+  }
+}
+
+TEST(ConfigAcme, AWildcardSniMatchesOneLabelOnly) {
+  auto r = load("ssl:\n  enabled: true\n  acme:\n    directory: https://ca/dir\n"
+                "    domains: [x.b.example.com]\n"
+                "streams:\n  - sni: ['*.example.com']\n    backends: [{address: 127.0.0.1:1}]\n");
+  ASSERT_TRUE(r.config) << (r.errors.empty() ? "" : r.errors[0].str());
+  EXPECT_EQ(r.config->ssl.acme->domains, std::vector<std::string>{"x.b.example.com"});
+}
+
+TEST(ConfigAcme, DefaultNamesLeaveOutWhatSniStreamsPassThrough) {
+  const std::string routes =
+      "server:\n  reverse_proxy:\n    - path: /\n      domains: [app.test, db.test]\n"
+      "      backends: [{address: 127.0.0.1:9000}]\n"
+      "ssl:\n  enabled: true\n  acme:\n    directory: https://ca/dir\n";
+  auto r = load(routes + "streams:\n  - sni: [db.test]\n    backends: [{address: 127.0.0.1:1}]\n");
+  ASSERT_TRUE(r.config) << (r.errors.empty() ? "" : r.errors[0].str());
+  EXPECT_EQ(r.config->ssl.acme->domains, std::vector<std::string>{"app.test"});
+
+  auto none = load(routes + "streams:\n  - sni: ['*.test']\n    backends: [{address: 127.0.0.1:1}]\n");
+  const Error& e = only_error(none, 9, 5);
+  EXPECT_TRUE(mentions(e, "ssl.acme has no names")) << e.str();
+}
+
+TEST(ConfigAcme, NamesDifferingInCaseAreOrderedOnceWithAWarning) {
+  auto r = load("ssl:\n  enabled: true\n  acme:\n    directory: https://ca/dir\n"
+                "    domains: [a.example.com, A.Example.com]\n");
+  ASSERT_TRUE(r.config) << (r.errors.empty() ? "" : r.errors[0].str());
+  EXPECT_EQ(r.config->ssl.acme->domains, std::vector<std::string>{"a.example.com"});
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_EQ(r.warnings[0].line, 5);
+  EXPECT_EQ(r.warnings[0].col, 30);
+  EXPECT_TRUE(mentions(r.warnings[0], "already listed (line 5)")) << r.warnings[0].str();
+}
+
+TEST(ConfigAcme, StorageMustBeCreatable) {
+  auto r = load("ssl:\n  enabled: true\n  acme:\n    directory: https://ca/dir\n"
+                "    domains: [a.example.com]\n    storage: /proc/nope/acme\n");
+  const Error& e = only_error(r, 6, 14);
+  EXPECT_TRUE(mentions(e, "acme 'storage' /proc/nope/acme")) << e.str();
+  EXPECT_TRUE(mentions(e, "cannot create a directory in /proc")) << e.str();
+
+  gh::testing::TempDir d("cfg-acme");
+  const std::string file = d.write("f", "x");
+  auto under_file = load("ssl:\n  enabled: true\n  acme:\n    directory: https://ca/dir\n"
+                         "    domains: [a.example.com]\n    storage: " + file + "/acme\n");
+  const Error& e2 = only_error(under_file, 6, 14);
+  EXPECT_TRUE(mentions(e2, "is not a directory")) << e2.str();
+
+  auto fine = load("ssl:\n  enabled: true\n  acme:\n    directory: https://ca/dir\n"
+                   "    domains: [a.example.com]\n    storage: " + d.path().string() + "/new/acme\n");
+  EXPECT_TRUE(fine.errors.empty()) << fine.errors[0].str();
 }
 
 }  // namespace

@@ -132,6 +132,19 @@ TEST(StreamsConfig, BadSniName) {
                            "    backends: [{address: 127.0.0.1:1}]\n"),
                       7, 11);
   EXPECT_TRUE(mentions(e, "'sni'")) << e.str();
+  EXPECT_TRUE(mentions(e, "its own 'listen'")) << e.str();
+  EXPECT_FALSE(mentions(e, "leave out 'domains'")) << "the routes' hint means nothing here: " << e.str();
+}
+
+TEST(StreamsConfig, SniIsNeverAnIpAddress) {
+  gh::testing::TempDir d("cfg-streams");
+  for (const char* ip : {"1.2.3.4", "'::1'", "'[2001:db8::1]'"}) {
+    SCOPED_TRACE(ip);
+    auto e = only_error(load(ssl_on(d) + "streams:\n  - sni: [" + ip +
+                             "]\n    backends: [{address: 127.0.0.1:1}]\n"),
+                        7, 11);
+    EXPECT_TRUE(mentions(e, "an IP address is never a TLS server name")) << e.str();
+  }
 }
 
 TEST(StreamsConfig, ListenNeedsAPortAndAnAddress) {
