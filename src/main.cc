@@ -1,6 +1,7 @@
 // argv -> config -> server; nothing else.
 #include <brotli/encode.h>
 #include <curl/curl.h>
+
 #include <hiredis/hiredis.h>
 #include <modsecurity/modsecurity.h>
 #include <nghttp2/nghttp2.h>
@@ -35,6 +36,7 @@
 #include "net/listener_plan.h"
 #include "net/server.h"
 #include "policy/blocking.h"
+#include "policy/jwks_source.h"
 #include "policy/redis_buckets.h"
 #include "proxy/serve.h"
 
@@ -219,6 +221,7 @@ int cmd_run(const std::string& file, std::vector<std::string> argv) {
   // the workers' contexts still exist.
   gh::policy::blocking_pool().stop();
   gh::policy::blocking_pool().join();
+  gh::policy::JwksSource::stop_all(std::chrono::milliseconds(2000));
   shared.access_log.stop();
   GH_INFO("stopped");
   return 0;

@@ -1,6 +1,7 @@
 #include "policy/jwks_source.h"
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -128,7 +129,25 @@ milliseconds next_after_success(const JwksSource::State& st, long max_age) {
   return std::min(st.refresh, std::max(milliseconds(30'000), milliseconds(max_age * 1000)));
 }
 
+// Fetch threads still running, for stop_all() to wait on.
+std::mutex g_threads_mu;
+std::condition_variable g_threads_cv;
+size_t g_threads = 0;
+
+void fetch_loop(const std::shared_ptr<JwksSource::State>& st);
+
 void run(std::shared_ptr<JwksSource::State> st) {
+  fetch_loop(st);
+  st.reset();
+  // OpenSSL's per-thread state (curl used it) is freed now, not by a
+  // thread-exit hook racing the process's exit.
+  OPENSSL_thread_stop();
+  std::lock_guard lock(g_threads_mu);
+  --g_threads;
+  g_threads_cv.notify_all();
+}
+
+void fetch_loop(const std::shared_ptr<JwksSource::State>& st) {
   milliseconds backoff(2'000);
   for (;;) {
     {
@@ -192,6 +211,10 @@ std::shared_ptr<JwksSource> JwksSource::get(const std::string& url, milliseconds
   // Detached: the thread owns its state and ends at its next look at `stop`
   // (curl aborts a transfer in progress), so dropping the last policy that
   // uses a URL never blocks a worker on a slow IdP.
+  {
+    std::lock_guard l(g_threads_mu);
+    ++g_threads;
+  }
   std::thread(run, std::move(st)).detach();
   g_registry[key] = src;
   return src;
@@ -218,6 +241,22 @@ uint64_t JwksSource::refetch_for_unknown_kid() {
   st_->kick_target = st_->started + 1;
   st_->cv.notify_one();
   return st_->kick_target;
+}
+
+bool JwksSource::stop_all(milliseconds wait) {
+  {
+    std::lock_guard lock(g_registry_mu);
+    for (auto& [key, weak] : g_registry) {
+      if (auto live = weak.lock()) {
+        std::lock_guard l(live->st_->mu);
+        live->st_->stop = true;
+        live->st_->abort.store(true);
+        live->st_->cv.notify_one();
+      }
+    }
+  }
+  std::unique_lock lock(g_threads_mu);
+  return g_threads_cv.wait_for(lock, wait, [] { return g_threads == 0; });
 }
 
 }  // namespace gh::policy

@@ -28,6 +28,11 @@ class JwksSource {
   // fetch again now (a reload means "re-read what you use") unless a fetch
   // began in the last 0.5 s (every route of one config asks in turn).
   static std::shared_ptr<JwksSource> get(const std::string& url, std::chrono::milliseconds refresh);
+  // At process exit: tells every source's fetch thread to end (a transfer
+  // in progress is aborted) and waits up to `wait` for all of them, so no
+  // thread runs curl or OpenSSL while the process tears down. False when
+  // one was still running at the end of `wait`.
+  static bool stop_all(std::chrono::milliseconds wait);
   ~JwksSource();   // stops the fetch thread (without waiting for it)
   JwksSource(const JwksSource&) = delete;
   JwksSource& operator=(const JwksSource&) = delete;
