@@ -30,6 +30,7 @@
 #include "admin/status.h"
 #include "proxy/cache_purge.h"
 #include "config/config.h"
+#include "core/heap.h"
 #include "core/log.h"
 #include "core/systemd_notify.h"
 #include "net/inherit.h"
@@ -98,6 +99,7 @@ int cmd_check(const std::string& file) {
 int cmd_run(const std::string& file, std::vector<std::string> argv) {
   const double started = std::chrono::duration<double>(
                              std::chrono::system_clock::now().time_since_epoch()).count();
+  gh::core::tune_heap();   // before any thread, so every arena starts with it
   // Before any thread: what a binary upgrade's old process handed over.
   std::string err;
   gh::net::Inheritance inherited = gh::net::take_inheritance(err);
@@ -188,9 +190,10 @@ int cmd_run(const std::string& file, std::vector<std::string> argv) {
     return gh::admin::render_metrics(src);
   };
   server.run([&](gh::net::Worker& w, gh::net::Socket s, gh::net::tcp::endpoint peer,
-                 const gh::net::ListenerSpec& spec,
+                 std::shared_ptr<const gh::net::ListenerSpec> spec,
                  gh::net::ConnectionSlot slot) -> gh::net::awaitable<void> {
-    if (spec.kind != "admin") return proxy_handler(w, std::move(s), peer, spec, std::move(slot));
+    if (spec->kind != "admin")
+      return proxy_handler(w, std::move(s), peer, std::move(spec), std::move(slot));
     proxy.worker_metrics(w.index).connections[2].add();   // (kListenerNames: "admin")
     gh::admin::ServeOptions opt;
     opt.stop = &w.draining;

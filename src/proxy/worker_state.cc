@@ -6,6 +6,7 @@
 #include <random>
 
 #include "core/buffer.h"
+#include "core/heap.h"
 #include "net/deadlines.h"
 #include "policy/worker_upkeep.h"
 #include "proxy/h2_upstream.h"
@@ -75,6 +76,9 @@ void WorkerState::tick() {
   // At most every 200 ms: a trim walks the free lists (about 1 ms for a
   // 16 MiB arena), and the parked connections of a burst move to the idle
   // set a tick or two after the sessions end, freeing more.
+  // Large blocks (buffered request bodies) stay in the heap while they keep
+  // coming (core/heap.h) and go back once they have stopped for a second.
+  if (core::trim_heap_after_large_blocks(net::now_ms())) peak_heavy = active_sessions + parked_in_asio;
   static std::atomic<int64_t> last_trim{0};
   size_t heavy = active_sessions + parked_in_asio;
   if (peak_heavy >= 64 && heavy * 4 < peak_heavy) {

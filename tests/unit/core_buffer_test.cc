@@ -50,3 +50,33 @@ TEST(Buffer, ReserveTailExactFromEmptyLarge) {
   b.commit(3 * Buffer::kBlock);
   EXPECT_EQ(b.size(), 3 * Buffer::kBlock);
 }
+
+// A body relay's 64 KiB read buffer comes from (and goes back to) its own
+// per-thread cache, and keeps the bytes it held before it grew.
+TEST(Buffer, GrowingToABodyBlockKeepsBytesAndRecyclesTheBlock) {
+  const char* first = nullptr;
+  {
+    Buffer b;
+    b.reserve_tail(100);
+    EXPECT_EQ(b.capacity(), Buffer::kBlock);
+    std::memcpy(b.tail(), "head", 4);
+    b.commit(4);
+    b.reserve_tail(Buffer::kBodyBlock - 4);
+    EXPECT_EQ(b.capacity(), Buffer::kBodyBlock);
+    EXPECT_EQ(b.view(), "head");
+    first = b.data();
+    b.clear();
+    b.release_if_empty();
+    EXPECT_EQ(b.capacity(), 0u);
+  }
+  Buffer c;
+  c.reserve_tail(Buffer::kBodyBlock);
+  EXPECT_EQ(c.capacity(), Buffer::kBodyBlock);
+  EXPECT_EQ(c.data(), first);   // the cached block, not a new allocation
+  // Growing past a body block copies out of it (cached blocks are never realloc'ed).
+  std::memset(c.tail(), 'z', Buffer::kBodyBlock);
+  c.commit(Buffer::kBodyBlock);
+  c.reserve_tail(1);
+  EXPECT_EQ(c.capacity(), 2 * Buffer::kBodyBlock);
+  EXPECT_EQ(c.view(), std::string(Buffer::kBodyBlock, 'z'));
+}
