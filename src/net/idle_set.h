@@ -1,7 +1,7 @@
 // Long-idle client connections held outside Asio. An idle keep-alive
 // connection inside Asio costs a per-descriptor reactor state and a pending
 // wait operation (several hundred bytes with the allocator's rounding); here
-// it costs one 64-byte slot in a dense table plus the kernel's epoll entry
+// it costs one 80-byte slot in a dense table plus the kernel's epoll entry
 // (plus, for TLS, the SSL object the slot keeps: OpenSSL's state of the
 // connection, which cannot be put aside; its buffers are released).
 // The fds sit in a private epoll set (level-triggered, one-shot) whose own
@@ -32,8 +32,10 @@ namespace gh::net {
 // listener port, when to give up on it, and its place in the connection count.
 struct IdleConn {
   core::Ip16 ip{};          // v4 as v4-mapped
+  core::Ip16 local_ip{};    // see local_from_header
   uint16_t port = 0;
   uint16_t local_port = 0;
+  bool local_from_header = false;   // local_ip and local_port are a PROXY header's destination
   bool v6 = false;          // the socket's family (a v6 listener may carry v4 clients)
   bool served = false;      // for the layer above: it has served a request before
   uint8_t nodelay_pending = 0;  // Stream::nodelay_pending() when it came in
@@ -72,7 +74,7 @@ class IdleSet {
     int fd = -1;              // -1: free
     uint32_t next_free = 0;
   };
-  static constexpr uint32_t kChunk = 512;   // slots per chunk (32 KiB), never moved
+  static constexpr uint32_t kChunk = 512;   // slots per chunk (40 KiB), never moved
   static constexpr uint32_t kNone = ~0u;
 
   Slot& at(uint32_t i) { return chunks_[i / kChunk][i % kChunk]; }

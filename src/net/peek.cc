@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <memory>
 #include <variant>
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -39,6 +40,20 @@ PeekResult closed_or(int fd, PeekResult otherwise) {
   return otherwise;
 }
 
+// Where each peek lands: one per thread, grown to the largest max_bytes
+// asked, never zero-filled (a std::string resized to max_bytes would write
+// 32 KiB of zeros per ClientHello). Only used between a recv and the copy
+// of what it returned, never across a wait.
+char* peek_scratch(size_t n) {
+  thread_local std::unique_ptr<char[]> buf;
+  thread_local size_t size = 0;
+  if (size < n) {
+    buf.reset(new char[n]);
+    size = n;
+  }
+  return buf.get();
+}
+
 bool set_lowat(int fd, int v) {
   return ::setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof v) == 0;
 }
@@ -56,23 +71,21 @@ awaitable<PeekResult> peek_prefix(Socket& s, size_t max_bytes, int64_t deadline_
   buf.clear();
   if (max_bytes == 0) co_return PeekResult::limit;
   for (;;) {
-    buf.resize(max_bytes);
-    ssize_t n = ::recv(fd, buf.data(), max_bytes, MSG_PEEK | MSG_DONTWAIT);
+    char* scratch = peek_scratch(max_bytes);
+    ssize_t n = ::recv(fd, scratch, max_bytes, MSG_PEEK | MSG_DONTWAIT);
     if (n < 0 && errno == EINTR) continue;
     const int err = n < 0 ? errno : 0;
     if (n < 0 && err != EAGAIN && err != EWOULDBLOCK) {
-      buf.resize(seen);
       result = PeekResult::error;
       break;
     }
     if (n == 0) {   // nothing buffered and FIN: the peer is gone
-      buf.resize(seen);
       result = PeekResult::eof;
       break;
     }
     if (n > 0 && size_t(n) > seen) {
       seen = size_t(n);
-      buf.resize(seen);
+      buf.assign(scratch, seen);
       const PeekVerdict v = judge(std::string_view(buf));
       if (v == PeekVerdict::complete) {
         result = PeekResult::complete;
@@ -87,7 +100,6 @@ awaitable<PeekResult> peek_prefix(Socket& s, size_t max_bytes, int64_t deadline_
         break;
       }
     } else {
-      buf.resize(seen);
       if (seen > 0) {
         // Woken without new bytes: FIN or an error after a partial prefix,
         // or only the poll timer.

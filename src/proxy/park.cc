@@ -43,6 +43,8 @@ static bool try_hold(WorkerState& ws, Stream& s, const ClientInfo& ci, Connectio
   c.ip = ci.ip;
   c.port = ci.port;
   c.local_port = ci.local_port;
+  c.local_ip = ci.local_ip;
+  c.local_from_header = ci.local_from_header;
   c.v6 = ci.v6;
   c.served = ci.served;
   c.nodelay_pending = s.nodelay_pending();
@@ -146,6 +148,8 @@ void resume_idle(WorkerState& ws, Socket s, IdleConn c) {
   ci.ip_str = core::format_ip(c.ip);
   ci.port = c.port;
   ci.local_port = c.local_port;
+  ci.local_ip = c.local_ip;
+  ci.local_from_header = c.local_from_header;
   ci.v6 = c.v6;
   ci.served = c.served;
   ci.wakes_quickly = c.served && now_ms() - c.since_ms < kBusyWakeMs;

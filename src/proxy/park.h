@@ -6,7 +6,7 @@
 // Two stages: a connection first waits parked inside Asio (a readiness
 // wait: free to enter and leave, so busy clients between requests land
 // here), and once it has stayed quiet for kIdleSetAfterMs the worker's tick
-// moves it into the worker's IdleSet (net/idle_set.h: ~64 bytes instead of
+// moves it into the worker's IdleSet (net/idle_set.h: ~80 bytes instead of
 // several hundred, for a few epoll_ctl calls).
 //
 // TLS connections park too, with their SSL object (about 15 KiB, OpenSSL's

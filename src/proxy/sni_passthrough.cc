@@ -16,13 +16,13 @@ using namespace gh::net;
 
 namespace {
 
-// The client's address as ClientInfo holds it (IPv4 as v4-mapped IPv6).
-tcp::endpoint endpoint_of(const ClientInfo& ci) {
+// An address as ClientInfo holds it (IPv4 as v4-mapped IPv6).
+tcp::endpoint endpoint_of(const core::Ip16& ip, uint16_t port) {
   asio::ip::address_v6::bytes_type b;
-  std::copy(ci.ip.begin(), ci.ip.end(), b.begin());
+  std::copy(ip.begin(), ip.end(), b.begin());
   asio::ip::address_v6 a(b);
-  if (a.is_v4_mapped()) return {asio::ip::make_address_v4(asio::ip::v4_mapped, a), ci.port};
-  return {a, ci.port};
+  if (a.is_v4_mapped()) return {asio::ip::make_address_v4(asio::ip::v4_mapped, a), port};
+  return {a, port};
 }
 
 }  // namespace
@@ -76,7 +76,11 @@ awaitable<SniDecision> peek_sni(WorkerState& ws, Socket& s, int64_t deadline_ms)
 awaitable<void> finish_sni(WorkerState& ws, SniDecision d, Socket s, tcp::endpoint client,
                            tcp::endpoint server, ConnectionSlot slot) {
   error_code ec;
-  if (d.verdict == SniVerdict::pass_through && server.port() == 0) server = s.local_endpoint(ec);
+  // The socket's local address only goes into a PROXY header out: a
+  // getsockname only for an entry that sends one.
+  if (d.verdict == SniVerdict::pass_through && server.port() == 0 &&
+      d.stream->conf->proxy_protocol != config::ProxyProtocolOut::none)
+    server = s.local_endpoint(ec);
   if (d.verdict != SniVerdict::pass_through || ec) {
     s.close(ec);
     co_return;   // the slot is released here
@@ -103,7 +107,11 @@ awaitable<void> serve_parked_hello(WorkerState& ws, Stream s, ClientInfo ci, Con
     co_return;
   }
   s.take_ssl().reset();   // never used: free it before a relay that may last hours
-  co_await finish_sni(ws, std::move(d), std::move(s.socket()), endpoint_of(ci), tcp::endpoint(),
+  // A PROXY header's destination, kept through the park; else (unspecified)
+  // the socket's local address.
+  const tcp::endpoint server =
+      ci.local_from_header ? endpoint_of(ci.local_ip, ci.local_port) : tcp::endpoint();
+  co_await finish_sni(ws, std::move(d), std::move(s.socket()), endpoint_of(ci.ip, ci.port), server,
                       std::move(slot));
 }
 

@@ -14,6 +14,24 @@
 
 namespace gh::stream {
 
+// A relay direction moves its first bytes by copying (recv into the
+// worker's buffer, send), then, past kSpliceAfterBytes, by splice(2)
+// through a pipe. A short connection (a TLS handshake and one exchange) so
+// never touches a pipe: splice costs two calls per chunk where recv+send
+// cost two as well but cheaper ones, and a pipe's pages; a long one pays
+// the copy only for its first bytes.
+inline constexpr uint64_t kSpliceAfterBytes = 128 * 1024;
+
+// What a copying direction does after a recv of `got` bytes into a buffer
+// of `asked`, with `copied` bytes moved so far (this read included):
+// splice from now on (copied reached `splice_after`; 0: never), read again
+// at once (the read filled the buffer: more is likely there), or wait for
+// readiness (a short read emptied the socket; the wait, an EPOLL_CTL_MOD,
+// reports whatever came meanwhile, FIN included, so no recv is spent on
+// finding EAGAIN).
+enum class CopyNext { read_again, wait, splice };
+CopyNext after_copy(size_t got, size_t asked, uint64_t copied, uint64_t splice_after);
+
 class Relay {
  public:
   Relay(StreamWorker& w, net::Socket client);
@@ -51,7 +69,8 @@ class Relay {
   struct Direction;
   net::awaitable<void> pump(Direction& d);
   net::awaitable<bool> pump_spliced(Direction& d);
-  net::awaitable<void> pump_copied(Direction& d);
+  net::awaitable<bool> pump_copied(Direction& d, uint64_t splice_after);
+  net::awaitable<net::error_code> connect_to(const net::tcp::endpoint& ep);
   net::awaitable<bool> write_all(net::Socket& dst, const char* p, size_t n, Direction& d);
   void fail(std::string_view why);
   void touch() {

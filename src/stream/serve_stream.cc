@@ -1,6 +1,3 @@
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <chrono>
 
 #include "net/proxy_protocol.h"
@@ -51,42 +48,6 @@ awaitable<void> serve_stream(StreamWorker& w, std::shared_ptr<const StreamRuntim
   rec.duration_ms = now_ms() - started;
   if (w.on_finish) w.on_finish(rec);
   slot.release();
-}
-
-StreamWorker::Pipe StreamWorker::take_pipe() {
-  if (!spare_pipes_.empty()) {
-    Pipe p = spare_pipes_.back();
-    spare_pipes_.pop_back();
-    return p;
-  }
-  int fds[2];
-  if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return {};
-  // 256 KiB instead of the default 64: a quarter of the splice calls per
-  // GiB (measured: 2,083 instead of 8,203 for 256 MiB, as HAProxy with
-  // tune.pipesize 262144). The pages are only taken while bytes sit in the
-  // pipe. Refused (an unprivileged user past fs.pipe-user-pages-soft): the
-  // pipe keeps its size and simply moves less per call.
-  ::fcntl(fds[1], F_SETPIPE_SZ, int(kPipeBytes));
-  return {fds[0], fds[1]};
-}
-
-void StreamWorker::give_pipe(Pipe p, bool empty) {
-  if (p.r < 0) return;
-  // A few spare: enough for the connections moving bytes at one moment on
-  // a worker, without keeping a burst's pipes forever.
-  if (empty && spare_pipes_.size() < 16) {
-    spare_pipes_.push_back(p);
-    return;
-  }
-  ::close(p.r);
-  ::close(p.w);
-}
-
-StreamWorker::~StreamWorker() {
-  for (Pipe p : spare_pipes_) {
-    ::close(p.r);
-    ::close(p.w);
-  }
 }
 
 }  // namespace gh::stream

@@ -17,7 +17,9 @@
 #include "config/config.h"
 #include "core/local_counter.h"
 #include "net/asio.h"
+#include "net/pipe_pair.h"
 #include "net/server.h"
+#include "net/splice.h"
 #include "upstream/backend.h"
 #include "upstream/balancer.h"
 #include "upstream/resolver.h"
@@ -97,9 +99,10 @@ class StreamWorker {
   net::Worker& worker;
   upstream::Resolver& resolver;     // the worker's (backends may be names)
 
-  // false: relays copy through a user-space buffer instead of splice(2)
-  // (the path taken where the kernel refuses splice; for tests).
-  bool splice = true;
+  // false: relays copy through user space to the end instead of switching
+  // to splice(2) past kSpliceAfterBytes (the path taken where the kernel
+  // refuses splice; for tests).
+  bool splice = net::splice_allowed();   // GATEHOUSE_NO_SPLICE=1: false
 
   // Called once per finished connection (set by the proxy layer: access log
   // line, metrics). May be empty.
@@ -119,26 +122,22 @@ class StreamWorker {
   // metrics scraper).
   int64_t open() const { return open_.get(); }
 
-  // A pipe for splice(2) (both ends non-blocking), lent to a relay while
-  // bytes pass through it, so an idle stream connection holds none (no
-  // descriptors, no pipe buffers): the relay takes one when its source is
-  // readable and gives it back empty before it waits again. r < 0: none
-  // could be made (EMFILE): the relay copies through user space instead.
-  struct Pipe {
-    int r = -1;
-    int w = -1;
-  };
-  static constexpr size_t kPipeBytes = 256 * 1024;   // asked of F_SETPIPE_SZ
-  Pipe take_pipe();
-  // Keeps an empty pipe for the next relay (a few spare at most); `empty`
-  // false (bytes stuck after an error) closes it instead.
-  void give_pipe(Pipe p, bool empty);
-  ~StreamWorker();
+  // Pipes for splice(2), lent to a relay while bytes pass through one, so an
+  // idle stream connection holds none (no descriptors, no pipe buffers): the
+  // relay takes one when its source is readable and gives it back empty
+  // before it waits again.
+  net::PipeCache pipes;
+
+  // The buffer a relay's copying phase moves bytes through (kCopyBytes),
+  // made on first use and shared by every relay of the worker: a relay
+  // holds it only between a recv and its send, never across a wait.
+  char* copy_buffer();
+  static constexpr size_t kCopyBytes = 32 * 1024;
 
  private:
   friend class Relay;
   std::unordered_map<uint64_t, std::unique_ptr<upstream::Balancer>> balancers_;
-  std::vector<Pipe> spare_pipes_;
+  std::unique_ptr<char[]> copy_buf_;
   Relay* relays_ = nullptr;         // intrusive list of open connections
   core::LocalGauge open_;
 };

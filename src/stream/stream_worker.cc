@@ -17,6 +17,11 @@ void StreamWorker::forget_others(const StreamTable& current) {
   }
 }
 
+char* StreamWorker::copy_buffer() {
+  if (!copy_buf_) copy_buf_.reset(new char[kCopyBytes]);
+  return copy_buf_.get();
+}
+
 void StreamWorker::abort_all() {
   for (Relay* r = relays_; r; r = r->next) r->abort();
 }

@@ -487,6 +487,52 @@ def test_proxy_v2_in_then_passthrough_sends_the_headers_client_on(gatehouse, ori
         b.stop()
 
 
+def proxy_v2(src, dst, sport, dport):
+    return (b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c" + socket.inet_aton(src)
+            + socket.inet_aton(dst) + struct.pack("!HH", sport, dport))
+
+
+def test_parked_passthrough_keeps_the_proxy_headers_destination(gatehouse, origin, pki):
+    """Past 256 connections a worker parks new ones until their first bytes
+    (in Asio, then after 100 ms in its IdleSet): the destination a PROXY
+    header in named must survive both to reach the PROXY header out."""
+    b = ProxyV2TlsBackend(pki.backend.cert, pki.backend.key, client_ca=pki.client_ca,
+                          name="agents")
+    idle = []
+    try:
+        # The backend keeps its half of a connection open after the client's
+        # FIN (half-close is passed on): a short drain bounds the teardown.
+        gh = gatehouse(front_config(pki, origin(), [stream_entry(b.port, proxy_protocol="v2")],
+                                    timeouts={"shutdown_drain": "3s"},
+                                    workers=1, proxy_protocol=True,
+                                    trusted_proxies=["127.0.0.1/32"]))
+        tp = gh.tls_port
+        for i in range(300):
+            c = socket.create_connection((HOST, tp), timeout=T)
+            c.sendall(proxy_v2("203.0.113.%d" % (i % 200 + 1), "198.51.100.9", 5000 + i, 8443))
+            idle.append(c)
+        time.sleep(0.5)   # the last ones parked, then moved to the IdleSet
+        # One that waited in the IdleSet...
+        with agent_context(pki).wrap_socket(idle.pop(), server_hostname=AGENTS) as s:
+            assert th.cn_of_der(s.getpeercert(binary_form=True)) == "agents-backend"
+        # ...and a fresh one, parked in Asio with its bytes already there.
+        raw = socket.create_connection((HOST, tp), timeout=T)
+        raw.sendall(proxy_v2("203.0.113.250", "198.51.100.10", 4444, 9443))
+        with agent_context(pki).wrap_socket(raw, server_hostname=AGENTS) as s:
+            assert th.cn_of_der(s.getpeercert(binary_form=True)) == "agents-backend"
+        assert helpers.wait_until(lambda: len(b.headers) >= 2, 5)
+        got = set()
+        for h in b.headers:
+            src, dst, sport, dport = struct.unpack("!4s4sHH", h[16:28])
+            got.add((socket.inet_ntoa(src), sport, socket.inet_ntoa(dst), dport))
+        assert got == {("203.0.113.100", 5299, "198.51.100.9", 8443),
+                       ("203.0.113.250", 4444, "198.51.100.10", 9443)}, got
+    finally:
+        for c in idle:
+            c.close()
+        b.stop()
+
+
 # --------------------------------------------------------------------------
 # (h) a reload that adds an sni stream
 

@@ -222,6 +222,86 @@ def test_half_close_backend_answers_after_eof(gatehouse, backends):
     assert stream_records(gh)[-1]["end"] == "closed"
 
 
+def test_short_exchanges_both_ways_then_half_close(gatehouse, backends):
+    """A short connection (the copying phase only): small messages echoed
+    one at a time, then a half-close passed on and answered with EOF."""
+    b = backends("echo")
+    port, s = stream_cfg([b.address])
+    gh = start(gatehouse, [s])
+    sent = 0
+    with dial(port) as c:
+        for n in (1, 7, 100, 1500, 4000, 17000, 3):
+            msg = os.urandom(n)
+            c.sendall(msg)
+            got = b""
+            while len(got) < n:
+                d = c.recv(65536)
+                assert d, "closed early"
+                got += d
+            assert got == msg
+            sent += n
+        c.shutdown(socket.SHUT_WR)
+        assert c.recv(10) == b""           # the backend's FIN, after ours
+    assert wait_until(lambda: stream_records(gh), 3)
+    rec = stream_records(gh)[-1]
+    assert rec["end"] == "closed", rec
+    assert rec["bytes_received"] == sent and rec["bytes_sent"] == sent, rec
+
+
+def test_backend_that_speaks_first_then_half_close(gatehouse, backends):
+    """The backend writes before the client does (the backend side starts
+    with a wait that must report bytes already there)."""
+    b = backends("name", name="first")
+    port, s = stream_cfg([b.address])
+    start(gatehouse, [s])
+    for _ in range(5):
+        with dial(port) as c:
+            assert c.recv(100) == b"first\n"
+            c.sendall(b"x")
+            assert c.recv(10) == b"x"
+            c.shutdown(socket.SHUT_WR)
+            assert c.recv(10) == b""
+
+
+def test_bytes_and_fin_arriving_together(gatehouse, backends):
+    """A short read followed by a wait must still see a FIN that came with
+    the bytes: every byte and the FIN reach the backend, whose answer comes
+    back (30 connections, so the bytes and the FIN often land at once)."""
+    b = backends("answer")
+    port, s = stream_cfg([b.address])
+    start(gatehouse, [s])
+    for i in range(30):
+        msg = os.urandom(100 + 97 * i)
+        with dial(port) as c:
+            c.sendall(msg)
+            c.shutdown(socket.SHUT_WR)
+            got = b""
+            while True:
+                d = c.recv(65536)
+                if not d:
+                    break
+                got += d
+        assert got == b"got %d %s" % (len(msg), hashlib.sha256(msg).hexdigest().encode())
+
+
+def test_client_closing_early_closes_the_backend(gatehouse, backends):
+    """The client resets its connection in the middle (the backend still
+    echoing): the relay ends, the backend's side is closed, the next
+    connection is served as usual."""
+    b = backends("echo")
+    port, s = stream_cfg([b.address])
+    gh = start(gatehouse, [s])
+    c = dial(port)
+    c.sendall(os.urandom(300 * 1024))   # past the copying phase, unread echoes pile up
+    time.sleep(0.2)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()                            # RST
+    assert wait_until(lambda: b.received, 5 * SLOW)   # the backend's connection ended
+    assert wait_until(lambda: stream_records(gh), 3)
+    assert stream_records(gh)[-1]["end"] in ("reset", "closed"), stream_records(gh)[-1]
+    assert echo_once(port, b"after") == b"after"
+
+
 def test_idle_timeout_closes_both_sides(gatehouse, backends):
     b = backends("echo")
     port, s = stream_cfg([b.address], timeouts={"idle": "1s"})

@@ -1,6 +1,7 @@
 // serve_stream end to end on loopback: bytes both ways byte for byte, the
 // half-close passed on, the PROXY header and pre-read bytes first, and the
-// same through the copy loop that replaces splice(2) where it is refused.
+// same through the copy loop that replaces splice(2) where it is refused;
+// copy first, splice past kSpliceAfterBytes (a short connection takes no pipe).
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -12,6 +13,7 @@
 #include <thread>
 
 #include "net/server.h"
+#include "stream/relay.h"
 #include "stream/stream_proxy.h"
 
 namespace gh::stream {
@@ -70,12 +72,13 @@ struct Result {
   std::string end;
   std::string echoed;
   bool finished = false;
+  size_t spare_pipes = 0;   // the worker's pipe cache afterwards
 };
 
 // One connection through serve_stream: the client sends `payload`, shuts
 // down its write side and reads to EOF.
 Result relay_once(bool splice, const std::string& payload, config::ProxyProtocolOut pp,
-                  const std::string& preread, EchoBackend& be) {
+                  const std::string& preread, uint16_t backend_port) {
   ::signal(SIGPIPE, SIG_IGN);   // as gatehouse does (app/control.cc): splice has no MSG_NOSIGNAL
   net::Worker w(0);
   upstream::Resolver resolver(w.ctx);
@@ -87,8 +90,8 @@ Result relay_once(bool splice, const std::string& payload, config::ProxyProtocol
   conf.idle_timeout = std::chrono::seconds(10);
   upstream::Backend backend;
   backend.host = "127.0.0.1";
-  backend.port = be.port;
-  backend.name = "127.0.0.1:" + std::to_string(be.port);
+  backend.port = backend_port;
+  backend.name = "127.0.0.1:" + std::to_string(backend_port);
   auto rt = std::make_shared<StreamRuntime>();
   rt->conf = &conf;
   rt->backends = {&backend};
@@ -141,6 +144,7 @@ Result relay_once(bool splice, const std::string& payload, config::ProxyProtocol
   });
   for (int i = 0; i < 1000 && !res.finished; ++i) w.ctx.run_for(std::chrono::milliseconds(10));
   client.join();
+  res.spare_pipes = sw.pipes.spare();
   return res;
 }
 
@@ -149,7 +153,7 @@ class RelayTest : public ::testing::TestWithParam<bool> {};
 TEST_P(RelayTest, BytesBothWaysAndTheHalfClose) {
   EchoBackend be;
   const std::string payload = pattern(8 << 20);
-  Result r = relay_once(GetParam(), payload, config::ProxyProtocolOut::none, "", be);
+  Result r = relay_once(GetParam(), payload, config::ProxyProtocolOut::none, "", be.port);
   ASSERT_TRUE(r.finished);
   EXPECT_EQ(r.end, "closed");
   EXPECT_TRUE(r.echoed == payload) << r.echoed.size() << " bytes back of " << payload.size();
@@ -161,7 +165,7 @@ TEST_P(RelayTest, BytesBothWaysAndTheHalfClose) {
 
 TEST_P(RelayTest, ProxyHeaderAndPrereadGoFirst) {
   EchoBackend be;
-  Result r = relay_once(GetParam(), "body", config::ProxyProtocolOut::v1, "pre-", be);
+  Result r = relay_once(GetParam(), "body", config::ProxyProtocolOut::v1, "pre-", be.port);
   ASSERT_TRUE(r.finished);
   EXPECT_EQ(r.end, "closed");
   be.wait();
@@ -172,6 +176,57 @@ TEST_P(RelayTest, ProxyHeaderAndPrereadGoFirst) {
   ASSERT_NE(crlf, std::string::npos);
   EXPECT_EQ(be.got.substr(crlf + 2), "pre-body");
   EXPECT_EQ(r.rec.bytes_up, 8u);   // pre-read and payload; the header is not counted
+}
+
+// A short connection stays in the copying phase: no pipe is ever made.
+TEST_P(RelayTest, ShortConnectionTakesNoPipe) {
+  EchoBackend be;
+  const std::string payload = pattern(20000);   // below kSpliceAfterBytes both ways
+  Result r = relay_once(GetParam(), payload, config::ProxyProtocolOut::none, "", be.port);
+  ASSERT_TRUE(r.finished);
+  EXPECT_EQ(r.end, "closed");
+  EXPECT_TRUE(r.echoed == payload);
+  EXPECT_EQ(r.spare_pipes, 0u);
+}
+
+// Past kSpliceAfterBytes each direction splices (with splice on): its pipe
+// comes back empty to the cache.
+TEST_P(RelayTest, LongConnectionSplicesPastTheThreshold) {
+  EchoBackend be;
+  const std::string payload = pattern(600 * 1024 + 12345);   // past kSpliceAfterBytes
+  Result r = relay_once(GetParam(), payload, config::ProxyProtocolOut::none, "", be.port);
+  ASSERT_TRUE(r.finished);
+  EXPECT_EQ(r.end, "closed");
+  EXPECT_TRUE(r.echoed == payload);
+  if (GetParam()) EXPECT_GE(r.spare_pipes, 1u);
+  else EXPECT_EQ(r.spare_pipes, 0u);
+}
+
+TEST(RelayConnect, RefusedBackendIsNoBackend) {
+  // A port nothing listens on: bound, never listened, closed.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  Result r = relay_once(true, "x", config::ProxyProtocolOut::none, "", ntohs(a.sin_port));
+  ASSERT_TRUE(r.finished);
+  EXPECT_EQ(r.end, "no_backend");
+  EXPECT_EQ(r.rec.attempts, 1u);
+  EXPECT_EQ(r.echoed, "");
+}
+
+TEST(AfterCopy, ShortReadWaitsFullReadReadsAgainThresholdSplices) {
+  EXPECT_EQ(after_copy(100, 32768, 100, kSpliceAfterBytes), CopyNext::wait);
+  EXPECT_EQ(after_copy(32768, 32768, 32768, kSpliceAfterBytes), CopyNext::read_again);
+  EXPECT_EQ(after_copy(10, 32768, kSpliceAfterBytes, kSpliceAfterBytes), CopyNext::splice);
+  EXPECT_EQ(after_copy(32768, 32768, kSpliceAfterBytes + 1, kSpliceAfterBytes), CopyNext::splice);
+  // 0: never splice (splice refused, or off)
+  EXPECT_EQ(after_copy(32768, 32768, uint64_t(1) << 40, 0), CopyNext::read_again);
+  EXPECT_EQ(after_copy(1, 32768, uint64_t(1) << 40, 0), CopyNext::wait);
 }
 
 INSTANTIATE_TEST_SUITE_P(SpliceAndCopy, RelayTest, ::testing::Values(true, false),
