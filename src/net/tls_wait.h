@@ -31,13 +31,10 @@
 
 #include "core/buffer.h"
 #include "net/asio.h"
+#include "net/reactor_access.h"
 #include "net/tls_io.h"
 
 namespace gh::net::tls_io {
-
-// True when the last read OpenSSL made on the socket ended it: EAGAIN, EOF,
-// or fewer bytes than it asked for (see watch_reads() in tls_io.cc).
-inline bool read_drained(SSL* ssl) { return BIO_get_callback_arg(SSL_get_rbio(ssl)) != nullptr; }
 
 // One TLS operation in progress: what to do (kind, buffer), and its outcome.
 struct Probe {
@@ -71,7 +68,7 @@ struct Probe {
         // While waiting, a few bytes of a slow peer do not pin a block.
         if (!r && !e) into->shrink_to_fit();
         break;
-      case Kind::write: r = write_step(ssl, p, n, w, e); break;
+      case Kind::write: r = write_step(ssl, p, n, steps == 1, w, e); break;
       case Kind::handshake: r = handshake_step(ssl, w, e); break;
     }
     if (r || e) {
@@ -87,24 +84,8 @@ struct Probe {
 
 namespace ad = boost::asio::detail;
 
-// Cancels a queued TlsReadyOp through a cancellation slot (as Asio's
-// reactor_op_cancellation, which is not public).
-class ReadyCancel {
- public:
-  ReadyCancel(ad::reactor* r, ad::reactor::per_descriptor_data* d, int fd, int op_type)
-      : reactor_(r), data_(d), fd_(fd), op_type_(op_type) {}
-  void operator()(asio::cancellation_type_t type) {
-    if (!!(type & (asio::cancellation_type::terminal | asio::cancellation_type::partial |
-                   asio::cancellation_type::total)))
-      reactor_->cancel_ops_by_key(fd_, *data_, op_type_, this);
-  }
-
- private:
-  ad::reactor* reactor_;
-  ad::reactor::per_descriptor_data* data_;
-  int fd_;
-  int op_type_;
-};
+// Cancels a queued TlsReadyOp through a cancellation slot.
+using ReadyCancel = reactor_access::OpCancel;
 
 template <class Handler, class IoExecutor>
 class TlsReadyOp : public ad::reactor_op {

@@ -5,6 +5,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include "http/status.h"
+#include "net/inq_read.h"
 #include "proxy/body_http1.h"
 #include "proxy/h2_connection.h"
 #include "proxy/h2_stream.h"
@@ -300,6 +301,9 @@ awaitable<void> H2Stream::tunnel_up(upstream::UpConn& up) {
 
 awaitable<void> H2Stream::tunnel_down(upstream::UpConn& up, core::Buffer& up_in, Deadline& up_dl) {
   const auto idle = rt_->cfg.server.timeouts.tunnel_idle;
+  // As the HTTP/1 tunnel (tunnel.cc): no read that finds nothing after one
+  // that drained a plain backend socket.
+  const bool inq = !up.stream.is_tls() && enable_read_inq(up.stream.socket());
   for (;;) {
     if (!up_in.empty()) {
       const bool awaited = co_await send_data(up_in.view());
@@ -311,7 +315,18 @@ awaitable<void> H2Stream::tunnel_down(upstream::UpConn& up, core::Buffer& up_in,
     if (up_in.tail_room() < 4096) up_in.reserve_tail(16 * 1024);
     up_dl.clear_fired();
     up_dl.expire_in(idle);
-    auto [ec, n] = co_await up.stream.read_some(asio::buffer(up_in.tail(), up_in.tail_room()));
+    error_code ec;
+    size_t n = 0;
+    if (inq) {
+      auto [e, k] = co_await async_read_some_inq(up.stream.socket(),
+                                                 asio::buffer(up_in.tail(), up_in.tail_room()));
+      ec = e;
+      n = k;
+    } else {
+      auto [e, k] = co_await up.stream.read_some(asio::buffer(up_in.tail(), up_in.tail_room()));
+      ec = e;
+      n = k;
+    }
     if (ec == asio::error::eof) {
       end_body({});
       co_return;

@@ -4,14 +4,20 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include "core/log.h"
+#include "net/inq_read.h"
 #include "proxy/session.h"
 
 namespace gh::proxy {
 
 using namespace gh::net;
 
+// Plain TCP sources read with TCP_INQ (net/inq_read.h): a read that drained
+// the socket is followed by a wait for epoll, not by a read that finds
+// nothing, so a relayed message costs one recv, as in nginx. TLS sources
+// read through OpenSSL, which keeps its own count (net/tls_wait.h).
 awaitable<void> Session::pipe(Stream& src, core::Buffer& buf, Stream& dst, Deadline& up_dl) {
   const auto idle = rt_->cfg.server.timeouts.tunnel_idle;
+  const bool inq = !src.is_tls() && enable_read_inq(src.socket());
   for (;;) {
     if (!buf.empty()) {
       auto [ec, n] = co_await dst.write_all(asio::buffer(buf.data(), buf.size()));
@@ -22,7 +28,18 @@ awaitable<void> Session::pipe(Stream& src, core::Buffer& buf, Stream& dst, Deadl
     }
     if (tunnel_broken_) break;
     if (buf.tail_room() < 4096) buf.reserve_tail(16 * 1024);
-    auto [ec, n] = co_await src.read_some(asio::buffer(buf.tail(), buf.tail_room()));
+    error_code ec;
+    size_t n = 0;
+    if (inq) {
+      auto [e, k] =
+          co_await async_read_some_inq(src.socket(), asio::buffer(buf.tail(), buf.tail_room()));
+      ec = e;
+      n = k;
+    } else {
+      auto [e, k] = co_await src.read_some(asio::buffer(buf.tail(), buf.tail_room()));
+      ec = e;
+      n = k;
+    }
     if (ec == asio::error::eof) {
       dst.shutdown_send();   // half-close: the other direction may still talk
       co_return;
