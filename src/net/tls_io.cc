@@ -3,6 +3,8 @@
 #include <openssl/err.h>
 
 #include <boost/asio/ssl/error.hpp>
+#include <sys/socket.h>
+
 #include <cerrno>
 
 #include "net/stream.h"
@@ -33,24 +35,101 @@ SslHandle new_ssl(SSL_CTX* ctx, TlsRole role) {
 
 namespace tls_io {
 
-// Remembers in the socket BIO's callback argument whether the last read
-// drained the socket (read_drained() in tls_wait.h).
-static long watch_reads(BIO* b, int oper, const char*, size_t len, int, long, int ret,
-                        size_t* processed) {
-  if (oper == (BIO_CB_READ | BIO_CB_RETURN)) {
-    bool drained = ret <= 0 || (processed != nullptr && *processed < len);
-    BIO_set_callback_arg(b, drained ? reinterpret_cast<char*>(1) : nullptr);
+// The connection's BIO: OpenSSL's socket BIO, but ours, for two things.
+// It remembers whether the last read drained the socket (read_drained() in
+// tls_wait.h) without a BIO callback on every read. And while one SSL_write
+// turns a large buffer into several 16 KiB records, each record but the
+// last is sent with MSG_MORE, so the kernel sends the records of one write
+// in large segments (up to 64 KiB on loopback) rather than a segment per
+// record pushed out at once under TCP_NODELAY: a 64 KiB body block leaves
+// in one or two segments, not four. Every send of a write's last record,
+// and of anything else (handshake flights, alerts, close_notify), goes
+// without MSG_MORE, so nothing is ever left waiting in the kernel.
+// Behaves as the socket BIO otherwise: EAGAIN and EINTR are retries, 0 is
+// EOF (BIO_eof() true after it), other errors return -1 with errno set.
+struct SockBio {
+  int fd;
+  bool drained = true;   // the last read ended the socket's bytes (or failed)
+  uint32_t records_left = 0;   // records the current SSL_write still has to send
+};
+
+static SockBio* sock_bio(BIO* b) { return static_cast<SockBio*>(BIO_get_data(b)); }
+
+static bool retry_errno(int e) { return e == EAGAIN || e == EWOULDBLOCK || e == EINTR; }
+
+static int bio_read(BIO* b, char* out, int len) {
+  SockBio* s = sock_bio(b);
+  BIO_clear_retry_flags(b);
+  ssize_t r = ::recv(s->fd, out, static_cast<size_t>(len), 0);
+  s->drained = r < len;
+  if (r > 0) return static_cast<int>(r);
+  if (r == 0) BIO_set_flags(b, BIO_FLAGS_IN_EOF);
+  else if (retry_errno(errno)) BIO_set_retry_read(b);
+  return static_cast<int>(r);
+}
+
+static int bio_write(BIO* b, const char* in, int len) {
+  SockBio* s = sock_bio(b);
+  BIO_clear_retry_flags(b);
+  const int flags = MSG_NOSIGNAL | (s->records_left > 1 ? MSG_MORE : 0);
+  ssize_t r = ::send(s->fd, in, static_cast<size_t>(len), flags);
+  // OpenSSL passes a record's unsent rest in one call: all of it sent means
+  // the record is out.
+  if (r == len && s->records_left) --s->records_left;
+  if (r < 0 && retry_errno(errno)) BIO_set_retry_write(b);
+  return static_cast<int>(r);
+}
+
+static long bio_ctrl(BIO* b, int cmd, long, void* ptr) {
+  switch (cmd) {
+    case BIO_CTRL_FLUSH: return 1;   // nothing is buffered here
+    case BIO_CTRL_EOF: return BIO_test_flags(b, BIO_FLAGS_IN_EOF) != 0;
+    case BIO_C_GET_FD:
+      if (ptr) *static_cast<int*>(ptr) = sock_bio(b)->fd;
+      return sock_bio(b)->fd;
+    default: return 0;   // not a kTLS socket BIO, nothing pending, no close
   }
-  return ret;
+}
+
+static int bio_destroy(BIO* b) {
+  delete sock_bio(b);
+  BIO_set_data(b, nullptr);
+  return 1;
+}
+
+static const BIO_METHOD* sock_bio_method() {
+  static const BIO_METHOD* m = [] {
+    BIO_METHOD* bm = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR,
+                                  "gatehouse socket");
+    if (bm && (BIO_meth_set_read(bm, bio_read) != 1 || BIO_meth_set_write(bm, bio_write) != 1 ||
+               BIO_meth_set_ctrl(bm, bio_ctrl) != 1 || BIO_meth_set_destroy(bm, bio_destroy) != 1)) {
+      BIO_meth_free(bm);
+      bm = nullptr;
+    }
+    return bm;
+  }();
+  return m;
 }
 
 bool attach_socket(SSL* ssl, int fd) {
-  if (SSL_set_fd(ssl, fd) != 1) {
+  const BIO_METHOD* m = sock_bio_method();
+  BIO* b = m ? BIO_new(m) : nullptr;
+  if (!b) {
     ERR_clear_error();
     return false;
   }
-  BIO_set_callback_ex(SSL_get_rbio(ssl), watch_reads);
+  BIO_set_data(b, new SockBio{fd});
+  BIO_set_init(b, 1);
+  SSL_set_bio(ssl, b, b);   // both directions, one reference (as SSL_set_fd)
   return true;
+}
+
+bool read_drained(SSL* ssl) { return sock_bio(SSL_get_rbio(ssl))->drained; }
+
+// Sets how many records a write about to begin will make (see SockBio);
+// 0 sends every record on its own.
+static void expect_records(SSL* ssl, uint32_t n) {
+  if (BIO* b = SSL_get_wbio(ssl)) sock_bio(b)->records_left = n;
 }
 
 // Turns a failed SSL call's result into a wait or an error. `sys_errno` is
@@ -97,6 +176,7 @@ static size_t failed(SSL* ssl, int ret, int sys_errno, Want& want, error_code& e
 }
 
 size_t read_step(SSL* ssl, void* p, size_t n, Want& want, error_code& ec) {
+  expect_records(ssl, 0);   // a read may send (an alert, a KeyUpdate's answer)
   size_t got = 0;
   ERR_clear_error();
   errno = 0;
@@ -105,16 +185,27 @@ size_t read_step(SSL* ssl, void* p, size_t n, Want& want, error_code& ec) {
   return failed(ssl, r, errno, want, ec);
 }
 
-size_t write_step(SSL* ssl, const void* p, size_t n, Want& want, error_code& ec) {
+size_t write_step(SSL* ssl, const void* p, size_t n, bool first, Want& want, error_code& ec) {
+  // A retry goes on with the count where the last try left it. Before the
+  // handshake is done a write may need to read first: no MSG_MORE then.
+  constexpr size_t kRecord = 16 * 1024;   // TLS's largest record payload
+  if (first)
+    expect_records(ssl, SSL_is_init_finished(ssl) ? static_cast<uint32_t>((n + kRecord - 1) / kRecord) : 0);
   size_t put = 0;
   ERR_clear_error();
   errno = 0;
   int r = SSL_write_ex(ssl, p, n, &put);
-  if (r == 1) return put;
-  return failed(ssl, r, errno, want, ec);
+  if (r == 1) {
+    expect_records(ssl, 0);
+    return put;
+  }
+  failed(ssl, r, errno, want, ec);
+  if (want != Want::write) expect_records(ssl, 0);   // an error, or it must read first
+  return 0;
 }
 
 size_t handshake_step(SSL* ssl, Want& want, error_code& ec) {
+  expect_records(ssl, 0);
   ERR_clear_error();
   errno = 0;
   int r = SSL_do_handshake(ssl);

@@ -1,5 +1,5 @@
 // TLS on a non-blocking socket the way nginx does it: OpenSSL reads and
-// writes the socket itself (SSL_set_fd), and an operation that cannot go on
+// writes the socket itself (our BIO), and an operation that cannot go on
 // (SSL_ERROR_WANT_READ / WANT_WRITE) waits for the socket's readiness in
 // Asio, then is retried. net::Stream uses this for both sides (clients that
 // reach us over TLS, and TLS backends).
@@ -59,11 +59,19 @@ struct Probe;   // net/tls_wait.h
 // without one, a system error (e.g. connection_reset), or an OpenSSL
 // error in asio::error::get_ssl_category() (its message names the reason).
 size_t read_step(SSL* ssl, void* p, size_t n, Want& want, error_code& ec);
-size_t write_step(SSL* ssl, const void* p, size_t n, Want& want, error_code& ec);
+// `first`: this is the first try of a write of these n bytes (not a retry
+// after WANT_WRITE); the records it makes leave together (see tls_io.cc).
+size_t write_step(SSL* ssl, const void* p, size_t n, bool first, Want& want, error_code& ec);
 size_t handshake_step(SSL* ssl, Want& want, error_code& ec);
 
-// Makes `ssl` read and write the socket `fd` (which must be non-blocking).
+// Makes `ssl` read and write the socket `fd` (which must be non-blocking;
+// it stays the caller's, never closed here) through our socket BIO.
+// False if OpenSSL could not make the BIO.
 bool attach_socket(SSL* ssl, int fd);
+
+// True when the last read OpenSSL made on the socket ended its bytes:
+// EAGAIN, EOF, an error, or fewer bytes than it asked for.
+bool read_drained(SSL* ssl);
 
 }  // namespace tls_io
 }  // namespace gh::net

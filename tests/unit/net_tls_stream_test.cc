@@ -4,9 +4,11 @@
 // loopback TCP.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <boost/asio/ssl/error.hpp>
+#include <cstring>
 #include <string>
 
 #include "net/idle_set.h"
@@ -160,6 +162,44 @@ TEST_F(TlsStreamTest, GatheredAndLargeWritesArriveWhole) {
   EXPECT_FALSE(rec) << rec.message();
   EXPECT_EQ(wrote, all.size());
   EXPECT_TRUE(got == all);
+}
+
+// Segments the socket has received (linux/tcp.h's tcpi_segs_in, at byte 140
+// of struct tcp_info; glibc's copy of the struct stops before it).
+uint32_t segments_in(int fd) {
+  unsigned char info[256] = {};
+  socklen_t len = sizeof info;
+  if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, info, &len) != 0 || len < 144) return 0;
+  uint32_t v;
+  std::memcpy(&v, info + 140, sizeof v);
+  return v;
+}
+
+TEST_F(TlsStreamTest, TheRecordsOfOneWriteLeaveTogetherAndTheLastIsNotHeld) {
+  // One write of three full records: all but the last go with MSG_MORE
+  // (tls_io.cc), so loopback (MSS about 64 KiB) carries them in two
+  // segments rather than three (not one: the kernel pushes once half the
+  // peer's largest window is unsent), and the last is not held back: the
+  // reader gets every byte without anything written after it.
+  connect_tcp();
+  handshake_both();
+  const std::string body = pattern(48 * 1024, 'm');
+  // The first writes open the receive window; the last one is counted.
+  for (int round = 0; round < 4; ++round) {
+    const uint32_t before = segments_in(client->socket().native_handle());
+    error_code wec, rec;
+    std::string got;
+    spawn([&]() -> awaitable<void> { wec = std::get<0>(co_await server->write_all(asio::buffer(body))); });
+    spawn([&]() -> awaitable<void> { got = co_await read_n(*client, body.size(), rec); });
+    run();
+    ASSERT_FALSE(wec || rec) << wec.message() << rec.message();
+    ASSERT_TRUE(got == body);
+    const uint32_t segments = segments_in(client->socket().native_handle()) - before;
+    if (round == 3) {
+      EXPECT_GE(segments, 1u);
+      EXPECT_LE(segments, 2u);   // 3 with a segment per record
+    }
+  }
 }
 
 TEST_F(TlsStreamTest, BothDirectionsAtOnceThroughFullSocketBuffers) {
