@@ -14,11 +14,14 @@
 #include "http1/chunked.h"
 #include "http1/parser.h"
 #include "net/deadlines.h"
+#include "net/pipe_pair.h"
 #include "net/stream.h"
 #include "http/body.h"
 #include "proxy/min_rate.h"
 
 namespace gh::proxy {
+
+class Http1BodySink;
 
 class Http1BodySource final : public http::BodySource {
  public:
@@ -38,7 +41,18 @@ class Http1BodySource final : public http::BodySource {
   void cancel() override { stream_.cancel(); }
   const char* detail() const override { return detail_; }
 
+  // True when the rest of this body may move with splice(2): a Content-
+  // Length body on plain TCP with at least kSpliceMinBody bytes (body_http1.cc)
+  // not yet read, splice not turned off (net::splice_allowed()), and (`max_bytes`
+  // not 0) no more than `max_bytes` left, held or not (a larger body is
+  // the copy path's to refuse). A few compares.
+  bool splice_worth(uint64_t max_bytes = 0) const;
+  // `src` as an Http1BodySource, else null.
+  static Http1BodySource* of(http::BodySource& src) { return dynamic_cast<Http1BodySource*>(&src); }
+
  private:
+  friend net::awaitable<http::RelayOutcome> relay_spliced(Http1BodySource&, Http1BodySink&,
+                                                          net::PipeCache&);
   net::Stream& stream_;
   core::Buffer& buf_;
   net::Deadline& dl_;
@@ -66,12 +80,39 @@ class Http1BodySink final : public http::BodySink {
   net::awaitable<bool> write(const http::BodyBatch& b) override;
   bool holds_head() const override { return !head_.empty(); }
 
+  // `sink` as an Http1BodySink that writes payload as is to plain TCP (no
+  // chunk coding, no TLS, nothing wrapped around it: a compressor or a
+  // cache store is another sink), else null.
+  static Http1BodySink* spliceable(http::BodySink& sink);
+
  private:
+  friend net::awaitable<http::RelayOutcome> relay_spliced(Http1BodySource&, Http1BodySink&,
+                                                          net::PipeCache&);
   net::Stream& stream_;
   net::Deadline& dl_;
   std::chrono::milliseconds timeout_;
   bool chunk_out_;
   std::string_view head_;
 };
+
+// Relays `src` to `dst` as http::relay_body() does, for a pair that
+// src.splice_worth() and Http1BodySink::spliceable() accepted: the head and
+// the body bytes already read go in one write, then the rest moves socket
+// -> pipe -> socket with splice(2) (a pipe lent by `pipes`, the worker's), never
+// more than the Content-Length from the source. Same outcomes, timeouts
+// (the source's per wait with its minimum rate, the sink's per write) and
+// byte counts as the copy path; where the kernel refuses splice (EINVAL,
+// ENOSYS) or no pipe can be made, the copy path carries on from there.
+net::awaitable<http::RelayOutcome> relay_spliced(Http1BodySource& src, Http1BodySink& dst,
+                                                 net::PipeCache& pipes);
+
+// relay_spliced() where the pair allows it, else http::relay_body(src, dst,
+// max_bytes). Not a coroutine itself (it returns the one that runs), so a
+// caller's frame holds nothing more than for http::relay_body(). The
+// BodySource overload first checks that `src` is an Http1BodySource.
+net::awaitable<http::RelayOutcome> relay_body_maybe_spliced(Http1BodySource& src, http::BodySink& dst,
+                                                            uint64_t max_bytes, net::PipeCache& pipes);
+net::awaitable<http::RelayOutcome> relay_body_maybe_spliced(http::BodySource& src, http::BodySink& dst,
+                                                            uint64_t max_bytes, net::PipeCache& pipes);
 
 }  // namespace gh::proxy

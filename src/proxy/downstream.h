@@ -27,7 +27,12 @@ struct ClientInfo {
   core::Ip16 ip{};
   std::string ip_str;        // "127.0.0.1" / "::1"
   uint16_t port = 0;
-  uint16_t local_port = 0;   // the listener's port (X-Forwarded-Port)
+  uint16_t local_port = 0;   // the listener's port, or a PROXY header's destination port (X-Forwarded-Port)
+  // local_from_header: a PROXY header's destination address (local_port its
+  // port), for a TLS passthrough stream's own PROXY header out; otherwise
+  // zero and the socket's local address is the answer.
+  core::Ip16 local_ip{};
+  bool local_from_header = false;
   bool tls = false;          // the client reached us over TLS
   const char* tls_version = nullptr;   // its version ("TLSv1.3", OpenSSL's static string), after the handshake
   bool v6 = false;           // the socket's family (a v6 listener may carry v4 clients)
@@ -127,6 +132,13 @@ class Downstream {
   // already sent, its deadline.
   virtual net::awaitable<void> tunnel(upstream::UpConn& up, core::Buffer& up_in,
                                       net::Deadline& up_dl) = 0;
+  // While the forward path waits for the backend's response head and
+  // nothing else reads the client: watch_client(true) asks the downstream
+  // to end the exchange through Forwarder::cancel() if the client closes
+  // its connection meanwhile (logged 499, the backend connection closed);
+  // watch_client(false) stops that. HTTP/2 streams need nothing here: a
+  // client's RST_STREAM already cancels.
+  virtual void watch_client(bool on) { (void)on; }
 
  protected:
   ~Downstream() = default;

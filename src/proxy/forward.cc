@@ -198,7 +198,8 @@ awaitable<void> Forwarder::pump_request_body(http::BodySink& sink) {
   uint64_t allowed = 0;
   if (max) allowed = req_->body_in >= max ? 1 : max - req_->body_in;
   req_->body.source->waiting = &pump_waiting_client_;
-  http::RelayOutcome o = co_await http::relay_body(*req_->body.source, sink, allowed);
+  // (Plain TCP both sides, a large Content-Length body: splice(2).)
+  http::RelayOutcome o = co_await relay_body_maybe_spliced(*req_->body.source, sink, allowed, ws_.streams.pipes);
   req_->body.source->waiting = nullptr;
   req_->body_in += o.bytes;
   pump_wrote_ = o.wrote;
@@ -380,7 +381,13 @@ awaitable<bool> Forwarder::forward_upstream() {
       // (No co_await in a short-circuit operand: GCC 12 then destroys the
       // awaitable's frame even when the operand is skipped.)
       bool ok = false;
-      if (!wec) ok = co_await read_response_head(f);
+      if (!wec) {
+        // While the backend works, a client that closes its connection ends
+        // the exchange (499); a streamed body's pump watches the client itself.
+        if (!pump_running_) down.watch_client(true);
+        ok = co_await read_response_head(f);
+        down.watch_client(false);
+      }
       if (wec) f = {502, "connection_terminated", "backend closed the connection"};
       if (!ok) {
         if (pump_running_) co_await stop_pump();

@@ -178,7 +178,9 @@ awaitable<bool> Forwarder::forward_h2(const RouteRuntime& rr) {
     }
     Failure f;
     h2_stream_ = &st;
+    if (!pump_running_) down.watch_client(true);   // as in forward_upstream
     const bool ok = co_await wait_h2_head(st, f);
+    down.watch_client(false);
     h2_stream_ = nullptr;
     if (!ok) {
       if (pump_running_) co_await stop_pump();

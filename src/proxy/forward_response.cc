@@ -176,7 +176,8 @@ awaitable<bool> Forwarder::relay_response(const RouteRuntime& rr, upstream::Back
   const bool upstream_keep_hint = resp_.keep_alive();
   Http1BodySource src(up_->stream, up_in_, up_dl_, srv.timeouts.upstream_response, kind,
                       kind == BodyKind::content_length ? resp_.content_length : 0, resp_chunks_);
-  http::RelayOutcome o = co_await http::relay_body(src, sink, 0);
+  // (Plain TCP both sides, nothing transforming a large body: splice(2).)
+  http::RelayOutcome o = co_await relay_body_maybe_spliced(src, sink, 0, ws_.streams.pipes);
   rec.bytes_sent = end_downstream_body(o);
   bool client_keep = note_relay_outcome(o, b, rr.backends.size());
   const bool upstream_keep_ok = o.status == http::RelayStatus::done;

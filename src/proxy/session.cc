@@ -46,6 +46,13 @@ Session::~Session() {
 
 void Session::on_down_deadline(void* self) {
   auto* s = static_cast<Session*>(self);
+  if (s->watch_due_) {
+    // The backend is slow to answer: watch the client from now (watch_client).
+    s->watch_due_ = false;
+    s->down_dl_.clear_fired();
+    s->client_watch_.start(s->down_.socket(), &Session::on_client_closed, s);
+    return;
+  }
   if (s->idle_ && now_ms() < s->idle_until_ms_) {
     s->down_dl_.clear_fired();
     if (!s->down_.quiet()) {

@@ -13,6 +13,7 @@
 #include "http/trace_context.h"
 #include "http1/chunked.h"
 #include "http1/parser.h"
+#include "net/close_watch.h"
 #include "net/deadlines.h"
 #include "net/stream.h"
 #include "policy/pipeline.h"
@@ -99,8 +100,11 @@ class Session final : public Downstream {
   void close_after_response() override { closing_ = true; }
   net::awaitable<void> tunnel(upstream::UpConn& up, core::Buffer& up_in,
                               net::Deadline& up_dl) override;
+  void watch_client(bool on) override;
+  size_t request_bytes() const;
 
   static void on_down_deadline(void* self);
+  static void on_client_closed(void* self);
 
   WorkerState& ws_;
   net::Stream down_;
@@ -118,6 +122,11 @@ class Session final : public Downstream {
   std::string out_;                        // serialized heads
   std::string scratch_;                    // paths, rewritten values
   net::Deadline down_dl_;
+  // The client's close while the response head is awaited (watch_client);
+  // after down_, so it stops before the socket goes.
+  net::CloseWatch client_watch_;
+  bool watch_due_ = false;                 // down_dl_ starts client_watch_ when it fires
+  bool pipelining_ = false;                // the client sent a request before its previous one's answer
   Forwarder fwd_;                          // the forward path of the current request
   ForwardRequest freq_;                    // what it forwards
   std::optional<Http1BodySource> body_src_;   // a streamed request body

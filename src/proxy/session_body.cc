@@ -207,13 +207,19 @@ awaitable<bool> Session::forward(size_t idx) {
   co_return keep;
 }
 
-// The backend got the whole request: the head and a whole body leave in_
-// (a pipelined request may follow them), and large buffers go.
-void Session::request_delivered() {
+// The bytes of in_ the current request takes (head and a body held whole);
+// any after them are the next request's.
+size_t Session::request_bytes() const {
   size_t used = req_.head_size;
   if (up_body_ == UpBody::buffered) used += static_cast<size_t>(req_.content_length);
   else if (up_body_ == UpBody::rebuilt) used += raw_body_size_;
-  in_.consume(used);
+  return used;
+}
+
+// The backend got the whole request: the head and a whole body leave in_
+// (a pipelined request may follow them), and large buffers go.
+void Session::request_delivered() {
+  in_.consume(request_bytes());
   if (in_.empty() && in_.capacity() > core::Buffer::kBlock) in_.release_if_empty();
   if (body_.capacity() > core::Buffer::kBlock) std::string().swap(body_);
 }
@@ -238,6 +244,38 @@ awaitable<bool> Session::read_body_bytes() {
     body_in_ = in_.size() - req_.head_size;   // what had arrived (chunked: with its framing)
   }
   co_return false;
+}
+
+// Only a request held whole is watched (a streamed body's pump reads the
+// client itself), and not on a connection whose client pipelines: bytes
+// after the request (here, or held by OpenSSL) say it still talks, and a
+// FIN after its last request is its half-close, not an abort. The watch
+// itself starts at the next deadline tick (on_down_deadline): a response
+// that comes sooner, as nearly all do, costs two stores, and a slow one a
+// peek at the client's socket.
+void Session::watch_client(bool on) {
+  if (!on) {
+    if (watch_due_) {
+      watch_due_ = false;
+      down_dl_.clear();
+    }
+    client_watch_.stop();
+    return;
+  }
+  if (req_.body != http1::BodyKind::none && up_body_ == UpBody::as_received) return;
+  if (in_.size() > request_bytes() || !down_.quiet()) pipelining_ = true;
+  if (pipelining_) return;
+  watch_due_ = true;
+  down_dl_.clear_fired();
+  down_dl_.expire_in(std::chrono::milliseconds(1));
+}
+
+// The client closed (or reset) its connection while the backend works on
+// its request: nginx's "client prematurely closed connection" (logged 499).
+void Session::on_client_closed(void* self) {
+  auto* s = static_cast<Session*>(self);
+  s->closing_ = true;
+  s->fwd_.cancel();
 }
 
 }  // namespace gh::proxy

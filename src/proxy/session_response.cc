@@ -27,6 +27,11 @@ awaitable<bool> Session::send_interim(int status, std::span<const http::Field> f
     scratch_ += "\r\n";
   }
   scratch_ += "\r\n";
+  if (watch_due_) {
+    // The write takes down_dl_ for its own timeout: the watch starts now.
+    watch_due_ = false;
+    client_watch_.start(down_.socket(), &Session::on_client_closed, this);
+  }
   co_return co_await write_down(scratch_);
 }
 
