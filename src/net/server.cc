@@ -343,7 +343,8 @@ std::vector<InheritedSocket> Server::listening_sockets() const {
 }
 
 // One accepted connection, non-blocking from accept4 itself, handed to Asio
-// without the ioctl and the epoll_ctl it would add (net/adopt.h). Tries
+// without the ioctl and the epoll_ctl it would add (net/adopt.h), and whose
+// first read waits for epoll rather than failing with EAGAIN. Tries
 // accept4 before waiting, so a connection already queued costs no wait.
 static awaitable<std::pair<error_code, Socket>> accept_one(Worker& w, tcp::acceptor& acc,
                                                            tcp::endpoint& peer) {
@@ -355,6 +356,7 @@ static awaitable<std::pair<error_code, Socket>> accept_one(Worker& w, tcp::accep
       Socket s(w.ctx.get_executor());
       error_code ec;
       if (!adopt_nonblocking(s, fd, peer.protocol() == tcp::v6(), ec)) ::close(fd);
+      else read_after_readiness(s);   // its bytes are seldom there yet
       co_return std::pair{ec, std::move(s)};
     }
     if (errno == EINTR || errno == ECONNABORTED) continue;
@@ -364,12 +366,6 @@ static awaitable<std::pair<error_code, Socket>> accept_one(Worker& w, tcp::accep
     auto [ec] = co_await acc.async_wait(tcp::acceptor::wait_read, nothrow);
     if (ec) co_return std::pair{ec, Socket(w.ctx.get_executor())};
   }
-}
-
-// Keeps the listener's spec alive for a connection whose handler took it by
-// reference (a reload may swap the acceptor's spec meanwhile).
-static awaitable<void> holding(std::shared_ptr<const ListenerSpec> spec, awaitable<void> inner) {
-  co_await std::move(inner);
 }
 
 awaitable<void> Server::accept_loop(Worker& w, std::shared_ptr<Acceptor> a) {
@@ -411,11 +407,7 @@ awaitable<void> Server::accept_loop(Worker& w, std::shared_ptr<Acceptor> a) {
       co_await pause.async_wait(nothrow);
     }
     // TCP_NODELAY is the handler's choice (see Stream::nodelay_from_second_write).
-    std::shared_ptr<const ListenerSpec> spec = a->spec;
-    const ListenerSpec& sref = *spec;
-    asio::co_spawn(w.ctx,
-                   holding(std::move(spec), handler_(w, std::move(sock), peer, sref,
-                                                     ConnectionSlot::adopt(&w))),
+    asio::co_spawn(w.ctx, handler_(w, std::move(sock), peer, a->spec, ConnectionSlot::adopt(&w)),
                    [](std::exception_ptr e) {
       if (e) {
         try {

@@ -91,8 +91,11 @@ class Server {
   // Called once per accepted connection, on the accepting worker's thread.
   // The slot counts the connection until the handler lets it go.
   // `peer` is the client's address as accept returned it (no extra syscall).
+  // The handler holds the listener's spec for as long as it needs it (a
+  // reload may swap the acceptor's spec meanwhile).
   using Handler = std::function<awaitable<void>(Worker&, Socket, tcp::endpoint peer,
-                                                const ListenerSpec&, ConnectionSlot)>;
+                                                std::shared_ptr<const ListenerSpec>,
+                                                ConnectionSlot)>;
 
   Server(unsigned workers, uint64_t max_connections);
   ~Server();

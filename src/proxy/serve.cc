@@ -52,8 +52,24 @@ std::vector<const WorkerState*> Proxy::worker_states() const {
 }
 
 Server::Handler Proxy::handler() {
-  return [this](Worker& w, Socket s, tcp::endpoint peer, const ListenerSpec& spec,
-                ConnectionSlot slot) { return serve(w, std::move(s), peer, spec, std::move(slot)); };
+  return [this](Worker& w, Socket s, tcp::endpoint peer, std::shared_ptr<const ListenerSpec> spec,
+                ConnectionSlot slot) {
+    return serve(w, std::move(s), peer, std::move(spec), std::move(slot));
+  };
+}
+
+// An address as ClientInfo holds it (IPv4 as v4-mapped IPv6).
+static core::Ip16 ip16_of(const net::asio::ip::address& a) {
+  core::Ip16 ip{};
+  if (a.is_v4()) {
+    auto b = a.to_v4().to_bytes();
+    ip[10] = ip[11] = 0xff;
+    std::copy(b.begin(), b.end(), ip.begin() + 12);
+  } else {
+    auto b = a.to_v6().to_bytes();
+    std::copy(b.begin(), b.end(), ip.begin());
+  }
+  return ip;
 }
 
 // From what accept returned and the listener's port: no syscalls.
@@ -61,17 +77,8 @@ static ClientInfo client_info(const tcp::endpoint& remote, uint16_t local_port) 
   ClientInfo ci;
   ci.local_port = local_port;
   ci.port = remote.port();
-  auto a = remote.address();
-  ci.v6 = a.is_v6();
-  if (a.is_v4()) {
-    auto b = a.to_v4().to_bytes();
-    ci.ip.fill(0);
-    ci.ip[10] = ci.ip[11] = 0xff;
-    std::copy(b.begin(), b.end(), ci.ip.begin() + 12);
-  } else {
-    auto b = a.to_v6().to_bytes();
-    std::copy(b.begin(), b.end(), ci.ip.begin());
-  }
+  ci.v6 = remote.address().is_v6();
+  ci.ip = ip16_of(remote.address());
   ci.ip_str = core::format_ip(ci.ip);
   return ci;
 }
@@ -102,8 +109,29 @@ static awaitable<void> serve_stream_listener(WorkerState& ws, Socket s, Connecti
                                 std::move(slot));
 }
 
-awaitable<void> Proxy::serve(Worker& w, Socket s, tcp::endpoint peer, const ListenerSpec& spec,
-                             ConnectionSlot slot) {
+// Not a coroutine: the common case (plain HTTP, no PROXY header, not many
+// connections open) goes straight to the session's coroutine, without a
+// frame of its own for the life of the connection (it was one more frame
+// above the 1,020 bytes Asio recycles, see docs/performance.md).
+awaitable<void> Proxy::serve(Worker& w, Socket s, tcp::endpoint peer,
+                             std::shared_ptr<const ListenerSpec> spec_ptr, ConnectionSlot slot) {
+  WorkerState& ws = *states_[w.index];
+  if (spec_ptr->kind == "http" && w.connections <= Session::kManyConnections &&
+      !(ws.runtime() && ws.runtime()->cfg.server.proxy_protocol)) {
+    ws.metrics.connections[0].add();
+    // As in serve_any() below, without a PROXY header.
+    ClientInfo ci = client_info(peer, spec_ptr->port);
+    ci.v6 = peer.address().is_v6();
+    Stream st(std::move(s));
+    st.nodelay_from_second_write();
+    return serve_connection(ws, std::move(st), std::move(ci), std::move(slot));
+  }
+  return serve_any(w, std::move(s), peer, std::move(spec_ptr), std::move(slot));
+}
+
+awaitable<void> Proxy::serve_any(Worker& w, Socket s, tcp::endpoint peer,
+                                 std::shared_ptr<const ListenerSpec> spec_ptr, ConnectionSlot slot) {
+  const ListenerSpec& spec = *spec_ptr;   // held by this frame
   WorkerState& ws = *states_[w.index];
   if (spec.kind != "stream") ws.metrics.connections[spec.kind == "https" ? 1 : 0].add();
   // server.proxy_protocol: the header's source is the client from here on
@@ -134,6 +162,12 @@ awaitable<void> Proxy::serve(Worker& w, Socket s, tcp::endpoint peer, const List
   // PROXY header's destination when there was one.
   ClientInfo ci = client_info(ends.client, ends.server.port() ? ends.server.port() : spec.port);
   ci.v6 = peer.address().is_v6();   // the socket's own family (parking re-adopts it)
+  if (ends.server.port() != 0) {
+    // Kept for a TLS passthrough stream decided after a park (its PROXY
+    // header out says where the client connected to).
+    ci.local_ip = ip16_of(ends.server.address());
+    ci.local_from_header = true;
+  }
   if (spec.kind == "https") {
     // `sni` streams: the ClientHello decides between passthrough and
     // termination (a parked connection peeks when it wakes, see park.cc).

@@ -24,7 +24,11 @@ class Proxy {
 
  private:
   net::awaitable<void> serve(net::Worker& w, net::Socket s, net::tcp::endpoint peer,
-                             const net::ListenerSpec& spec, net::ConnectionSlot slot);
+                             std::shared_ptr<const net::ListenerSpec> spec_ptr,
+                             net::ConnectionSlot slot);
+  net::awaitable<void> serve_any(net::Worker& w, net::Socket s, net::tcp::endpoint peer,
+                                 std::shared_ptr<const net::ListenerSpec> spec_ptr,
+                                 net::ConnectionSlot slot);
   std::vector<std::unique_ptr<WorkerState>> states_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <optional>
 #include <string>
 
@@ -94,6 +95,19 @@ TEST(ParseIp, Table) {
       EXPECT_EQ(format_ip(*r), c.formatted);
       // What we print reads back to the same bytes.
       EXPECT_EQ(parse_ip(format_ip(*r)), r);
+    }
+  }
+}
+
+// Every octet value in every position prints as snprintf's "%u" would.
+TEST(FormatIp, V4EveryOctet) {
+  for (int pos = 12; pos < 16; ++pos) {
+    for (unsigned v = 0; v < 256; ++v) {
+      Ip16 a{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 1, 20, 203, 4};
+      a[pos] = static_cast<uint8_t>(v);
+      char want[32];
+      std::snprintf(want, sizeof want, "%u.%u.%u.%u", a[12], a[13], a[14], a[15]);
+      EXPECT_EQ(format_ip(a), want);
     }
   }
 }
