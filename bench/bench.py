@@ -7,7 +7,7 @@ raises the fd limit); see docs/benchmarks.md for what is measured and how.
 Stdlib only.
 
 usage: bench.py [case...]      cases: small policies ratelimit ratelimit-redis fauth jwt waf many newconn large1m large100m upload1m idle10k ws
-                                      tls tlsnew tlsresume idle10k-tls idle10k-tls-nothing
+                                      tls tlsnew tlsresume tls1m tls100m idle10k-tls idle10k-tls-nothing
                                       idle10k-tls-half h2 grpc gzip1m br1m zstd1m compress100 cachehit
                                       passthrough (TLS by SNI to a TLS backend, nginx ssl_preread)
 
@@ -149,6 +149,16 @@ CASES = {
     "tls": dict(kind="h2load", tls=True, path="/small", n=100000, c=32, qn=10000, qc=32,
                 title="keep-alive HTTPS GET /small (TLS 1.3; one handshake per connection, "
                       "then requests only)"),
+    # The large cases over HTTPS (TLS 1.3, HTTP/1.1): the proxy decrypts
+    # nothing but requests and encrypts every body byte, so these measure the
+    # TLS byte path (record building, encryption, the writes) rather than
+    # handshakes. HAProxy mode tcp terminates TLS too and relays the bytes.
+    "tls1m": dict(kind="h2load", tls=True, path="/bytes/1048576", n=1000, c=8, qn=200, qc=8,
+                  resp_bytes=1 << 20, compare="large1m",
+                  title="1 MiB responses over keep-alive HTTPS (TLS 1.3, HTTP/1.1)"),
+    "tls100m": dict(kind="h2load", tls=True, path="/bytes/104857600", n=6, c=2, qn=2, qc=2,
+                    resp_bytes=100 << 20, compare="large100m",
+                    title="100 MiB responses over keep-alive HTTPS (TLS 1.3, HTTP/1.1)"),
     "tlsnew": dict(kind="tls", mode="full", path="/small", n=6000, c=32, qn=1000, qc=32,
                    title="a new TLS connection per request, full handshake (no session offered): "
                          "GET /small with `Connection: close`"),

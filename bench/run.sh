@@ -4,7 +4,7 @@
 # demo-origin backend.
 #
 # usage: bench/run.sh [case...]   cases: small policies many newconn large1m large100m upload1m idle10k ws
-#                                        tls tlsnew tlsresume (HTTPS); idle10k-tls idle10k-tls-nothing idle10k-tls-half
+#                                        tls tlsnew tlsresume tls1m tls100m (HTTPS); idle10k-tls idle10k-tls-nothing idle10k-tls-half
 #                                        h2 (HTTP/2 over TLS); grpc (gRPC over h2c, python3-grpcio backend)
 #                                        gzip1m br1m zstd1m compress100 (on-the-fly compression)
 #                                        cachehit (a small object from each proxy's cache, Varnish too)
