@@ -6,6 +6,7 @@
 #include <random>
 
 #include "core/buffer.h"
+#include "core/frame_cache.h"
 #include "core/heap.h"
 #include "net/deadlines.h"
 #include "policy/worker_upkeep.h"
@@ -85,6 +86,7 @@ void WorkerState::tick() {
     int64_t now = net::now_ms();
     int64_t last = last_trim.load(std::memory_order_relaxed);
     core::Buffer::trim_block_cache(4);   // this worker thread's own cache
+    core::trim_frame_cache(64 * 1024);   // and its cached coroutine frames
     if (now - last >= 200 && last_trim.compare_exchange_strong(last, now)) {
       malloc_trim(0);
       peak_heavy = heavy;
