@@ -242,13 +242,7 @@ awaitable<Session::HeadResult> Session::read_request_head() {
       }
       if (st == http1::ParseStatus::error) {
         idle_ = false;
-        rec_ = LogRecord{};
-        start_us_ = now_us();
-        rec_.start_unix_ms = unix_ms();
-        rec_.client = client_.ip_str;
-        rec_.tls_version = client_.tls_version;
-        request_id_.clear();
-        closing_ = true;
+        begin_unparsed_exchange();
         co_await send_error(perr_.status, "http_request_error", perr_.detail);
         co_return HeadResult::answered;
       }
@@ -271,13 +265,7 @@ awaitable<Session::HeadResult> Session::read_request_head() {
     }
     if (ec || n == 0) {
       if (down_dl_.fired() && !in_.empty()) {
-        rec_ = LogRecord{};
-        start_us_ = now_us();
-        rec_.start_unix_ms = unix_ms();
-        rec_.client = client_.ip_str;
-        rec_.tls_version = client_.tls_version;
-        request_id_.clear();
-        closing_ = true;
+        begin_unparsed_exchange();
         co_await send_error(408, "http_request_error", "request head not received in time");
         co_return HeadResult::answered;
       }
@@ -461,6 +449,22 @@ bool Session::skip_request_body() {
     return true;
   }
   return false;
+}
+
+// A head that never parsed (400) or never arrived whole (408) is answered
+// and the connection closes; its log line starts afresh, carrying nothing
+// of the connection's previous request (its body bytes, its backend).
+void Session::begin_unparsed_exchange() {
+  rec_ = LogRecord{};
+  start_us_ = now_us();
+  rec_.start_unix_ms = unix_ms();
+  rec_.client = client_.ip_str;
+  rec_.tls_version = client_.tls_version;
+  request_id_.clear();
+  route_ = nullptr;
+  backend_ = nullptr;
+  body_in_ = 0;
+  closing_ = true;
 }
 
 void Session::finish_log() {

@@ -81,6 +81,7 @@ class Session final : public Downstream {
   net::awaitable<policy::Verdict> run_request_policies(const policy::Pipeline& p);
   net::awaitable<bool> write_down(std::string_view a, std::string_view b = {});
   bool skip_request_body();
+  void begin_unparsed_exchange();
   void finish_log();
   net::awaitable<void> linger_close();
 

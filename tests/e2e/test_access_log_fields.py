@@ -212,6 +212,35 @@ def test_keep_alive_requests_each_carry_the_fields(gatehouse, capture_backend, c
         assert record(gh, p)["tls_version"] == "TLSv1.3"
 
 
+def test_unparsable_request_logs_nothing_of_the_previous_one(gatehouse, capture_backend, cert):
+    """A head that does not parse, after a request with a body on the same
+    connection: its 400 line logs no body bytes and no backend (it had
+    carried the previous request's bytes_received)."""
+    b = capture_backend()
+    gh = start(gatehouse, cert, b)
+    p = unique()
+    body = b"x" * 12345
+    sock = connect(gh.port)
+    try:
+        reader = SockReader(sock)
+        sock.sendall(f"POST {p} HTTP/1.1\r\nHost: front.test\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                     + body)
+        assert helpers.read_response(reader).status == 200
+        sock.sendall(b"BOGUS\r\n\r\n")
+        assert helpers.read_response(reader).status == 400
+    finally:
+        sock.close()
+    assert record(gh, p)["bytes_received"] == 12345
+
+    def bad():
+        recs = [r for r in gh.access_log() if r.get("status") == 400]
+        return recs[0] if recs else None
+    r = wait_until(bad, timeout=5.0)
+    assert r is not None, gh.stdout()[-3000:]
+    assert r["bytes_received"] == 0, r
+    assert not r.get("backend"), r
+
+
 # --------------------------------------------------------------------------
 # upstream_status: the backend's status, null without an upstream exchange
 
