@@ -91,6 +91,9 @@ int cmd_check(const std::string& file) {
   print_errors(res);
   if (!res.errors.empty()) return 1;
   std::printf("%s: ok (%zu routes", file.c_str(), res.config->server.reverse_proxy.size());
+  // Streams are named only when there are some: the line stays as it was
+  // for an HTTP-only file.
+  if (!res.config->streams.empty()) std::printf(", %zu streams", res.config->streams.size());
   if (!res.warnings.empty()) std::printf(", %zu warnings", res.warnings.size());
   std::printf(")\n");
   return 0;

@@ -282,6 +282,24 @@ def test_check_accepts_a_health_timeout_longer_than_the_interval(tmp_path):
     assert "ok (1 routes)" in r.stdout, r.stdout
 
 
+def test_check_counts_streams(tmp_path):
+    """`check` names the streams entries too (a file with only streams used
+    to say "ok (0 routes)")."""
+    p = write(tmp_path, "streams.yaml", textwrap.dedent("""\
+        server:
+          reverse_proxy:
+            - path: /
+        streams:
+          - listen: 127.0.0.1:5432
+            backends: [{address: 127.0.0.1:15432}]
+          - listen: 127.0.0.1:2222
+            backends: [{address: 127.0.0.1:22}]
+        """))
+    r = check(p)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert "ok (1 routes, 2 streams)" in r.stdout, r.stdout
+
+
 WARNED = """\
 server:
   reverse_proxy:
