@@ -153,43 +153,44 @@ TEST(InqRead, AResetIsAnError) {
 
 void count_close(void* ctx) { ++*static_cast<int*>(ctx); }
 
-TEST(CloseWatch, SeesTheFin) {
+// A connected pair, a watch and its count of closes. The watch is declared
+// after the pair, so it goes first, as in a session.
+struct CloseWatchTest : ::testing::Test {
   asio::io_context ctx;
-  Pair p(ctx);
+  Pair p{ctx};
   CloseWatch w;
   int closes = 0;
-  w.start(p.server, &count_close, &closes);
+
+  void start_watch() { w.start(p.server, &count_close, &closes); }
+  // Runs the loop for `limit` (nothing ends it early).
+  void run_for(std::chrono::milliseconds limit) {
+    bool never = false;
+    run_until(ctx, never, limit);
+  }
+};
+
+TEST_F(CloseWatchTest, SeesTheFin) {
+  start_watch();
   EXPECT_TRUE(w.running());
-  bool never = false;
-  run_until(ctx, never, 30ms);
+  run_for(30ms);
   EXPECT_EQ(closes, 0);
   p.client.shutdown(tcp::socket::shutdown_send);
-  run_until(ctx, never, 100ms);
+  run_for(100ms);
   EXPECT_EQ(closes, 1);
   EXPECT_FALSE(w.running());
 }
 
-TEST(CloseWatch, SeesAReset) {
-  asio::io_context ctx;
-  Pair p(ctx);
-  CloseWatch w;
-  int closes = 0;
-  w.start(p.server, &count_close, &closes);
+TEST_F(CloseWatchTest, SeesAReset) {
+  start_watch();
   p.reset();
-  bool never = false;
-  run_until(ctx, never, 100ms);
+  run_for(100ms);
   EXPECT_EQ(closes, 1);
 }
 
-TEST(CloseWatch, BytesAreNotACloseAndStayUnread) {
-  asio::io_context ctx;
-  Pair p(ctx);
-  CloseWatch w;
-  int closes = 0;
-  w.start(p.server, &count_close, &closes);
+TEST_F(CloseWatchTest, BytesAreNotACloseAndStayUnread) {
+  start_watch();
   p.send("GET / HTTP/1.1\r\n");
-  bool never = false;
-  run_until(ctx, never, 100ms);
+  run_for(100ms);
   EXPECT_EQ(closes, 0);
   EXPECT_FALSE(w.running()) << "bytes end the watch";
   ReadResult r;
@@ -199,18 +200,13 @@ TEST(CloseWatch, BytesAreNotACloseAndStayUnread) {
   EXPECT_EQ(r.bytes, "GET / HTTP/1.1\r\n");
 }
 
-TEST(CloseWatch, NothingAfterStop) {
-  asio::io_context ctx;
-  Pair p(ctx);
-  CloseWatch w;
-  int closes = 0;
-  w.start(p.server, &count_close, &closes);
-  bool never = false;
-  run_until(ctx, never, 20ms);
+TEST_F(CloseWatchTest, NothingAfterStop) {
+  start_watch();
+  run_for(20ms);
   w.stop();
   EXPECT_FALSE(w.running());
   p.client.shutdown(tcp::socket::shutdown_send);
-  run_until(ctx, never, 100ms);
+  run_for(100ms);
   EXPECT_EQ(closes, 0);
   // The socket reads normally afterwards.
   ReadResult r;
@@ -222,40 +218,29 @@ TEST(CloseWatch, NothingAfterStop) {
 
 // A session can end right after stopping its watch, before the cancelled
 // operation's completion runs: that completion must touch nothing of it.
-TEST(CloseWatch, TheWatchMayGoBeforeItsCancelledOperationCompletes) {
-  asio::io_context ctx;
-  Pair p(ctx);
-  int closes = 0;
+TEST_F(CloseWatchTest, TheWatchMayGoBeforeItsCancelledOperationCompletes) {
   {
-    auto w = std::make_unique<CloseWatch>();
-    w->start(p.server, &count_close, &closes);
+    auto own = std::make_unique<CloseWatch>();
+    own->start(p.server, &count_close, &closes);
     p.client.shutdown(tcp::socket::shutdown_send);
-    w->stop();
-    w.reset();   // (an ASan build sees any touch of it from here on)
+    own->stop();
+    own.reset();   // (an ASan build sees any touch of it from here on)
   }
-  bool never = false;
-  run_until(ctx, never, 50ms);
+  run_for(50ms);
   EXPECT_EQ(closes, 0);
 }
 
-TEST(CloseWatch, AFinThatCameBeforeTheWatchIsSeen) {
-  asio::io_context ctx;
-  Pair p(ctx);
+TEST_F(CloseWatchTest, AFinThatCameBeforeTheWatchIsSeen) {
   p.client.shutdown(tcp::socket::shutdown_send);
-  CloseWatch w;
-  int closes = 0;
-  w.start(p.server, &count_close, &closes);
+  start_watch();
   EXPECT_EQ(closes, 0) << "never called from start()";
-  bool never = false;
-  run_until(ctx, never, 100ms);
+  run_for(100ms);
   EXPECT_EQ(closes, 1);
 }
 
 // epoll reported the FIN while nothing waited on the socket (its edge is
 // spent): the peek at start still sees it.
-TEST(CloseWatch, AFinEpollReportedBeforeTheWatchIsSeen) {
-  asio::io_context ctx;
-  Pair p(ctx);
+TEST_F(CloseWatchTest, AFinEpollReportedBeforeTheWatchIsSeen) {
   ReadResult r;
   p.send("request");
   start_read(p.server, r);
@@ -266,26 +251,18 @@ TEST(CloseWatch, AFinEpollReportedBeforeTheWatchIsSeen) {
   t.async_wait([](error_code) {});
   ctx.restart();
   ctx.run();
-  CloseWatch w;
-  int closes = 0;
-  w.start(p.server, &count_close, &closes);
-  bool never = false;
-  run_until(ctx, never, 100ms);
+  start_watch();
+  run_for(100ms);
   EXPECT_EQ(closes, 1);
 }
 
-TEST(CloseWatch, SocketCancelEndsItQuietly) {
-  asio::io_context ctx;
-  Pair p(ctx);
-  CloseWatch w;
-  int closes = 0;
-  w.start(p.server, &count_close, &closes);
+TEST_F(CloseWatchTest, SocketCancelEndsItQuietly) {
+  start_watch();
   p.server.cancel();
-  bool never = false;
-  run_until(ctx, never, 30ms);
+  run_for(30ms);
   EXPECT_FALSE(w.running());
   p.client.shutdown(tcp::socket::shutdown_send);
-  run_until(ctx, never, 50ms);
+  run_for(50ms);
   EXPECT_EQ(closes, 0);
 }
 
