@@ -59,6 +59,14 @@ def log_for(gh, path):
     return recs[-1] if recs else None
 
 
+def gone_record(gh, closes, path):
+    """Waits until the backend connection of the exchange for `path` has
+    closed and its access-log line is out; returns that line."""
+    assert wait_until(lambda: closes, 2.0), "the backend connection was not closed"
+    assert wait_until(lambda: log_for(gh, path), 2.0)
+    return log_for(gh, path)
+
+
 def proxy(gatehouse, b):
     return gatehouse({"server": {"workers": 1, "reverse_proxy": [route(b, "/")]}})
 
@@ -95,9 +103,7 @@ def test_client_gone_after_an_interim_response_is_499(gatehouse, raw_backend):
     assert SockReader(s).read_until(b"\r\n\r\n").startswith(b"HTTP/1.1 103")
     time.sleep(0.2)
     s.close()
-    assert wait_until(lambda: closes, 2.0), "the backend connection was not closed"
-    assert wait_until(lambda: log_for(gh, "/early/3000"), 2.0)
-    assert log_for(gh, "/early/3000")["status"] == 499
+    assert gone_record(gh, closes, "/early/3000")["status"] == 499
 
 
 def test_a_request_pipelined_while_waiting_is_not_a_close(gatehouse, raw_backend):
@@ -159,9 +165,7 @@ def test_a_half_close_after_the_request_is_taken_as_leaving(gatehouse, raw_backe
         s.shutdown(socket.SHUT_WR)
         s.settimeout(2.0)
         assert s.recv(100) == b""
-    assert wait_until(lambda: closes, 2.0)
-    assert wait_until(lambda: log_for(gh, "/hold/3000"), 2.0)
-    assert log_for(gh, "/hold/3000")["status"] == 499
+    assert gone_record(gh, closes, "/hold/3000")["status"] == 499
 
 
 def test_a_request_sent_with_its_fin_to_a_slow_backend_is_taken_as_leaving(gatehouse, raw_backend):
@@ -174,9 +178,7 @@ def test_a_request_sent_with_its_fin_to_a_slow_backend_is_taken_as_leaving(gateh
         s.shutdown(socket.SHUT_WR)
         s.settimeout(2.0)
         assert s.recv(100) == b""
-    assert wait_until(lambda: closes, 2.0)
-    assert wait_until(lambda: log_for(gh, "/hold/3000"), 2.0)
-    assert log_for(gh, "/hold/3000")["status"] == 499
+    assert gone_record(gh, closes, "/hold/3000")["status"] == 499
 
 
 def test_keep_alive_requests_are_unaffected(gatehouse, raw_backend):
