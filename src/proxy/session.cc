@@ -453,7 +453,9 @@ bool Session::skip_request_body() {
 
 // A head that never parsed (400) or never arrived whole (408) is answered
 // and the connection closes; its log line starts afresh, carrying nothing
-// of the connection's previous request (its body bytes, its backend).
+// of the connection's previous request (its body bytes, its backend). The
+// client may still be sending (a trickled head, the rest of a bad one):
+// the close lingers, or its reset could drop the answer.
 void Session::begin_unparsed_exchange() {
   rec_ = LogRecord{};
   start_us_ = now_us();
@@ -465,6 +467,7 @@ void Session::begin_unparsed_exchange() {
   backend_ = nullptr;
   body_in_ = 0;
   closing_ = true;
+  body_unread_ = true;
 }
 
 void Session::finish_log() {

@@ -162,8 +162,9 @@ class Session final : public Downstream {
   const config::Route* route_ = nullptr;
   upstream::Backend* backend_ = nullptr;
   http1::ChunkedDecoder req_chunks_;
-  // The request's body has not been read to its end: closing now would
-  // reset a client that is still sending, losing the response (lingering close).
+  // The request (its body, or a head answered 400/408) has not been read to
+  // its end: closing now would reset a client that is still sending, losing
+  // the response (lingering close).
   bool body_unread_ = false;
   // How the upstream request carries the body.
   enum class UpBody : uint8_t {
