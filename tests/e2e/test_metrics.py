@@ -108,6 +108,18 @@ def scrape(gh):
     return Metrics(r.body.decode())
 
 
+def scrape_when(gh, pred, timeout=5):
+    """The first scrape for which pred holds, or the last one (for the
+    assertion's message) when none does within timeout seconds."""
+    last = []
+
+    def once():
+        last[:] = [scrape(gh)]
+        return pred(last[0])
+    wait_until(once, timeout=timeout)
+    return last[0]
+
+
 def promtool_check(text):
     if not shutil.which("promtool"):
         pytest.skip("promtool (Debian package prometheus) not installed")
@@ -228,9 +240,8 @@ def test_every_family_appears_and_moves(gatehouse, origin, capture_backend, pki,
     slow = subprocess.Popen(["curl", "-s", "-o", "/dev/null", "--max-time", "10",
                              "--http2-prior-knowledge", f"http://{HOST}:{gh.port}/sleep/1500"])
     try:
-        busy = wait_until(lambda: (lambda x: x if x.get("gatehouse_http2_streams_active") == 1 else None)(
-            scrape(gh)), timeout=5)
-        assert busy, "no HTTP/2 stream seen open"
+        busy = scrape_when(gh, lambda m: m.get("gatehouse_http2_streams_active") == 1)
+        assert busy.get("gatehouse_http2_streams_active") == 1, "no HTTP/2 stream seen open"
         assert busy.get("gatehouse_backend_in_flight", route="/", backend=o.address) == 1
     finally:
         slow.wait(15)
@@ -240,9 +251,8 @@ def test_every_family_appears_and_moves(gatehouse, origin, capture_backend, pki,
     assert wait_until(lambda: scrape(gh).get("gatehouse_backend_up", route="/hc",
                                              backend=hc_dying.address) == 0, timeout=10)
 
-    m = wait_until(lambda: (lambda x: x if x.get("gatehouse_tunnels_active") == 0 else None)(scrape(gh)),
-                   timeout=5)
-    assert m, "the tunnel did not close"
+    m = scrape_when(gh, lambda m: m.get("gatehouse_tunnels_active") == 0)
+    assert m.get("gatehouse_tunnels_active") == 0, "the tunnel did not close"
     promtool_check(m.text)
     for fam, typ in FAMILIES.items():
         if fam == "gatehouse_waf_detections_total" and not waf:
@@ -307,7 +317,11 @@ def test_counters_survive_reload(gatehouse, origin, tmp_path):
     for _ in range(6):
         assert get(gh, "/keep/small").status == 200
     assert get(gh, "/gone/small").status == 200
-    m1 = scrape(gh)
+    rq = dict(name="gatehouse_http_requests_total", route="/keep", status_class="2xx", protocol="http/1.1")
+    # A request is counted when its log line is written, just after its last
+    # byte went out: the client can scrape before that.
+    m1 = scrape_when(gh, lambda m: m.get(**rq) == 6 and m.get(
+        "gatehouse_http_requests_total", route="/gone", status_class="2xx", protocol="http/1.1") == 1)
     status1 = http_request(admin_port, "GET", "/status", host="localhost").json()
 
     # Routes reordered, one removed, one added; /keep's backends stay.
@@ -317,8 +331,7 @@ def test_counters_survive_reload(gatehouse, origin, tmp_path):
     assert wait_until(lambda: scrape(gh).get("gatehouse_config_reloads_total", result="success") == 1)
     for _ in range(2):
         assert get(gh, "/keep/small").status == 200
-    m2 = scrape(gh)
-    rq = dict(name="gatehouse_http_requests_total", route="/keep", status_class="2xx", protocol="http/1.1")
+    m2 = scrape_when(gh, lambda m: m.get(**rq) == 8)
     assert m1.get(**rq) == 6 and m2.get(**rq) == 8
     for b in (o1, o2):
         before = m1.get("gatehouse_backend_requests_total", route="/keep", backend=b.address)
