@@ -5,8 +5,8 @@
 namespace gh::cache {
 namespace {
 
-bool is_tchar(char c) { return http::is_tchar(static_cast<unsigned char>(c)); }
-bool is_ows(char c) { return c == ' ' || c == '\t'; }
+using http::is_ows;
+using http::is_tchar;
 
 // One directive as it appeared: name, and its argument without quotes.
 struct Directive {

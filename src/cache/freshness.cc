@@ -10,9 +10,9 @@
 namespace gh::cache {
 namespace {
 
-bool is_ows(char c) { return c == ' ' || c == '\t'; }
+using http::is_ows;
 
-constexpr auto trim = http::trim_ows;
+using http::trim_ows;
 
 bool has_field(std::span<const http::Field> fields, std::string_view name) {
   bool found = false;
@@ -85,7 +85,7 @@ bool if_none_match_matches(std::span<const http::Field> request_fields,
   for (const http::Field& f : request_fields) {
     if (!http::iequals(f.name, "if-none-match")) continue;
     std::string_view v = f.value;
-    if (trim(v) == "*") return true;
+    if (trim_ows(v) == "*") return true;
     size_t i = 0;
     while (i < v.size()) {
       if (is_ows(v[i]) || v[i] == ',') {
@@ -229,7 +229,7 @@ int64_t current_age(const Stored& s, int64_t now) {
   bool has_age = false;
   std::string_view age = http::find_field(s.fields, "age", &has_age);
   if (has_age) {
-    std::string_view first = trim(age.substr(0, age.find(',')));
+    std::string_view first = trim_ows(age.substr(0, age.find(',')));
     age_value = parse_delta_seconds(first).value_or(kDeltaMax);
   }
   const int64_t apparent_age = std::max<int64_t>(0, s.response_time - date_value(s));

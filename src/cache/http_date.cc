@@ -2,6 +2,9 @@
 
 #include <array>
 
+#include "http/exchange.h"
+#include "http/token.h"
+
 namespace gh::cache {
 namespace {
 
@@ -11,15 +14,7 @@ constexpr std::array<std::string_view, 7> kLongDays{"Monday", "Tuesday", "Wednes
 constexpr std::array<std::string_view, 12> kMonths{"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                                    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
+using http::iequals;
 
 template <size_t N>
 bool is_one_of(std::string_view s, const std::array<std::string_view, N>& names) {
@@ -37,14 +32,12 @@ int month_number(std::string_view s) {
   return 0;
 }
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-
 // `n` ASCII digits at s[pos..]: their value, or -1.
 int digits(std::string_view s, size_t pos, size_t n) {
   if (pos + n > s.size()) return -1;
   int v = 0;
   for (size_t i = pos; i < pos + n; ++i) {
-    if (!is_digit(s[i])) return -1;
+    if (!http::is_digit(s[i])) return -1;
     v = v * 10 + (s[i] - '0');
   }
   return v;

@@ -8,10 +8,9 @@
 namespace gh::cache {
 namespace {
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-bool is_tchar(char c) { return http::is_tchar(static_cast<unsigned char>(c)); }
+using http::is_tchar;
 
-constexpr auto trim = http::trim_ows;
+using http::trim_ows;
 
 // Calls f(element) for each comma-separated element of `line`, OWS-trimmed,
 // empty ones skipped; commas inside quoted-strings do not split. f returns
@@ -34,7 +33,7 @@ bool for_each_element(std::string_view line, F&& f) {
       }
       if (c != ',') continue;
     }
-    std::string_view e = trim(line.substr(start, std::min(i, line.size()) - start));
+    std::string_view e = trim_ows(line.substr(start, std::min(i, line.size()) - start));
     if (!e.empty() && !f(e)) return false;
     start = i + 1;
   }
@@ -53,7 +52,7 @@ bool for_each_vary_name(std::span<const http::Field> fields, F&& f) {
 
 // Appends "scheme://authority" normalized as append_primary_key describes.
 void append_origin(std::string& out, std::string_view scheme, std::string_view authority) {
-  for (char c : scheme) out += lower(c);
+  for (char c : scheme) out += http::ascii_lower(c);
   out += "://";
   // The port starts at the last ':' not inside an IPv6 literal's brackets.
   size_t colon = authority.rfind(':');
@@ -66,7 +65,7 @@ void append_origin(std::string& out, std::string_view scheme, std::string_view a
     host = authority.substr(0, colon);
     port = authority.substr(colon + 1);
   }
-  for (char c : host) out += lower(c);
+  for (char c : host) out += http::ascii_lower(c);
   const bool is_default = port.empty() || (port == "80" && http::iequals(scheme, "http")) ||
                           (port == "443" && http::iequals(scheme, "https"));
   if (!is_default) {
@@ -101,7 +100,7 @@ bool emit_secondary(std::span<const http::Field> response_fields,
     if (!first_name && !sink.put("\n")) return false;
     first_name = false;
     for (char c : name) {
-      char l = lower(c);
+      char l = http::ascii_lower(c);
       if (!sink.put(std::string_view(&l, 1))) return false;
     }
     bool present = false;
@@ -189,7 +188,7 @@ std::string primary_key(std::string_view scheme, std::string_view authority,
 
 bool vary_unmatchable(std::span<const http::Field> response_fields) {
   return !for_each_vary_name(response_fields, [](std::string_view name) {
-    return std::all_of(name.begin(), name.end(), is_tchar) && name != "*";
+    return std::all_of(name.begin(), name.end(), [](char c) { return is_tchar(c); }) && name != "*";
   });
 }
 

@@ -9,7 +9,7 @@ namespace gh::cache {
 
 namespace {
 
-constexpr auto trim = http::trim_ows;
+using http::trim_ows;
 
 // 1*DIGIT, refusing overflow past 2^63.
 std::optional<uint64_t> digits(std::string_view s) {
@@ -30,9 +30,9 @@ bool starts_with_nocase(std::string_view s, std::string_view p) {
 
 ByteRange parse_range(std::string_view value, uint64_t size) {
   ByteRange r;
-  value = trim(value);
+  value = trim_ows(value);
   if (!starts_with_nocase(value, "bytes=")) return r;   // (range units are case-insensitive, 14.1)
-  std::string_view spec = trim(value.substr(6));
+  std::string_view spec = trim_ows(value.substr(6));
   if (spec.empty() || spec.find(',') != std::string_view::npos) return r;
   const size_t dash = spec.find('-');
   if (dash == std::string_view::npos) return r;
@@ -69,17 +69,17 @@ ByteRange parse_range(std::string_view value, uint64_t size) {
 bool if_range_holds(std::span<const http::Field> request_fields,
                     std::span<const http::Field> stored_fields) {
   bool present = false;
-  std::string_view v = trim(http::find_field(request_fields, "if-range", &present));
+  std::string_view v = trim_ows(http::find_field(request_fields, "if-range", &present));
   if (!present) return true;
   if (v.empty()) return false;
   if (v.front() == '"') {
     // Strong comparison: the stored ETag must be strong and the same bytes.
-    std::string_view stored = trim(http::find_field(stored_fields, "etag"));
+    std::string_view stored = trim_ows(http::find_field(stored_fields, "etag"));
     return v.size() >= 2 && v.back() == '"' && stored == v;
   }
   if (v.starts_with("W/")) return false;   // a weak tag never validates a range
   bool has_lm = false;
-  std::string_view lm = trim(http::find_field(stored_fields, "last-modified", &has_lm));
+  std::string_view lm = trim_ows(http::find_field(stored_fields, "last-modified", &has_lm));
   return has_lm && lm == v;
 }
 

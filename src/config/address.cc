@@ -1,11 +1,12 @@
 #include "config/address.h"
 
 #include "core/cidr.h"
+#include "core/ascii.h"
 
 namespace gh::config {
 namespace {
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+using core::is_digit;
 bool is_alnum(char c) {
   return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }

@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <array>
+#include "http/token.h"
 
 namespace gh::config {
 namespace {
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 // Config names are short; a fixed bound keeps the table on the stack.
 constexpr size_t kMaxLen = 64;
@@ -21,10 +21,10 @@ size_t edit_distance(std::string_view a, std::string_view b) {
   for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
   for (size_t i = 1; i <= a.size(); ++i) {
     for (size_t j = 1; j <= b.size(); ++j) {
-      size_t cost = lower(a[i - 1]) == lower(b[j - 1]) ? 0 : 1;
+      size_t cost = http::ascii_lower(a[i - 1]) == http::ascii_lower(b[j - 1]) ? 0 : 1;
       d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
-      if (i > 1 && j > 1 && lower(a[i - 1]) == lower(b[j - 2]) &&
-          lower(a[i - 2]) == lower(b[j - 1])) {
+      if (i > 1 && j > 1 && http::ascii_lower(a[i - 1]) == http::ascii_lower(b[j - 2]) &&
+          http::ascii_lower(a[i - 2]) == http::ascii_lower(b[j - 1])) {
         d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
       }
     }

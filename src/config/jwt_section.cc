@@ -9,18 +9,13 @@
 #include "config/sections.h"
 #include "jose/jwk.h"
 
+#include "http/token.h"
+
 namespace gh::config::detail {
 namespace {
 
 constexpr uint64_t kMaxJwksFile = 1 << 20;
 constexpr size_t kMaxClaimFields = 64;
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-  return out;
-}
 
 void load_jwks_file(Ctx& ctx, const Value& v, Jwt& out) {
   auto path = read_file_path(ctx, v, true);
@@ -49,7 +44,7 @@ void load_jwks_file(Ctx& ctx, const Value& v, Jwt& out) {
 void load_jwks_url(Ctx& ctx, const Value& v, Jwt& out) {
   auto s = read_string(ctx, v);
   if (!s) return;
-  const std::string l = lower(*s);
+  const std::string l = http::ascii_lowered(*s);
   const bool https = l.starts_with("https://");
   const size_t host_at = https ? 8 : 7;
   if ((!https && !l.starts_with("http://")) || s->size() <= host_at || (*s)[host_at] == '/' ||
@@ -76,13 +71,13 @@ void load_claims_to_headers(Ctx& ctx, const Value& v, Jwt& out) {
     auto claim = read_string(ctx, key);
     auto name = read_field_name(ctx, val, val.mark);
     if (!claim || !name) continue;
-    const std::string lname = lower(*name);
+    const std::string lname = http::ascii_lowered(*name);
     if (lname == "authorization") {
       ctx.error(val.mark, "'claims_to_headers' cannot set Authorization: the token goes upstream unchanged");
       continue;
     }
     bool dup = false;
-    for (const auto& [c, n] : out.claims_to_headers) dup = dup || lower(n) == lname;
+    for (const auto& [c, n] : out.claims_to_headers) dup = dup || http::ascii_lowered(n) == lname;
     if (dup) {
       ctx.error(val.mark, "field " + shown(*name) + " is set from two claims");
       continue;

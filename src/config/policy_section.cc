@@ -15,13 +15,6 @@ namespace {
 
 bool token_char(unsigned char c) { return http::is_tchar(c); }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-  return out;
-}
-
 // Fields a rule may never touch: they frame the message or belong to one
 // hop (RFC 9110 7.6.1), and gatehouse states them itself.
 const char* forbidden_field(std::string_view lname) {
@@ -45,7 +38,7 @@ std::optional<std::string> read_field_name(Ctx& ctx, const Value& v, YAML::Mark 
       return std::nullopt;
     }
   }
-  std::string l = lower(*s);
+  std::string l = http::ascii_lowered(*s);
   if (const char* why = forbidden_field(l)) {
     ctx.error(at, "field " + shown(*s) + " " + why + "; header rules cannot change it");
     return std::nullopt;
@@ -81,7 +74,7 @@ void load_field_rules(Ctx& ctx, const Value& v, FieldRules& out) {
       load_field_map(ctx, e.value, out.add);
     } else if (e.key == "remove") {
       for (const Value& item : list_items(ctx, e.value))
-        if (auto n = read_field_name(ctx, item, item.mark)) out.remove.push_back(lower(*n));
+        if (auto n = read_field_name(ctx, item, item.mark)) out.remove.push_back(http::ascii_lowered(*n));
     }
   }
 }
@@ -96,7 +89,7 @@ void load_headers(Ctx& ctx, const Value& v, HeaderRules& out) {
 
 const char* content_type_for(std::string_view file) {
   size_t dot = file.rfind('.');
-  std::string ext = lower(dot == std::string_view::npos ? "" : file.substr(dot + 1));
+  std::string ext = http::ascii_lowered(dot == std::string_view::npos ? "" : file.substr(dot + 1));
   if (ext == "html" || ext == "htm") return "text/html; charset=utf-8";
   if (ext == "json") return "application/json";
   if (ext == "txt") return "text/plain; charset=utf-8";
@@ -136,7 +129,7 @@ void load_error_pages(Ctx& ctx, const Value& v, std::vector<ErrorPage>& out) {
     auto k = read_string(ctx, key);
     if (!k) continue;
     ErrorPage page;
-    std::string kl = lower(*k);
+    std::string kl = http::ascii_lowered(*k);
     if (kl == "4xx" || kl == "5xx") {
       page.lo = kl[0] == '4' ? 400 : 500;
       page.hi = page.lo + 99;
@@ -298,7 +291,7 @@ void load_compress(Ctx& ctx, const Value& v, Compress& out) {
       for (const Value& item : list_items(ctx, e.value)) {
         auto s = read_string(ctx, item);
         if (!s) continue;
-        std::string l = lower(*s);
+        std::string l = http::ascii_lowered(*s);
         if (l == "brotli") l = "br";
         if (l != "zstd" && l != "br" && l != "gzip") {
           ctx.error(item.mark, "compress algorithm " + shown(*s) + " is not one of zstd, br, gzip");
@@ -319,7 +312,7 @@ void load_compress(Ctx& ctx, const Value& v, Compress& out) {
       for (const Value& item : list_items(ctx, e.value)) {
         auto s = read_string(ctx, item);
         if (!s) continue;
-        std::string l = lower(*s);
+        std::string l = http::ascii_lowered(*s);
         const size_t slash = l.find('/');
         bool ok = slash != std::string::npos && slash > 0 && slash + 1 < l.size();
         for (size_t i = 0; ok && i < l.size(); ++i)
@@ -396,7 +389,7 @@ void load_rate_limit(Ctx& ctx, const Value& v, RateLimit& out) {
 // path and query; no user info, no fragment, no spaces or control bytes
 // (it goes into a request line as it is).
 bool parse_auth_url(std::string_view url, ForwardAuth& out, std::string& why) {
-  std::string l = lower(url.substr(0, std::min<size_t>(url.size(), 8)));
+  std::string l = http::ascii_lowered(url.substr(0, std::min<size_t>(url.size(), 8)));
   size_t skip = 0;
   if (l.starts_with("http://")) skip = 7;
   else if (l.starts_with("https://")) skip = 8, out.tls = true;
@@ -452,7 +445,7 @@ void load_forward_auth(Ctx& ctx, const Value& v, ForwardAuth& out) {
         auto n = read_field_name(ctx, item, item.mark);
         if (!n) continue;
         const bool twice = std::any_of(out.copy_headers.begin(), out.copy_headers.end(),
-                                       [&](const std::string& h) { return lower(h) == lower(*n); });
+                                       [&](const std::string& h) { return http::ascii_lowered(h) == http::ascii_lowered(*n); });
         if (twice) {
           ctx.error(item.mark, "'copy_headers' lists " + shown(*n) + " twice");
           continue;

@@ -8,7 +8,6 @@
 namespace gh::config::detail {
 namespace {
 
-constexpr Duration kPositive{1};
 
 // One backends entry: {address, weight, backup}.
 std::optional<BackendConf> load_backend(Ctx& ctx, const Value& v, uint16_t default_port) {

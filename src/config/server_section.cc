@@ -8,7 +8,6 @@
 namespace gh::config::detail {
 namespace {
 
-constexpr Duration kPositive{1};  // "more than 0s"
 
 void load_timeouts(Ctx& ctx, const Value& v, Timeouts& t) {
   for (const Entry& e : map_entries(ctx, v, "server.timeouts", keys::kTimeouts)) {

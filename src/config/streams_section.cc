@@ -11,7 +11,6 @@
 namespace gh::config::detail {
 namespace {
 
-constexpr Duration kPositive{1};
 
 // An sni name as written, for "already listed" messages.
 struct SniSeen {

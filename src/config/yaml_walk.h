@@ -88,6 +88,8 @@ std::optional<uint64_t> read_uint(Ctx& ctx, const Value& v, uint64_t lo, uint64_
 std::optional<uint16_t> read_port(Ctx& ctx, const Value& v);
 // core::parse_duration syntax, at least `min`.
 std::optional<Duration> read_duration(Ctx& ctx, const Value& v, Duration min);
+// The `min` for durations that must be more than 0s (timeouts, intervals).
+inline constexpr Duration kPositive{1};
 // core::parse_size syntax, within [lo, hi].
 std::optional<uint64_t> read_size(Ctx& ctx, const Value& v, uint64_t lo, uint64_t hi);
 

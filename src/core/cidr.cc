@@ -1,11 +1,11 @@
 #include "core/cidr.h"
 
 #include <cstdio>
+#include "core/ascii.h"
 
 namespace gh::core {
 namespace {
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';

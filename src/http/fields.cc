@@ -1,13 +1,12 @@
 #include "http/exchange.h"
+#include "http/token.h"
 
 namespace gh::http {
-
-static inline char lower(char c) { return (c >= 'A' && c <= 'Z') ? char(c + 32) : c; }
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
+    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
   return true;
 }
 

@@ -6,7 +6,13 @@
 #include <cstddef>
 #include <string_view>
 
+#include "core/ascii.h"
+
 namespace gh::http {
+
+using core::ascii_lower;
+using core::ascii_lowered;
+using core::is_digit;
 
 constexpr bool is_tchar(unsigned char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
@@ -18,6 +24,11 @@ constexpr bool is_tchar(unsigned char c) {
       return false;
   }
 }
+
+constexpr bool is_tchar(char c) { return is_tchar(static_cast<unsigned char>(c)); }
+
+// RFC 9110 5.6.3: optional whitespace is spaces and horizontal tabs.
+constexpr bool is_ows(char c) { return c == ' ' || c == '\t'; }
 
 // RFC 9110 5.6.3: `s` without the optional whitespace (spaces, tabs) around it.
 constexpr std::string_view trim_ows(std::string_view s) {

@@ -16,6 +16,10 @@
 
 namespace gh::http2 {
 
+// RFC 9113 7: REFUSED_STREAM, "not processed": a request refused so is safe
+// to retry, on another connection or backend.
+inline constexpr uint32_t kRefusedStream = 0x7;
+
 enum class EventKind : uint8_t {
   // --- server role ---
   // A complete, validated request head (head: method, scheme, authority,

@@ -35,7 +35,7 @@ constexpr size_t kMaxCredential = 4096;    // decoded "user:password" bytes
 constexpr int kMaxPendingChecks = 256;
 std::atomic<int> g_pending_checks{0};
 
-std::atomic<uint64_t> g_next_id{1};
+std::atomic<uint64_t> g_next_basic_auth_id{1};
 
 // Per worker thread: SHA-256(policy id, Authorization value) -> verified
 // until (steady ms). A digest, so the map holds no password.
@@ -87,7 +87,7 @@ std::optional<std::string> decode_base64(std::string_view in) {
 
 class BasicAuth final : public Policy {
  public:
-  explicit BasicAuth(const config::BasicAuth& c) : id_(g_next_id++) {
+  explicit BasicAuth(const config::BasicAuth& c) : id_(g_next_basic_auth_id++) {
     challenge_ = "Basic realm=\"" + c.realm + "\"";   // exactly as the contract shows
     for (const auto& u : c.users) users_.emplace(u.user, u.hash);
     if (!c.users.empty()) dummy_hash_ = c.users.front().hash;

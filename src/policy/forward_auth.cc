@@ -21,7 +21,7 @@
 namespace gh::policy {
 namespace {
 
-std::atomic<uint64_t> g_next_id{1};
+std::atomic<uint64_t> g_next_forward_auth_id{1};
 
 // Per worker thread: the auth service of each forward_auth policy (by id,
 // never reused), with its pool of idle connections. A policy gone with its
@@ -60,7 +60,7 @@ bool dropped_from_answer(std::string_view name, const http::ConnectionTokens& co
 class ForwardAuth final : public Policy {
  public:
   explicit ForwardAuth(const config::ForwardAuth& c)
-      : conf_(c), id_(g_next_id++), alive_(std::make_shared<std::atomic<bool>>(true)) {
+      : conf_(c), id_(g_next_forward_auth_id++), alive_(std::make_shared<std::atomic<bool>>(true)) {
     if (conf_.tls) {
       // The auth service is verified against the system's trust store.
       std::string err;

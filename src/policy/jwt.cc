@@ -70,7 +70,7 @@ struct CachedToken {
 constexpr size_t kCacheBytes = 4 << 20;   // per worker thread (token bytes); full: start over
 thread_local core::StringMap<CachedToken> tl_tokens;
 thread_local size_t tl_token_bytes = 0;
-std::atomic<uint64_t> g_next_id{1};
+std::atomic<uint64_t> g_next_jwt_id{1};
 
 // Why a request is refused, for Proxy-Status, the log and the challenge.
 enum class Refusal : uint8_t { no_token, invalid };
@@ -78,7 +78,7 @@ enum class Refusal : uint8_t { no_token, invalid };
 class Jwt final : public Policy {
  public:
   explicit Jwt(const config::Jwt& c)
-      : id_(g_next_id++), issuer_(c.issuer), audiences_(c.audiences), claims_(c.claims_to_headers),
+      : id_(g_next_jwt_id++), issuer_(c.issuer), audiences_(c.audiences), claims_(c.claims_to_headers),
         skew_s_(std::chrono::duration_cast<std::chrono::seconds>(c.clock_skew).count()),
         keys_(c.keys) {
     if (!c.jwks_url.empty()) source_ = JwksSource::get(c.jwks_url, c.jwks_refresh);

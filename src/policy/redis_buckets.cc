@@ -9,6 +9,7 @@
 
 #include "core/log.h"
 #include "policy/redis_connection.h"
+#include "core/clock.h"
 
 namespace gh::policy {
 namespace {
@@ -58,11 +59,7 @@ std::atomic<uint64_t> g_errors{0};
 std::atomic<int64_t> g_last_warn_ms{-1'000'000};
 constexpr int64_t kWarnEveryMs = 5000;
 
-int64_t steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+using core::steady_ms;
 
 // One decision in flight: the reply, and the request's timer to wake.
 // Shared with the connection, which may answer after the request gave up.

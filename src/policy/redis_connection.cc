@@ -1,4 +1,5 @@
 #include "policy/redis_connection.h"
+#include "core/clock.h"
 
 #include <arpa/inet.h>
 #include <hiredis/async.h>
@@ -22,11 +23,7 @@ constexpr size_t kMaxWaiting = 65536;     // commands unanswered on one connecti
 constexpr int kMaxArgs = 8;               // arguments of one command (ours take 6)
 constexpr int64_t kIdleCloseMs = 60'000;  // a connection nobody used for this long is closed
 
-int64_t steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+using core::steady_ms;
 
 bool is_ip_literal(const std::string& h) {
   unsigned char buf[16];

@@ -18,7 +18,6 @@ using namespace gh::net;
 
 namespace {
 
-constexpr uint32_t kRefusedStream = 0x7;   // RFC 9113 7: not processed, safe to retry
 
 struct Collected final : FieldWriter {
   std::vector<std::pair<std::string, std::string>> fields;
@@ -44,7 +43,7 @@ awaitable<bool> Forwarder::wait_h2_head(H2UpStream& st, Failure& f) {
     }
     if (st.head) co_return true;
     if (st.closed) {
-      if (st.error == kRefusedStream) f = {502, "connection_refused", "backend refused the stream"};
+      if (st.error == http2::kRefusedStream) f = {502, "connection_refused", "backend refused the stream"};
       else if (st.error == kNotHttp2)
         f = {502, "http_protocol_error",
              "backend does not speak HTTP/2 (it answered in HTTP/1; see the route's upstream_protocol)"};
@@ -198,7 +197,7 @@ awaitable<bool> Forwarder::forward_h2(const RouteRuntime& rr) {
         co_return false;
       }
       TryProgress progress = TryProgress::sent;
-      if (st.closed && st.error == kRefusedStream) progress = TryProgress::not_sent;
+      if (st.closed && st.error == http2::kRefusedStream) progress = TryProgress::not_sent;
       else if (streamed && !pump_wrote_) progress = TryProgress::head_only;
       // A streamed body that began to flow cannot be sent again.
       const bool again = may_retry(progress, method_, body_whole) && !(streamed && pump_wrote_);

@@ -12,9 +12,6 @@ namespace gh::proxy {
 
 using namespace gh::net;
 
-namespace {
-constexpr uint32_t kRefusedStream = 0x7;   // RFC 9113 7
-}
 
 H2Connection::H2Connection(WorkerState& ws, Stream s, ClientInfo ci, ConnectionSlot slot)
     : ws_(ws),
@@ -220,7 +217,7 @@ void H2Connection::refuse_head(int32_t id, int status) {
 
 void H2Connection::start_stream(http2::Event& ev) {
   if (stopping_) {
-    codec_->reset_stream(ev.stream_id, kRefusedStream);
+    codec_->reset_stream(ev.stream_id, http2::kRefusedStream);
     return;
   }
   auto s = std::make_unique<H2Stream>(*this, ev.stream_id, std::move(ev.head), ev.end_stream);

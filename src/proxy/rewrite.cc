@@ -1,19 +1,10 @@
 #include "proxy/rewrite.h"
 
+#include "http/exchange.h"
 #include "proxy/router.h"
 
 namespace gh::proxy {
 namespace {
-
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c; }
-
-bool ieq(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
 
 bool alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool digit(char c) { return c >= '0' && c <= '9'; }
@@ -57,14 +48,14 @@ bool split_authority(std::string_view a, Authority& out) {
 
 // The port that tells two authorities apart: empty for none or the scheme's default.
 std::string_view effective_port(std::string_view port, std::string_view scheme) {
-  if ((port == "80" && ieq(scheme, "http")) || (port == "443" && ieq(scheme, "https"))) return {};
+  if ((port == "80" && http::iequals(scheme, "http")) || (port == "443" && http::iequals(scheme, "https"))) return {};
   return port;
 }
 
 bool same_authority(std::string_view a, std::string_view a_scheme, std::string_view b, std::string_view b_scheme) {
   Authority x, y;
   if (!split_authority(a, x) || !split_authority(b, y)) return false;
-  return ieq(x.host, y.host) && effective_port(x.port, a_scheme) == effective_port(y.port, b_scheme);
+  return http::iequals(x.host, y.host) && effective_port(x.port, a_scheme) == effective_port(y.port, b_scheme);
 }
 
 bool prefix_is_root(std::string_view prefix) { return prefix.size() <= 1; }
@@ -107,7 +98,7 @@ std::optional<std::string> rewrite_url(std::string_view value, std::string_view 
     out.append(tail);
     return finish(std::move(out), value);
   }
-  if (!network_path && !ieq(scheme, ctx.backend_scheme)) return std::nullopt;
+  if (!network_path && !http::iequals(scheme, ctx.backend_scheme)) return std::nullopt;
   if (!same_authority(authority, ctx.backend_scheme, ctx.backend_authority, ctx.backend_scheme)) return std::nullopt;
   if (!prefix_matches(backend_prefix, path)) return std::nullopt;
   if (ctx.client_host.empty()) {
@@ -164,7 +155,7 @@ std::optional<std::string> rewrite_location(std::string_view value, const Rewrit
   size_t slen = scheme_length(value);
   if (slen == 0) return std::nullopt;  // relative reference, fragment or query only
   std::string_view scheme = value.substr(0, slen);
-  if (!ieq(scheme, "http") && !ieq(scheme, "https")) return std::nullopt;
+  if (!http::iequals(scheme, "http") && !http::iequals(scheme, "https")) return std::nullopt;
   std::string_view after = value.substr(slen + 1);
   if (after.size() < 2 || after[0] != '/' || after[1] != '/') return std::nullopt;  // "http:x" is relative
   after.remove_prefix(2);
@@ -187,7 +178,7 @@ std::optional<std::string> rewrite_refresh(std::string_view value, const Rewrite
   if (i < n && (value[i] == ';' || value[i] == ',')) ++i;
   while (i < n && ws(value[i])) ++i;
   if (i == n) return std::nullopt;
-  if (n - i >= 3 && ieq(value.substr(i, 3), "url")) {
+  if (n - i >= 3 && http::iequals(value.substr(i, 3), "url")) {
     size_t j = i + 3;
     while (j < n && ws(value[j])) ++j;
     if (j < n && value[j] == '=') {
@@ -241,14 +232,14 @@ std::optional<std::string> rewrite_set_cookie(std::string_view value, const Rewr
     std::string_view name = value.substr(nb, ne - nb);
     std::string_view attr = value.substr(vb, ve - vb);
 
-    bool replace_path = map_path && ieq(name, "path") && !attr.empty() && attr[0] == '/';
+    bool replace_path = map_path && http::iequals(name, "path") && !attr.empty() && attr[0] == '/';
     bool replace_domain = false;
     bool dot = false;
-    if (map_domain && ieq(name, "domain")) {
+    if (map_domain && http::iequals(name, "domain")) {
       std::string_view d = attr;
       dot = !d.empty() && d[0] == '.';
       if (dot) d.remove_prefix(1);
-      replace_domain = ieq(d, ctx.backend_host);
+      replace_domain = http::iequals(d, ctx.backend_host);
     }
     if (!replace_path && !replace_domain) continue;
     if (out.empty()) out.reserve(value.size() + ctx.route_prefix.size() + ctx.client_host.size());

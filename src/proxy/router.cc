@@ -4,13 +4,13 @@
 #include <map>
 
 #include "http/path.h"
+#include "http/token.h"
 
 namespace gh::proxy {
 namespace {
 
 constexpr size_t kMaxHost = 255;  // longest DNS name; longer hosts match no domain
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c; }
 
 // Host characters we accept for domain matching, after lower-casing. '_' is
 // not legal in DNS host names but common enough in internal ones.
@@ -36,7 +36,7 @@ std::string_view normalize_host(std::string_view host, char (&buf)[kMaxHost + 1]
     host = host.substr(0, close + 1);
     if (host.size() > kMaxHost) return {};
     for (char c : host) {
-      char l = lower(c);
+      char l = http::ascii_lower(c);
       if (!(hex_char(l) || l == ':' || l == '.' || l == '[' || l == ']')) return {};
       buf[n++] = l;
     }
@@ -47,7 +47,7 @@ std::string_view normalize_host(std::string_view host, char (&buf)[kMaxHost + 1]
   if (host.empty() || host.size() > kMaxHost) return {};
   char prev = '.';  // a leading '.' would be an empty label
   for (char c : host) {
-    char l = lower(c);
+    char l = http::ascii_lower(c);
     if (!host_char(l) || (l == '.' && prev == '.')) return {};
     buf[n++] = l;
     prev = l;
@@ -58,7 +58,7 @@ std::string_view normalize_host(std::string_view host, char (&buf)[kMaxHost + 1]
 std::string normalize_domain(std::string_view d) {
   std::string out;
   out.reserve(d.size());
-  for (char c : d) out.push_back(lower(c));
+  for (char c : d) out.push_back(http::ascii_lower(c));
   if (out.size() > 1 && out.back() == '.') out.pop_back();
   return out;
 }

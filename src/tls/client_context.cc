@@ -17,7 +17,7 @@ namespace {
 // config or a bug growing the map without end.
 constexpr size_t kMaxCachedSessions = 4096;
 
-constexpr unsigned char kAlpnHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+constexpr unsigned char kClientAlpnHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
 
 // The last resumable session per backend host:port. Owned by the SSL_CTX
 // (see ex_data.h), so tickets arriving on a pooled connection after a reload
@@ -160,7 +160,7 @@ std::shared_ptr<ClientContext> ClientContext::create(const config::UpstreamTls& 
   SSL_CTX_set_options(ctx.get(), SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
   if (!set_trust(ctx.get(), tls, err) || !set_client_cert(ctx.get(), tls, err)) return nullptr;
   // Backends that also speak h2 must not pick it: we speak HTTP/1.1 to them.
-  if (SSL_CTX_set_alpn_protos(ctx.get(), kAlpnHttp11, sizeof kAlpnHttp11) != 0) {  // 0 = success
+  if (SSL_CTX_set_alpn_protos(ctx.get(), kClientAlpnHttp11, sizeof kClientAlpnHttp11) != 0) {  // 0 = success
     err = "cannot set ALPN: " + take_ossl_error();
     return nullptr;
   }

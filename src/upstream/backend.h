@@ -9,6 +9,8 @@
 #include <memory>
 #include <string>
 
+#include "core/clock.h"
+
 namespace gh::upstream {
 
 // A backend's counters and passive health, kept across reloads: a new
@@ -73,10 +75,6 @@ struct Backend {
   }
 };
 
-inline int64_t steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+using core::steady_ms;
 
 }  // namespace gh::upstream
