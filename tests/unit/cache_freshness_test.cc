@@ -18,7 +18,7 @@
 size_t test_allocations();   // alloc_counter.h, in cache_cache_control_test.cc
 
 namespace gh::cache {
-namespace {
+namespace cache_freshness_test {
 
 constexpr int64_t T = 1700000000;   // the response's arrival in most cases
 
@@ -575,5 +575,5 @@ TEST(CacheStoredField, HopByHopAndProxyFieldsNotStored) {
   }
 }
 
-}  // namespace
+}  // namespace cache_freshness_test
 }  // namespace gh::cache

@@ -5,12 +5,12 @@
 #include <string>
 
 #include "config/config.h"
+#include "config_errors.h"
 
 using namespace gh::config;
+using gh::config_test::load;
 
 namespace {
-
-LoadResult load(const std::string& text) { return load_string(text, "gh.yaml"); }
 
 TEST(CacheConfig, OffUnlessAsked) {
   LoadResult r = load("server:\n  reverse_proxy:\n    - path: /\n");

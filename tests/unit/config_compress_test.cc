@@ -5,12 +5,12 @@
 #include <string>
 
 #include "config/config.h"
+#include "config_errors.h"
 
 using namespace gh::config;
+using gh::config_test::load;
 
-namespace {
-
-LoadResult load(const std::string& text) { return load_string(text, "gh.yaml"); }
+namespace config_compress_test {
 
 TEST(Compress, TrueTakesTheDefaults) {
   LoadResult r = load("server:\n  reverse_proxy:\n    - path: /\n      compress: true\n");
@@ -89,4 +89,4 @@ TEST(Compress, EventStreamInTypesWarns) {
   EXPECT_NE(r.warnings[0].message.find("event-stream"), std::string::npos);
 }
 
-}  // namespace
+}  // namespace config_compress_test

@@ -6,12 +6,12 @@
 #include <string>
 
 #include "config/config.h"
+#include "config_errors.h"
 
 using namespace gh::config;
+using gh::config_test::load;
 
 namespace {
-
-LoadResult load(const std::string& text) { return load_string(text, "gh.yaml"); }
 
 LoadResult load_fa(const std::string& body) {
   return load("server:\n  forward_auth:\n" + body);

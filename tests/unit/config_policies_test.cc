@@ -11,13 +11,13 @@
 #include "config/config.h"
 
 #include "temp_dir.h"
+#include "config_errors.h"
 
 using namespace gh::config;
+using gh::config_test::load;
 namespace fs = std::filesystem;
 
 namespace {
-
-LoadResult load(const std::string& text) { return load_string(text, "gh.yaml"); }
 
 class PolicyFiles : public ::testing::Test {
  protected:

@@ -7,12 +7,12 @@
 #include <string>
 
 #include "config/config.h"
+#include "config_errors.h"
 
 using namespace gh::config;
+using gh::config_test::load;
 
 namespace {
-
-LoadResult load(const std::string& text) { return load_string(text, "gh.yaml"); }
 
 const std::string kRoute = "server:\n  reverse_proxy:\n    - path: /api\n      rate_limit: ";
 

@@ -5,12 +5,12 @@
 #include <string>
 
 #include "config/config.h"
+#include "config_errors.h"
 
 using namespace gh::config;
+using gh::config_test::load;
 
 namespace {
-
-LoadResult load(const std::string& text) { return load_string(text, "gh.yaml"); }
 
 TEST(RequestBuffer, Defaults) {
   LoadResult r = load("server: {}\n");

@@ -10,7 +10,7 @@
 using namespace std::string_literals;
 using gh::http1::ChunkedDecoder;
 
-namespace {
+namespace http1_chunked_test {
 
 enum class End { done, error, incomplete };
 
@@ -292,4 +292,4 @@ TEST(Chunked, OneStepReturnsAtMostOneChunk) {
   EXPECT_EQ(s.consumed, 5u);
 }
 
-}  // namespace
+}  // namespace http1_chunked_test

@@ -18,7 +18,7 @@ using gh::http1::ParseError;
 using gh::http1::ParseStatus;
 using gh::http1::RequestHead;
 
-namespace {
+namespace http1_request_test {
 
 constexpr auto kOk = ParseStatus::complete;
 constexpr auto kMore = ParseStatus::incomplete;
@@ -589,4 +589,4 @@ TEST(Http1Helpers, ListContains) {
   EXPECT_FALSE(list_contains("clo se", "close"));
 }
 
-}  // namespace
+}  // namespace http1_request_test

@@ -17,7 +17,7 @@ using gh::http1::ParseError;
 using gh::http1::ParseStatus;
 using gh::http1::ResponseHead;
 
-namespace {
+namespace http1_response_test {
 
 constexpr auto kOk = ParseStatus::complete;
 constexpr auto kMore = ParseStatus::incomplete;
@@ -283,4 +283,4 @@ TEST(Response, MutatedHeadsNeverCrash) {
   }
 }
 
-}  // namespace
+}  // namespace http1_response_test

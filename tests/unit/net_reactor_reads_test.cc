@@ -16,7 +16,7 @@
 #include "net/inq_read.h"
 
 namespace gh::net {
-namespace {
+namespace net_reactor_reads_test {
 
 using namespace std::chrono_literals;
 
@@ -266,5 +266,5 @@ TEST_F(CloseWatchTest, SocketCancelEndsItQuietly) {
   EXPECT_EQ(closes, 0);
 }
 
-}  // namespace
+}  // namespace net_reactor_reads_test
 }  // namespace gh::net

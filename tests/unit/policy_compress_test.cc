@@ -10,7 +10,7 @@ using gh::http::Field;
 using gh::policy::CompressChoice;
 using gh::policy::CompressRule;
 
-namespace {
+namespace policy_compress_test {
 
 gh::config::Compress conf() {
   gh::config::Compress c;
@@ -94,4 +94,4 @@ TEST(CompressRule, ConfiguredTypesAndWildcards) {
   EXPECT_EQ(choose(r, {{"Content-Type", "text/csv"}}, "zstd").coding, Coding::identity);
 }
 
-}  // namespace
+}  // namespace policy_compress_test

@@ -11,7 +11,7 @@ using namespace gh;
 using namespace gh::policy;
 using namespace gh::jose::test;
 
-namespace {
+namespace policy_jwt_test {
 
 const PrivateKey& key() {
   static PrivateKey k = ed25519_key();
@@ -192,4 +192,4 @@ TEST(JwtPolicy, RunsInThePipelineAfterBasicAuthsPlace) {
   EXPECT_TRUE(pipe.upstream_edits().drops("x-user"));
 }
 
-}  // namespace
+}  // namespace policy_jwt_test

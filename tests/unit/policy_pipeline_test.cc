@@ -12,7 +12,7 @@
 using namespace gh;
 using namespace gh::policy;
 
-namespace {
+namespace policy_pipeline_test {
 
 std::string make_hash(const char* prefix, const char* password) {
   char setting[CRYPT_GENSALT_OUTPUT_SIZE];
@@ -272,4 +272,4 @@ TEST(Pipeline, AccessRunsBeforeBasicAuth) {
   EXPECT_EQ(r.ex.answer->status, 403);
 }
 
-}  // namespace
+}  // namespace policy_pipeline_test

@@ -21,7 +21,7 @@ using namespace gh;
 using namespace gh::policy;
 namespace fs = std::filesystem;
 
-namespace {
+namespace policy_waf_test {
 
 // One request as the session would describe it.
 struct Req {
@@ -302,4 +302,4 @@ TEST_F(Crs, ParanoiaTwoSeesMore) {
   EXPECT_EQ(run(*pipes_[1], r).verdict, Verdict::answered);
 }
 
-}  // namespace
+}  // namespace policy_waf_test

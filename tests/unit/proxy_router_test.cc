@@ -8,7 +8,7 @@
 #include "http/path.h"
 
 namespace gh::proxy {
-namespace {
+namespace proxy_router_test {
 
 config::Route route(std::string path, std::vector<std::string> domains = {}) {
   config::Route r;
@@ -279,5 +279,5 @@ TEST(StripRoutePrefix, NoAllocationWithCapacity) {
   EXPECT_EQ(out.data(), data);
 }
 
-}  // namespace
+}  // namespace proxy_router_test
 }  // namespace gh::proxy

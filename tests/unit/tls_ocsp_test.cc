@@ -9,7 +9,7 @@
 #include "tls_test_pki.h"
 
 namespace gh::tls {
-namespace {
+namespace tls_ocsp_test {
 
 using namespace testpki;
 
@@ -211,5 +211,5 @@ TEST_F(TlsOcsp, StaplingNeedsAResponderAndTheIssuerInTheChain) {
   EXPECT_EQ(SSL_get_tlsext_status_ocsp_resp(c.get(), &resp), -1) << "no staple sent";
 }
 
-}  // namespace
+}  // namespace tls_ocsp_test
 }  // namespace gh::tls

@@ -11,7 +11,7 @@
 #include "tls_test_pki.h"
 
 namespace gh::tls {
-namespace {
+namespace tls_server_test {
 
 using namespace testpki;
 
@@ -599,5 +599,5 @@ TEST_F(TlsServer, ValidateReportsEachBadFileAtItsNode) {
   EXPECT_TRUE(validate(cfg).empty());
 }
 
-}  // namespace
+}  // namespace tls_server_test
 }  // namespace gh::tls

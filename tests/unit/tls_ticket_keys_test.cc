@@ -11,7 +11,7 @@
 #include "tls_test_pki.h"
 
 namespace gh::tls {
-namespace {
+namespace tls_ticket_keys_test {
 
 using namespace testpki;
 
@@ -302,5 +302,5 @@ INSTANTIATE_TEST_SUITE_P(Versions, TlsTicketKeyHandshake,
                          ::testing::Values(TLS1_2_VERSION, TLS1_3_VERSION),
                          [](const auto& info) { return info.param == TLS1_2_VERSION ? "tls12" : "tls13"; });
 
-}  // namespace
+}  // namespace tls_ticket_keys_test
 }  // namespace gh::tls

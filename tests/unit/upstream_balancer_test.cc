@@ -13,7 +13,7 @@
 #include "upstream/balancer.h"
 
 namespace gh::upstream {
-namespace {
+namespace upstream_balancer_test {
 
 using config::Balance;
 
@@ -521,5 +521,5 @@ TEST(BalancerHash, StableAndSpread) {
   for (int bk = 0; bk < 16; ++bk) EXPECT_NEAR(buckets[bk], n / 16, 150) << "bucket " << bk;
 }
 
-}  // namespace
+}  // namespace upstream_balancer_test
 }  // namespace gh::upstream
