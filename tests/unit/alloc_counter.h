@@ -12,6 +12,11 @@ namespace {
 thread_local size_t g_test_allocations = 0;
 }
 size_t test_allocations() { return g_test_allocations; }
+// Compiled together with other sources (unity build), GCC sees these
+// replacements inlined into callers of the standard operators and takes the
+// malloc/free inside them for a mismatched new/delete pair; they match.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 void* operator new(size_t n) {
   ++g_test_allocations;
   if (void* p = std::malloc(n ? n : 1)) return p;
@@ -29,3 +34,4 @@ void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
 void operator delete[](void* p) noexcept { std::free(p); }
 void operator delete[](void* p, size_t) noexcept { std::free(p); }
 void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
+#pragma GCC diagnostic pop
