@@ -7,9 +7,9 @@
 #include <chrono>
 #include <cstdio>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "policy/redis_connection.h"
-#include "core/clock.h"
 
 namespace gh::policy {
 namespace {

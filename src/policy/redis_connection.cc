@@ -1,5 +1,4 @@
 #include "policy/redis_connection.h"
-#include "core/clock.h"
 
 #include <arpa/inet.h>
 #include <hiredis/async.h>
@@ -11,6 +10,8 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <chrono>
 #include <vector>
+
+#include "core/clock.h"
 
 namespace gh::policy {
 namespace {
