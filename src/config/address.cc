@@ -1,7 +1,7 @@
 #include "config/address.h"
 
-#include "core/cidr.h"
 #include "core/ascii.h"
+#include "core/cidr.h"
 
 namespace gh::config {
 namespace {

@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <array>
+
 #include "http/token.h"
 
 namespace gh::config {
 namespace {
-
 
 // Config names are short; a fixed bound keeps the table on the stack.
 constexpr size_t kMaxLen = 64;

@@ -1,11 +1,11 @@
 #include "core/cidr.h"
 
 #include <cstdio>
+
 #include "core/ascii.h"
 
 namespace gh::core {
 namespace {
-
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';

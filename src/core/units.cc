@@ -3,11 +3,11 @@
 #include <array>
 #include <cctype>
 #include <limits>
+
 #include "core/ascii.h"
 
 namespace gh::core {
 namespace {
-
 
 // Reads a run of decimal digits starting at `i`; false when there is none or
 // it does not fit 64 bits.
